@@ -1,0 +1,96 @@
+// Package natsserver runs an embedded nats-server with JetStream, for the control plane's
+// default bus and for tests.
+package natsserver
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// Config says where the server keeps its data and where it listens.
+type Config struct {
+	// StoreDir holds the JetStream file store. Required.
+	StoreDir string
+	// Listen is host:port for clients; "127.0.0.1:0" (the default) picks a free port.
+	Listen string
+	// MaxPayload caps one message; 0 keeps the server's default (1 MiB).
+	MaxPayload int32
+	// MaxConnections caps client connections; 0 means the server's default (64K).
+	MaxConnections int
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	if c.StoreDir == "" {
+		return errors.New("natsserver: StoreDir is required")
+	}
+	if c.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+			return fmt.Errorf("natsserver: listen %q: %w", c.Listen, err)
+		}
+	}
+	return nil
+}
+
+// Server is a running embedded server.
+type Server struct {
+	*server.Server
+}
+
+// Start starts a server and waits until it accepts connections.
+func Start(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	listen := cfg.Listen
+	if listen == "" {
+		listen = "127.0.0.1:0"
+	}
+	host, portStr, _ := net.SplitHostPort(listen)
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return nil, fmt.Errorf("natsserver: listen %q: port: %w", listen, err)
+	}
+	if port == 0 {
+		port = server.RANDOM_PORT
+	}
+	opts := &server.Options{
+		ServerName:         "dsnscale-cp",
+		Host:               host,
+		Port:               port,
+		JetStream:          true,
+		StoreDir:           cfg.StoreDir,
+		NoSigs:             true,
+		NoLog:              true,
+		MaxPayload:         cfg.MaxPayload,
+		MaxConn:            cfg.MaxConnections,
+		WriteDeadline:      10 * time.Second,
+		MaxPending:         64 << 20,
+		JetStreamMaxMemory: 1 << 30,
+		JetStreamMaxStore:  64 << 30,
+	}
+	s, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("natsserver: %w", err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(30 * time.Second) {
+		s.Shutdown()
+		return nil, errors.New("natsserver: not ready for connections after 30s")
+	}
+	return &Server{Server: s}, nil
+}
+
+// URL is the nats:// URL clients connect to.
+func (s *Server) URL() string { return s.ClientURL() }
+
+// Stop shuts the server down and waits for it to finish.
+func (s *Server) Stop() {
+	s.Shutdown()
+	s.WaitForShutdown()
+}
