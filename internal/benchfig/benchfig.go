@@ -1,0 +1,82 @@
+// Package benchfig runs the project's benchmarks and collects their figures into the one JSON
+// object `make bench` prints.
+//
+// A benchmark registers itself from an init function in a package that cmd/dsnscale imports. Each
+// run returns named figures; the runner repeats a benchmark and keeps each figure's median.
+package benchfig
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// Benchmark measures one or more figures. Figure names are "<area>_<what>_<unit>" and start with
+// Area (cp, sim, tsdb, search, inventory, loadgen).
+type Benchmark struct {
+	Name string
+	Area string
+	// Runs is how many times to repeat the benchmark; the median of each figure is kept. 0 means 3.
+	Runs int
+	// Run measures once. It writes progress to log lines, never to stdout.
+	Run func(ctx context.Context, env Env) (map[string]float64, error)
+}
+
+// Env is what the runner gives a benchmark.
+type Env struct {
+	// WorkDir is a fresh temporary directory for this run.
+	WorkDir string
+	// Binary is the path of the dsnscale binary, for benchmarks that need separate processes.
+	Binary string
+	// Logf writes a progress line to stderr.
+	Logf func(format string, args ...any)
+}
+
+var (
+	mu       sync.Mutex
+	registry = map[string]Benchmark{}
+)
+
+// Register adds a benchmark; it panics on a duplicate or malformed registration, which is a
+// programming error caught by any test that imports the package.
+func Register(b Benchmark) {
+	mu.Lock()
+	defer mu.Unlock()
+	if b.Name == "" || b.Area == "" || b.Run == nil {
+		panic(fmt.Sprintf("benchfig: incomplete benchmark %q", b.Name))
+	}
+	if _, dup := registry[b.Name]; dup {
+		panic(fmt.Sprintf("benchfig: duplicate benchmark %q", b.Name))
+	}
+	registry[b.Name] = b
+}
+
+// Select returns the registered benchmarks whose area starts with prefix ("" for all), by name.
+func Select(prefix string) []Benchmark {
+	mu.Lock()
+	defer mu.Unlock()
+	var out []Benchmark
+	for _, b := range registry {
+		if strings.HasPrefix(b.Area, prefix) {
+			out = append(out, b)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Median returns the median of xs (the mean of the middle two for an even count).
+func Median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
