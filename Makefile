@@ -1,0 +1,34 @@
+# dsnscale: scale tests and simulation for DSN fleet control planes.
+# `make help` lists the targets.
+
+GO      ?= go
+BIN     := bin/dsnscale
+NAME    ?= smoke
+SET     ?=
+BENCH   ?=
+GOFLAGS ?=
+export GOFLAGS
+
+.PHONY: help build scenario test bench lint clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+build: ## build the static dsnscale binary into bin/
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/dsnscale
+
+scenario: build ## run a scenario: make scenario NAME=storm-restart [SET="dsns=5000 restartSpread=2s"]
+	./$(BIN) run $(NAME) $(foreach s,$(SET),--set $(s))
+
+test: ## run the whole test suite, starting the real servers it needs
+	./scripts/test.sh
+
+bench: build ## run the benchmarks and print one JSON object (BENCH=cp for one area)
+	./$(BIN) bench $(if $(BENCH),--only $(BENCH),)
+
+lint: ## gofmt and go vet
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+clean: ## remove build output
+	rm -rf bin
