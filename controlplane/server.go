@@ -210,7 +210,10 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("controlplane: listen %s: %w", cfg.Listen, err)
 	}
+	// Watches stream until their request context ends: BaseContext ties them to the server's
+	// life so that Stop does not wait for every watcher to leave.
 	s.http = &http.Server{
+		BaseContext:       func(net.Listener) context.Context { return runCtx },
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		MaxHeaderBytes:    64 << 10,
@@ -281,8 +284,13 @@ func (s *Server) NATSURL() string { return s.natsURL }
 // Stop shuts down in order: API, distribution, store, bus. It is safe to call more than once.
 func (s *Server) Stop() {
 	if s.http != nil {
+		if s.cancel != nil {
+			s.cancel() // ends watches and distribution
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = s.http.Shutdown(ctx)
+		if err := s.http.Shutdown(ctx); err != nil {
+			_ = s.http.Close()
+		}
 		cancel()
 		s.http = nil
 	}

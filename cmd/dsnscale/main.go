@@ -16,10 +16,10 @@ import (
 
 // Exit codes shared by every subcommand.
 const (
-	exitOK      = 0
-	exitFailed  = 1 // an SLO failed, or a comparison found a regression
-	exitUsage   = 2 // bad input or usage
-	exitBroken  = 3 // the run itself broke
+	exitOK     = 0
+	exitFailed = 1 // an SLO failed, or a comparison found a regression
+	exitUsage  = 2 // bad input or usage
+	exitBroken = 3 // the run itself broke
 )
 
 type command struct {

@@ -33,7 +33,12 @@ var Kinds = []Kind{KindTenant, KindNetwork, KindPolicy, KindDSN}
 func (k Kind) Namespaced() bool { return k == KindNetwork || k == KindPolicy }
 
 // Plural is the path segment of the kind's collection ("networks").
-func (k Kind) Plural() string { return strings.ToLower(string(k)) + "s" }
+func (k Kind) Plural() string {
+	if k == KindPolicy {
+		return "policies"
+	}
+	return strings.ToLower(string(k)) + "s"
+}
 
 // Object is the envelope of every object: Kubernetes-like apiVersion, kind, metadata, spec and
 // status. Spec and Status stay raw here; Decode* helpers give the typed forms.
@@ -65,7 +70,9 @@ type Key struct {
 }
 
 // Key returns the object's identity.
-func (o *Object) Key() Key { return Key{Kind: o.Kind, Tenant: o.Metadata.Tenant, Name: o.Metadata.Name} }
+func (o *Object) Key() Key {
+	return Key{Kind: o.Kind, Tenant: o.Metadata.Tenant, Name: o.Metadata.Name}
+}
 
 // String renders the key as "Kind/tenant/name" or "Kind/name".
 func (k Key) String() string {

@@ -1,14 +1,12 @@
 package model
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // DecodeObject decodes one object from JSON strictly: the input must be exactly one JSON object
@@ -45,251 +43,285 @@ func DecodeStrict(data []byte, v any, path string) error {
 
 var rawMessageType = reflect.TypeFor[json.RawMessage]()
 
+// maxDepth bounds nesting, as encoding/json does, so that hostile input cannot exhaust the stack.
+const maxDepth = 10000
+
 // checkShape walks the JSON in data against type t and reports every place where it does not fit:
 // malformed JSON, a value of the wrong JSON type, an unknown or repeated field, trailing data.
+// It is a small scanner of its own: encoding/json's token API costs an allocation per token,
+// which made validation the most expensive step of a write.
 func checkShape(data []byte, t reflect.Type, path string) *FieldErrors {
-	w := &shapeWalker{dec: json.NewDecoder(bytes.NewReader(data)), errs: &FieldErrors{}}
-	w.dec.UseNumber()
-	tok, err := w.dec.Token()
-	switch {
-	case err == io.EOF:
+	w := &shapeWalker{data: data, errs: &FieldErrors{}, path: append(make([]byte, 0, 64), path...)}
+	w.skipSpace()
+	if w.pos == len(data) {
 		w.errs.AddMalformed(path, "empty input: want a JSON object")
 		return w.errs
-	case err != nil:
-		w.syntax(path, err)
-		return w.errs
 	}
-	if t.Kind() == reflect.Struct && t != rawMessageType && tok == nil {
+	if t.Kind() == reflect.Struct && t != rawMessageType && data[w.pos] == 'n' {
+		if err := w.literal("null"); err != nil {
+			w.syntax(path, err)
+			return w.errs
+		}
 		w.errs.AddMalformed(path, "must be a JSON object, got null")
 		return w.errs
 	}
-	if err := w.value(tok, t, path); err != nil {
+	if err := w.value(t); err != nil {
 		w.syntax(path, err)
 		return w.errs
 	}
-	if _, err := w.dec.Token(); err != io.EOF {
-		w.errs.AddMalformed(path, "unexpected data after the JSON value")
+	w.skipSpace()
+	if w.pos != len(data) {
+		w.errs.AddMalformed(path, fmt.Sprintf("unexpected data after the JSON value at byte %d", w.pos))
 	}
 	return w.errs
 }
 
 type shapeWalker struct {
-	dec  *json.Decoder
-	errs *FieldErrors
+	data  []byte
+	pos   int
+	depth int
+	errs  *FieldErrors
+	// path is the field path of the value being walked, rendered to a string only for an error.
+	path []byte
 }
 
-// syntax records a JSON syntax or read error with its byte offset.
-func (w *shapeWalker) syntax(path string, err error) {
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		w.errs.AddMalformed(path, fmt.Sprintf("malformed JSON at byte %d: %s", se.Offset, se.Error()))
-		return
-	}
-	if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
-		w.errs.AddMalformed(path, fmt.Sprintf("malformed JSON: unexpected end of input at byte %d", w.dec.InputOffset()))
-		return
-	}
-	w.errs.AddMalformed(path, "malformed JSON: "+err.Error())
+// pathString is the current field path.
+func (w *shapeWalker) pathString() string { return string(w.path) }
+
+// malformed records a shape error at the current path.
+func (w *shapeWalker) malformed(msg string) { w.errs.AddMalformed(w.pathString(), msg) }
+
+// syntaxError is malformed JSON; it ends the walk.
+type syntaxError struct {
+	off int
+	msg string
 }
 
-// value checks one JSON value whose first token is tok. A returned error is a syntax error that
-// ends the walk; shape errors are recorded and the walk goes on.
-func (w *shapeWalker) value(tok json.Token, t reflect.Type, path string) error {
-	if tok == nil { // null leaves any Go value as it is, as encoding/json does
-		return nil
+func (e *syntaxError) Error() string {
+	return fmt.Sprintf("malformed JSON at byte %d: %s", e.off, e.msg)
+}
+
+func (w *shapeWalker) syntax(path string, err error) { w.errs.AddMalformed(path, err.Error()) }
+
+func (w *shapeWalker) fail(msg string) error { return &syntaxError{off: w.pos, msg: msg} }
+
+func (w *shapeWalker) unexpected(context string) error {
+	if w.pos >= len(w.data) {
+		return w.fail("unexpected end of input " + context)
 	}
-	if t == rawMessageType {
-		return w.skip(tok)
+	return w.fail(fmt.Sprintf("invalid character %q %s", w.data[w.pos], context))
+}
+
+func (w *shapeWalker) skipSpace() {
+	for w.pos < len(w.data) {
+		switch w.data[w.pos] {
+		case ' ', '\t', '\n', '\r':
+			w.pos++
+		default:
+			return
+		}
 	}
+}
+
+// jsonKind names the kind of the value starting at pos, for messages; "" if none can start there.
+func (w *shapeWalker) jsonKind() string {
+	if w.pos >= len(w.data) {
+		return ""
+	}
+	switch c := w.data[w.pos]; {
+	case c == '{':
+		return "an object"
+	case c == '[':
+		return "an array"
+	case c == '"':
+		return "a string"
+	case c == 't' || c == 'f':
+		return "a boolean"
+	case c == 'n':
+		return "null"
+	case c == '-' || c >= '0' && c <= '9':
+		return "a number"
+	}
+	return ""
+}
+
+// value checks the value at pos against t. Shape errors are recorded and the walk goes on; a
+// returned error is a syntax error that ends it.
+func (w *shapeWalker) value(t reflect.Type) error {
+	w.skipSpace()
+	got := w.jsonKind()
+	if got == "" {
+		return w.unexpected("looking for the beginning of a value")
+	}
+	if got == "null" { // null leaves any Go value as it is, as encoding/json does
+		return w.literal("null")
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == rawMessageType || t.Kind() == reflect.Interface {
+		return w.skipValue()
+	}
+	want := ""
 	switch t.Kind() {
-	case reflect.Pointer:
-		return w.value(tok, t.Elem(), path)
 	case reflect.Struct:
-		if d, ok := tok.(json.Delim); ok && d == '{' {
-			return w.object(t, path)
+		if got == "an object" {
+			return w.object(t)
 		}
-		w.wrongType(path, "an object", tok)
-		return w.skip(tok)
+		want = "an object"
 	case reflect.Map:
-		if d, ok := tok.(json.Delim); ok && d == '{' {
-			return w.mapValue(t, path)
+		if got == "an object" && t.Key().Kind() == reflect.String {
+			return w.mapValue(t)
 		}
-		w.wrongType(path, "an object", tok)
-		return w.skip(tok)
+		want = "an object"
 	case reflect.Slice:
-		if d, ok := tok.(json.Delim); ok && d == '[' {
-			return w.array(t, path)
+		if got == "an array" {
+			return w.array(t)
 		}
-		w.wrongType(path, "an array", tok)
-		return w.skip(tok)
+		want = "an array"
 	case reflect.String:
-		if _, ok := tok.(string); !ok {
-			w.wrongType(path, "a string", tok)
+		if got == "a string" {
+			_, _, err := w.str()
+			return err
 		}
+		want = "a string"
 	case reflect.Bool:
-		if _, ok := tok.(bool); !ok {
-			w.wrongType(path, "a boolean", tok)
+		if got == "a boolean" {
+			return w.skipValue()
 		}
+		want = "a boolean"
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		n, ok := tok.(json.Number)
-		if !ok {
-			w.wrongType(path, "an integer", tok)
-			break
+		if got == "a number" {
+			n, err := w.number()
+			if err == nil {
+				if _, perr := strconv.ParseInt(n, 10, t.Bits()); perr != nil {
+					w.malformed(fmt.Sprintf("must be an integer that fits in %d bits, got %s", t.Bits(), n))
+				}
+			}
+			return err
 		}
-		if _, err := strconv.ParseInt(string(n), 10, t.Bits()); err != nil {
-			w.errs.AddMalformed(path, fmt.Sprintf("must be an integer that fits in %d bits, got %s", t.Bits(), n))
-		}
+		want = "an integer"
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		n, ok := tok.(json.Number)
-		if !ok {
-			w.wrongType(path, "a non-negative integer", tok)
-			break
+		if got == "a number" {
+			n, err := w.number()
+			if err == nil {
+				if _, perr := strconv.ParseUint(n, 10, t.Bits()); perr != nil {
+					w.malformed(fmt.Sprintf("must be a non-negative integer that fits in %d bits, got %s", t.Bits(), n))
+				}
+			}
+			return err
 		}
-		if _, err := strconv.ParseUint(string(n), 10, t.Bits()); err != nil {
-			w.errs.AddMalformed(path, fmt.Sprintf("must be a non-negative integer that fits in %d bits, got %s", t.Bits(), n))
-		}
+		want = "a non-negative integer"
 	case reflect.Float32, reflect.Float64:
-		n, ok := tok.(json.Number)
-		if !ok {
-			w.wrongType(path, "a number", tok)
-			break
+		if got == "a number" {
+			n, err := w.number()
+			if err == nil {
+				if _, perr := strconv.ParseFloat(n, t.Bits()); perr != nil {
+					w.malformed(fmt.Sprintf("must be a number that fits in float%d, got %s", t.Bits(), n))
+				}
+			}
+			return err
 		}
-		if _, err := strconv.ParseFloat(string(n), t.Bits()); err != nil {
-			w.errs.AddMalformed(path, fmt.Sprintf("must be a number that fits in float%d, got %s", t.Bits(), n))
-		}
-	case reflect.Interface:
-		return w.skip(tok)
+		want = "a number"
 	default:
 		return fmt.Errorf("model: no JSON shape rule for %s", t)
 	}
-	return w.skip(tok)
+	w.malformed(fmt.Sprintf("must be %s, got %s", want, got))
+	return w.skipValue()
 }
 
-// object checks the members of a JSON object (after its '{') against struct type t.
-func (w *shapeWalker) object(t reflect.Type, path string) error {
+// object checks a JSON object at pos against struct type t.
+func (w *shapeWalker) object(t reflect.Type) error {
 	fields := jsonFields(t)
-	seen := make(map[string]bool, len(fields))
-	for w.dec.More() {
-		keyTok, err := w.dec.Token()
-		if err != nil {
-			return err
+	var seen uint64 // bit i: field i was present (structs here have fewer than 64 fields)
+	return w.members(func(key string) error {
+		n := len(w.path)
+		if n > 0 {
+			w.path = append(w.path, '.')
 		}
-		key, _ := keyTok.(string)
-		tok, err := w.dec.Token()
-		if err != nil {
-			return err
-		}
-		fpath := JoinPath(path, key)
-		if seen[key] {
-			w.errs.AddMalformed(fpath, "duplicate field")
-		}
-		seen[key] = true
-		ft, known := fields[key]
+		w.path = append(w.path, key...)
+		defer func() { w.path = w.path[:n] }()
+		f, known := fields.byName[key]
 		if !known {
-			w.errs.AddMalformed(fpath, "unknown field"+suggest(key, fields))
-			if err := w.skip(tok); err != nil {
-				return err
+			w.malformed("unknown field" + fields.suggest(key))
+			return w.skipValue()
+		}
+		if f.index < 64 {
+			if seen&(1<<f.index) != 0 {
+				w.malformed("duplicate field")
 			}
-			continue
+			seen |= 1 << f.index
 		}
-		if err := w.value(tok, ft, fpath); err != nil {
-			return err
-		}
-	}
-	_, err := w.dec.Token() // '}'
-	return err
+		return w.value(f.typ)
+	})
 }
 
-// mapValue checks the members of a JSON object (after its '{') against map type t.
-func (w *shapeWalker) mapValue(t reflect.Type, path string) error {
-	if t.Key().Kind() != reflect.String {
-		return fmt.Errorf("model: no JSON shape rule for %s", t)
-	}
-	seen := map[string]bool{}
-	for w.dec.More() {
-		keyTok, err := w.dec.Token()
-		if err != nil {
-			return err
-		}
-		key, _ := keyTok.(string)
-		tok, err := w.dec.Token()
-		if err != nil {
-			return err
-		}
-		kpath := keyPath(path, key)
-		if seen[key] {
-			w.errs.AddMalformed(kpath, "duplicate key")
-		}
-		seen[key] = true
-		if err := w.value(tok, t.Elem(), kpath); err != nil {
-			return err
-		}
-	}
-	_, err := w.dec.Token()
-	return err
-}
-
-// array checks the elements of a JSON array (after its '[') against slice type t.
-func (w *shapeWalker) array(t reflect.Type, path string) error {
-	for i := 0; w.dec.More(); i++ {
-		tok, err := w.dec.Token()
-		if err != nil {
-			return err
-		}
-		if err := w.value(tok, t.Elem(), indexPath(path, i)); err != nil {
-			return err
-		}
-	}
-	_, err := w.dec.Token()
-	return err
-}
-
-// skip consumes the rest of a value whose first token is tok.
-func (w *shapeWalker) skip(tok json.Token) error {
-	d, ok := tok.(json.Delim)
-	if !ok || d == '}' || d == ']' {
-		return nil
-	}
-	for depth := 1; depth > 0; {
-		next, err := w.dec.Token()
-		if err != nil {
-			return err
-		}
-		if d, ok := next.(json.Delim); ok {
-			if d == '{' || d == '[' {
-				depth++
-			} else {
-				depth--
+// mapValue checks a JSON object at pos against map type t.
+func (w *shapeWalker) mapValue(t reflect.Type) error {
+	var keys []string
+	var seen map[string]bool
+	elem := t.Elem()
+	return w.members(func(key string) error {
+		n := len(w.path)
+		w.path = append(w.path, '[')
+		w.path = strconv.AppendQuote(w.path, key)
+		w.path = append(w.path, ']')
+		defer func() { w.path = w.path[:n] }()
+		dup := false
+		if seen == nil && len(keys) < 16 { // small maps: a slice beats a map
+			for _, k := range keys {
+				dup = dup || k == key
 			}
+			keys = append(keys, key)
+		} else {
+			if seen == nil {
+				seen = make(map[string]bool, 2*len(keys))
+				for _, k := range keys {
+					seen[k] = true
+				}
+			}
+			dup = seen[key]
+			seen[key] = true
 		}
-	}
-	return nil
-}
-
-func (w *shapeWalker) wrongType(path, want string, tok json.Token) {
-	w.errs.AddMalformed(path, fmt.Sprintf("must be %s, got %s", want, jsonTypeName(tok)))
-}
-
-func jsonTypeName(tok json.Token) string {
-	switch v := tok.(type) {
-	case json.Delim:
-		if v == '{' {
-			return "an object"
+		if dup {
+			w.malformed("duplicate key")
 		}
-		return "an array"
-	case string:
-		return "a string"
-	case json.Number:
-		return "a number"
-	case bool:
-		return "a boolean"
-	}
-	return "null"
+		return w.value(elem)
+	})
 }
 
-// jsonFields maps the JSON names of t's exported fields to their types.
-func jsonFields(t reflect.Type) map[string]reflect.Type {
-	out := make(map[string]reflect.Type, t.NumField())
+// array checks the JSON array at pos against slice type t.
+func (w *shapeWalker) array(t reflect.Type) error {
+	elem := t.Elem()
+	return w.elements(func(i int) error {
+		n := len(w.path)
+		w.path = append(w.path, '[')
+		w.path = strconv.AppendInt(w.path, int64(i), 10)
+		w.path = append(w.path, ']')
+		err := w.value(elem)
+		w.path = w.path[:n]
+		return err
+	})
+}
+
+// structFields is what the walker needs of a struct type: its fields by JSON name.
+type structFields struct {
+	byName map[string]structField
+}
+
+type structField struct {
+	index int
+	typ   reflect.Type
+}
+
+var fieldCache sync.Map // reflect.Type -> *structFields
+
+// jsonFields returns the JSON fields of struct type t.
+func jsonFields(t reflect.Type) *structFields {
+	if f, ok := fieldCache.Load(t); ok {
+		return f.(*structFields)
+	}
+	sf := &structFields{byName: make(map[string]structField, t.NumField())}
 	for i := range t.NumField() {
 		f := t.Field(i)
 		if !f.IsExported() {
@@ -305,14 +337,15 @@ func jsonFields(t reflect.Type) map[string]reflect.Type {
 				name = tagName
 			}
 		}
-		out[name] = f.Type
+		sf.byName[name] = structField{index: i, typ: f.Type}
 	}
-	return out
+	fieldCache.Store(t, sf)
+	return sf
 }
 
 // suggest names the known field that an unknown one differs from only by case, the usual slip.
-func suggest(key string, fields map[string]reflect.Type) string {
-	for name := range fields {
+func (sf *structFields) suggest(key string) string {
+	for name := range sf.byName {
 		if strings.EqualFold(name, key) {
 			return fmt.Sprintf(" (did you mean %q? field names are case-sensitive)", name)
 		}

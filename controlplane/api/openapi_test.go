@@ -1,0 +1,120 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/legacy"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func loadOpenAPI(t *testing.T, e *testEnv) *openapi3.T {
+	t.Helper()
+	r := e.must(http.StatusOK, "GET", "/api/v1/openapi.json", nil)
+	doc, err := openapi3.NewLoader().LoadFromData(r.body)
+	require.NoError(t, err)
+	require.NoError(t, doc.Validate(context.Background()))
+	return doc
+}
+
+func TestOpenAPIDocumentIsValid(t *testing.T) {
+	e := newTestEnv(t)
+	doc := loadOpenAPI(t, e)
+	assert.Equal(t, "3.0.3", doc.OpenAPI)
+
+	// Every route the mux serves is described, with its method.
+	s := &server{allowed: map[string][]string{}, mux: http.NewServeMux(), registry: e.reg}
+	s.metrics = &metrics{}
+	s.routes()
+	for path, methods := range s.allowed {
+		item := doc.Paths.Find(path)
+		require.NotNil(t, item, "path %s is not in the document", path)
+		for _, m := range methods {
+			assert.NotNil(t, item.GetOperation(m), "%s %s is not in the document", m, path)
+		}
+	}
+	// And nothing else.
+	for path, item := range doc.Paths.Map() {
+		for m := range item.Operations() {
+			assert.Contains(t, s.allowed[path], m, "document lists %s %s, which the API does not serve", m, path)
+		}
+	}
+}
+
+// TestOpenAPIDescribesRealAnswers checks real requests and answers against the document, so that
+// it stays true to what the API does.
+func TestOpenAPIDescribesRealAnswers(t *testing.T) {
+	e := newTestEnv(t)
+	e.fleet.add("d1", map[string]string{"site": "a"}, 3)
+	doc := loadOpenAPI(t, e)
+	router, err := legacy.NewRouter(doc)
+	require.NoError(t, err)
+
+	check := func(method, path, body string, status int) {
+		t.Helper()
+		var rd io.Reader
+		if body != "" {
+			rd = strings.NewReader(body)
+		}
+		req, err := http.NewRequest(method, e.url+path, rd)
+		require.NoError(t, err)
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		route, params, err := router.FindRoute(req)
+		require.NoError(t, err, "%s %s", method, path)
+		in := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route}
+		if status < 300 {
+			require.NoError(t, openapi3filter.ValidateRequest(context.Background(), in), "%s %s: request", method, path)
+			if body != "" {
+				req.Body = io.NopCloser(strings.NewReader(body))
+			}
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		require.Equal(t, status, resp.StatusCode, "%s %s: %s", method, path, b)
+		out := &openapi3filter.ResponseValidationInput{
+			RequestValidationInput: in,
+			Status:                 resp.StatusCode,
+			Header:                 resp.Header,
+			Body:                   io.NopCloser(bytes.NewReader(b)),
+			Options:                &openapi3filter.Options{IncludeResponseStatus: true},
+		}
+		assert.NoError(t, openapi3filter.ValidateResponse(context.Background(), out), "%s %s: answer %s", method, path, b)
+	}
+	var _ routers.Router = router
+
+	check("POST", "/api/v1/tenants", tenant("acme"), 201)
+	check("POST", "/api/v1/tenants/acme/networks", network("acme", "web", "10.0.0.0/24", 10, map[string]string{"tier": "web"}), 201)
+	check("POST", "/api/v1/tenants/acme/policies", policy("acme", "p", [2]string{"web", ""}), 201)
+	check("GET", "/api/v1/tenants/acme/networks?limit=1", "", 200)
+	check("GET", "/api/v1/networks?labelSelector=tier=web", "", 200)
+	check("GET", "/api/v1/tenants/acme/policies/p", "", 200)
+	check("PUT", "/api/v1/tenants/acme/networks/web?dryRun=true", network("acme", "web", "10.0.0.0/24", 11, nil), 200)
+	check("POST", "/api/v1/transactions", txBody([2]string{"create", tenant("beta")}, [2]string{"create", network("beta", "n", "10.0.0.0/24", 1, nil)}), 200)
+	check("DELETE", "/api/v1/tenants/beta/networks/n", "", 200)
+	check("GET", "/api/v1/tenants", "", 200)
+	check("GET", "/api/v1/revision", "", 200)
+	check("GET", "/api/v1/dsns?limit=5", "", 200)
+	check("GET", "/api/v1/dsns/d1", "", 200)
+	check("GET", "/api/v1/convergence?revision=2", "", 200)
+	check("GET", "/healthz", "", 200)
+	check("GET", "/readyz", "", 200)
+	// Errors are described too.
+	check("GET", "/api/v1/tenants/nope", "", 404)
+	check("POST", "/api/v1/tenants/acme/networks", network("acme", "x", "10.0.0.0/24", 0, nil), 422)
+	check("POST", "/api/v1/tenants", `{"bad"`, 400)
+	check("POST", "/api/v1/tenants", tenant("acme"), 409)
+	check("DELETE", "/api/v1/tenants/acme/networks/web", "", 409)
+}
