@@ -1,0 +1,253 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/dsnscale/dsnscale/controlplane/model"
+)
+
+// stored is one message of the bucket's stream, decoded.
+type stored struct {
+	seq   Revision
+	skey  string
+	key   model.Key
+	op    OpType        // the store's own op header; "" for a message from another writer
+	del   bool          // a delete or purge marker, or a value that is not an object
+	purge bool          // a purge marker: the server dropped the key's older messages
+	obj   *model.Object // put: the new object; delete: the last state, if the marker has it
+	batch string        // the commit that wrote it, for the store's own messages
+}
+
+// decode reads one stream message. ok is false for a subject outside the store's key scheme,
+// which the store skips.
+func (s *KV) decode(subject string, hdr nats.Header, data []byte, seq Revision) (st stored, ok bool) {
+	skey, found := strings.CutPrefix(subject, s.prefix)
+	if !found {
+		s.log.Warn("skipping a message outside the bucket's keys", "subject", subject, "revision", seq)
+		return stored{}, false
+	}
+	key, err := parseKVKey(skey)
+	if err != nil {
+		s.log.Warn("skipping a message with a foreign key", "key", skey, "revision", seq, "err", err)
+		return stored{}, false
+	}
+	st = stored{seq: seq, skey: skey, key: key, op: OpType(hdr.Get(hdrOp)), batch: hdr.Get(hdrCommitID)}
+	switch st.op {
+	case "", OpCreate, OpUpdate, OpDelete:
+	default:
+		st.op = ""
+	}
+	switch hdr.Get(hdrKVOperation) {
+	case kvDelete:
+		st.del = true
+	case kvPurge:
+		st.del, st.purge = true, true
+	}
+	if st.del != (st.op == OpDelete) {
+		st.op = "" // the header does not match the message: judge it as another writer's
+	}
+	if len(data) == 0 {
+		if !st.del {
+			s.log.Error("an empty value is not an object; treating the key as deleted", "key", key, "revision", seq)
+			st.del, st.op = true, ""
+		}
+		return st, true
+	}
+	var obj model.Object
+	if err := json.Unmarshal(data, &obj); err != nil {
+		if !st.del {
+			s.log.Error("a value is not an object; treating the key as deleted", "key", key, "revision", seq, "err", err)
+			st.del, st.op = true, ""
+		}
+		return st, true
+	}
+	if obj.Key() != key {
+		if !st.del {
+			s.log.Warn("a value names another key; the subject wins", "key", key, "named", obj.Key(), "revision", seq)
+		}
+		obj.Kind, obj.Metadata.Tenant, obj.Metadata.Name = key.Kind, key.Tenant, key.Name
+	}
+	st.obj = &obj
+	return st, true
+}
+
+// applier applies stored messages to the index, in stream order, and then publishes the new
+// snapshot and events at once. It runs under s.mu.
+type applier struct {
+	s       *KV
+	events  []Event
+	changed map[string]model.Key
+}
+
+func (s *KV) newApplier() *applier {
+	return &applier{s: s, changed: map[string]model.Key{}}
+}
+
+// step applies one message.
+func (a *applier) step(st stored) {
+	s := a.s
+	e := s.index[st.skey]
+	if e == nil {
+		e = &entry{key: st.key, first: st.seq}
+		s.index[st.skey] = e
+	}
+	prev := e.obj
+	e.seq = st.seq
+	if st.purge {
+		e.first = st.seq
+	}
+	a.changed[st.skey] = st.key
+	var ev Event
+	if st.del {
+		e.obj = nil
+		last := prev
+		if last == nil {
+			last = st.obj
+		}
+		// A foreign delete of a missing key changes nothing anyone saw; the store's own delete
+		// markers make an event even when compaction removed the key's earlier revisions.
+		if last == nil || (prev == nil && st.op != OpDelete) {
+			return
+		}
+		ev = Event{Revision: st.seq, Type: OpDelete, Key: st.key, Object: last}
+	} else {
+		obj := st.obj
+		typ := st.op
+		if typ == "" {
+			typ = OpCreate
+			if prev != nil {
+				typ = OpUpdate
+			}
+		}
+		obj.Metadata.ResourceVersion = strconv.FormatUint(st.seq, 10)
+		if obj.Metadata.CreationRevision == 0 {
+			obj.Metadata.CreationRevision = st.seq
+			if typ == OpUpdate && prev != nil {
+				obj.Metadata.CreationRevision = prev.Metadata.CreationRevision
+			}
+		}
+		e.obj = obj
+		ev = Event{Revision: st.seq, Type: typ, Key: st.key, Object: obj}
+	}
+	a.events = append(a.events, ev)
+}
+
+// finish publishes the snapshot at revision rev (or the applied revision, if later) and the
+// events collected. Both change under logMu, so that Changes up to a revision that a reader
+// saw in a snapshot finds its events, and a watcher given an event finds it in Snapshot.
+func (a *applier) finish(rev Revision) {
+	s := a.s
+	s.applied = max(s.applied, rev)
+	var next *snapshot
+	if old := s.snap.Load(); len(a.changed) > 0 || old.rev != s.applied {
+		changes := make([]change, 0, len(a.changed))
+		for skey, key := range a.changed {
+			c := change{key: key}
+			if e := s.index[skey]; e != nil {
+				c.obj = e.obj
+			}
+			changes = append(changes, c)
+		}
+		sortChanges(changes)
+		next = old.with(changes, s.applied)
+	}
+	s.logMu.Lock()
+	if next != nil {
+		s.snap.Store(next)
+	}
+	s.appendEventsLocked(a.events)
+	s.logMu.Unlock()
+	a.events, a.changed = nil, map[string]model.Key{}
+}
+
+// catchUp reads the stream after the applied revision and applies it. It returns the stream
+// sequence of the last message of commit batch, if batch is not "" and its messages were read.
+// It runs under s.mu, or before the store is shared.
+func (s *KV) catchUp(ctx context.Context, batch string) (Revision, error) {
+	info, err := s.stream.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("stream info: %w", err)
+	}
+	end := info.State.LastSeq
+	var found, last Revision
+	a := s.newApplier()
+	err = s.read(ctx, s.applied+1, func(m jetstream.Msg, seq Revision) {
+		last = seq
+		st, ok := s.decode(m.Subject(), m.Headers(), m.Data(), seq)
+		if !ok {
+			return
+		}
+		if batch != "" && st.batch == batch {
+			found = seq
+		}
+		a.step(st)
+	})
+	if err == nil {
+		// The stream's last messages may be gone (compacted tombstones); the revision stays.
+		last = max(last, end)
+		if s.applied == 0 {
+			last = max(last, s.horizon)
+		}
+	}
+	a.finish(last)
+	return found, err
+}
+
+// read calls fn with each message of the stream from sequence from on, in order, until the
+// messages present when it started are read.
+func (s *KV) read(ctx context.Context, from Revision, fn func(jetstream.Msg, Revision)) error {
+	cfg := jetstream.ConsumerConfig{
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       max(from, 1),
+		AckPolicy:         jetstream.AckNonePolicy,
+		InactiveThreshold: s.cfg.RequestTimeout * 6,
+		MemoryStorage:     true,
+	}
+	cons, err := s.stream.CreateConsumer(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("read from revision %d: %w", from, err)
+	}
+	name := cons.CachedInfo().Name
+	defer func() {
+		dctx, cancel := s.requestContext(context.WithoutCancel(ctx))
+		defer cancel()
+		if err := s.stream.DeleteConsumer(dctx, name); err != nil {
+			s.log.Debug("deleting a read consumer", "consumer", name, "err", err)
+		}
+	}()
+	pending := cons.CachedInfo().NumPending
+	for pending > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n := int(min(pending, 1000))
+		batch, err := cons.FetchNoWait(n)
+		if err != nil {
+			return fmt.Errorf("read from revision %d: %w", from, err)
+		}
+		got := 0
+		for m := range batch.Messages() {
+			meta, err := m.Metadata()
+			if err != nil {
+				return fmt.Errorf("read from revision %d: %w", from, err)
+			}
+			got++
+			fn(m, meta.Sequence.Stream)
+			pending = meta.NumPending
+		}
+		if err := batch.Error(); err != nil {
+			return fmt.Errorf("read from revision %d: %w", from, err)
+		}
+		if got == 0 {
+			return fmt.Errorf("read from revision %d: the server delivered nothing with %d messages pending", from, pending)
+		}
+	}
+	return nil
+}
