@@ -1,0 +1,9 @@
+package main
+
+// Packages that register benchmarks with benchfig for `dsnscale bench`.
+import (
+	_ "github.com/dsnscale/dsnscale/controlplane/api"
+	_ "github.com/dsnscale/dsnscale/controlplane/distrib"
+	_ "github.com/dsnscale/dsnscale/controlplane/store"
+	_ "github.com/dsnscale/dsnscale/loadgen/loadbench"
+)
