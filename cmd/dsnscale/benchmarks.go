@@ -3,7 +3,11 @@ package main
 // Packages that register benchmarks with benchfig for `dsnscale bench`.
 import (
 	_ "github.com/dsnscale/dsnscale/controlplane/api"
+	_ "github.com/dsnscale/dsnscale/controlplane/cpbench"
 	_ "github.com/dsnscale/dsnscale/controlplane/distrib"
 	_ "github.com/dsnscale/dsnscale/controlplane/store"
+	_ "github.com/dsnscale/dsnscale/inventory"
 	_ "github.com/dsnscale/dsnscale/loadgen/loadbench"
+	_ "github.com/dsnscale/dsnscale/search"
+	_ "github.com/dsnscale/dsnscale/tsdb"
 )

@@ -1,0 +1,338 @@
+package cpbench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dsnscale/dsnscale/controlplane/agent"
+	"github.com/dsnscale/dsnscale/controlplane/client"
+	"github.com/dsnscale/dsnscale/controlplane/model"
+	"github.com/dsnscale/dsnscale/internal/benchfig"
+	"github.com/dsnscale/dsnscale/internal/procstat"
+)
+
+// FleetSize is how many DSN sessions the benchmark connects.
+const FleetSize = 10_000
+
+// sharedConnections is how many NATS connections the sessions share: the fleet runs in the
+// benchmark's process, whose descriptors are bounded like everyone's.
+const sharedConnections = 100
+
+func init() {
+	benchfig.Register(benchfig.Benchmark{Name: "cp_fleet", Area: "cp", Runs: 3, Run: runFleet})
+}
+
+// runFleet connects FleetSize sessions to a control plane process and measures its memory per
+// DSN, the time for a policy change to reach the fleet, and a storm of every session
+// reconnecting at once while the API is in use.
+func runFleet(ctx context.Context, env benchfig.Env) (map[string]float64, error) {
+	cp, err := startCP(ctx, env.Binary, env.WorkDir)
+	if err != nil {
+		return nil, err
+	}
+	defer cp.stop()
+	policy, err := seedIntent(ctx, cp.api)
+	if err != nil {
+		return nil, err
+	}
+	time.Sleep(time.Second) // let the process settle before the baseline
+	base, err := procstat.Read(cp.pid())
+	if err != nil {
+		return nil, err
+	}
+
+	figs := map[string]float64{}
+	tracker := newApplyTracker(FleetSize)
+	cfgs := make([]agent.Config, FleetSize)
+	for i := range cfgs {
+		cfgs[i] = agentConfig(i, tracker)
+	}
+	start := time.Now()
+	pool, stopPool, err := runPool(ctx, cp.natsURL, cfgs)
+	if err != nil {
+		return nil, err
+	}
+	rev, err := cp.api.Revision(ctx)
+	if err != nil {
+		stopPool()
+		return nil, err
+	}
+	if err := waitConverged(ctx, cp.api, rev, FleetSize, 3*time.Minute); err != nil {
+		stopPool()
+		return nil, fmt.Errorf("initial sync: %w", err)
+	}
+	figs["cp_connect_10k_dsns_s"] = time.Since(start).Seconds()
+	env.Logf("cp_fleet: %d sessions in sync at revision %d after %.1fs", FleetSize, rev, time.Since(start).Seconds())
+
+	time.Sleep(5 * time.Second) // steady state: heartbeats flowing
+	steady, err := procstat.Read(cp.pid())
+	if err != nil {
+		stopPool()
+		return nil, err
+	}
+	figs["cp_rss_bytes"] = float64(steady.RSSBytes)
+	figs["cp_rss_bytes_per_dsn"] = float64(steady.RSSBytes-base.RSSBytes) / FleetSize
+
+	// A policy change through the API, timed to each session's apply.
+	tracker.reset()
+	policy.Spec = mustJSON(model.PolicySpec{
+		Selector: model.Selector{MatchLabels: map[string]string{"role": "edge"}},
+		Rules:    []model.Rule{{Action: model.ActionAllow, From: model.Peer{Network: "web"}, To: model.Peer{Labels: map[string]string{"tier": "db"}}, Protocol: "tcp", Ports: []string{"5432"}}},
+	})
+	committed := time.Now()
+	updated, err := cp.api.Update(ctx, policy)
+	if err != nil {
+		stopPool()
+		return nil, fmt.Errorf("policy update: %w", err)
+	}
+	newRev := parseRV(updated)
+	if err := waitConverged(ctx, cp.api, newRev, FleetSize, time.Minute); err != nil {
+		stopPool()
+		return nil, fmt.Errorf("propagation: %w", err)
+	}
+	lat := tracker.latenciesMs(newRev, committed)
+	figs["cp_process_propagation_p50_ms"] = quantile(lat, 0.50)
+	figs["cp_process_propagation_p99_ms"] = quantile(lat, 0.99)
+	figs["cp_process_propagation_max_ms"] = quantile(lat, 1)
+
+	// The storm: every session drops and says Hello again at once, keeping its config.
+	stopPool()
+	for i := range cfgs {
+		applied, objs := pool.Agents()[i].Config()
+		cfgs[i].InitialRevision, cfgs[i].InitialObjects = applied, objs
+	}
+	apiCtx, stopAPI := context.WithCancel(ctx)
+	probe := startAPIProbe(apiCtx, cp.api, 100)
+	stormStart := time.Now()
+	pool, stopPool, err = runPool(ctx, cp.natsURL, cfgs)
+	if err != nil {
+		stopAPI()
+		return nil, err
+	}
+	defer stopPool()
+	err = waitAdmitted(ctx, pool, newRev, 2*time.Minute)
+	stopAPI()
+	lat, errs := probe.result()
+	if err != nil {
+		return nil, fmt.Errorf("storm: %w", err)
+	}
+	if cp.exited() {
+		return nil, errors.New("storm: the control plane process died")
+	}
+	figs["cp_storm_10k_reconnect_s"] = time.Since(stormStart).Seconds()
+	figs["cp_storm_api_p99_ms"] = quantile(lat, 0.99)
+	figs["cp_storm_api_errors"] = float64(errs)
+	var retries int64
+	for _, a := range pool.Agents() {
+		retries += a.Stats().Retries
+	}
+	figs["cp_storm_retry_hints"] = float64(retries)
+	peak, err := procstat.Read(cp.pid())
+	if err == nil {
+		figs["cp_peak_rss_bytes"] = float64(peak.PeakRSS)
+	}
+	return figs, nil
+}
+
+func agentConfig(i int, t *applyTracker) agent.Config {
+	return agent.Config{
+		ID:              fmt.Sprintf("dsn-%05d", i),
+		Labels:          map[string]string{"role": "edge", "site": "s1", "rack": fmt.Sprintf("r%02d", i%40)},
+		SoftwareVersion: "1.0.0",
+		OnApply:         func(rev uint64, at time.Time) { t.applied(i, rev, at) },
+	}
+}
+
+func runPool(ctx context.Context, url string, cfgs []agent.Config) (*agent.Pool, func(), error) {
+	pool, err := agent.NewPool(agent.PoolConfig{URL: url, Connections: sharedConnections, Agents: cfgs})
+	if err != nil {
+		return nil, nil, err
+	}
+	pctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { _ = pool.Run(pctx); close(done) }()
+	var once sync.Once
+	return pool, func() {
+		once.Do(func() {
+			cancel()
+			<-done
+			pool.Close()
+		})
+	}, nil
+}
+
+// seedIntent creates a tenant, two networks and a policy selecting every benchmark DSN.
+func seedIntent(ctx context.Context, api *client.Client) (*model.Object, error) {
+	objs := []*model.Object{
+		{APIVersion: model.APIVersion, Kind: model.KindTenant, Metadata: model.Metadata{Name: "acme"}, Spec: mustJSON(model.TenantSpec{})},
+		{APIVersion: model.APIVersion, Kind: model.KindNetwork, Metadata: model.Metadata{Name: "web", Tenant: "acme"}, Spec: mustJSON(model.NetworkSpec{CIDR: "10.1.0.0/16", VLAN: 100})},
+		{APIVersion: model.APIVersion, Kind: model.KindNetwork, Metadata: model.Metadata{Name: "db", Tenant: "acme"}, Spec: mustJSON(model.NetworkSpec{CIDR: "10.2.0.0/16", VLAN: 200})},
+		{APIVersion: model.APIVersion, Kind: model.KindPolicy, Metadata: model.Metadata{Name: "edge", Tenant: "acme"}, Spec: mustJSON(model.PolicySpec{
+			Selector: model.Selector{MatchLabels: map[string]string{"role": "edge"}},
+			Rules:    []model.Rule{{Action: model.ActionAllow, From: model.Peer{Network: "web"}, To: model.Peer{Network: "db"}, Protocol: "tcp", Ports: []string{"5432"}}},
+		})},
+	}
+	var last *model.Object
+	for _, o := range objs {
+		created, err := api.Create(ctx, o)
+		if err != nil {
+			return nil, fmt.Errorf("seed %s: %w", o.Key(), err)
+		}
+		last = created
+	}
+	return last, nil
+}
+
+func waitConverged(ctx context.Context, api *client.Client, rev uint64, want int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	var last model.Convergence
+	for time.Now().Before(deadline) {
+		c, err := api.Convergence(ctx, rev)
+		if err == nil {
+			last = c
+			if c.AtOrPast >= want {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("%d of %d DSNs at revision %d after %s", last.AtOrPast, want, rev, timeout)
+}
+
+// waitAdmitted waits until every session of pool has been admitted and applied rev or later.
+func waitAdmitted(ctx context.Context, pool *agent.Pool, rev uint64, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	n := 0
+	for time.Now().Before(deadline) {
+		n = 0
+		for _, a := range pool.Agents() {
+			if a.Stats().Admissions > 0 && a.Applied() >= rev {
+				n++
+			}
+		}
+		if n == len(pool.Agents()) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("%d of %d sessions admitted at revision %d after %s", n, len(pool.Agents()), rev, timeout)
+}
+
+// applyTracker records when each session applied each revision.
+type applyTracker struct {
+	mu  sync.Mutex
+	rev []uint64
+	at  []time.Time
+}
+
+func newApplyTracker(n int) *applyTracker {
+	return &applyTracker{rev: make([]uint64, n), at: make([]time.Time, n)}
+}
+
+func (t *applyTracker) applied(i int, rev uint64, at time.Time) {
+	t.mu.Lock()
+	t.rev[i], t.at[i] = rev, at
+	t.mu.Unlock()
+}
+
+func (t *applyTracker) reset() {
+	t.mu.Lock()
+	clear(t.rev)
+	t.mu.Unlock()
+}
+
+// latenciesMs returns, for sessions that applied rev or later, the time from committed.
+func (t *applyTracker) latenciesMs(rev uint64, committed time.Time) []float64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []float64
+	for i, r := range t.rev {
+		if r >= rev {
+			out = append(out, float64(t.at[i].Sub(committed).Microseconds())/1000)
+		}
+	}
+	return out
+}
+
+// apiProbe issues GETs at a fixed rate and times them from their intended start.
+type apiProbe struct {
+	mu     sync.Mutex
+	lat    []float64
+	errors atomic.Int64
+	wg     sync.WaitGroup
+}
+
+func startAPIProbe(ctx context.Context, api *client.Client, perSecond int) *apiProbe {
+	p := &apiProbe{}
+	interval := time.Second / time.Duration(perSecond)
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		next := time.Now()
+		for ctx.Err() == nil {
+			intended := next
+			p.wg.Add(1)
+			go func() {
+				defer p.wg.Done()
+				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+				defer cancel()
+				_, err := api.Get(rctx, model.Key{Kind: model.KindTenant, Name: "acme"})
+				if err != nil {
+					p.errors.Add(1)
+					return
+				}
+				p.mu.Lock()
+				p.lat = append(p.lat, float64(time.Since(intended).Microseconds())/1000)
+				p.mu.Unlock()
+			}()
+			next = next.Add(interval)
+			time.Sleep(time.Until(next))
+		}
+	}()
+	return p
+}
+
+func (p *apiProbe) result() ([]float64, int64) {
+	p.wg.Wait()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.lat, p.errors.Load()
+}
+
+func quantile(xs []float64, q float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	i := int(q * float64(len(s)-1))
+	return s[i]
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func parseRV(o *model.Object) uint64 {
+	var rv uint64
+	_, _ = fmt.Sscan(o.Metadata.ResourceVersion, &rv)
+	return rv
+}
