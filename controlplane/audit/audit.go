@@ -1,0 +1,222 @@
+// Package audit records every call to the northbound API: who, when, from where, what, the
+// verdict and the role binding that allowed it. Records go through a bounded queue to a Sink
+// without ever blocking a request (a full queue drops and counts); the search backend is the
+// usual sink, and GET /api/v1/audit searches it.
+package audit
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Verdicts: the access decision on a call.
+const (
+	VerdictAllowed         = "allowed"
+	VerdictDenied          = "denied"          // authenticated, but no role binding allows it (403)
+	VerdictUnauthenticated = "unauthenticated" // no valid token or credentials (401)
+	VerdictLimited         = "limited"         // refused by a rate limit (429)
+)
+
+// Record is one API call.
+type Record struct {
+	// ID identifies the record; writing it twice stores it once.
+	ID     string    `json:"id"`
+	Time   time.Time `json:"time"`
+	User   string    `json:"user,omitempty"`
+	Source string    `json:"source,omitempty"`
+	Method string    `json:"method"`
+	Path   string    `json:"path"`
+	Verb   string    `json:"verb,omitempty"`
+	Kind   string    `json:"kind,omitempty"`
+	Tenant string    `json:"tenant,omitempty"`
+	Name   string    `json:"name,omitempty"`
+	Status int       `json:"status"`
+	// Verdict is one of the Verdict constants.
+	Verdict string `json:"verdict"`
+	// Binding is the role binding that allowed the call, when RBAC decided it.
+	Binding string `json:"binding,omitempty"`
+	// Reason says why a call was refused.
+	Reason     string  `json:"reason,omitempty"`
+	DurationMs float64 `json:"durationMs"`
+}
+
+// Sink stores records. Write is called from one goroutine at a time with batches in order; an
+// error drops the batch (it is counted and logged).
+type Sink interface {
+	Write(ctx context.Context, records []Record) error
+}
+
+// ErrConfig marks an invalid RecorderConfig.
+var ErrConfig = errors.New("audit: invalid config")
+
+// RecorderConfig configures a Recorder.
+type RecorderConfig struct {
+	// Sink receives the records. Required.
+	Sink Sink
+	// Buffer is how many records may wait; more are dropped. 0 means 10000.
+	Buffer int
+	// BatchSize is the most records per Write; 0 means 500.
+	BatchSize int
+	// FlushEvery is the longest a record waits for its batch to fill; 0 means a second.
+	FlushEvery time.Duration
+	// WriteTimeout bounds one Write; 0 means 10 s.
+	WriteTimeout time.Duration
+	// Logger logs failed writes; nil discards.
+	Logger *slog.Logger
+}
+
+// Validate checks the configuration.
+func (c RecorderConfig) Validate() error {
+	switch {
+	case c.Sink == nil:
+		return fmt.Errorf("%w: Sink is required", ErrConfig)
+	case c.Buffer < 0 || c.BatchSize < 0 || c.FlushEvery < 0 || c.WriteTimeout < 0:
+		return fmt.Errorf("%w: Buffer, BatchSize, FlushEvery and WriteTimeout must not be negative", ErrConfig)
+	}
+	return nil
+}
+
+// Stats count what a Recorder did.
+type Stats struct {
+	Recorded uint64 // accepted into the queue
+	Dropped  uint64 // refused because the queue was full or the recorder closed
+	Written  uint64 // written by the sink
+	Failed   uint64 // lost in failed writes
+}
+
+// Recorder queues records and writes them to its sink in batches, in the background.
+type Recorder struct {
+	cfg    RecorderConfig
+	log    *slog.Logger
+	ch     chan Record
+	stop   chan struct{}
+	done   chan struct{}
+	closed atomic.Bool
+	once   sync.Once
+
+	recorded, dropped, written, failed atomic.Uint64
+	seq                                atomic.Uint64
+	idPrefix                           string
+}
+
+// NewRecorder starts a Recorder; Close stops it.
+func NewRecorder(cfg RecorderConfig) (*Recorder, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Buffer == 0 {
+		cfg.Buffer = 10000
+	}
+	if cfg.BatchSize == 0 {
+		cfg.BatchSize = 500
+	}
+	if cfg.FlushEvery == 0 {
+		cfg.FlushEvery = time.Second
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = 10 * time.Second
+	}
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	r := &Recorder{
+		cfg: cfg, log: cfg.Logger, ch: make(chan Record, cfg.Buffer),
+		stop: make(chan struct{}), done: make(chan struct{}), idPrefix: hex.EncodeToString(b),
+	}
+	if r.log == nil {
+		r.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	go r.run()
+	return r, nil
+}
+
+// Record queues rec without blocking; if the queue is full it is dropped and counted. A record
+// without an ID is given one.
+func (r *Recorder) Record(rec Record) {
+	if r.closed.Load() {
+		r.dropped.Add(1)
+		return
+	}
+	if rec.ID == "" {
+		rec.ID = r.idPrefix + "-" + strconv.FormatUint(r.seq.Add(1), 36)
+	}
+	select {
+	case r.ch <- rec:
+		r.recorded.Add(1)
+	default:
+		r.dropped.Add(1)
+	}
+}
+
+// Stats returns the counters.
+func (r *Recorder) Stats() Stats {
+	return Stats{Recorded: r.recorded.Load(), Dropped: r.dropped.Load(), Written: r.written.Load(), Failed: r.failed.Load()}
+}
+
+// Close stops accepting records, writes those queued (until ctx ends) and stops.
+func (r *Recorder) Close(ctx context.Context) error {
+	r.once.Do(func() {
+		r.closed.Store(true)
+		close(r.stop)
+	})
+	select {
+	case <-r.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (r *Recorder) run() {
+	defer close(r.done)
+	tick := time.NewTicker(r.cfg.FlushEvery)
+	defer tick.Stop()
+	batch := make([]Record, 0, r.cfg.BatchSize)
+	flush := func() {
+		if len(batch) == 0 {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), r.cfg.WriteTimeout)
+		err := r.cfg.Sink.Write(ctx, batch)
+		cancel()
+		if err != nil {
+			r.failed.Add(uint64(len(batch)))
+			r.log.Error("audit records lost", "records", len(batch), "err", err)
+		} else {
+			r.written.Add(uint64(len(batch)))
+		}
+		batch = make([]Record, 0, r.cfg.BatchSize)
+	}
+	for {
+		select {
+		case rec := <-r.ch:
+			batch = append(batch, rec)
+			if len(batch) >= r.cfg.BatchSize {
+				flush()
+			}
+		case <-tick.C:
+			flush()
+		case <-r.stop:
+			for {
+				select {
+				case rec := <-r.ch:
+					batch = append(batch, rec)
+					if len(batch) >= r.cfg.BatchSize {
+						flush()
+					}
+				default:
+					flush()
+					return
+				}
+			}
+		}
+	}
+}

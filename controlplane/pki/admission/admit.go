@@ -1,0 +1,104 @@
+package admission
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"time"
+
+	"github.com/dsnscale/dsnscale/controlplane/model"
+	"github.com/dsnscale/dsnscale/controlplane/pki"
+)
+
+// Admitter turns a bootstrap token and a CSR into a DSN identity.
+type Admitter struct {
+	tokens  *Store
+	ca      *pki.CA
+	certTTL time.Duration
+}
+
+// NewAdmitter returns an Admitter issuing certificates valid for certTTL (0 means
+// pki.DefaultLeafTTL).
+func NewAdmitter(tokens *Store, ca *pki.CA, certTTL time.Duration) (*Admitter, error) {
+	if tokens == nil || ca == nil {
+		return nil, fmt.Errorf("%w: tokens and CA are required", ErrInvalid)
+	}
+	if certTTL != 0 && (certTTL < pki.MinLeafTTL || certTTL > pki.MaxLeafTTL) {
+		return nil, fmt.Errorf("%w: certificate TTL %s: want %s to %s", ErrInvalid, certTTL, pki.MinLeafTTL, pki.MaxLeafTTL)
+	}
+	return &Admitter{tokens: tokens, ca: ca, certTTL: certTTL}, nil
+}
+
+// Request is what a new DSN presents (the Hello's fields).
+type Request struct {
+	Token  string
+	DSN    string
+	Labels map[string]string
+	CSR    []byte
+}
+
+// Grant is what an admitted DSN is given.
+type Grant struct {
+	// Certificate is the DSN's identity in PEM, for the key of its CSR.
+	Certificate []byte
+	NotAfter    time.Time
+	// TokenID, Tenant and Labels say what the token admitted: Labels are the DSN's own labels
+	// with the token's added.
+	TokenID string
+	Tenant  string
+	Labels  map[string]string
+}
+
+// Admit admits a DSN. The CSR is checked first (well formed, self-signed, asking for exactly
+// the DSN's id), so that a bad one does not spend the token; then one use of the token is spent
+// (refused if the DSN's labels contradict the token's); then the certificate is signed.
+func (a *Admitter) Admit(ctx context.Context, req Request) (Grant, error) {
+	if msg := pki.CheckName(req.DSN); msg != "" {
+		return Grant{}, fmt.Errorf("%w: dsn: %s", ErrInvalid, msg)
+	}
+	errs := &model.FieldErrors{}
+	model.ValidateLabels(req.Labels, "labels", errs)
+	if errs.Len() > 0 {
+		return Grant{}, fmt.Errorf("%w: %w", ErrInvalid, errs)
+	}
+	csr, err := pki.ParseCSR(req.CSR)
+	if err != nil {
+		return Grant{}, err
+	}
+	if err := pki.CheckCSRIdentity(csr, req.DSN); err != nil {
+		return Grant{}, err
+	}
+	tok, err := a.tokens.Consume(ctx, req.Token, req.DSN, func(t Token) error {
+		for k, v := range t.Labels {
+			if have, ok := req.Labels[k]; ok && have != v {
+				return fmt.Errorf("%w: label %q is %q, the token says %q", ErrLabelConflict, k, have, v)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return Grant{}, err
+	}
+	certPEM, err := a.ca.SignCSR(req.CSR, req.DSN, a.certTTL)
+	if err != nil {
+		return Grant{}, err
+	}
+	cert, err := pki.ParseCertificatePEM(certPEM)
+	if err != nil {
+		return Grant{}, err
+	}
+	labels := maps.Clone(req.Labels)
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	maps.Copy(labels, tok.Labels)
+	return Grant{Certificate: certPEM, NotAfter: cert.NotAfter, TokenID: tok.ID, Tenant: tok.Tenant, Labels: labels}, nil
+}
+
+// Renew signs a new certificate for a DSN that already has an identity. dsn must be the
+// identity of the connection the request came on (for NATS, the id in the subject, which the
+// server's per-identity permissions let only that DSN publish on); the CSR must ask for
+// exactly it.
+func (a *Admitter) Renew(_ context.Context, dsn string, csrPEM []byte) ([]byte, error) {
+	return a.ca.SignCSR(csrPEM, dsn, a.certTTL)
+}
