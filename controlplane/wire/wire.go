@@ -8,9 +8,11 @@ package wire
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 
 	"github.com/dsnscale/dsnscale/controlplane/model"
 )
@@ -76,6 +78,18 @@ type Hello struct {
 	CSR            string `json:"csr,omitempty"`
 }
 
+// Limits on the sizes of fields a DSN sends.
+const (
+	MaxLabels         = 64
+	MaxLabelKeyLen    = 128
+	MaxLabelValueLen  = 256
+	MaxShortStringLen = 128      // software version, boot id, session id, state
+	MaxTokenLen       = 4096     // bootstrap token
+	MaxCSRLen         = 16 << 10 // PEM certificate signing request
+	MaxErrorLen       = 4096     // Ack.Error
+	MaxMessageBytes   = 64 << 20 // any single decoded message
+)
+
 // Validate checks a Hello received from a DSN.
 func (h *Hello) Validate() error {
 	switch {
@@ -83,8 +97,29 @@ func (h *Hello) Validate() error {
 		return fmt.Errorf("%w: protocol: got %d, want %d", ErrInvalid, h.Protocol, Version)
 	case !ValidID(h.DSN):
 		return fmt.Errorf("%w: dsn: %q is not 1-128 characters of [A-Za-z0-9_-]", ErrInvalid, h.DSN)
-	case len(h.Labels) > 64:
-		return fmt.Errorf("%w: labels: %d labels, at most 64", ErrInvalid, len(h.Labels))
+	case len(h.Labels) > MaxLabels:
+		return fmt.Errorf("%w: labels: %d labels, at most %d", ErrInvalid, len(h.Labels), MaxLabels)
+	case len(h.SoftwareVersion) > MaxShortStringLen:
+		return fmt.Errorf("%w: softwareVersion: %d bytes, at most %d", ErrInvalid, len(h.SoftwareVersion), MaxShortStringLen)
+	case len(h.BootID) > MaxShortStringLen:
+		return fmt.Errorf("%w: bootID: %d bytes, at most %d", ErrInvalid, len(h.BootID), MaxShortStringLen)
+	case len(h.BootstrapToken) > MaxTokenLen:
+		return fmt.Errorf("%w: bootstrapToken: %d bytes, at most %d", ErrInvalid, len(h.BootstrapToken), MaxTokenLen)
+	case len(h.CSR) > MaxCSRLen:
+		return fmt.Errorf("%w: csr: %d bytes, at most %d", ErrInvalid, len(h.CSR), MaxCSRLen)
+	}
+	for k, v := range h.Labels {
+		switch {
+		case k == "" || len(k) > MaxLabelKeyLen:
+			return fmt.Errorf("%w: labels: key %q is not 1-%d bytes", ErrInvalid, k, MaxLabelKeyLen)
+		case strings.ContainsAny(k, "=,"):
+			// GroupID renders labels as k=v,k=v: these characters would let two label sets collide.
+			return fmt.Errorf("%w: labels: key %q contains '=' or ','", ErrInvalid, k)
+		case len(v) > MaxLabelValueLen:
+			return fmt.Errorf("%w: labels.%s: value is %d bytes, at most %d", ErrInvalid, k, len(v), MaxLabelValueLen)
+		case strings.Contains(v, ","):
+			return fmt.Errorf("%w: labels.%s: value %q contains ','", ErrInvalid, k, v)
+		}
 	}
 	return nil
 }
@@ -138,6 +173,9 @@ const (
 	PushCurrent    = "current"    // a version check: nothing changed for this DSN up to To
 	PushResync     = "resync"     // drop incremental state: fetch Snapshot, then continue
 	PushQuarantine = "quarantine" // the control plane stops pushing; keep serving, send Hello to rejoin
+	// PushRehello says the control plane has no session for the DSN (it restarted, or the DSN
+	// was decommissioned): send Hello again, keeping the applied config.
+	PushRehello = "rehello"
 )
 
 // Push is a message from the control plane to one DSN.
@@ -145,6 +183,11 @@ const (
 // A DSN at applied revision A may apply a delta or current push iff From <= A; it then has
 // revision max(A, To). A push with From > A means the DSN missed something: it sends Hello with
 // its AppliedRevision to resynchronise. Pushes with To <= A are duplicates and are ignored.
+//
+// The Changes of a delta are the latest state, as of To, of every object of the DSN's view that
+// changed in (From, To]; applying them to the config at any revision in [From, To] gives the
+// config at To. A resync replaces the DSN's whole config with the snapshot's, whatever its
+// applied revision; quarantine and rehello carry no revision (From and To are 0).
 type Push struct {
 	Type     string       `json:"type"`
 	From     uint64       `json:"from"`
@@ -162,7 +205,9 @@ const (
 
 // Change is one object's new state: the whole object for a put, only its identity for a delete.
 // Applying a change whose Revision is not above the object's current one is a no-op, so changes
-// may be applied more than once.
+// may be applied more than once. A DSN that does not hold the object applies a put and ignores a
+// delete. Revision is the object's revision for a put (an object that enters a DSN's view
+// without changing keeps its revision) and the revision of the push for a delete.
 type Change struct {
 	Op       string        `json:"op"`
 	Kind     model.Kind    `json:"kind"`
@@ -180,6 +225,13 @@ type Ack struct {
 	// Error is set when the DSN failed to apply; Revision is then what it still has.
 	Error string `json:"error,omitempty"`
 }
+
+// States a DSN reports in Heartbeat.State.
+const (
+	StateServing     = "serving"     // applied config is in force and the DSN follows pushes
+	StateSyncing     = "syncing"     // fetching or applying a snapshot or a delta
+	StateQuarantined = "quarantined" // quarantined: serving its last config, waiting to rejoin
+)
 
 // Heartbeat says a DSN is alive, what it has applied and what state it is in.
 type Heartbeat struct {
@@ -224,3 +276,199 @@ func GroupID(labels map[string]string) string {
 
 // SnapshotObject is the object-store name of a group's snapshot.
 func SnapshotObject(group string) string { return "group-" + group }
+
+// DSNFromSubject returns the DSN id of a per-DSN subject ("dsn.v1.dsn.<id>.<kind>"), or false
+// if subject is not one.
+func DSNFromSubject(subject string) (string, bool) {
+	const prefix = "dsn.v1.dsn."
+	if !strings.HasPrefix(subject, prefix) {
+		return "", false
+	}
+	rest := subject[len(prefix):]
+	i := strings.IndexByte(rest, '.')
+	if i <= 0 || strings.IndexByte(rest[i+1:], '.') >= 0 || !ValidID(rest[:i]) {
+		return "", false
+	}
+	return rest[:i], true
+}
+
+// Validator is a message that can check itself.
+type Validator interface {
+	Validate() error
+}
+
+// Unmarshal decodes one JSON message into v and validates it. Every error wraps ErrInvalid.
+func Unmarshal(data []byte, v Validator) error {
+	if len(data) > MaxMessageBytes {
+		return fmt.Errorf("%w: message of %d bytes, at most %d", ErrInvalid, len(data), MaxMessageBytes)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	return v.Validate()
+}
+
+// Validate checks an Admission received from the control plane.
+func (a *Admission) Validate() error {
+	switch a.Status {
+	case Admitted:
+		if a.SessionID == "" || len(a.SessionID) > MaxShortStringLen {
+			return fmt.Errorf("%w: sessionID: must be 1-%d bytes when admitted", ErrInvalid, MaxShortStringLen)
+		}
+		if a.HeartbeatIntervalMs <= 0 {
+			return fmt.Errorf("%w: heartbeatIntervalMs: %d, must be positive when admitted", ErrInvalid, a.HeartbeatIntervalMs)
+		}
+		n := 0
+		if a.UpToDate {
+			n++
+		}
+		if a.Delta != nil {
+			n++
+			if err := a.Delta.Validate(); err != nil {
+				return fmt.Errorf("delta: %w", err)
+			}
+			if a.Delta.Type != PushDelta && a.Delta.Type != PushCurrent {
+				return fmt.Errorf("%w: delta.type: %q, want %q or %q", ErrInvalid, a.Delta.Type, PushDelta, PushCurrent)
+			}
+			if a.Delta.To != a.Revision {
+				return fmt.Errorf("%w: delta.to: %d, want the admission revision %d", ErrInvalid, a.Delta.To, a.Revision)
+			}
+		}
+		if a.Snapshot != nil {
+			n++
+			if err := a.Snapshot.Validate(); err != nil {
+				return fmt.Errorf("snapshot: %w", err)
+			}
+			if a.Snapshot.Revision > a.Revision {
+				return fmt.Errorf("%w: snapshot.revision: %d is past the admission revision %d", ErrInvalid, a.Snapshot.Revision, a.Revision)
+			}
+		}
+		if n != 1 {
+			return fmt.Errorf("%w: exactly one of upToDate, delta and snapshot must be set, got %d", ErrInvalid, n)
+		}
+	case Retry:
+		if a.RetryAfterMs < 0 {
+			return fmt.Errorf("%w: retryAfterMs: %d, must not be negative", ErrInvalid, a.RetryAfterMs)
+		}
+	case Rejected:
+	default:
+		return fmt.Errorf("%w: status: %q, want %q, %q or %q", ErrInvalid, a.Status, Admitted, Retry, Rejected)
+	}
+	return nil
+}
+
+// Validate checks a snapshot reference.
+func (r *SnapshotRef) Validate() error {
+	switch {
+	case r.Bucket == "":
+		return fmt.Errorf("%w: bucket: empty", ErrInvalid)
+	case r.Object == "":
+		return fmt.Errorf("%w: object: empty", ErrInvalid)
+	case r.Size < 0:
+		return fmt.Errorf("%w: size: %d, must not be negative", ErrInvalid, r.Size)
+	case r.SHA256 != "" && !isHex(r.SHA256, 64):
+		return fmt.Errorf("%w: sha256: %q is not 64 hex digits", ErrInvalid, r.SHA256)
+	}
+	return nil
+}
+
+// Validate checks the content of a snapshot object.
+func (s *Snapshot) Validate() error {
+	if s.Group == "" {
+		return fmt.Errorf("%w: group: empty", ErrInvalid)
+	}
+	for i := range s.Objects {
+		o := &s.Objects[i]
+		if o.Kind == "" || o.Metadata.Name == "" {
+			return fmt.Errorf("%w: objects[%d]: kind and metadata.name are required", ErrInvalid, i)
+		}
+	}
+	return nil
+}
+
+// Validate checks a Push received from the control plane.
+func (p *Push) Validate() error {
+	switch p.Type {
+	case PushDelta, PushCurrent:
+		if p.From > p.To {
+			return fmt.Errorf("%w: from %d is past to %d", ErrInvalid, p.From, p.To)
+		}
+		if p.Type == PushCurrent && len(p.Changes) > 0 {
+			return fmt.Errorf("%w: changes: a current push carries none, got %d", ErrInvalid, len(p.Changes))
+		}
+		for i := range p.Changes {
+			if err := p.Changes[i].Validate(); err != nil {
+				return fmt.Errorf("changes[%d]: %w", i, err)
+			}
+		}
+	case PushResync:
+		if p.Snapshot == nil {
+			return fmt.Errorf("%w: snapshot: required in a resync push", ErrInvalid)
+		}
+		if err := p.Snapshot.Validate(); err != nil {
+			return fmt.Errorf("snapshot: %w", err)
+		}
+	case PushQuarantine, PushRehello:
+	default:
+		return fmt.Errorf("%w: type: %q is not a push type", ErrInvalid, p.Type)
+	}
+	return nil
+}
+
+// Validate checks one change of a delta.
+func (c *Change) Validate() error {
+	switch {
+	case c.Op != OpPut && c.Op != OpDelete:
+		return fmt.Errorf("%w: op: %q, want %q or %q", ErrInvalid, c.Op, OpPut, OpDelete)
+	case c.Kind == "" || c.Name == "":
+		return fmt.Errorf("%w: kind and name are required", ErrInvalid)
+	case c.Op == OpPut && c.Object == nil:
+		return fmt.Errorf("%w: object: required for a put", ErrInvalid)
+	case c.Object != nil && (c.Object.Kind != c.Kind || c.Object.Metadata.Name != c.Name || c.Object.Metadata.Tenant != c.Tenant):
+		return fmt.Errorf("%w: object: %s/%s/%s does not match the change's %s/%s/%s", ErrInvalid,
+			c.Object.Kind, c.Object.Metadata.Tenant, c.Object.Metadata.Name, c.Kind, c.Tenant, c.Name)
+	}
+	return nil
+}
+
+// Key is the identity of the object a change is about.
+func (c *Change) Key() model.Key { return model.Key{Kind: c.Kind, Tenant: c.Tenant, Name: c.Name} }
+
+// Validate checks an Ack received from a DSN.
+func (a *Ack) Validate() error {
+	switch {
+	case !ValidID(a.DSN):
+		return fmt.Errorf("%w: dsn: %q is not 1-128 characters of [A-Za-z0-9_-]", ErrInvalid, a.DSN)
+	case a.SessionID == "" || len(a.SessionID) > MaxShortStringLen:
+		return fmt.Errorf("%w: sessionID: must be 1-%d bytes", ErrInvalid, MaxShortStringLen)
+	case len(a.Error) > MaxErrorLen:
+		return fmt.Errorf("%w: error: %d bytes, at most %d", ErrInvalid, len(a.Error), MaxErrorLen)
+	}
+	return nil
+}
+
+// Validate checks a Heartbeat received from a DSN.
+func (h *Heartbeat) Validate() error {
+	switch {
+	case !ValidID(h.DSN):
+		return fmt.Errorf("%w: dsn: %q is not 1-128 characters of [A-Za-z0-9_-]", ErrInvalid, h.DSN)
+	case h.SessionID == "" || len(h.SessionID) > MaxShortStringLen:
+		return fmt.Errorf("%w: sessionID: must be 1-%d bytes", ErrInvalid, MaxShortStringLen)
+	case len(h.State) > MaxShortStringLen:
+		return fmt.Errorf("%w: state: %d bytes, at most %d", ErrInvalid, len(h.State), MaxShortStringLen)
+	}
+	return nil
+}
+
+func isHex(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,222 @@
+package distrib
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dsnscale/dsnscale/controlplane/store"
+)
+
+// DefaultRegistryBucket is the JetStream KV bucket holding the DSN registry.
+const DefaultRegistryBucket = "dsn-registry"
+
+// Config configures a Distributor. It is pure data: New fills in defaults for zero values.
+type Config struct {
+	// Conn is the control plane's NATS connection (required).
+	Conn *nats.Conn
+	// JS is a JetStream context on Conn, for the registry and snapshot buckets (required).
+	JS jetstream.JetStream
+	// Store is the intent store (required).
+	Store store.Store
+	// Registerer receives the distributor's metrics; nil registers them nowhere.
+	Registerer prometheus.Registerer
+	// Logger; nil discards logs.
+	Logger *slog.Logger
+	// Clock; nil is the system clock.
+	Clock Clock
+
+	// HeartbeatInterval is what DSNs are told to heartbeat at (default 10s).
+	HeartbeatInterval time.Duration
+	// OfflineAfter marks a DSN offline when it has not been heard from for this long (default
+	// 3 heartbeat intervals).
+	OfflineAfter time.Duration
+	// StragglerDeadline is how long a DSN may stay behind its desired revision before each
+	// corrective step: resend, then forced resync, then quarantine (default 30s).
+	StragglerDeadline time.Duration
+	// CheckInterval is how often stragglers, offline DSNs and sync slots are checked (default
+	// StragglerDeadline/4, at most 1s).
+	CheckInterval time.Duration
+	// MaxConcurrentSyncs bounds the admissions with a delta or a snapshot that have not yet
+	// been acked (default 256). Hellos beyond it get a retry-after hint.
+	MaxConcurrentSyncs int
+	// SyncTimeout frees a sync slot whose DSN has not acked (default 2×StragglerDeadline).
+	SyncTimeout time.Duration
+	// RetryAfter is the centre of the jittered retry-after hint (default 1s): hints are
+	// uniform in [RetryAfter/2, 3·RetryAfter/2).
+	RetryAfter time.Duration
+	// SnapshotRefresh is how often stale group snapshots are rewritten (default 1m).
+	SnapshotRefresh time.Duration
+	// HelloWorkers is the size of the pool that handles Hellos (default 8).
+	HelloWorkers int
+	// HelloQueue bounds the Hellos waiting for a worker (default 16384); excess ones are
+	// answered at once with a retry-after hint.
+	HelloQueue int
+	// MaxPushRate paces pushes, in messages per second (0: unpaced). While pushes wait, new
+	// revisions coalesce into fewer, larger pushes.
+	MaxPushRate float64
+	// MaxInlineDeltaBytes bounds a delta sent inline in an Admission (default 64 KiB); larger
+	// catch-ups go through a snapshot.
+	MaxInlineDeltaBytes int
+	// HistoryBatches is how many past revision batches are kept to build catch-up deltas
+	// (default 4096).
+	HistoryBatches int
+	// RegistryBucket names the KV bucket of the DSN registry (default DefaultRegistryBucket).
+	RegistryBucket string
+	// Replicas is the replica count of the buckets the distributor creates (default 1).
+	Replicas int
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.Conn == nil {
+		bad("Conn: required")
+	}
+	if c.JS == nil {
+		bad("JS: required")
+	}
+	if c.Store == nil {
+		bad("Store: required")
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"HeartbeatInterval", c.HeartbeatInterval}, {"OfflineAfter", c.OfflineAfter},
+		{"StragglerDeadline", c.StragglerDeadline}, {"CheckInterval", c.CheckInterval},
+		{"SyncTimeout", c.SyncTimeout}, {"RetryAfter", c.RetryAfter},
+		{"SnapshotRefresh", c.SnapshotRefresh},
+	} {
+		if d.v < 0 {
+			bad("%s: %v must not be negative", d.name, d.v)
+		}
+	}
+	if c.HeartbeatInterval > 0 && c.HeartbeatInterval < time.Millisecond {
+		bad("HeartbeatInterval: %v is below 1ms", c.HeartbeatInterval)
+	}
+	if c.OfflineAfter > 0 && c.HeartbeatInterval > 0 && c.OfflineAfter <= c.HeartbeatInterval {
+		bad("OfflineAfter: %v must exceed HeartbeatInterval %v", c.OfflineAfter, c.HeartbeatInterval)
+	}
+	for _, n := range []struct {
+		name string
+		v    int
+	}{
+		{"MaxConcurrentSyncs", c.MaxConcurrentSyncs}, {"HelloWorkers", c.HelloWorkers},
+		{"HelloQueue", c.HelloQueue}, {"MaxInlineDeltaBytes", c.MaxInlineDeltaBytes},
+		{"HistoryBatches", c.HistoryBatches}, {"Replicas", c.Replicas},
+	} {
+		if n.v < 0 {
+			bad("%s: %d must not be negative", n.name, n.v)
+		}
+	}
+	if c.Replicas > 5 {
+		bad("Replicas: %d, at most 5", c.Replicas)
+	}
+	if c.MaxPushRate < 0 {
+		bad("MaxPushRate: %v must not be negative", c.MaxPushRate)
+	}
+	if c.RegistryBucket != "" && !validBucket(c.RegistryBucket) {
+		bad("RegistryBucket: %q is not a valid bucket name ([A-Za-z0-9_-]+)", c.RegistryBucket)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: %w", ErrConfig, errors.Join(errs...))
+	}
+	return nil
+}
+
+func validBucket(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// withDefaults returns c with zero values replaced by defaults.
+func (c Config) withDefaults() Config {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Clock == nil {
+		c.Clock = SystemClock()
+	}
+	if c.HeartbeatInterval == 0 {
+		c.HeartbeatInterval = 10 * time.Second
+	}
+	if c.OfflineAfter == 0 {
+		c.OfflineAfter = 3 * c.HeartbeatInterval
+	}
+	if c.StragglerDeadline == 0 {
+		c.StragglerDeadline = 30 * time.Second
+	}
+	if c.CheckInterval == 0 {
+		c.CheckInterval = min(c.StragglerDeadline/4, time.Second)
+		c.CheckInterval = max(c.CheckInterval, time.Millisecond)
+	}
+	if c.MaxConcurrentSyncs == 0 {
+		c.MaxConcurrentSyncs = 256
+	}
+	if c.SyncTimeout == 0 {
+		c.SyncTimeout = 2 * c.StragglerDeadline
+	}
+	if c.RetryAfter == 0 {
+		c.RetryAfter = time.Second
+	}
+	if c.SnapshotRefresh == 0 {
+		c.SnapshotRefresh = time.Minute
+	}
+	if c.HelloWorkers == 0 {
+		c.HelloWorkers = 8
+	}
+	if c.HelloQueue == 0 {
+		c.HelloQueue = 16384
+	}
+	if c.MaxInlineDeltaBytes == 0 {
+		c.MaxInlineDeltaBytes = 64 << 10
+	}
+	if c.HistoryBatches == 0 {
+		c.HistoryBatches = 4096
+	}
+	if c.RegistryBucket == "" {
+		c.RegistryBucket = DefaultRegistryBucket
+	}
+	if c.Replicas == 0 {
+		c.Replicas = 1
+	}
+	return c
+}
+
+// Clock tells the time and makes tickers; tests inject a controllable one.
+type Clock interface {
+	Now() time.Time
+	NewTicker(d time.Duration) Ticker
+}
+
+// Ticker delivers ticks on C until stopped.
+type Ticker interface {
+	C() <-chan time.Time
+	Stop()
+}
+
+// SystemClock returns the clock of the operating system.
+func SystemClock() Clock { return systemClock{} }
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+
+func (systemClock) NewTicker(d time.Duration) Ticker { return systemTicker{time.NewTicker(d)} }
+
+type systemTicker struct{ t *time.Ticker }
+
+func (t systemTicker) C() <-chan time.Time { return t.t.C }
+func (t systemTicker) Stop()               { t.t.Stop() }

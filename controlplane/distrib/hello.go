@@ -1,0 +1,251 @@
+package distrib
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"maps"
+	"math/rand/v2"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/dsnscale/dsnscale/controlplane/model"
+	"github.com/dsnscale/dsnscale/controlplane/store"
+	"github.com/dsnscale/dsnscale/controlplane/wire"
+)
+
+// How an admitted DSN is told what it is missing.
+const (
+	planUpToDate = "uptodate"
+	planDelta    = "delta"
+	planSnapshot = "snapshot"
+)
+
+// snapshotWait bounds how long admission waits for a group snapshot to be written.
+const snapshotWait = 10 * time.Second
+
+// enqueueHello hands a Hello to the worker pool. It runs on the subscription's goroutine, so it
+// must not block: when the pool is saturated it answers at once with a retry-after hint.
+func (d *Distributor) enqueueHello(msg *nats.Msg) {
+	select {
+	case d.hellos <- msg:
+		d.m.queueDepth.WithLabelValues("hello").Set(float64(len(d.hellos)))
+	default:
+		d.m.hellos.WithLabelValues("shed").Inc()
+		d.reply(msg, wire.Admission{Status: wire.Retry, Reason: "control plane busy", RetryAfterMs: d.retryAfter(2)})
+	}
+}
+
+func (d *Distributor) helloWorker(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case msg := <-d.hellos:
+			d.m.queueDepth.WithLabelValues("hello").Set(float64(len(d.hellos)))
+			d.handleHello(ctx, msg)
+		}
+	}
+}
+
+// retryAfter is a retry-after hint in milliseconds: scale times RetryAfter, jittered by ±50%
+// so that DSNs turned away together do not come back together.
+func (d *Distributor) retryAfter(scale float64) int {
+	base := float64(d.cfg.RetryAfter.Milliseconds()) * scale
+	return max(1, int(base*(0.5+rand.Float64())))
+}
+
+func (d *Distributor) reply(msg *nats.Msg, adm wire.Admission) {
+	if msg.Reply == "" {
+		return
+	}
+	b, err := json.Marshal(&adm)
+	if err != nil {
+		d.log.Error("encoding an admission", "err", err)
+		return
+	}
+	if err := msg.Respond(b); err != nil {
+		d.log.Debug("admission not sent", "err", err)
+	}
+}
+
+func (d *Distributor) handleHello(ctx context.Context, msg *nats.Msg) {
+	if msg.Reply == "" {
+		d.m.hellos.WithLabelValues("invalid").Inc()
+		d.log.Debug("hello without a reply subject", "subject", msg.Subject)
+		return
+	}
+	var h wire.Hello
+	if err := wire.Unmarshal(msg.Data, &h); err != nil {
+		d.m.hellos.WithLabelValues("invalid").Inc()
+		d.log.Debug("invalid hello", "err", err)
+		d.reply(msg, wire.Admission{Status: wire.Rejected, Reason: err.Error()})
+		return
+	}
+	adm, outcome := d.admit(ctx, &h)
+	d.m.hellos.WithLabelValues(outcome).Inc()
+	d.reply(msg, adm)
+}
+
+// admit decides a Hello. It returns the answer and the outcome to count.
+func (d *Distributor) admit(ctx context.Context, h *wire.Hello) (wire.Admission, string) {
+	labels := maps.Clone(h.Labels)
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	gid := wire.GroupID(labels)
+	spec := model.DSNSpec{SoftwareVersion: h.SoftwareVersion, Site: labels["site"], Rack: labels["rack"]}
+	a := h.AppliedRevision
+
+	for attempt := 0; attempt < 3; attempt++ {
+		// Changes since a revision history does not cover may come from the store; read
+		// them before taking the lock, and use them only if nothing moved meanwhile.
+		d.mu.RLock()
+		cur := d.rev
+		needChanges := d.loaded && a > 0 && a < cur && !d.bnds.covers(a) && a >= d.cfg.Store.CompactedRevision()
+		d.mu.RUnlock()
+		var (
+			evs   []store.Event
+			evErr error = errNoChanges
+		)
+		if needChanges {
+			evs, evErr = d.cfg.Store.Changes(a, cur)
+		}
+
+		d.mu.Lock()
+		if !d.loaded {
+			d.mu.Unlock()
+			return wire.Admission{Status: wire.Retry, Reason: "control plane starting", RetryAfterMs: d.retryAfter(1)}, "retry"
+		}
+		if d.rev != cur {
+			if needChanges {
+				d.mu.Unlock()
+				continue // the changes read may not reach the new revision
+			}
+			cur = d.rev
+		}
+		now := d.clock.Now()
+		m := d.dsns[h.DSN]
+		known := m != nil && m.registered && equalLabels(m.labels, labels)
+		if a > cur {
+			if a <= d.cfg.Store.Revision() {
+				d.mu.Unlock()
+				return wire.Admission{Status: wire.Retry, Reason: "control plane catching up", RetryAfterMs: d.retryAfter(0.25)}, "retry"
+			}
+			known = false // a revision this store never had: the DSN's config is foreign
+		}
+		g := d.groupFor(gid, labels)
+
+		// Decide what the DSN is missing.
+		plan := planSnapshot
+		var delta *wire.Push
+		switch {
+		case known && a == cur, a == 0 && len(g.view.policies) == 0:
+			plan = planUpToDate
+		case known && a < cur:
+			var cs []wire.Change
+			ok := false
+			if d.bnds.covers(a) {
+				cs, ok = g.log.since(a), true
+			} else if evErr == nil {
+				cs, ok = filterChanges(evs, g.view, d.ix, cur)
+			}
+			if ok {
+				p := pushFor(a, cur, cs)
+				if b, err := json.Marshal(p); err == nil && len(b) <= d.cfg.MaxInlineDeltaBytes {
+					plan, delta = planDelta, p
+				}
+			}
+		}
+
+		var ref *wire.SnapshotRef
+		var catchUp *outMsg
+		if plan == planSnapshot {
+			var ok bool
+			if ref, catchUp, ok = d.usableSnapshot(g); !ok {
+				done := d.requestSnapshot(g)
+				g.waiters++
+				d.mu.Unlock()
+				stopped := false
+				select {
+				case <-done:
+				case <-ctx.Done():
+					stopped = true
+				case <-time.After(snapshotWait):
+				}
+				d.mu.Lock()
+				g.waiters--
+				d.mu.Unlock()
+				if stopped {
+					return wire.Admission{Status: wire.Retry, Reason: "control plane stopping", RetryAfterMs: d.retryAfter(1)}, "retry"
+				}
+				continue
+			}
+		}
+		if m == nil {
+			m = &dsn{id: h.DSN, pushSubject: wire.PushSubject(h.DSN), admittedAt: now}
+			d.dsns[h.DSN] = m
+			d.m.known.Set(float64(len(d.dsns)))
+		}
+		if plan != planUpToDate && !d.takeSlot(m, cur, now) {
+			d.mu.Unlock()
+			return wire.Admission{Status: wire.Retry, Reason: "too many DSNs syncing", RetryAfterMs: d.retryAfter(1)}, "retry"
+		}
+		if plan == planUpToDate {
+			d.releaseSlot(m)
+		}
+
+		// Admit: a new session.
+		d.join(m, g)
+		if !m.registered || !equalLabels(m.labels, labels) || m.spec != spec {
+			m.labels, m.spec, m.registered = labels, spec, true
+			d.reg.put(m.record())
+		}
+		m.session, m.sessionStart, m.lastHeard = newSessionID(), now, now
+		m.offline, m.quarantined, m.awaitSnapshot, m.replacing = false, false, false, plan == planSnapshot
+		m.ladder, m.lastAction, m.lastError = 0, time.Time{}, ""
+		adm := wire.Admission{
+			Status:              wire.Admitted,
+			SessionID:           m.session,
+			Revision:            cur,
+			HeartbeatIntervalMs: int(d.cfg.HeartbeatInterval.Milliseconds()),
+		}
+		switch plan {
+		case planUpToDate:
+			adm.UpToDate = true
+			m.applied, m.lastSent = cur, cur
+		case planDelta:
+			adm.Delta = delta
+			m.applied, m.lastSent = a, cur
+		case planSnapshot:
+			adm.Snapshot = ref
+			m.applied, m.lastSent = a, ref.Revision
+			if !known {
+				m.applied = 0 // whatever it has is not this view at any revision
+			}
+			if catchUp != nil {
+				d.push(m, catchUp)
+				m.lastSent = cur
+			}
+		}
+		m.waitRev, m.waitSince = 0, time.Time{}
+		if m.applied < cur {
+			m.waitRev, m.waitSince = cur, now
+		}
+		d.mu.Unlock()
+		return adm, plan
+	}
+	return wire.Admission{Status: wire.Retry, Reason: "control plane busy", RetryAfterMs: d.retryAfter(1)}, "retry"
+}
+
+// errNoChanges stands for store changes that were not read.
+var errNoChanges = errors.New("store changes not read")
+
+// pushFor builds a delta push, or a current push when there are no changes.
+func pushFor(from, to uint64, cs []wire.Change) *wire.Push {
+	if len(cs) == 0 {
+		return &wire.Push{Type: wire.PushCurrent, From: from, To: to}
+	}
+	return &wire.Push{Type: wire.PushDelta, From: from, To: to, Changes: cs}
+}
