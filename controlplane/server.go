@@ -155,7 +155,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("controlplane: connect to NATS at %s: %w", s.natsURL, err)
 	}
-	js, err := jetstream.New(s.nc)
+	js, err := jetstream.New(s.nc, jetstream.WithDefaultTimeout(30*time.Second))
 	if err != nil {
 		return nil, fmt.Errorf("controlplane: JetStream: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 
 	"github.com/dsnscale/dsnscale/internal/benchfig"
 )
@@ -22,10 +23,35 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	only := fs.String("only", "", "run only benchmarks whose area starts with this (cp, sim, tsdb, search, inventory, loadgen)")
 	out := fs.String("out", "bench/latest.json", "also write the JSON here (empty: do not)")
 	list := fs.Bool("list", false, "list the benchmarks and exit")
+	runs := fs.Int("runs", 0, "runs per benchmark (0: each benchmark's own default)")
+	match := fs.String("run", "", "run only benchmarks whose name matches this regular expression")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
 	benches := benchfig.Select(*only)
+	if *match != "" {
+		re, err := regexp.Compile(*match)
+		if err != nil {
+			fmt.Fprintf(stderr, "dsnscale bench: --run: %v\n", err)
+			return exitUsage
+		}
+		kept := benches[:0]
+		for _, b := range benches {
+			if re.MatchString(b.Name) {
+				kept = append(kept, b)
+			}
+		}
+		benches = kept
+	}
+	if *runs < 0 {
+		fmt.Fprintln(stderr, "dsnscale bench: --runs must not be negative")
+		return exitUsage
+	}
+	for i := range benches {
+		if *runs > 0 {
+			benches[i].Runs = *runs
+		}
+	}
 	if *list {
 		for _, b := range benches {
 			fmt.Fprintf(stdout, "%-40s %s\n", b.Name, b.Area)
@@ -33,7 +59,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitOK
 	}
 	if len(benches) == 0 {
-		fmt.Fprintf(stderr, "dsnscale bench: no benchmark area starts with %q\n", *only)
+		fmt.Fprintf(stderr, "dsnscale bench: no benchmark matches --only %q --run %q\n", *only, *match)
 		return exitUsage
 	}
 	self, err := os.Executable()

@@ -49,7 +49,7 @@ func (s *script) start() {
 	s.listen = srv.Addr().(*net.TCPAddr).String()
 	s.nc, err = nats.Connect(srv.URL())
 	require.NoError(s.t, err)
-	s.js, err = jetstream.New(s.nc)
+	s.js, err = jetstream.New(s.nc, jetstream.WithDefaultTimeout(30*time.Second))
 	require.NoError(s.t, err)
 	_, err = s.nc.ChanSubscribe(wire.SubjectHello, s.hellos)
 	require.NoError(s.t, err)

@@ -42,7 +42,7 @@ func newTestEnv(t *testing.T, mods ...func(*Config)) *testEnv {
 	nc, err := nats.Connect(ns.URL(), nats.MaxReconnects(0))
 	require.NoError(t, err)
 	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
+	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(30*time.Second))
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

@@ -42,7 +42,7 @@ func newChain(t *testing.T) *chain {
 	nc, err := nats.Connect(ns.URL())
 	require.NoError(t, err)
 	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
+	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(30*time.Second))
 	require.NoError(t, err)
 
 	users, err := authn.OpenUsers(ctx, js, "", nil)

@@ -61,7 +61,7 @@ func (c *cp) startBus() {
 	}
 	c.nc, err = nats.Connect(srv.URL(), nats.MaxReconnects(0))
 	require.NoError(c.t, err)
-	c.js, err = jetstream.New(c.nc)
+	c.js, err = jetstream.New(c.nc, jetstream.WithDefaultTimeout(30*time.Second))
 	require.NoError(c.t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

@@ -72,7 +72,7 @@ func (e *env) start() {
 		e.t.Fatalf("connect: %v", err)
 	}
 	e.nc = nc
-	js, err := jetstream.New(nc)
+	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(30*time.Second))
 	if err != nil {
 		e.t.Fatalf("jetstream: %v", err)
 	}

@@ -50,7 +50,7 @@ func newEnv(t testing.TB) *env {
 	nc, err := nats.Connect(s.URL())
 	require.NoError(t, err)
 	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
+	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(30*time.Second))
 	require.NoError(t, err)
 	clk := &fakeClock{t: time.Now().Truncate(time.Second)}
 	tokens, err := OpenStore(context.Background(), js, "", clk.Now)
