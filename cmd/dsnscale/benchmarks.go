@@ -15,5 +15,6 @@ import (
 	_ "github.com/dsnscale/dsnscale/inventory"
 	_ "github.com/dsnscale/dsnscale/loadgen/loadbench"
 	_ "github.com/dsnscale/dsnscale/search"
+	_ "github.com/dsnscale/dsnscale/simdsn/simbench"
 	_ "github.com/dsnscale/dsnscale/tsdb"
 )

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/dsnscale/dsnscale/loadgen/mix"
+	"github.com/dsnscale/dsnscale/scenarios/scencli"
+	"github.com/dsnscale/dsnscale/simdsn/simcli"
+)
+
+func init() {
+	register("run", "run a scenario (run NAME|FILE [--set k=v]... [--out DIR] [--plan])", scencli.Run)
+	register("list", "list the library scenarios", func(_ context.Context, _ []string, stdout, _ io.Writer) int {
+		return scencli.List(stdout)
+	})
+	register("validate", "check a scenario, traffic map or load mix file (validate FILE [--set k=v]...)", runValidate)
+	register("sim", "run a simulated DSN fleet against a control plane (sim --cp URL --count N)", simcli.Run)
+}
+
+// runValidate routes a file to the checker of its kind.
+func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		fmt.Fprintln(stderr, "usage: dsnscale validate FILE|NAME [--set k=v]...")
+		return exitUsage
+	}
+	path, rest := args[0], args[1:]
+	switch kindOf(path) {
+	case "TrafficMap":
+		if len(rest) > 0 {
+			fmt.Fprintln(stderr, "dsnscale validate: --set applies to scenarios only")
+			return exitUsage
+		}
+		return simcli.RunValidateMap(path, stderr)
+	case "LoadMix":
+		if len(rest) > 0 {
+			fmt.Fprintln(stderr, "dsnscale validate: --set applies to scenarios only")
+			return exitUsage
+		}
+		if _, err := mix.Load(path); err != nil {
+			fmt.Fprintln(stderr, err)
+			return exitUsage
+		}
+		fmt.Fprintf(stdout, "%s: ok (load mix)\n", path)
+		return exitOK
+	}
+	var set []string
+	for i := 0; i < len(rest); i++ {
+		switch {
+		case rest[i] == "--set" && i+1 < len(rest):
+			set = append(set, rest[i+1])
+			i++
+		case strings.HasPrefix(rest[i], "--set="):
+			set = append(set, strings.TrimPrefix(rest[i], "--set="))
+		default:
+			fmt.Fprintf(stderr, "dsnscale validate: unexpected argument %q\n", rest[i])
+			return exitUsage
+		}
+	}
+	return scencli.ValidateTo(path, set, stdout, stderr)
+}
+
+// kindOf reads the top-level kind of a YAML file; "" when it cannot tell (a library name, say).
+func kindOf(path string) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if k, ok := strings.CutPrefix(strings.TrimRight(line, " \r"), "kind:"); ok {
+			return strings.Trim(strings.TrimSpace(k), `"'`)
+		}
+	}
+	return ""
+}

@@ -1,0 +1,107 @@
+package engine
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"pgregory.net/rapid"
+
+	"github.com/dsnscale/dsnscale/controlplane/model"
+	"github.com/dsnscale/dsnscale/controlplane/wire"
+	"github.com/dsnscale/dsnscale/simdsn/record"
+	"github.com/dsnscale/dsnscale/simdsn/stage"
+	"github.com/dsnscale/dsnscale/simdsn/trafficmap"
+)
+
+// TestPushRulesProperty checks the engine's handling of queued pushes against the rules of
+// docs/PROTOCOL.md (rule 7 and the change rules), written out plainly as a model.
+func TestPushRulesProperty(t *testing.T) {
+	reg := stage.Default()
+	m, err := trafficmap.Parse("test.yaml", []byte(testMap), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rapid.Check(t, func(rt *rapid.T) {
+		col := record.NewCollector(nil)
+		e, err := New(Config{Bus: newFakeBus(), Stages: reg, Map: m, Records: col.Writer(), Seed: 1},
+			[]DSNSpec{{ID: "d0", Group: "g", Labels: map[string]string{"role": "web"}}})
+		if err != nil {
+			rt.Fatal(err)
+		}
+		defer e.cache.Close()
+		d := e.dsns[0]
+		names := []string{"a", "b", "c"}
+
+		start := rapid.Uint64Range(0, 20).Draw(rt, "start")
+		d.admitRev = rapid.Uint64Range(0, 30).Draw(rt, "admitRev")
+		type obj struct{ rev uint64 }
+		modelObjs := map[string]obj{}
+		base := applied{rev: start, objs: emptySet}
+		n := rapid.IntRange(1, 12).Draw(rt, "pushes")
+		for i := range n {
+			from := rapid.Uint64Range(0, 40).Draw(rt, fmt.Sprintf("from%d", i))
+			to := from + rapid.Uint64Range(0, 5).Draw(rt, fmt.Sprintf("len%d", i))
+			p := &wire.Push{Type: wire.PushDelta, From: from, To: to}
+			for j := range rapid.IntRange(0, 3).Draw(rt, fmt.Sprintf("changes%d", i)) {
+				name := rapid.SampledFrom(names).Draw(rt, fmt.Sprintf("name%d.%d", i, j))
+				rev := rapid.Uint64Range(0, to+1).Draw(rt, fmt.Sprintf("rev%d.%d", i, j))
+				ch := wire.Change{Op: wire.OpDelete, Kind: model.KindPolicy, Tenant: "t", Name: name, Revision: rev}
+				if rapid.Bool().Draw(rt, fmt.Sprintf("put%d.%d", i, j)) {
+					ch.Op = wire.OpPut
+					ch.Object = &model.Object{Kind: model.KindPolicy, Metadata: model.Metadata{Name: name, Tenant: "t"}}
+				}
+				p.Changes = append(p.Changes, ch)
+			}
+			d.queue = append(d.queue, queuedPush{p: p, key: pushKey(p)})
+		}
+		queue := append([]queuedPush(nil), d.queue...)
+
+		got, ok := e.chain(d, base, time.Unix(1, 0))
+
+		// The model.
+		a, wantOK := start, true
+		dups, gaps := 0, 0
+		for _, q := range queue {
+			p := q.p
+			if p.To <= a || (p.From > a && p.To <= d.admitRev) {
+				dups++
+				continue
+			}
+			if p.From > a {
+				gaps++
+				wantOK = false
+				break
+			}
+			for _, ch := range p.Changes {
+				cur, have := modelObjs[ch.Name]
+				switch {
+				case ch.Op == wire.OpPut && (!have || ch.Revision > cur.rev):
+					modelObjs[ch.Name] = obj{rev: ch.Revision}
+				case ch.Op == wire.OpDelete && have && ch.Revision > cur.rev:
+					delete(modelObjs, ch.Name)
+				}
+			}
+			a = p.To
+		}
+		if ok != wantOK || got.rev != a {
+			rt.Fatalf("chain: got (rev %d, ok %v), want (rev %d, ok %v)", got.rev, ok, a, wantOK)
+		}
+		if len(got.objs.objects) != len(modelObjs) {
+			rt.Fatalf("objects: got %d, want %d", len(got.objs.objects), len(modelObjs))
+		}
+		for name, o := range modelObjs {
+			h, have := got.objs.objects[model.Key{Kind: model.KindPolicy, Tenant: "t", Name: name}]
+			if !have || h.rev != o.rev {
+				rt.Fatalf("object %s: got %v (held %v), want rev %d", name, h.rev, have, o.rev)
+			}
+		}
+		if len(d.queue) != 0 {
+			rt.Fatalf("queue not drained: %d left", len(d.queue))
+		}
+		r, _ := col.DSN("d0")
+		if r.Watch.Duplicates != dups || r.Watch.Gaps != gaps {
+			rt.Fatalf("watch records: got %d duplicates %d gaps, want %d and %d", r.Watch.Duplicates, r.Watch.Gaps, dups, gaps)
+		}
+	})
+}

@@ -1,0 +1,183 @@
+// Package simbench measures the simulated fleet (benchfig area "sim"): memory and CPU per DSN
+// of 10,000 in-process DSNs in steady state with the default traffic map, with shared bus
+// connections and with one connection per DSN, and how many DSNs run in containers at once.
+// The control plane under the fleet is `dsnscale cp serve`, a process of its own, so that its
+// costs (and its descriptors) are not the fleet's.
+package simbench
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"runtime/debug"
+	"time"
+
+	"github.com/dsnscale/dsnscale/internal/benchfig"
+	"github.com/dsnscale/dsnscale/internal/procstat"
+	"github.com/dsnscale/dsnscale/simdsn"
+	"github.com/dsnscale/dsnscale/simdsn/bus"
+	"github.com/dsnscale/dsnscale/simdsn/docker"
+	"github.com/dsnscale/dsnscale/simdsn/record"
+)
+
+// Sizes and windows. Each run stays within about two minutes.
+const (
+	InprocDSNs   = 10_000
+	DockerDSNs   = 2_000
+	bootSpread   = 20 * time.Second
+	settle       = 10 * time.Second
+	measure      = 30 * time.Second
+	convergeTime = 80 * time.Second
+)
+
+func init() {
+	benchfig.Register(benchfig.Benchmark{Name: "sim_inproc_shared", Area: "sim", Runs: 3, Run: func(ctx context.Context, env benchfig.Env) (map[string]float64, error) {
+		return runInproc(ctx, env, bus.Shared, "")
+	}})
+	benchfig.Register(benchfig.Benchmark{Name: "sim_inproc_conn_per_dsn", Area: "sim", Runs: 1, Run: func(ctx context.Context, env benchfig.Env) (map[string]float64, error) {
+		return runInproc(ctx, env, bus.PerDSN, "_conn_per_dsn")
+	}})
+	benchfig.Register(benchfig.Benchmark{Name: "sim_docker", Area: "sim", Runs: 1, Run: runDocker})
+}
+
+func serving(n int) func(record.Summary) bool {
+	return func(s record.Summary) bool { return s.Count("serving") == n }
+}
+
+// runInproc runs InprocDSNs in this process against a control plane process and measures, in
+// steady state, resident memory and CPU time per DSN.
+func runInproc(ctx context.Context, env benchfig.Env, mode bus.Mode, suffix string) (map[string]float64, error) {
+	cp, err := startCP(ctx, env.Binary, env.WorkDir)
+	if err != nil {
+		return nil, err
+	}
+	defer cp.stop()
+	if err := seedIntent(ctx, cp); err != nil {
+		return nil, err
+	}
+	runtime.GC()
+	debug.FreeOSMemory()
+	base, err := procstat.Read(0)
+	if err != nil {
+		return nil, err
+	}
+	f, err := simdsn.New(ctx, simdsn.Config{NATSURL: cp.natsURL, Count: InprocDSNs, Conn: mode, Seed: 1, Workers: 2, WorkDir: env.WorkDir})
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close(context.WithoutCancel(ctx))
+	start := time.Now()
+	if err := f.Start(ctx, bootSpread); err != nil {
+		return nil, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, convergeTime)
+	defer cancel()
+	if err := f.WaitFor(wctx, serving(InprocDSNs)); err != nil {
+		return nil, fmt.Errorf("%d DSNs not serving after %v: %s", InprocDSNs, convergeTime, summary(f))
+	}
+	env.Logf("sim%s: %d DSNs serving after %.1fs", suffix, InprocDSNs, time.Since(start).Seconds())
+	time.Sleep(settle)
+	s0, err := procstat.Read(0)
+	if err != nil {
+		return nil, err
+	}
+	st0, t0 := engineStats(f), time.Now()
+	time.Sleep(measure)
+	s1, err := procstat.Read(0)
+	if err != nil {
+		return nil, err
+	}
+	st1, t1 := engineStats(f), time.Now()
+	if n := f.Reports().Summary().Count("serving"); n != InprocDSNs {
+		return nil, fmt.Errorf("only %d of %d DSNs serving at the end of the window: %s", n, InprocDSNs, summary(f))
+	}
+	runtime.GC()
+	debug.FreeOSMemory()
+	live, err := procstat.Read(0)
+	if err != nil {
+		return nil, err
+	}
+	secs := t1.Sub(t0).Seconds()
+	figs := map[string]float64{
+		"sim_bytes_per_dsn" + suffix:        float64(s1.RSSBytes-base.RSSBytes) / InprocDSNs,
+		"sim_live_bytes_per_dsn" + suffix:   float64(live.RSSBytes-base.RSSBytes) / InprocDSNs,
+		"sim_cpu_us_per_dsn_s" + suffix:     (s1.CPUSeconds - s0.CPUSeconds) / secs / InprocDSNs * 1e6,
+		"sim_msgs_per_dsn_s" + suffix:       float64(st1.Messages-st0.Messages) / secs / InprocDSNs,
+		"sim_bytes_sent_per_dsn_s" + suffix: float64(st1.Bytes-st0.Bytes) / secs / InprocDSNs,
+	}
+	env.Logf("sim%s: %v", suffix, figs)
+	return figs, nil
+}
+
+// runDocker runs DockerDSNs in containers (one per rack of the default map: 8) and measures
+// how many serve at once and their steady-state CPU and memory.
+func runDocker(ctx context.Context, env benchfig.Env) (map[string]float64, error) {
+	if err := docker.Available(); err != nil {
+		return nil, err
+	}
+	cp, err := startCP(ctx, env.Binary, env.WorkDir)
+	if err != nil {
+		return nil, err
+	}
+	defer cp.stop()
+	if err := seedIntent(ctx, cp); err != nil {
+		return nil, err
+	}
+	f, err := simdsn.New(ctx, simdsn.Config{Driver: docker.Name, NATSURL: cp.natsURL, Count: DockerDSNs, Seed: 1,
+		Workers: 2, WorkDir: env.WorkDir, Binary: env.Binary})
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close(context.WithoutCancel(ctx))
+	start := time.Now()
+	if err := f.Start(ctx, bootSpread); err != nil {
+		return nil, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, convergeTime)
+	defer cancel()
+	err = f.WaitFor(wctx, serving(DockerDSNs))
+	n := f.Reports().Summary().Count("serving")
+	env.Logf("sim_docker: %d DSNs serving in %d containers after %.1fs", n, len(f.Units()), time.Since(start).Seconds())
+	if err != nil {
+		return nil, fmt.Errorf("%d DSNs not serving after %v: %s", DockerDSNs, convergeTime, summary(f))
+	}
+	time.Sleep(settle)
+	u0, err := f.Deployment().Usage(ctx)
+	if err != nil {
+		return nil, err
+	}
+	t0 := time.Now()
+	time.Sleep(measure)
+	u1, err := f.Deployment().Usage(ctx)
+	if err != nil {
+		return nil, err
+	}
+	secs := time.Since(t0).Seconds()
+	n = f.Reports().Summary().Count("serving")
+	figs := map[string]float64{
+		"sim_docker_dsns":             float64(n),
+		"sim_docker_containers":       float64(len(f.Units())),
+		"sim_docker_cpu_us_per_dsn_s": (u1.CPUSeconds - u0.CPUSeconds) / secs / float64(DockerDSNs) * 1e6,
+		"sim_docker_bytes_per_dsn":    float64(u1.MemoryBytes) / float64(DockerDSNs),
+		"sim_docker_memory_bytes":     float64(u1.MemoryBytes),
+	}
+	env.Logf("sim_docker: %v", figs)
+	return figs, nil
+}
+
+func summary(f *simdsn.Fleet) string {
+	s := f.Reports().Summary()
+	return fmt.Sprintf("%v", s.ByState)
+}
+
+// engineStats reads what the in-process engine sent, if the deployment exposes it.
+func engineStats(f *simdsn.Fleet) struct{ Messages, Bytes int64 } {
+	type engined interface {
+		SentStats() (int64, int64)
+	}
+	if e, ok := f.Deployment().(engined); ok {
+		m, b := e.SentStats()
+		return struct{ Messages, Bytes int64 }{m, b}
+	}
+	return struct{ Messages, Bytes int64 }{}
+}

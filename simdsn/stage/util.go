@@ -1,0 +1,30 @@
+package stage
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+type errList struct{ errs []error }
+
+func (l *errList) add(err error) { l.errs = append(l.errs, err) }
+
+func (l *errList) err() error {
+	if len(l.errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(l.errs...))
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func joinNames(names []string) string { return strings.Join(names, ", ") }
