@@ -1,0 +1,88 @@
+package scenarios
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/dsnscale/dsnscale/controlplane/client"
+	"github.com/dsnscale/dsnscale/controlplane/model"
+)
+
+// maxAnswerBytes bounds an answer read by Get.
+const maxAnswerBytes = 16 << 20
+
+// clientAPI is the engine's API over the northbound client, plus raw GETs for endpoints the
+// client does not wrap (telemetry queries).
+type clientAPI struct {
+	c     *client.Client
+	base  string
+	token string
+	http  *http.Client
+}
+
+func newClientAPI(baseURL, token string) *clientAPI {
+	hc := &http.Client{Timeout: 30 * time.Second}
+	var opts []client.Option
+	if token != "" {
+		opts = append(opts, client.WithToken(token))
+	}
+	opts = append(opts, client.WithUserAgent("dsnscale-harness"))
+	return &clientAPI{c: client.New(baseURL, hc, opts...), base: strings.TrimRight(baseURL, "/"), token: token, http: hc}
+}
+
+func (a *clientAPI) Get(ctx context.Context, path string) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.base+path, nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	if a.token != "" {
+		req.Header.Set("Authorization", "Bearer "+a.token)
+	}
+	resp, err := a.http.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))
+	return resp.StatusCode, body, err
+}
+
+func (a *clientAPI) Revision(ctx context.Context) (uint64, error) { return a.c.Revision(ctx) }
+
+func (a *clientAPI) Create(ctx context.Context, obj *model.Object) (*model.Object, error) {
+	return a.c.Create(ctx, obj)
+}
+
+func (a *clientAPI) Update(ctx context.Context, obj *model.Object) (*model.Object, error) {
+	return a.c.Update(ctx, obj)
+}
+
+func (a *clientAPI) List(ctx context.Context, kind model.Kind, tenant string, selector map[string]string) ([]*model.Object, error) {
+	return a.c.ListAll(ctx, kind, client.ListOptions{Tenant: tenant, Selector: selector}, 500)
+}
+
+// Ready reports whether the control plane answers its readiness check.
+func (a *clientAPI) Ready(ctx context.Context) error { return a.c.Ready(ctx) }
+
+// token returns the bearer token for an external control plane's API.
+func (e *engine) token() (string, error) {
+	c := e.s.ControlPlane
+	if c.TokenFile == "" {
+		return c.Token, nil
+	}
+	p := c.TokenFile
+	if !filepath.IsAbs(p) && e.s.Dir != "" {
+		p = filepath.Join(e.s.Dir, p)
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return "", fmt.Errorf("controlPlane.tokenFile: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}

@@ -1,0 +1,255 @@
+package scenarios
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/dsnscale/dsnscale/faults"
+	"github.com/dsnscale/dsnscale/scenarios/measure"
+)
+
+// processCP is the reference control plane as a child process (`dsnscale cp serve`). A kill
+// is SIGKILL; a start runs it again on the same data directory and addresses. An exit the
+// harness did not cause is recorded as a crash.
+type processCP struct {
+	e        *engine
+	bin      string
+	dataDir  string
+	apiAddr  string
+	natsAddr string
+	logPath  string
+	api      *clientAPI
+
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	killing bool
+}
+
+func startProcessCP(ctx context.Context, e *engine) (*processCP, error) {
+	bin := e.s.ControlPlane.Binary
+	if bin == "" {
+		bin = e.opts.Binary
+	}
+	if bin == "" {
+		return nil, errors.New("no dsnscale binary to run the control plane with (set controlPlane.binary)")
+	}
+	apiAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	natsAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	c := &processCP{e: e, bin: bin, dataDir: filepath.Join(e.dir, "cp"), apiAddr: apiAddr, natsAddr: natsAddr,
+		logPath: filepath.Join(e.dir, "cp.log")}
+	c.api = newClientAPI(c.APIURL(), "")
+	if err := c.Start(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Start runs the control plane and waits until its API says it is ready.
+func (c *processCP) Start(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cmd != nil {
+		return nil
+	}
+	logf, err := os.OpenFile(c.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	args := []string{"cp", "serve", "--data", c.dataDir, "--listen", c.apiAddr, "--nats-listen", c.natsAddr}
+	if hb := c.e.s.ControlPlane.HeartbeatInterval; hb > 0 {
+		args = append(args, "--heartbeat-interval", hb.String())
+	}
+	cmd := exec.Command(c.bin, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// The control plane must not outlive the harness, even when the harness is killed.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		_ = logf.Close()
+		return fmt.Errorf("start %s: %w", c.bin, err)
+	}
+	exited := make(chan struct{})
+	c.cmd, c.exited, c.killing = cmd, exited, false
+	go c.reap(cmd, exited, logf)
+
+	rctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	for {
+		if err := c.api.Ready(rctx); err == nil {
+			break
+		}
+		select {
+		case <-exited:
+			return fmt.Errorf("control plane exited while starting (see %s)", c.logPath)
+		case <-rctx.Done():
+			_ = cmd.Process.Kill()
+			return fmt.Errorf("control plane not ready within %s (see %s)", readyTimeout, c.logPath)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	c.e.cpEvents.Add(measure.CPEvent{At: c.e.clock.Now(), Kind: measure.CPStarted, Detail: fmt.Sprintf("pid %d", cmd.Process.Pid)})
+	return nil
+}
+
+// reap waits for the process and records an exit nobody asked for as a crash.
+func (c *processCP) reap(cmd *exec.Cmd, exited chan struct{}, logf *os.File) {
+	err := cmd.Wait()
+	_ = logf.Close()
+	c.mu.Lock()
+	deliberate := c.killing
+	if c.cmd == cmd {
+		c.cmd = nil
+	}
+	c.mu.Unlock()
+	defer close(exited)
+	if !deliberate {
+		detail := "exit status 0"
+		if err != nil {
+			detail = err.Error()
+		}
+		c.e.cpEvents.Add(measure.CPEvent{At: c.e.clock.Now(), Kind: measure.CPExited, Detail: detail + lastLines(c.logPath, 3)})
+		c.e.log.Error("control plane exited on its own", "err", err)
+	}
+}
+
+// settle waits a little for a control plane that stopped answering to either answer again or
+// be seen to exit, so that a crash that broke the run is counted before the run is measured.
+func (c *processCP) settle(ctx context.Context) {
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		c.mu.Lock()
+		cmd := c.cmd
+		c.mu.Unlock()
+		if cmd == nil {
+			return
+		}
+		rctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		err := c.api.Ready(rctx)
+		cancel()
+		if err == nil {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// lastLines returns the last n lines of a file, for crash details.
+func lastLines(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) == 0 {
+		return ""
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return "; last log lines: " + strings.Join(lines, " | ")
+}
+
+// Kill sends SIGKILL and waits for the process to be gone.
+func (c *processCP) Kill(ctx context.Context) error {
+	c.mu.Lock()
+	cmd, exited := c.cmd, c.exited
+	if cmd == nil {
+		c.mu.Unlock()
+		return errors.New("control plane is not running")
+	}
+	c.killing = true
+	c.mu.Unlock()
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		return err
+	}
+	select {
+	case <-exited:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	c.e.cpEvents.Add(measure.CPEvent{At: c.e.clock.Now(), Kind: measure.CPKilled, Detail: "SIGKILL"})
+	return nil
+}
+
+func (c *processCP) Running() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cmd != nil
+}
+
+// Stop asks the control plane to shut down (SIGTERM) and kills it if it takes too long.
+func (c *processCP) Stop(ctx context.Context) error {
+	c.mu.Lock()
+	cmd, exited := c.cmd, c.exited
+	c.killing = true
+	c.mu.Unlock()
+	if cmd == nil {
+		return nil
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+		return nil
+	case <-time.After(15 * time.Second):
+	case <-ctx.Done():
+	}
+	_ = cmd.Process.Kill()
+	<-exited
+	return errors.New("control plane did not stop on SIGTERM; killed")
+}
+
+func (c *processCP) APIURL() string              { return "http://" + c.apiAddr }
+func (c *processCP) NATSURL() string             { return "nats://" + c.natsAddr }
+func (c *processCP) API() API                    { return c.api }
+func (c *processCP) Mode() string                { return CPProcess }
+func (c *processCP) Faults() faults.ControlPlane { return c }
+
+func (c *processCP) PID() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cmd == nil || c.cmd.Process == nil {
+		return 0
+	}
+	return c.cmd.Process.Pid
+}
+
+// externalCP is someone else's control plane, reached by URL. The harness neither starts nor
+// stops it and cannot inject control-plane faults into it.
+type externalCP struct {
+	spec ControlPlaneSpec
+	api  *clientAPI
+}
+
+func newExternalCP(ctx context.Context, e *engine) (*externalCP, error) {
+	token, err := e.token()
+	if err != nil {
+		return nil, err
+	}
+	c := &externalCP{spec: e.s.ControlPlane, api: newClientAPI(e.s.ControlPlane.URL, token)}
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, err := c.api.Revision(rctx); err != nil {
+		return nil, fmt.Errorf("external control plane at %s: %w", c.spec.URL, err)
+	}
+	e.resources.SetNote(measure.ComponentControlPlane, "external: not sampled")
+	return c, nil
+}
+
+func (c *externalCP) APIURL() string              { return c.spec.URL }
+func (c *externalCP) NATSURL() string             { return c.spec.NATSURL }
+func (c *externalCP) API() API                    { return c.api }
+func (c *externalCP) Mode() string                { return CPExternal }
+func (c *externalCP) PID() int                    { return 0 }
+func (c *externalCP) Faults() faults.ControlPlane { return nil }
+func (c *externalCP) Stop(context.Context) error  { return nil }

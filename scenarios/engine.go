@@ -1,0 +1,321 @@
+package scenarios
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dsnscale/dsnscale/faults"
+	"github.com/dsnscale/dsnscale/reports"
+	"github.com/dsnscale/dsnscale/scenarios/measure"
+	"github.com/dsnscale/dsnscale/tsdb"
+)
+
+// Options configure a run.
+type Options struct {
+	// Dir is the run directory; empty means RunsDir/<id>. It must not hold a previous run.
+	Dir string
+	// RunsDir is where run directories go by default ("runs").
+	RunsDir string
+	// Binary is the dsnscale executable for a control plane in process mode and for process
+	// fleet drivers (default: $DSNSCALE_BIN, else the running executable).
+	Binary string
+	// Clock is the engine's time source (default: the system clock).
+	Clock Clock
+	// Logger receives the engine's logs (default: a text log in the run directory).
+	Logger *slog.Logger
+	// Progress receives live progress (nil for none): bars when Terminal, plain lines otherwise.
+	Progress io.Writer
+	Terminal bool
+	// SampleInterval is how often the fleet census, resources and series are sampled
+	// (default 1s); PollInterval how often the control plane's revision is polled (default
+	// 100ms).
+	SampleInterval, PollInterval time.Duration
+	// Fleets builds the fleet (default: the simulator's drivers).
+	Fleets FleetFactory
+}
+
+// FleetFactory builds a fleet; nothing runs until its Launch.
+type FleetFactory func(ctx context.Context, cfg FleetConfig, log *slog.Logger) (Fleet, error)
+
+func (o Options) withDefaults() Options {
+	if o.RunsDir == "" {
+		o.RunsDir = "runs"
+	}
+	if o.Clock == nil {
+		o.Clock = faults.SystemClock{}
+	}
+	if o.SampleInterval <= 0 {
+		o.SampleInterval = time.Second
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = 100 * time.Millisecond
+	}
+	if o.Binary == "" {
+		o.Binary = os.Getenv(BinaryEnv)
+	}
+	if o.Binary == "" {
+		o.Binary, _ = os.Executable()
+	}
+	if o.Fleets == nil {
+		o.Fleets = newSimFleet
+	}
+	return o
+}
+
+// BinaryEnv names the environment variable that points at the dsnscale binary when the running
+// executable is not it (a test binary, say).
+const BinaryEnv = "DSNSCALE_BIN"
+
+// Outcome is how a run ended.
+type Outcome struct {
+	// Dir is the run directory holding run.json and the rendered report.
+	Dir string
+	Run *reports.Run
+	// Err is why the run broke or was aborted; nil when it ran to the end (whatever its SLOs).
+	Err error
+}
+
+// Exit codes.
+const (
+	ExitPass   = 0
+	ExitFail   = 1
+	ExitInput  = 2
+	ExitBroken = 3
+)
+
+// ExitCode maps the outcome to the process exit code: 0 pass, 1 an SLO failed, 3 the run broke or
+// was aborted.
+func (o *Outcome) ExitCode() int {
+	switch {
+	case o == nil || o.Run == nil:
+		return ExitBroken
+	case o.Run.Result == reports.ResultPass:
+		return ExitPass
+	case o.Run.Result == reports.ResultFail:
+		return ExitFail
+	}
+	return ExitBroken
+}
+
+// RunID names a run: the UTC start time and the scenario's name.
+func RunID(start time.Time, name string) string {
+	return start.UTC().Format("20060102T150405Z") + "-" + name
+}
+
+// stepRun is what happened in one step.
+type stepRun struct {
+	name       string
+	start, end time.Time
+	err        error
+	timedOut   bool
+}
+
+// engine runs one scenario.
+type engine struct {
+	s     *Scenario
+	opts  Options
+	clock Clock
+	log   *slog.Logger
+	dir   string
+	id    string
+	start time.Time
+
+	revisions *measure.Revisions
+	requests  *measure.Requests
+	resources *measure.Resources
+	cpEvents  *measure.CPEvents
+	recorder  *faults.Recorder
+	series    *seriesWriter
+
+	cp    ControlPlane
+	fleet Fleet
+	prog  progress
+
+	mu      sync.Mutex
+	steps   []stepRun
+	current string // step running now
+	pending []*faults.Tracked
+	notes   []string
+	horizon time.Time
+}
+
+// Run runs scenario s end to end and writes its report. The error is for a run directory that
+// could not be made or a report that could not be written; how the run itself went is in the
+// Outcome. When ctx ends, every fault is recovered, everything is stopped and the report is
+// written, marked aborted.
+func Run(ctx context.Context, s *Scenario, opts Options) (*Outcome, error) {
+	opts = opts.withDefaults()
+	e := &engine{
+		s: s, opts: opts, clock: opts.Clock,
+		revisions: &measure.Revisions{},
+		requests:  &measure.Requests{},
+		resources: &measure.Resources{},
+		cpEvents:  &measure.CPEvents{},
+	}
+	e.recorder = faults.NewRecorder(e.clock)
+	e.start = e.clock.Now()
+	e.id = RunID(e.start, s.Metadata.Name)
+	e.dir = opts.Dir
+	if e.dir == "" {
+		e.dir = filepath.Join(opts.RunsDir, e.id)
+	}
+	if err := prepareDir(e.dir); err != nil {
+		return nil, err
+	}
+	closeLog := e.openLog()
+	defer closeLog()
+
+	e.prog = newProgress(opts.Progress, opts.Terminal, s)
+	runErr := e.run(ctx)
+	e.prog.Close()
+
+	run := e.buildRecord(ctx, runErr)
+	e.stopAll()
+	out := &Outcome{Dir: e.dir, Run: run, Err: runErr}
+	if err := reports.Write(e.dir, run); err != nil {
+		return out, fmt.Errorf("scenarios: write report: %w", err)
+	}
+	return out, nil
+}
+
+func prepareDir(dir string) error {
+	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
+		return fmt.Errorf("%w: run directory %s is not empty", ErrInvalid, dir)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("scenarios: create run directory: %w", err)
+	}
+	return nil
+}
+
+// openLog sends the engine's logs to harness.log in the run directory unless a logger was
+// given.
+func (e *engine) openLog() func() {
+	if e.opts.Logger != nil {
+		e.log = e.opts.Logger
+		return func() {}
+	}
+	f, err := os.Create(filepath.Join(e.dir, "harness.log"))
+	if err != nil {
+		e.log = slog.New(slog.DiscardHandler)
+		return func() {}
+	}
+	e.log = slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	return func() { _ = f.Close() }
+}
+
+func (e *engine) note(format string, args ...any) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.notes = append(e.notes, fmt.Sprintf(format, args...))
+}
+
+// run starts the control plane, the observers and the fleet, then runs the steps. It returns
+// why the run broke or was aborted, or nil.
+func (e *engine) run(ctx context.Context) error {
+	var err error
+	e.series, err = openSeries(filepath.Join(e.dir, "tsdb"), e.log)
+	if err != nil {
+		return fmt.Errorf("time-series store: %w", err)
+	}
+	e.prog.Log("starting the control plane (%s)", e.s.ControlPlane.Mode)
+	e.cp, err = startControlPlane(ctx, e)
+	if err != nil {
+		return fmt.Errorf("control plane: %w", err)
+	}
+	// The fleet is built (nothing runs yet) before the observers start, which read it.
+	e.fleet, err = e.opts.Fleets(ctx, FleetConfig{
+		Size: e.s.Fleet.Size, Driver: e.s.Fleet.Driver, Traffic: e.trafficPath(),
+		NATSURL: e.cp.NATSURL(), Dir: filepath.Join(e.dir, "fleet"), Seed: e.s.Seed, Binary: e.opts.Binary,
+	}, e.log)
+	if err != nil {
+		return fmt.Errorf("fleet: %w", err)
+	}
+	obsCtx, stopObservers := context.WithCancel(context.WithoutCancel(ctx))
+	var obs sync.WaitGroup
+	e.startObservers(obsCtx, &obs)
+	defer func() {
+		stopObservers()
+		obs.Wait()
+	}()
+
+	e.prog.Log("starting %d DSNs (driver %s)", e.s.Fleet.Size, e.s.Fleet.Driver)
+	if err := e.fleet.Launch(ctx); err != nil {
+		return fmt.Errorf("fleet: %w", err)
+	}
+	for i := range e.s.Steps {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("%w: %w", ErrAborted, err)
+		}
+		if err := e.runStep(ctx, i); err != nil {
+			if errors.Is(err, ErrAborted) {
+				return err
+			}
+			return fmt.Errorf("step %s: %w", e.s.Steps[i].Name, err)
+		}
+	}
+	e.mu.Lock()
+	e.horizon = e.clock.Now()
+	e.mu.Unlock()
+	return nil
+}
+
+func (e *engine) trafficPath() string {
+	t := e.s.Fleet.Traffic
+	if t == "" || e.s.Dir == "" || filepath.IsAbs(t) || !strings.ContainsAny(t, "/.") {
+		return t
+	}
+	return filepath.Join(e.s.Dir, t)
+}
+
+// stopAll recovers what is still injected and stops the fleet and the control plane, with a
+// context of its own: it must run even when the run's context has ended.
+func (e *engine) stopAll() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	e.recoverPending(ctx)
+	if e.fleet != nil {
+		if err := e.fleet.Shutdown(ctx); err != nil {
+			e.log.Warn("fleet shutdown", "err", err)
+		}
+	}
+	if e.cp != nil {
+		if err := e.cp.Stop(ctx); err != nil {
+			e.log.Warn("control plane stop", "err", err)
+		}
+		e.cpEvents.Add(measure.CPEvent{At: e.clock.Now(), Kind: measure.CPStopped})
+	}
+	if e.series != nil {
+		if err := e.series.Close(); err != nil {
+			e.log.Warn("time-series store close", "err", err)
+		}
+	}
+}
+
+// recoverPending recovers every fault injected and not yet recovered.
+func (e *engine) recoverPending(ctx context.Context) {
+	e.mu.Lock()
+	pending := e.pending
+	e.pending = nil
+	e.mu.Unlock()
+	for _, t := range pending {
+		if err := t.Recover(ctx); err != nil {
+			e.log.Warn("fault recovery", "kind", t.Spec().Kind, "err", err)
+		}
+	}
+}
+
+var errTimeout = errors.New("timed out")
+
+// tsdbOpen is the embedded store the engine writes series to.
+var tsdbOpen = func(dir string, log *slog.Logger) (tsdb.Storage, error) {
+	return tsdb.OpenEmbedded(dir, tsdb.Options{Logger: log})
+}

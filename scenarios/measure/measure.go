@@ -1,0 +1,236 @@
+// Package measure holds the measurements a scenario can take, one file each, and the registry
+// scenario validation checks names against.
+//
+// Measurements are computed from what the harness observed from outside the control plane: the
+// DSNs' reported states and applied revisions (a Timeline), the revisions the control plane's
+// public API reported and when (Revisions), the faults injected, the northbound requests the load
+// generator made, the resource samples of each component, and the control plane's public API
+// itself. They never look inside the control plane.
+package measure
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dsnscale/dsnscale/faults"
+)
+
+// Sentinel errors.
+var (
+	ErrDuplicate = errors.New("duplicate measurement")
+	ErrUnknown   = errors.New("unknown measurement")
+)
+
+// Units of figures; they are the units reports understand.
+const (
+	UnitSeconds = "s"
+	UnitPercent = "%"
+	UnitBytes   = "bytes"
+	UnitCount   = ""
+	UnitPerSec  = "1/s"
+)
+
+// Figure declares a value a measurement produces. Names are unique across all measurements, so
+// an SLO can name a value without naming its measurement.
+type Figure struct {
+	Name        string
+	Unit        string
+	Description string
+}
+
+// Value is one figure as measured. Missing, when set, says why there is no value (an SLO on it
+// then fails with that reason).
+type Value struct {
+	Name    string
+	Unit    string
+	Value   float64
+	Missing string
+}
+
+// Result is what a measurement produced.
+type Result struct {
+	Values []Value
+	// Notes are short remarks for the report (what was not available, what was assumed).
+	Notes []string
+	// Details are larger findings kept in the run directory (stragglers, per-change tables).
+	Details any
+}
+
+// Measurement is a registered kind of measurement.
+type Measurement interface {
+	Name() string
+	Description() string
+	Figures() []Figure
+	// Measure computes the figures over in's window. An error means the measurement could not
+	// be taken at all; a figure it could not compute is a Value with Missing set instead.
+	Measure(ctx context.Context, in *Input) (Result, error)
+}
+
+// Window is the stretch of time a measurement covers.
+type Window struct {
+	// Step is the step's name, or "" for the whole run.
+	Step       string
+	Start, End time.Time
+	// Horizon is the end of observation: changes made in the window are followed until then
+	// (the end of the run), so a change made near the end of a step is not cut short.
+	Horizon time.Time
+}
+
+// API is the control plane's public northbound API, as measurements query it.
+type API interface {
+	// Get performs GET path (with its query) and returns the status and body.
+	Get(ctx context.Context, path string) (status int, body []byte, err error)
+}
+
+// Input is everything a measurement may use.
+type Input struct {
+	Window
+	// DSNs are the fleet's members.
+	DSNs       []string
+	Timeline   *Timeline
+	Revisions  *Revisions
+	Injections []faults.Injection
+	Requests   *Requests
+	Resources  *Resources
+	CP         *CPEvents
+	Telemetry  TelemetryCounts
+	API        API
+}
+
+// TelemetryCounts are what the fleet says it sent.
+type TelemetryCounts struct {
+	// Known is false when the fleet does not count what it sends.
+	Known bool
+	// Batches are telemetry messages; Samples the samples in them (-1 when not counted).
+	Batches, Samples int64
+	Events           int64
+}
+
+// InjectionsIn returns the injections of kind that started inside the window.
+func (in *Input) InjectionsIn(kind string) []faults.Injection {
+	var out []faults.Injection
+	for _, i := range in.Injections {
+		if i.Kind == kind && !i.Start.Before(in.Start) && i.Start.Before(in.End) {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// Registry maps names to measurements.
+type Registry struct {
+	mu sync.RWMutex
+	m  map[string]Measurement
+	// figures maps figure names to the measurement that produces them.
+	figures map[string]string
+}
+
+// Default holds this package's measurements.
+var Default = &Registry{}
+
+func mustRegister(m Measurement) {
+	if err := Default.Register(m); err != nil {
+		panic(err)
+	}
+}
+
+// Register adds m; a name or a figure name already taken gets ErrDuplicate.
+func (r *Registry) Register(m Measurement) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.m == nil {
+		r.m, r.figures = map[string]Measurement{}, map[string]string{}
+	}
+	if _, dup := r.m[m.Name()]; dup {
+		return fmt.Errorf("%w: %q", ErrDuplicate, m.Name())
+	}
+	for _, f := range m.Figures() {
+		if other, dup := r.figures[f.Name]; dup {
+			return fmt.Errorf("%w: figure %q of %q is already produced by %q", ErrDuplicate, f.Name, m.Name(), other)
+		}
+	}
+	r.m[m.Name()] = m
+	for _, f := range m.Figures() {
+		r.figures[f.Name] = m.Name()
+	}
+	return nil
+}
+
+// Lookup returns the measurement called name.
+func (r *Registry) Lookup(name string) (Measurement, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	m, ok := r.m[name]
+	return m, ok
+}
+
+// Producer returns the measurement that produces figure, and the figure.
+func (r *Registry) Producer(figure string) (Measurement, Figure, bool) {
+	r.mu.RLock()
+	name, ok := r.figures[figure]
+	m := r.m[name]
+	r.mu.RUnlock()
+	if !ok {
+		return nil, Figure{}, false
+	}
+	for _, f := range m.Figures() {
+		if f.Name == figure {
+			return m, f, true
+		}
+	}
+	return nil, Figure{}, false
+}
+
+// Names lists the registered names, sorted.
+func (r *Registry) Names() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]string, 0, len(r.m))
+	for n := range r.m {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// missing returns a Value without a number.
+func missing(f Figure, format string, args ...any) Value {
+	return Value{Name: f.Name, Unit: f.Unit, Missing: fmt.Sprintf(format, args...)}
+}
+
+func value(f Figure, v float64) Value { return Value{Name: f.Name, Unit: f.Unit, Value: v} }
+
+// quantile returns the q-quantile (0-1) of sorted xs by the nearest-rank method.
+func quantile(sorted []float64, q float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	rank := int(q*float64(len(sorted))+0.999999999) - 1
+	rank = max(0, min(rank, len(sorted)-1))
+	return sorted[rank]
+}
+
+// getNotAvailable tells whether an API answer means the endpoint does not exist.
+func notAvailable(status int) bool {
+	return status == http.StatusNotFound || status == http.StatusNotImplemented || status == http.StatusMethodNotAllowed
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, one)
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+func firstN(ids []string, n int) string {
+	if len(ids) <= n {
+		return strings.Join(ids, ", ")
+	}
+	return strings.Join(ids[:n], ", ") + fmt.Sprintf(" and %d more", len(ids)-n)
+}

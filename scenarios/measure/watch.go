@@ -1,0 +1,98 @@
+package measure
+
+import (
+	"context"
+	"sort"
+)
+
+func init() { mustRegister(watchCorrectness{}) }
+
+var (
+	figWatchGaps = Figure{"watch_gaps", UnitCount, "changes a DSN received that did not follow its applied revision"}
+	figWatchDups = Figure{"watch_duplicates", UnitCount, "changes a DSN applied twice"}
+	figWatchRegr = Figure{"watch_regressions", UnitCount, "times a DSN's applied revision went back within a session"}
+	figWatchDSNs = Figure{"watch_violation_dsns", UnitCount, "DSNs with any gap, duplicate or regression"}
+)
+
+// watchCorrectness checks the stream of changes every DSN received: no gaps, no duplicates and
+// revisions that never go back. Gaps and duplicates are what the DSNs report; regressions are
+// also found in their applied revisions (outside restarts, where a DSN loads its cache).
+type watchCorrectness struct{}
+
+func (watchCorrectness) Name() string { return "watch-correctness" }
+
+func (watchCorrectness) Description() string {
+	return "on every DSN: no gaps, no duplicates, revisions never go back"
+}
+
+func (watchCorrectness) Figures() []Figure {
+	return []Figure{figWatchGaps, figWatchDups, figWatchRegr, figWatchDSNs}
+}
+
+// Violation is one watch problem on one DSN.
+type Violation struct {
+	DSN string `json:"dsn"`
+	WatchIssue
+}
+
+// regressions finds applies in [start, end) whose revision is below the previous one while the
+// DSN stayed up; a state change out of session and data plane (a restart or crash) resets it.
+func regressions(changes []StateChange, applies []Apply, in *Input) []WatchIssue {
+	var out []WatchIssue
+	var prev uint64
+	i := 0
+	for _, a := range applies {
+		for i < len(changes) && !changes[i].At.After(a.At) {
+			if !changes[i].Session && !changes[i].DataPlane {
+				prev = 0
+			}
+			i++
+		}
+		if a.Revision < prev && !a.At.Before(in.Start) && a.At.Before(in.End) {
+			out = append(out, WatchIssue{At: a.At, Kind: WatchRegression, Revision: a.Revision, Previous: prev})
+		}
+		prev = max(prev, a.Revision)
+	}
+	return out
+}
+
+func (watchCorrectness) Measure(_ context.Context, in *Input) (Result, error) {
+	counts := map[string]int{}
+	var found []Violation
+	bad := map[string]bool{}
+	for _, id := range in.DSNs {
+		changes, applies, issues := in.Timeline.History(id)
+		reportedRegr := false
+		for _, is := range issues {
+			if is.At.Before(in.Start) || !is.At.Before(in.End) {
+				continue
+			}
+			counts[is.Kind]++
+			reportedRegr = reportedRegr || is.Kind == WatchRegression
+			found = append(found, Violation{DSN: id, WatchIssue: is})
+			bad[id] = true
+		}
+		if !reportedRegr {
+			for _, is := range regressions(changes, applies, in) {
+				counts[is.Kind]++
+				found = append(found, Violation{DSN: id, WatchIssue: is})
+				bad[id] = true
+			}
+		}
+	}
+	sort.SliceStable(found, func(i, j int) bool { return found[i].At.Before(found[j].At) })
+	const keep = 200
+	res := Result{
+		Values: []Value{
+			value(figWatchGaps, float64(counts[WatchGap])),
+			value(figWatchDups, float64(counts[WatchDuplicate])),
+			value(figWatchRegr, float64(counts[WatchRegression])),
+			value(figWatchDSNs, float64(len(bad))),
+		},
+		Details: found[:min(len(found), keep)],
+	}
+	if len(found) > keep {
+		res.Notes = append(res.Notes, "only the first 200 violations are listed")
+	}
+	return res, nil
+}

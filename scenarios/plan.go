@@ -1,0 +1,165 @@
+package scenarios
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/dsnscale/dsnscale/faults"
+	"github.com/dsnscale/dsnscale/scenarios/measure"
+)
+
+// WritePlan describes what running s would do: the fleet, the control plane, each step with
+// its actions, load plan, faults and measurements, and the SLOs. It has no side effects.
+func WritePlan(w io.Writer, s *Scenario) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "scenario %s (%s)\n", s.Metadata.Name, s.Source)
+	fmt.Fprintf(&b, "  %s\n", strings.TrimSpace(s.Metadata.Description))
+	if len(s.Params) > 0 {
+		b.WriteString("\nparameters:\n")
+		for _, p := range s.Params {
+			v := s.Values[p.Name]
+			note := ""
+			if v != p.Default {
+				note = fmt.Sprintf(" (default %s)", p.Default)
+			}
+			fmt.Fprintf(&b, "  %-14s = %s%s", p.Name, v, note)
+			if p.Description != "" {
+				fmt.Fprintf(&b, "  # %s", p.Description)
+			}
+			b.WriteString("\n")
+		}
+	}
+	traffic := s.Fleet.Traffic
+	if traffic == "" {
+		traffic = "the simulator's default"
+	}
+	fmt.Fprintf(&b, "\nfleet: %d DSNs, driver %s, traffic map %s", s.Fleet.Size, s.Fleet.Driver, traffic)
+	b.WriteString("\n")
+	fmt.Fprintf(&b, "control plane: %s\n", describeCP(s.ControlPlane))
+	fmt.Fprintf(&b, "seed: %d\n", s.Seed)
+
+	b.WriteString("\nsteps:\n")
+	var total, upTo time.Duration
+	for i := range s.Steps {
+		st := &s.Steps[i]
+		l := stepLength(st)
+		upTo += l
+		if st.Until == nil {
+			total += l
+		}
+		fmt.Fprintf(&b, "  %d. %s: ", i+1, st.Name)
+		if st.Until != nil {
+			fmt.Fprintf(&b, "until %s (%s), timeout %s\n", st.Until, conditions[st.Until.Condition].Description, st.Timeout)
+		} else {
+			fmt.Fprintf(&b, "for %s\n", st.Duration)
+		}
+		if st.Description != "" {
+			fmt.Fprintf(&b, "     %s\n", strings.TrimSpace(st.Description))
+		}
+		for _, a := range st.Actions {
+			fmt.Fprintf(&b, "     action %s%s\n", a.Kind, formatParams(a.Params))
+		}
+		if st.Load != nil {
+			plan, err := effectiveLoad(st).Plan()
+			if err != nil {
+				return fmt.Errorf("scenarios: plan step %s: %w", st.Name, err)
+			}
+			b.WriteString("     load: ")
+			b.WriteString(indent(plan.String(), "       "))
+			if st.Until != nil {
+				b.WriteString("       (stopped when the condition holds)\n")
+			}
+		}
+		for _, f := range st.Faults {
+			k, _ := faults.Default.Lookup(f.Kind)
+			on := "the control plane"
+			if k.Scope() == faults.ScopeDSNs {
+				on = f.Spec().Target.String()
+			}
+			until := "recovered when the step ends"
+			if f.Duration > 0 {
+				until = fmt.Sprintf("recovered after %s", f.Duration)
+			}
+			fmt.Fprintf(&b, "     fault at +%s: %s on %s%s, %s\n", f.Delay, f.Kind, on, formatParams(withDefaults(k.Params(), f.Params)), until)
+		}
+		if len(st.Measurements) > 0 {
+			fmt.Fprintf(&b, "     measurements: %s\n", strings.Join(st.Measurements, ", "))
+		}
+	}
+	if total == upTo {
+		fmt.Fprintf(&b, "  total: %s\n", total)
+	} else {
+		fmt.Fprintf(&b, "  total: %s to %s (waits end when their condition holds)\n", total, upTo)
+	}
+	if len(s.Measurements) > 0 {
+		fmt.Fprintf(&b, "\nrun-wide measurements: %s\n", strings.Join(s.Measurements, ", "))
+	}
+	if len(s.SLOs) > 0 {
+		b.WriteString("\nSLOs:\n")
+		for _, slo := range s.SLOs {
+			m, fig, _ := measure.Default.Producer(slo.Value)
+			scope := "whole run"
+			if slo.Step != "" {
+				scope = "step " + slo.Step
+			}
+			fmt.Fprintf(&b, "  %s  (%s, %s: %s)\n", slo.String(), scope, m.Name(), fig.Description)
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func describeCP(c ControlPlaneSpec) string {
+	switch c.Mode {
+	case CPProcess:
+		bin := c.Binary
+		if bin == "" {
+			bin = "this dsnscale binary"
+		}
+		return fmt.Sprintf("reference control plane in a child process (%s cp serve), embedded NATS, data in the run directory", bin)
+	case CPExternal:
+		auth := "no credentials"
+		switch {
+		case c.Token != "":
+			auth = "a bearer token"
+		case c.TokenFile != "":
+			auth = "a bearer token from " + c.TokenFile
+		}
+		return fmt.Sprintf("external at %s (DSNs connect to %s), %s", c.URL, c.NATSURL, auth)
+	}
+	return "reference control plane in the harness process, embedded NATS, data in the run directory"
+}
+
+func withDefaults(decl []faults.Param, got map[string]string) map[string]string {
+	out := map[string]string{}
+	for _, p := range decl {
+		if p.Default != "" {
+			out[p.Name] = p.Default
+		}
+	}
+	for k, v := range got {
+		out[k] = v
+	}
+	return out
+}
+
+func formatParams(m map[string]string) string {
+	if len(m) == 0 {
+		return ""
+	}
+	parts := make([]string, 0, len(m))
+	for _, k := range sortedKeys(m) {
+		parts = append(parts, k+"="+m[k])
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
+}
+
+func indent(s, prefix string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	for i := 1; i < len(lines); i++ {
+		lines[i] = prefix + lines[i]
+	}
+	return strings.Join(lines, "\n") + "\n"
+}

@@ -1,0 +1,336 @@
+// Package scenarios reads scenario files, checks them, plans them and runs them: it starts a
+// control plane and a simulated fleet, drives northbound load, injects faults at the times the
+// scenario says, computes measurements from what the DSNs report and what the control plane's
+// public API says, judges the SLOs and writes the run's report.
+//
+// A scenario file is strict YAML (apiVersion dsnscale/v1, kind Scenario): unknown fields are
+// rejected and every error names its file:line and field path. Parameters are substituted as
+// text (${name} in string values) and typed where they are used. The library of ready-made
+// scenarios is embedded (see Library).
+package scenarios
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/dsnscale/dsnscale/loadgen"
+	"github.com/dsnscale/dsnscale/scenarios/internal/yamlnode"
+)
+
+// APIVersion and Kind identify a scenario file.
+const (
+	APIVersion = "dsnscale/v1"
+	Kind       = "Scenario"
+)
+
+// Sentinel errors.
+var (
+	// ErrInvalid matches every problem with a scenario file or its parameters (exit code 2).
+	ErrInvalid = yamlnode.ErrInvalid
+	// ErrNotFound is returned for a scenario name that is neither in the library nor a file.
+	ErrNotFound = errors.New("scenario not found")
+	// ErrAborted is returned by Run when its context ended before the scenario completed.
+	ErrAborted = errors.New("run aborted")
+)
+
+// Scenario is a decoded scenario file.
+type Scenario struct {
+	APIVersion   string           `yaml:"apiVersion"`
+	Kind         string           `yaml:"kind"`
+	Metadata     Metadata         `yaml:"metadata"`
+	Params       Params           `yaml:"params"`
+	Seed         int64            `yaml:"seed"`
+	Fleet        FleetSpec        `yaml:"fleet"`
+	ControlPlane ControlPlaneSpec `yaml:"controlPlane"`
+	Steps        []Step           `yaml:"steps"`
+	// Measurements are taken over the whole run.
+	Measurements []string `yaml:"measurements"`
+	SLOs         []SLO    `yaml:"slos"`
+
+	// Source is where the scenario came from: a file path or "library:NAME".
+	Source string `yaml:"-"`
+	// Content is the file's text.
+	Content []byte `yaml:"-"`
+	// Values are the parameter values in effect (defaults overridden by --set).
+	Values map[string]string `yaml:"-"`
+	// Dir is the directory relative paths in the file are resolved against ("" for the library).
+	Dir string `yaml:"-"`
+}
+
+// Metadata names and describes a scenario.
+type Metadata struct {
+	Name        string `yaml:"name"`
+	Description string `yaml:"description"`
+}
+
+// Param declares a parameter. In a file it is either a mapping with default and description or
+// just the default.
+type Param struct {
+	Name        string
+	Default     string
+	Description string
+	Line        int
+}
+
+// Params are the declared parameters in file order.
+type Params []Param
+
+// UnmarshalYAMLNode decodes the params mapping; defaults are never substituted.
+func (ps *Params) UnmarshalYAMLNode(d *yamlnode.Decoder, n *yaml.Node, path string) {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return
+	}
+	subst := d.Subst
+	d.Subst = nil
+	defer func() { d.Subst = subst }()
+	for _, kv := range d.Pairs(n, path) {
+		k, v := kv[0], kv[1]
+		p := Param{Name: k.Value, Line: k.Line}
+		pp := yamlnode.Key(path, k.Value)
+		if !paramName.MatchString(k.Value) {
+			d.Errorf(k, pp, "parameter names are letters, digits and _, starting with a letter")
+		}
+		switch v.Kind {
+		case yaml.MappingNode:
+			var decl struct {
+				Default     *string `yaml:"default"`
+				Description string  `yaml:"description"`
+			}
+			d.Decode(v, pp, &decl)
+			if decl.Default == nil {
+				d.Errorf(v, pp, "default is required")
+			} else {
+				p.Default = *decl.Default
+			}
+			p.Description = decl.Description
+		default:
+			d.Mark(pp, v)
+			if s, ok := d.Scalar(v, pp); ok {
+				p.Default = s
+			}
+		}
+		*ps = append(*ps, p)
+	}
+}
+
+// FleetSpec is the simulated fleet.
+type FleetSpec struct {
+	// Size is the number of DSNs.
+	Size int `yaml:"size"`
+	// Driver runs the DSNs: inproc (goroutines in the harness), process or docker.
+	Driver string `yaml:"driver"`
+	// Traffic names a traffic-pattern map: "default" (the simulator's own, also when empty) or
+	// a file relative to the scenario. The map's racks are the process and docker drivers'
+	// units.
+	Traffic string `yaml:"traffic"`
+}
+
+// Control-plane modes.
+const (
+	CPInProcess = "inprocess"
+	CPProcess   = "process"
+	CPExternal  = "external"
+)
+
+// ControlPlaneSpec says which control plane the scenario drives.
+type ControlPlaneSpec struct {
+	// Mode is inprocess (the reference control plane inside the harness), process (the
+	// reference control plane as a child process) or external (someone else's, by URL).
+	Mode string `yaml:"mode"`
+	// URL is the northbound API of an external control plane.
+	URL string `yaml:"url"`
+	// NATSURL is where DSNs connect to an external control plane.
+	NATSURL string `yaml:"natsURL"`
+	// Token is a bearer token for an external control plane's API; TokenFile reads it from a
+	// file instead (relative to the scenario).
+	Token     string `yaml:"token"`
+	TokenFile string `yaml:"tokenFile"`
+	// Binary is the dsnscale binary for process mode (default: the running executable).
+	Binary string `yaml:"binary"`
+	// HeartbeatInterval is what the reference control plane tells DSNs (0: its default).
+	HeartbeatInterval time.Duration `yaml:"heartbeatInterval"`
+}
+
+// Step is one stage of a scenario: it lasts a fixed duration or until a condition holds (with a
+// timeout); it may act on intent, drive load, inject faults and take measurements over its
+// window.
+type Step struct {
+	Name        string        `yaml:"name"`
+	Description string        `yaml:"description"`
+	Duration    time.Duration `yaml:"duration"`
+	Until       *Until        `yaml:"until"`
+	Timeout     time.Duration `yaml:"timeout"`
+	// Actions run in order at the start of the step.
+	Actions []ActionSpec `yaml:"actions"`
+	// Load runs for the step's duration (or until its condition holds) unless it sets its own.
+	Load         *loadgen.ExecutorConfig `yaml:"load"`
+	Faults       []FaultSpec             `yaml:"faults"`
+	Measurements []string                `yaml:"measurements"`
+}
+
+// Until is a step's wait condition: a bare name ("converged") or a name with a share of the fleet
+// ({acked: 99%}).
+type Until struct {
+	Condition string
+	// Share is the fraction of the fleet (0-1) for conditions that take one; 1 for bare names.
+	Share float64
+	// Bare says the condition was written without a share.
+	Bare bool
+}
+
+// String renders the condition as written.
+func (u Until) String() string {
+	if u.Bare {
+		return u.Condition
+	}
+	return u.Condition + " " + formatShare(u.Share)
+}
+
+// UnmarshalYAMLNode decodes "name" or {name: share}.
+func (u *Until) UnmarshalYAMLNode(d *yamlnode.Decoder, n *yaml.Node, path string) {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if s, ok := d.Scalar(n, path); ok {
+			u.Condition, u.Share, u.Bare = s, 1, true
+		}
+	case yaml.MappingNode:
+		pairs := d.Pairs(n, path)
+		if len(pairs) != 1 {
+			d.Errorf(n, path, "want one condition, such as converged or {acked: 99%%}")
+			return
+		}
+		k, v := pairs[0][0], pairs[0][1]
+		u.Condition = k.Value
+		var s Share
+		d.Decode(v, yamlnode.Key(path, k.Value), &s)
+		u.Share = float64(s)
+	default:
+		d.Errorf(n, path, "want a condition, such as converged or {acked: 99%%}")
+	}
+}
+
+// Share is a fraction in [0, 1], written as a percentage ("99%") or a number ("0.99").
+type Share float64
+
+// UnmarshalText parses "99%", "99.5%" or "0.99".
+func (s *Share) UnmarshalText(b []byte) error {
+	v, err := parseShare(string(b))
+	if err != nil {
+		return err
+	}
+	*s = Share(v)
+	return nil
+}
+
+func parseShare(text string) (float64, error) {
+	t := strings.TrimSpace(text)
+	pct := strings.HasSuffix(t, "%")
+	f, err := strconv.ParseFloat(strings.TrimSuffix(t, "%"), 64)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a share (such as 99%% or 0.99)", text)
+	}
+	if pct {
+		f /= 100
+	}
+	if !(f >= 0 && f <= 1) {
+		return 0, fmt.Errorf("%q is not between 0%% and 100%%", text)
+	}
+	return f, nil
+}
+
+func formatShare(f float64) string {
+	return strconv.FormatFloat(f*100, 'f', -1, 64) + "%"
+}
+
+// ActionSpec is an action a step runs at its start.
+type ActionSpec struct {
+	Kind   string            `yaml:"kind"`
+	Params map[string]string `yaml:"params"`
+}
+
+// FaultSpec is a fault a step injects.
+type FaultSpec struct {
+	Kind   string            `yaml:"kind"`
+	Target TargetSpec        `yaml:"target"`
+	Params map[string]string `yaml:"params"`
+	// Delay is how long after the step starts the fault is injected.
+	Delay time.Duration `yaml:"delay"`
+	// Duration is how long the fault stays before it is recovered; 0 means until the step ends.
+	Duration time.Duration `yaml:"duration"`
+}
+
+// TargetSpec selects the DSNs of a DSN fault (see faults.Target).
+type TargetSpec struct {
+	Labels   map[string]string `yaml:"labels"`
+	DSNs     []string          `yaml:"dsns"`
+	Fraction Share             `yaml:"fraction"`
+	Count    int               `yaml:"count"`
+}
+
+// SLO is a service-level objective the run is judged by: a measured value, an operator and a
+// threshold. In a file it is a mapping or one line: "storm_recovery_seconds <= 60s", with
+// "step/value" for a value measured in one step.
+type SLO struct {
+	Name string `yaml:"name"`
+	// Value names a value a measurement produces.
+	Value string `yaml:"value"`
+	// Step names the step whose measurement the value comes from; empty for a run-wide one.
+	Step      string `yaml:"step"`
+	Op        string `yaml:"op"`
+	Threshold string `yaml:"threshold"`
+}
+
+// String renders the SLO as one line.
+func (s SLO) String() string {
+	v := s.Value
+	if s.Step != "" {
+		v = s.Step + "/" + v
+	}
+	return v + " " + s.Op + " " + s.Threshold
+}
+
+// UnmarshalYAMLNode decodes the mapping or the one-line form.
+func (s *SLO) UnmarshalYAMLNode(d *yamlnode.Decoder, n *yaml.Node, path string) {
+	if n.Kind == yaml.MappingNode {
+		type plain SLO
+		var p plain
+		d.Decode(n, path, &p)
+		*s = SLO(p)
+		return
+	}
+	if n.Kind != yaml.ScalarNode {
+		d.Errorf(n, path, "want a mapping or \"value op threshold\", such as \"storm_recovery_seconds <= 60s\"")
+		return
+	}
+	// Split before substituting, so that a parameter's value stays one field.
+	f := strings.Fields(n.Value)
+	if len(f) != 3 {
+		d.Errorf(n, path, "want \"value op threshold\", such as \"storm_recovery_seconds <= 60s\", got %q", n.Value)
+		return
+	}
+	if d.Subst != nil {
+		for i, field := range f {
+			v, err := d.Subst(field)
+			if err != nil {
+				d.Errorf(n, path, "%v", err)
+				return
+			}
+			f[i] = v
+		}
+	}
+	s.Value, s.Op, s.Threshold = f[0], f[1], f[2]
+	if step, v, ok := strings.Cut(f[0], "/"); ok {
+		s.Step, s.Value = step, v
+	}
+	d.Mark(yamlnode.Field(path, "value"), n)
+	d.Mark(yamlnode.Field(path, "op"), n)
+	d.Mark(yamlnode.Field(path, "threshold"), n)
+	if s.Step != "" {
+		d.Mark(yamlnode.Field(path, "step"), n)
+	}
+}

@@ -1,0 +1,218 @@
+// Package scencli holds the scenario commands of the dsnscale binary: run, validate and list.
+// Each is a function returning the process exit code: 0 pass (or ok), 1 an SLO failed, 2 bad
+// input or usage, 3 the run broke or was aborted.
+package scencli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/dsnscale/dsnscale/reports"
+	"github.com/dsnscale/dsnscale/scenarios"
+)
+
+// Exit codes.
+const (
+	ExitOK     = scenarios.ExitPass
+	ExitFailed = scenarios.ExitFail
+	ExitUsage  = scenarios.ExitInput
+	ExitBroken = scenarios.ExitBroken
+)
+
+const runUsage = `usage: dsnscale run NAME|FILE [--set name=value]... [--out DIR] [--plan]
+
+Runs a scenario from the library (see dsnscale list) or a file, and writes its report to
+runs/<id>/ (or DIR). --plan prints what the run would do and does nothing.`
+
+// runArgs are the parsed arguments of run.
+type runArgs struct {
+	target string
+	set    []string
+	out    string
+	plan   bool
+}
+
+func parseRunArgs(args []string) (runArgs, error) {
+	var ra runArgs
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		isFlag := strings.HasPrefix(a, "-") && a != "-"
+		if !isFlag {
+			if ra.target != "" {
+				return ra, fmt.Errorf("unexpected argument %q: one scenario at a time", a)
+			}
+			ra.target = a
+			continue
+		}
+		needValue := func() (string, error) {
+			if hasValue {
+				return value, nil
+			}
+			if i+1 >= len(args) {
+				return "", fmt.Errorf("%s needs a value", a)
+			}
+			i++
+			return args[i], nil
+		}
+		switch name {
+		case "set":
+			v, err := needValue()
+			if err != nil {
+				return ra, err
+			}
+			ra.set = append(ra.set, v)
+		case "out":
+			v, err := needValue()
+			if err != nil {
+				return ra, err
+			}
+			ra.out = v
+		case "plan":
+			if hasValue {
+				return ra, errors.New("--plan takes no value")
+			}
+			ra.plan = true
+		case "h", "help":
+			return ra, errHelp
+		default:
+			return ra, fmt.Errorf("unknown flag %s", a)
+		}
+	}
+	if ra.target == "" {
+		return ra, errors.New("which scenario? name one from dsnscale list, or a file")
+	}
+	return ra, nil
+}
+
+var errHelp = errors.New("help")
+
+// Run is `dsnscale run NAME|FILE [--set k=v]... [--out DIR] [--plan]`.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	ra, err := parseRunArgs(args)
+	if errors.Is(err, errHelp) {
+		fmt.Fprintln(stdout, runUsage)
+		return ExitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "dsnscale run: %v\n\n%s\n", err, runUsage)
+		return ExitUsage
+	}
+	set, err := scenarios.ParseSet(ra.set)
+	if err != nil {
+		fmt.Fprintf(stderr, "dsnscale run: %v\n", err)
+		return ExitUsage
+	}
+	s, err := scenarios.Load(ra.target, set)
+	if err != nil {
+		printLoadError(stderr, err)
+		return ExitUsage
+	}
+	if ra.plan {
+		if err := scenarios.WritePlan(stdout, s); err != nil {
+			fmt.Fprintf(stderr, "dsnscale run: %v\n", err)
+			return ExitBroken
+		}
+		return ExitOK
+	}
+	out, err := scenarios.Run(ctx, s, scenarios.Options{Dir: ra.out, Progress: stdout, Terminal: isTerminal(stdout)})
+	if out == nil {
+		fmt.Fprintf(stderr, "dsnscale run: %v\n", err)
+		if errors.Is(err, scenarios.ErrInvalid) {
+			return ExitUsage
+		}
+		return ExitBroken
+	}
+	printOutcome(stdout, out)
+	if err != nil {
+		fmt.Fprintf(stderr, "dsnscale run: %v\n", err)
+		return ExitBroken
+	}
+	return out.ExitCode()
+}
+
+func printLoadError(w io.Writer, err error) {
+	if errors.Is(err, scenarios.ErrNotFound) {
+		fmt.Fprintf(w, "dsnscale: %v\n", err)
+		return
+	}
+	// Each problem is on its own line, "file:line: path: message".
+	fmt.Fprintln(w, err)
+}
+
+func printOutcome(w io.Writer, out *scenarios.Outcome) {
+	run := out.Run
+	fmt.Fprintf(w, "\n%s: %s in %s\n", run.ID, strings.ToUpper(string(run.Result)), run.Duration().Round(1e8))
+	if run.Error != "" {
+		fmt.Fprintf(w, "  %s\n", run.Error)
+	}
+	for _, st := range run.Steps {
+		if st.Error != "" && !strings.Contains(run.Error, st.Error) {
+			fmt.Fprintf(w, "  step %s: %s\n", st.Name, st.Error)
+		}
+	}
+	for _, v := range run.SLOs {
+		mark := "pass"
+		if !v.Pass {
+			mark = "FAIL"
+		}
+		obs := "no value"
+		if v.Observed != nil {
+			obs = reports.FormatValue(*v.Observed, v.Unit)
+		}
+		fmt.Fprintf(w, "  %s  %s  (observed %s)\n", mark, v.Name, obs)
+	}
+	fmt.Fprintf(w, "report: %s\n", filepath.Join(out.Dir, reports.ReportFile))
+}
+
+// isTerminal reports whether w is a character device (a terminal) rather than a file or pipe.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// Validate is `dsnscale validate FILE|NAME`: it checks a scenario and prints its problems (each
+// with file:line and field path) to standard error, or "ok" to standard output.
+func Validate(path string) int { return ValidateTo(path, nil, os.Stdout, os.Stderr) }
+
+// ValidateTo checks a scenario with the --set values set, writing to the given streams.
+func ValidateTo(path string, set []string, stdout, stderr io.Writer) int {
+	values, err := scenarios.ParseSet(set)
+	if err != nil {
+		fmt.Fprintf(stderr, "dsnscale validate: %v\n", err)
+		return ExitUsage
+	}
+	s, err := scenarios.Load(path, values)
+	if err != nil {
+		printLoadError(stderr, err)
+		return ExitUsage
+	}
+	fmt.Fprintf(stdout, "%s: ok (scenario %s, %d steps, %d SLOs)\n", s.Source, s.Metadata.Name, len(s.Steps), len(s.SLOs))
+	return ExitOK
+}
+
+// List is `dsnscale list`: the library scenarios with one-line descriptions.
+func List(stdout io.Writer) int {
+	entries, err := scenarios.Library()
+	if err != nil {
+		fmt.Fprintf(stdout, "dsnscale list: %v\n", err)
+		return ExitBroken
+	}
+	width := 0
+	for _, e := range entries {
+		width = max(width, len(e.Name))
+	}
+	for _, e := range entries {
+		fmt.Fprintf(stdout, "%-*s  %s\n", width, e.Name, e.Description)
+	}
+	return ExitOK
+}

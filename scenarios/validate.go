@@ -1,0 +1,459 @@
+package scenarios
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/url"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dsnscale/dsnscale/faults"
+	"github.com/dsnscale/dsnscale/loadgen"
+	"github.com/dsnscale/dsnscale/scenarios/internal/yamlnode"
+	"github.com/dsnscale/dsnscale/scenarios/measure"
+)
+
+// Limits on a scenario; beyond them a file is a typo, not a test.
+const (
+	MaxFleetSize = 100_000
+	MaxSteps     = 100
+	MaxStepTime  = 24 * time.Hour
+)
+
+var stepName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+// validate checks what decoding cannot: required fields, names against the registries, and how
+// the parts fit together. Problems go to d, placed at their field.
+func validate(s *Scenario, d *yamlnode.Decoder) {
+	if s.APIVersion != APIVersion {
+		d.ErrorAt("apiVersion", "must be %q, got %q", APIVersion, s.APIVersion)
+	}
+	if s.Kind != Kind {
+		d.ErrorAt("kind", "must be %q, got %q", Kind, s.Kind)
+	}
+	if !stepName.MatchString(s.Metadata.Name) {
+		d.ErrorAt("metadata.name", "must be 1-63 of a-z, 0-9 and -, starting with a letter or digit, got %q", s.Metadata.Name)
+	}
+	if strings.TrimSpace(s.Metadata.Description) == "" {
+		d.ErrorAt("metadata.description", "is required: one line saying what the scenario does")
+	}
+	validateFleet(s, d)
+	validateCP(s, d)
+	steps := validateSteps(s, d)
+	checkMeasurements(d, "measurements", s.Measurements)
+	validateSLOs(s, d, steps)
+}
+
+func validateFleet(s *Scenario, d *yamlnode.Decoder) {
+	f := &s.Fleet
+	if f.Size < 1 || f.Size > MaxFleetSize {
+		d.ErrorAt("fleet.size", "must be 1-%d, got %d", MaxFleetSize, f.Size)
+	}
+	if f.Driver == "" {
+		f.Driver = DefaultDriver
+	}
+	drivers := FleetDrivers()
+	if !contains(drivers, f.Driver) {
+		d.ErrorAt("fleet.driver", "unknown driver %q (known: %s)", f.Driver, joinNames(drivers))
+	}
+	if f.Traffic != "" {
+		if err := CheckTraffic(f.Traffic, s.Dir); err != nil {
+			d.ErrorAt("fleet.traffic", "%v", err)
+		}
+	}
+}
+
+func validateCP(s *Scenario, d *yamlnode.Decoder) {
+	c := &s.ControlPlane
+	if c.Mode == "" {
+		c.Mode = CPInProcess
+	}
+	switch c.Mode {
+	case CPInProcess, CPProcess:
+		for _, f := range []struct{ name, v string }{{"url", c.URL}, {"natsURL", c.NATSURL}, {"token", c.Token}, {"tokenFile", c.TokenFile}} {
+			if f.v != "" {
+				d.ErrorAt("controlPlane."+f.name, "is only for mode %s", CPExternal)
+			}
+		}
+		if c.Binary != "" && c.Mode != CPProcess {
+			d.ErrorAt("controlPlane.binary", "is only for mode %s", CPProcess)
+		}
+		if c.HeartbeatInterval < 0 {
+			d.ErrorAt("controlPlane.heartbeatInterval", "must not be negative, got %s", c.HeartbeatInterval)
+		}
+	case CPExternal:
+		if u, err := url.Parse(c.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			d.ErrorAt("controlPlane.url", "must be an http:// or https:// URL of the northbound API, got %q", c.URL)
+		}
+		if u, err := url.Parse(c.NATSURL); err != nil || (u.Scheme != "nats" && u.Scheme != "tls") || u.Host == "" {
+			d.ErrorAt("controlPlane.natsURL", "must be a nats:// or tls:// URL where DSNs connect, got %q", c.NATSURL)
+		}
+		if c.Token != "" && c.TokenFile != "" {
+			d.ErrorAt("controlPlane.tokenFile", "token and tokenFile are exclusive")
+		}
+		if c.Binary != "" {
+			d.ErrorAt("controlPlane.binary", "is only for mode %s", CPProcess)
+		}
+		if c.HeartbeatInterval != 0 {
+			d.ErrorAt("controlPlane.heartbeatInterval", "cannot be set on an external control plane")
+		}
+	default:
+		d.ErrorAt("controlPlane.mode", "must be %s, %s or %s, got %q", CPInProcess, CPProcess, CPExternal, c.Mode)
+	}
+}
+
+// stepLength is how long a step may last: its duration, or its timeout when it waits.
+func stepLength(st *Step) time.Duration {
+	if st.Until != nil {
+		return st.Timeout
+	}
+	return st.Duration
+}
+
+func validateSteps(s *Scenario, d *yamlnode.Decoder) map[string]*Step {
+	names := map[string]*Step{}
+	if len(s.Steps) == 0 {
+		d.ErrorAt("steps", "at least one step is required")
+	}
+	if len(s.Steps) > MaxSteps {
+		d.ErrorAt("steps", "%d steps, at most %d", len(s.Steps), MaxSteps)
+	}
+	for i := range s.Steps {
+		st := &s.Steps[i]
+		p := yamlnode.Index("steps", i)
+		switch {
+		case !stepName.MatchString(st.Name):
+			d.ErrorAt(p+".name", "must be 1-63 of a-z, 0-9 and -, got %q", st.Name)
+		case names[st.Name] != nil:
+			d.ErrorAt(p+".name", "step %q is already defined", st.Name)
+		default:
+			names[st.Name] = st
+		}
+		validateTiming(st, p, d)
+		for j, a := range st.Actions {
+			ap := yamlnode.Index(p+".actions", j)
+			act, ok := LookupAction(a.Kind)
+			if !ok {
+				d.ErrorAt(ap+".kind", "unknown action %q (known: %s)", a.Kind, joinNames(ActionNames()))
+				continue
+			}
+			reportSpecErr(d, ap, faults.CheckParams(act.Params(), a.Params))
+		}
+		if st.Load != nil {
+			validateLoad(s, st, p+".load", d)
+		}
+		for j := range st.Faults {
+			validateFault(s, st, yamlnode.Index(p+".faults", j), &st.Faults[j], d)
+		}
+		checkMeasurements(d, p+".measurements", st.Measurements)
+	}
+	return names
+}
+
+func validateTiming(st *Step, p string, d *yamlnode.Decoder) {
+	switch {
+	case st.Until == nil && st.Duration == 0:
+		d.ErrorAt(p, "needs a duration or an until condition")
+	case st.Until != nil && st.Duration != 0:
+		d.ErrorAt(p+".duration", "duration and until are exclusive (until takes a timeout)")
+	case st.Duration < 0 || st.Duration > MaxStepTime:
+		d.ErrorAt(p+".duration", "must be in 0-%s, got %s", MaxStepTime, st.Duration)
+	}
+	if st.Until != nil {
+		c, ok := conditions[st.Until.Condition]
+		switch {
+		case !ok:
+			d.ErrorAt(p+".until", "unknown condition %q (known: %s)", st.Until.Condition, joinNames(ConditionNames()))
+		case c.TakesShare && st.Until.Bare:
+			d.ErrorAt(p+".until", "%s takes a share of the fleet: write {%s: 99%%}", c.Name, c.Name)
+		case !c.TakesShare && !st.Until.Bare:
+			d.ErrorAt(p+".until", "%s takes no share: write until: %s", c.Name, c.Name)
+		case c.TakesShare && st.Until.Share <= 0:
+			d.ErrorAt(p+".until."+c.Name, "must be above 0%%")
+		}
+		if st.Timeout <= 0 || st.Timeout > MaxStepTime {
+			d.ErrorAt(p+".timeout", "until needs a timeout in (0, %s], got %s", MaxStepTime, st.Timeout)
+		}
+	} else if st.Timeout != 0 {
+		d.ErrorAt(p+".timeout", "only a step with until takes a timeout")
+	}
+}
+
+// effectiveLoad is the step's load config with its duration filled from the step: a constant
+// executor without a duration runs as long as the step may.
+func effectiveLoad(st *Step) loadgen.ExecutorConfig {
+	c := *st.Load
+	typ := c.Type
+	if typ == "" {
+		typ = loadgen.ConstantArrivalRate
+	}
+	if c.Duration == 0 && len(c.Stages) == 0 && (typ == loadgen.ConstantArrivalRate || typ == loadgen.ConstantVUs) {
+		c.Duration = stepLength(st)
+	}
+	return c
+}
+
+func validateLoad(s *Scenario, st *Step, p string, d *yamlnode.Decoder) {
+	c := effectiveLoad(st)
+	err := c.Validate()
+	if err == nil {
+		if _, mixErr := loadMix(c.Mix, s.Dir); mixErr != nil {
+			d.ErrorAt(p+".mix", "%v", mixErr)
+		}
+		return
+	}
+	for _, e := range flatten(err) {
+		var fe *loadgen.FieldError
+		switch {
+		case errors.As(e, &fe):
+			d.ErrorAt(joinField(p, fe.Field), "%s", fe.Message)
+		case errors.Is(e, loadgen.ErrUnknownExecutor):
+			d.ErrorAt(p+".type", "unknown executor type %q (known: %s)", c.Type, joinNames(loadgen.Types()))
+		default:
+			d.ErrorAt(p, "%v", e)
+		}
+	}
+}
+
+func joinField(p, f string) string {
+	if strings.HasPrefix(f, "[") {
+		return p + f
+	}
+	return yamlnode.Field(p, f)
+}
+
+func flatten(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+func reportSpecErr(d *yamlnode.Decoder, p string, err error) {
+	if err == nil {
+		return
+	}
+	var se *faults.SpecError
+	if errors.As(err, &se) {
+		d.ErrorAt(joinField(p, se.Field), "%v", se.Err)
+		return
+	}
+	d.ErrorAt(p, "%v", err)
+}
+
+// FaultSpec converts a scenario's fault entry into a faults.Spec.
+func (f *FaultSpec) Spec() faults.Spec {
+	return faults.Spec{
+		Kind: f.Kind,
+		Target: faults.Target{
+			Labels: f.Target.Labels, DSNs: f.Target.DSNs, Fraction: float64(f.Target.Fraction), Count: f.Target.Count,
+		},
+		Params: f.Params,
+	}
+}
+
+func validateFault(s *Scenario, st *Step, p string, f *FaultSpec, d *yamlnode.Decoder) {
+	if d.Has(p+".target.fraction") && f.Target.Fraction == 0 {
+		d.ErrorAt(p+".target.fraction", "must be above 0%%")
+	}
+	spec := f.Spec()
+	if err := faults.Default.Validate(spec); err != nil {
+		reportSpecErr(d, p, err)
+		return
+	}
+	k, _ := faults.Default.Lookup(f.Kind)
+	if k.Scope() == faults.ScopeControlPlane && s.ControlPlane.Mode == CPExternal {
+		d.ErrorAt(p+".kind", "%s needs a control plane the harness runs (controlPlane.mode %s or %s)", f.Kind, CPInProcess, CPProcess)
+	}
+	if k.Scope() == faults.ScopeDSNs && f.Target.Count > s.Fleet.Size && len(f.Target.Labels) == 0 {
+		d.ErrorAt(p+".target.count", "%d is more than the fleet's %d DSNs", f.Target.Count, s.Fleet.Size)
+	}
+	length := stepLength(st)
+	switch {
+	case f.Delay < 0:
+		d.ErrorAt(p+".delay", "must not be negative, got %s", f.Delay)
+	case length > 0 && f.Delay >= length:
+		d.ErrorAt(p+".delay", "%s is not within the step (%s)", f.Delay, length)
+	case f.Duration < 0:
+		d.ErrorAt(p+".duration", "must not be negative, got %s", f.Duration)
+	case length > 0 && f.Delay+f.Duration > length:
+		d.ErrorAt(p+".duration", "the fault would outlast its step: delay %s + duration %s > %s", f.Delay, f.Duration, length)
+	}
+}
+
+func checkMeasurements(d *yamlnode.Decoder, p string, names []string) {
+	seen := map[string]bool{}
+	for i, n := range names {
+		ip := yamlnode.Index(p, i)
+		if _, ok := measure.Default.Lookup(n); !ok {
+			d.ErrorAt(ip, "unknown measurement %q (known: %s)", n, joinNames(measure.Default.Names()))
+			continue
+		}
+		if seen[n] {
+			d.ErrorAt(ip, "measurement %q is listed twice", n)
+		}
+		seen[n] = true
+	}
+}
+
+var validOps = map[string]bool{"<": true, "<=": true, ">": true, ">=": true, "==": true, "!=": true}
+
+func validateSLOs(s *Scenario, d *yamlnode.Decoder, steps map[string]*Step) {
+	names := map[string]bool{}
+	for i := range s.SLOs {
+		slo := &s.SLOs[i]
+		p := yamlnode.Index("slos", i)
+		if slo.Name == "" {
+			slo.Name = slo.String()
+		}
+		if names[slo.Name] {
+			d.ErrorAt(p+".name", "SLO %q is already defined", slo.Name)
+		}
+		names[slo.Name] = true
+		if !validOps[slo.Op] {
+			d.ErrorAt(p+".op", "must be one of < <= > >= == !=, got %q", slo.Op)
+		}
+		taken := s.Measurements
+		where := "the scenario's run-wide measurements"
+		if slo.Step != "" {
+			st, ok := steps[slo.Step]
+			if !ok {
+				d.ErrorAt(p+".step", "no step is called %q", slo.Step)
+				continue
+			}
+			taken = st.Measurements
+			where = fmt.Sprintf("the measurements of step %q", slo.Step)
+		}
+		m, fig, ok := measure.Default.Producer(slo.Value)
+		if !ok {
+			d.ErrorAt(p+".value", "no measurement produces %q%s", slo.Value, suggest(slo.Value))
+			continue
+		}
+		if !contains(taken, m.Name()) {
+			d.ErrorAt(p+".value", "%q comes from measurement %s, which is not in %s", slo.Value, m.Name(), where)
+		}
+		if _, err := ParseThreshold(slo.Threshold, fig.Unit); err != nil {
+			d.ErrorAt(p+".threshold", "%v", err)
+		}
+	}
+}
+
+// suggest offers the closest known value name.
+func suggest(name string) string {
+	best, bestD := "", 4
+	for _, mn := range measure.Default.Names() {
+		m, _ := measure.Default.Lookup(mn)
+		for _, f := range m.Figures() {
+			if dd := editDistance(name, f.Name); dd < bestD {
+				best, bestD = f.Name, dd
+			}
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+var byteUnits = map[string]float64{"": 1, "B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}
+
+// ParseThreshold reads an SLO threshold for a value of unit: a duration or seconds for seconds,
+// "99%" or a number of percent for percentages, a number with an optional KiB/MiB/GiB for bytes,
+// a plain number otherwise.
+func ParseThreshold(text, unit string) (float64, error) {
+	t := strings.TrimSpace(text)
+	if t == "" {
+		return 0, errors.New("is required")
+	}
+	num := func(s string) (float64, error) {
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			return 0, fmt.Errorf("%q is not a number", s)
+		}
+		return f, nil
+	}
+	switch unit {
+	case measure.UnitSeconds:
+		if d, err := time.ParseDuration(t); err == nil {
+			return d.Seconds(), nil
+		}
+		f, err := num(t)
+		if err != nil {
+			return 0, fmt.Errorf("%q is not a duration (such as 60s) or a number of seconds", text)
+		}
+		return f, nil
+	case measure.UnitPercent:
+		f, err := num(strings.TrimSuffix(t, "%"))
+		if err != nil {
+			return 0, fmt.Errorf("%q is not a percentage (such as 99.9%%)", text)
+		}
+		if f < 0 || f > 100 {
+			return 0, fmt.Errorf("%q is not between 0%% and 100%%", text)
+		}
+		return f, nil
+	case measure.UnitBytes:
+		i := strings.IndexFunc(t, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+		numPart, suffix := t, ""
+		if i >= 0 {
+			numPart, suffix = t[:i], t[i:]
+		}
+		mul, ok := byteUnits[suffix]
+		f, err := num(numPart)
+		if !ok || err != nil {
+			return 0, fmt.Errorf("%q is not a size (such as 512MiB or 1e9)", text)
+		}
+		return f * mul, nil
+	}
+	f, err := num(t)
+	if err != nil {
+		return 0, err
+	}
+	return f, nil
+}
+
+// sortedKeys returns a map's keys in order.
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
