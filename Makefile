@@ -17,7 +17,7 @@ help: ## list the targets
 build: ## build the static dsnscale binary into bin/
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/dsnscale
 
-scenario: build ## run a scenario: make scenario NAME=storm-restart [SET="dsns=5000 restartSpread=2s"]
+scenario: build ## run a scenario: make scenario NAME=storm-restart [SET="dsns=5000 window=2s"]
 	./$(BIN) run $(NAME) $(foreach s,$(SET),--set $(s))
 
 test: ## run the whole test suite, starting the real servers it needs
