@@ -17,6 +17,9 @@ func sloRows(r *Run) []sloRow {
 	out := make([]sloRow, len(r.SLOs))
 	for i, v := range r.SLOs {
 		obs := "not observed"
+		if v.Reason != "" {
+			obs += ": " + v.Reason
+		}
 		if v.Observed != nil {
 			obs = FormatValue(*v.Observed, v.Unit)
 		}

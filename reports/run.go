@@ -188,6 +188,8 @@ type Verdict struct {
 	// Observed is nil when the measurement produced no value; the SLO then fails.
 	Observed *float64 `json:"observed"`
 	Pass     bool     `json:"pass"`
+	// Reason says why there is no observed value (a measurement that could not be taken).
+	Reason string `json:"reason,omitempty"`
 }
 
 // Float returns a pointer to v, for Verdict.Observed and the IntentChange times.

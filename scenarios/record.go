@@ -281,9 +281,12 @@ func (e *engine) verdicts(all []measured, steps []stepRun) []reports.Verdict {
 				continue
 			}
 			for _, val := range rec.Values {
-				if val.Name == slo.Value && val.Missing == "" {
+				switch {
+				case val.Name == slo.Value && val.Missing == "":
 					v.Observed = reports.Float(val.Value)
 					v.Pass = v.Op.Holds(val.Value, threshold)
+				case val.Name == slo.Value:
+					v.Reason = val.Missing
 				}
 			}
 		}
