@@ -89,12 +89,14 @@ type Config struct {
 	// Workers is how many subscriptions (each with its own goroutine) decode telemetry, and as
 	// many decode events. Default DefaultWorkers.
 	Workers int
-	// PendingMessages bounds the messages waiting in each subscription; beyond it NATS drops
-	// them and counts them (slow consumer). Default DefaultPendingMessages.
+	// PendingMessages bounds the messages waiting in each subscription (as does a limit of
+	// 64 MiB); beyond it NATS drops them and counts them (slow consumer). Default
+	// DefaultPendingMessages.
 	PendingMessages int
 	// TelemetryQueue, EventQueue and InventoryQueue size the queues in front of the backends.
 	// Their Name is set here (QueueTelemetry, ...); zero fields take queue.Config's defaults,
-	// except TelemetryQueue's Capacity (default 1<<20 samples) and BatchSize (default 5000).
+	// except TelemetryQueue's Capacity (default 1<<19 samples, some 250 bytes each) and
+	// BatchSize (default 5000).
 	TelemetryQueue queue.Config
 	EventQueue     queue.Config
 	InventoryQueue queue.Config
@@ -123,20 +125,8 @@ func (c Config) Validate() error {
 	if c.Conn == nil {
 		return fmt.Errorf("%w: Conn: required", ErrConfig)
 	}
-	if c.TSDBURL != "" {
-		if _, err := tsdb.ParseURL(c.TSDBURL); err != nil {
-			return fmt.Errorf("%w: tsdb URL: %w", ErrBadURL, err)
-		}
-	}
-	if c.SearchURL != "" {
-		if _, err := search.ParseURL(c.SearchURL); err != nil {
-			return fmt.Errorf("%w: search URL: %w", ErrBadURL, err)
-		}
-	}
-	if c.InventoryURL != "" {
-		if err := checkInventoryURL(c.InventoryURL); err != nil {
-			return fmt.Errorf("%w: inventory URL: %w", ErrBadURL, err)
-		}
+	if err := ValidateURLs(c.TSDBURL, c.SearchURL, c.InventoryURL); err != nil {
+		return err
 	}
 	if c.DataDir == "" {
 		var embedded []string
@@ -183,6 +173,27 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// ValidateURLs checks backend URLs as Config.Validate does, for callers that check flags or
+// scenario files before they have a NATS connection. Empty URLs (embedded backends) are valid.
+func ValidateURLs(tsdbURL, searchURL, inventoryURL string) error {
+	if tsdbURL != "" {
+		if _, err := tsdb.ParseURL(tsdbURL); err != nil {
+			return fmt.Errorf("%w: tsdb URL: %w", ErrBadURL, err)
+		}
+	}
+	if searchURL != "" {
+		if _, err := search.ParseURL(searchURL); err != nil {
+			return fmt.Errorf("%w: search URL: %w", ErrBadURL, err)
+		}
+	}
+	if inventoryURL != "" {
+		if err := checkInventoryURL(inventoryURL); err != nil {
+			return fmt.Errorf("%w: inventory URL: %w", ErrBadURL, err)
+		}
+	}
+	return nil
+}
+
 // withDefaults returns c with zero fields set to their defaults.
 func (c Config) withDefaults() Config {
 	if c.Logger == nil {
@@ -199,7 +210,7 @@ func (c Config) withDefaults() Config {
 	}
 	c.TelemetryQueue.Name = QueueTelemetry
 	if c.TelemetryQueue.Capacity == 0 {
-		c.TelemetryQueue.Capacity = 1 << 20
+		c.TelemetryQueue.Capacity = 1 << 19
 	}
 	if c.TelemetryQueue.BatchSize == 0 {
 		c.TelemetryQueue.BatchSize = min(5000, c.TelemetryQueue.Capacity)

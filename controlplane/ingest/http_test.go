@@ -98,7 +98,9 @@ func (f failing) GetDSN(context.Context, string) (inventory.DSNRecord, error) {
 func (f failing) ListDSNs(context.Context, inventory.Filter) (inventory.Page, error) {
 	return inventory.Page{}, f.err
 }
-func (f failing) Summarize(context.Context) (inventory.Summary, error) { return inventory.Summary{}, f.err }
+func (f failing) Summarize(context.Context) (inventory.Summary, error) {
+	return inventory.Summary{}, f.err
+}
 func (f failing) AdmissionHistory(context.Context, string, int) ([]inventory.Admission, error) {
 	return nil, f.err
 }

@@ -13,12 +13,16 @@
 //
 // Samples are stored with the labels __name__ (the sample's name), dsn (the sender's id) and
 // the sample's own labels, at the batch's time. Names and labels must be valid Prometheus names
-// ([a-zA-Z_:][a-zA-Z0-9_:]* and [a-zA-Z_][a-zA-Z0-9_]*, not starting with "__", not "dsn"), so
-// that every TSDB implementation stores them alike; other samples are dropped and counted.
+// ([a-zA-Z_:][a-zA-Z0-9_:]* with an underscore neither first nor last, and [a-zA-Z_][a-zA-Z0-9_]*
+// not starting with "__" and not "dsn"), so that every TSDB implementation stores them alike;
+// other samples are dropped and counted.
 //
-// The inventory follows the fleet: Observe records each admission as it happens (the
-// distributor calls OnHello), and TrackFleet polls the fleet's DSN list to keep states, applied
-// revisions and last contacts current.
+// The inventory follows the fleet: OnHello records each admission as it happens (the
+// distributor calls it after answering a Hello), and TrackFleet polls the fleet's DSN list to
+// keep states, applied revisions and last contacts current.
+//
+// Handler serves queries over the three backends under /api/v1 (see NewHandler); SearchIndex
+// is the index the audit writes to.
 package ingest
 
 import (
@@ -26,6 +30,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"path/filepath"
 	"sync"
 	"time"
@@ -116,37 +121,47 @@ func Start(ctx context.Context, cfg Config) (_ *Ingest, err error) {
 	if err := in.subscribe(ctx); err != nil {
 		return nil, err
 	}
-	in.log.Info("ingestion started", "tsdb", describe(cfg.TSDBURL), "search", describe(cfg.SearchURL),
-		"inventory", describe(cfg.InventoryURL), "workers", cfg.Workers)
+	in.log.Info("ingestion started", "tsdb", describe("tsdb", cfg.TSDBURL), "search", describe("search", cfg.SearchURL),
+		"inventory", describe("inventory", cfg.InventoryURL), "workers", cfg.Workers)
 	return in, nil
 }
 
-// describe names a backend for the log without its credentials.
-func describe(rawURL string) string {
+// describe names a backend for logs, without credentials.
+func describe(backend, rawURL string) string {
 	if rawURL == "" {
 		return "embedded"
 	}
-	if t, err := tsdb.ParseURL(rawURL); err == nil {
-		return t.String()
+	switch backend {
+	case "tsdb":
+		if t, err := tsdb.ParseURL(rawURL); err == nil {
+			return t.String()
+		}
+	case "search":
+		if t, err := search.ParseURL(rawURL); err == nil {
+			return t.String()
+		}
+	default:
+		if u, err := url.Parse(rawURL); err == nil {
+			return u.Scheme + "://" + u.Host + u.Path
+		}
 	}
-	if t, err := search.ParseURL(rawURL); err == nil {
-		return t.String()
-	}
-	return "remote"
+	return backend
 }
 
 // open opens the three backends.
 func (in *Ingest) open() error {
 	cfg := in.cfg
-	var err error
-	in.tsdb, err = tsdb.Open(cfg.TSDBURL, dataDir(cfg, "tsdb"), tsdb.Options{Timeout: cfg.BackendTimeout, Logger: in.log})
+	// Fields are set only on success: a failed Open may return a typed nil.
+	st, err := tsdb.Open(cfg.TSDBURL, dataDir(cfg, "tsdb"), tsdb.Options{Timeout: cfg.BackendTimeout, Logger: in.log})
 	if err != nil {
 		return openError("tsdb", err, tsdb.ErrBadURL, tsdb.ErrUnreachable)
 	}
-	in.index, err = search.Open(cfg.SearchURL, dataDir(cfg, "search"), search.Options{Timeout: cfg.BackendTimeout, Logger: in.log})
+	in.tsdb = st
+	idx, err := search.Open(cfg.SearchURL, dataDir(cfg, "search"), search.Options{Timeout: cfg.BackendTimeout, Logger: in.log})
 	if err != nil {
 		return openError("search", err, search.ErrBadURL, search.ErrUnreachable)
 	}
+	in.index = idx
 	inv, err := inventory.Open(cfg.InventoryURL, dataDir(cfg, "inventory"),
 		inventory.Options{Timeout: cfg.BackendTimeout, Now: cfg.Clock.Now, Logger: in.log})
 	if err != nil {

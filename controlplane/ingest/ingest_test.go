@@ -5,17 +5,18 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/dsnscale/dsnscale/controlplane/wire"
 	"github.com/dsnscale/dsnscale/search"
+	"github.com/dsnscale/dsnscale/tsdb"
+	"github.com/dsnscale/dsnscale/tsdb/queue"
 )
 
 // waitWritten waits until the telemetry queue wrote n samples.
@@ -81,10 +82,10 @@ func TestTelemetryOnTheBusIsQueryable(t *testing.T) {
 	assert.Equal(t, uint64(20), st.Samples)
 
 	// The queues and the counters are on the registry.
-	assert.Equal(t, 10.0, testutil.ToFloat64(collector(t, reg, "dsnscale_ingest_messages_total", "kind", "telemetry")))
-	assert.Equal(t, 20.0, testutil.ToFloat64(collector(t, reg, "dsnscale_queue_written_total", "queue", "telemetry")))
-	assert.Equal(t, 0.0, testutil.ToFloat64(collector(t, reg, "dsnscale_queue_depth", "queue", "telemetry")))
-	assert.Equal(t, 0.0, testutil.ToFloat64(collector(t, reg, "dsnscale_queue_dropped_total", "queue", "events")))
+	assert.Equal(t, 10.0, gathered(t, reg, "dsnscale_ingest_messages_total", map[string]string{"kind": "telemetry"}))
+	assert.Equal(t, 20.0, gathered(t, reg, "dsnscale_queue_written_total", map[string]string{"queue": "telemetry"}))
+	assert.Equal(t, 0.0, gathered(t, reg, "dsnscale_queue_depth", map[string]string{"queue": "telemetry"}))
+	assert.Equal(t, 0.0, gathered(t, reg, "dsnscale_queue_dropped_total", map[string]string{"queue": "events"}))
 }
 
 func rawGet(t *testing.T, h http.Handler, path string) string {
@@ -93,29 +94,6 @@ func rawGet(t *testing.T, h http.Handler, path string) string {
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
 	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
 	return rec.Body.String()
-}
-
-// collector finds the metric family name in reg and returns a collector for its series whose
-// label has value.
-func collector(t *testing.T, reg *prometheus.Registry, name, label, value string) prometheus.Collector {
-	t.Helper()
-	mfs, err := reg.Gather()
-	require.NoError(t, err)
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if lp.GetName() == label && lp.GetValue() == value {
-					v := m.GetCounter().GetValue() + m.GetGauge().GetValue()
-					return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "x"}, func() float64 { return v })
-				}
-			}
-		}
-	}
-	t.Fatalf("metric %s{%s=%q} not registered", name, label, value)
-	return nil
 }
 
 func TestInvalidMessagesAreCountedByReason(t *testing.T) {
@@ -154,6 +132,8 @@ func TestInvalidMessagesAreCountedByReason(t *testing.T) {
 		wire.Sample{Name: "dsn_x", Labels: map[string]string{"dsn": "other"}, Value: 1},
 		wire.Sample{Name: "dsn_y", Labels: map[string]string{"__reserved": "v"}, Value: 1},
 		wire.Sample{Name: "dsn_z", Labels: map[string]string{"9lives": "v"}, Value: 1},
+		wire.Sample{Name: "up", Value: 1},
+		wire.Sample{Name: "dsn_", Value: 1},
 	))
 	// A batch from too far in the future is dropped whole.
 	b.publish(t, tel, batch("d1", now.Add(time.Hour), good, good))
@@ -168,8 +148,8 @@ func TestInvalidMessagesAreCountedByReason(t *testing.T) {
 	assert.Equal(t, map[string]uint64{ReasonMalformed: 2, ReasonDSN: 2, ReasonTime: 1}, s.Telemetry.Invalid)
 	assert.Equal(t, map[string]uint64{ReasonMalformed: 1, ReasonDSN: 1, ReasonTime: 1, ReasonContent: 4}, s.Events.Invalid)
 	assert.Equal(t, uint64(1), s.Samples)
-	assert.Equal(t, uint64(4+2), s.SamplesInvalid)
-	assert.Equal(t, 4.0, testutil.ToFloat64(collector(t, reg, "dsnscale_ingest_messages_invalid_total", "reason", ReasonContent)))
+	assert.Equal(t, uint64(6+2), s.SamplesInvalid)
+	assert.Equal(t, 4.0, gathered(t, reg, "dsnscale_ingest_messages_invalid_total", map[string]string{"kind": "event", "reason": ReasonContent}))
 	assert.Zero(t, s.Search.Offered, "no invalid event reaches the index")
 }
 
@@ -226,4 +206,51 @@ func TestEventsAndLogsAreSearchable(t *testing.T) {
 	d := res.Items[0]
 	assert.Equal(t, search.Document{ID: d.ID, Time: base.Add(2 * time.Second).UTC(), Kind: search.KindEvent, DSN: "d2",
 		Type: "apply-failed", Severity: "error", Message: "vlan 4097 out of range"}, d)
+}
+
+func TestCloseFlushesWhatIsQueued(t *testing.T) {
+	b := startBus(t)
+	dir := t.TempDir()
+	slow := queue.Config{FlushInterval: time.Hour} // nothing is written before Close
+	in, _ := start(t, b, func(c *Config) {
+		c.DataDir = dir
+		c.TelemetryQueue, c.EventQueue, c.InventoryQueue = slow, slow, slow
+	})
+	at := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
+	publishLoad(t, b, 30, 10, 3, at)
+	in.OnHello(&wire.Hello{Protocol: wire.Version, DSN: "d1"}, wire.Admitted, at)
+	require.Eventually(t, func() bool {
+		s := in.Stats()
+		return s.Telemetry.Received == 30 && s.Events.Received == 30
+	}, 5*time.Second, 5*time.Millisecond)
+	s := in.Stats()
+	require.Zero(t, s.TSDB.Written+s.Search.Written+s.Inventory.Written)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, in.Close(ctx))
+	s = in.Stats()
+	assert.Equal(t, uint64(300), s.TSDB.Written)
+	assert.Equal(t, uint64(30), s.Search.Written)
+	assert.Equal(t, uint64(2), s.Inventory.Written)
+	assert.Zero(t, b.cp.NumSubscriptions())
+	require.NoError(t, in.Close(ctx), "closing twice is harmless")
+
+	// What was flushed is in the embedded backends' files.
+	st, err := tsdb.Open("", filepath.Join(dir, "tsdb"), tsdb.Options{Logger: quiet()})
+	require.NoError(t, err)
+	defer st.Close()
+	series, err := st.Select(ctx, tsdb.Query{Matchers: []tsdb.Matcher{tsdb.MetricName("dsn_load_value")}, From: at, To: at.Add(time.Hour)})
+	require.NoError(t, err)
+	n := 0
+	for _, s := range series {
+		n += len(s.Samples)
+	}
+	assert.Equal(t, 300, n)
+	idx, err := search.Open("", filepath.Join(dir, "search"), search.Options{})
+	require.NoError(t, err)
+	defer idx.Close()
+	res, err := idx.Search(ctx, search.Query{Text: "load"})
+	require.NoError(t, err)
+	assert.Equal(t, 30, res.Total)
 }

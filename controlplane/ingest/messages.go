@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -64,9 +65,13 @@ func (m *telemetryMsg) Validate() error {
 
 // sampleLabels builds the label set of one sample of dsn: __name__, dsn and the sample's labels
 // (empty values omitted: in the Prometheus data model an empty label is an absent one). The
-// checks are tsdb.ValidateLabels', which every TSDB implementation shares, so a sample accepted
-// here is accepted by the embedded engine and by VictoriaMetrics alike.
+// checks are tsdb.ValidateLabels', which every TSDB implementation shares, plus the one rule of
+// VictoriaMetrics' line protocol (an underscore inside the name), so that a sample accepted here
+// is stored alike by the embedded engine and by every remote server.
 func sampleLabels(dsn string, s *wire.Sample) (*promutils.Labels, error) {
+	if i := strings.LastIndexByte(s.Name, '_'); i <= 0 || i == len(s.Name)-1 {
+		return nil, fmt.Errorf("%w: sample %q: a metric name needs an underscore that is neither first nor last (dsn_cpu_percent)", wire.ErrInvalid, s.Name)
+	}
 	ls := promutils.NewLabels(2 + len(s.Labels))
 	ls.Add(tsdb.MetricNameLabel, s.Name)
 	ls.Add(DSNLabel, dsn)
