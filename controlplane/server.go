@@ -1,13 +1,15 @@
 // Package controlplane assembles the reference control plane: the bus (an embedded nats-server
 // with JetStream, or an external NATS), the intent store, southbound distribution and the
-// northbound API.
+// northbound API, with its security: the control plane's own certificate authority, mutual TLS
+// and per-identity permissions on the bus, DSN admission with bootstrap tokens, and on the API
+// TLS, login with short-lived tokens, RBAC, rate limits and an audit trail.
 package controlplane
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -21,84 +23,18 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/dsnscale/dsnscale/controlplane/api"
+	"github.com/dsnscale/dsnscale/controlplane/audit"
+	"github.com/dsnscale/dsnscale/controlplane/authn"
 	"github.com/dsnscale/dsnscale/controlplane/distrib"
+	"github.com/dsnscale/dsnscale/controlplane/ingest"
+	"github.com/dsnscale/dsnscale/controlplane/pki"
+	"github.com/dsnscale/dsnscale/controlplane/ratelimit"
 	"github.com/dsnscale/dsnscale/controlplane/store"
 	"github.com/dsnscale/dsnscale/internal/natsserver"
 )
 
 // ErrNotReady is returned by readiness checks while a dependency is down.
 var ErrNotReady = errors.New("control plane not ready")
-
-// Config is the control plane's configuration: pure data, checked by Validate.
-type Config struct {
-	// DataDir holds everything the control plane keeps: the JetStream file store when NATS is
-	// embedded. Required.
-	DataDir string
-	// Listen is the northbound API's host:port ("127.0.0.1:0" picks a free port).
-	Listen string
-	// NATSListen is where the embedded NATS server listens for DSNs ("127.0.0.1:0" by default).
-	NATSListen string
-	// NATSURL, when set, uses an external NATS (with JetStream) instead of the embedded one.
-	NATSURL string
-	// MaxBodyBytes caps request bodies (default 1 MiB).
-	MaxBodyBytes int64
-	// MaxInFlight caps concurrent API requests before 429 (default 512).
-	MaxInFlight int
-	// HeartbeatInterval is what DSNs are told to heartbeat at (default 10s).
-	HeartbeatInterval time.Duration
-	// MaxConcurrentSyncs bounds snapshot/sync work at admission (default 256).
-	MaxConcurrentSyncs int
-	// Logger receives the control plane's logs (default: discard).
-	Logger *slog.Logger
-}
-
-// Validate checks the configuration.
-func (c Config) Validate() error {
-	if c.DataDir == "" {
-		return errors.New("controlplane: data directory is required")
-	}
-	if c.Listen != "" {
-		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-			return fmt.Errorf("controlplane: listen %q: %w", c.Listen, err)
-		}
-	}
-	if c.NATSURL != "" && c.NATSListen != "" {
-		return errors.New("controlplane: nats-url and nats-listen are exclusive: an external NATS has its own listener")
-	}
-	if c.NATSListen != "" {
-		if _, _, err := net.SplitHostPort(c.NATSListen); err != nil {
-			return fmt.Errorf("controlplane: nats-listen %q: %w", c.NATSListen, err)
-		}
-	}
-	if c.MaxBodyBytes < 0 || c.MaxInFlight < 0 || c.HeartbeatInterval < 0 || c.MaxConcurrentSyncs < 0 {
-		return errors.New("controlplane: limits must not be negative")
-	}
-	return nil
-}
-
-func (c *Config) setDefaults() {
-	if c.Listen == "" {
-		c.Listen = "127.0.0.1:0"
-	}
-	if c.NATSURL == "" && c.NATSListen == "" {
-		c.NATSListen = "127.0.0.1:0"
-	}
-	if c.MaxBodyBytes == 0 {
-		c.MaxBodyBytes = 1 << 20
-	}
-	if c.MaxInFlight == 0 {
-		c.MaxInFlight = 512
-	}
-	if c.HeartbeatInterval == 0 {
-		c.HeartbeatInterval = 10 * time.Second
-	}
-	if c.MaxConcurrentSyncs == 0 {
-		c.MaxConcurrentSyncs = 256
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
-}
 
 // Server is a running control plane.
 type Server struct {
@@ -107,9 +43,12 @@ type Server struct {
 	nc       *nats.Conn
 	store    store.Store
 	distrib  *distrib.Distributor
+	ingest   *ingest.Ingest
 	http     *http.Server
 	listener net.Listener
 	natsURL  string
+	ca       *pki.CA   // nil when insecure
+	sec      *security // nil when insecure
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -133,25 +72,40 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 			s.Stop()
 		}
 	}()
+	// What runs in the background lives until Stop, whatever ctx does after Start returns.
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.cancel = cancel
 
+	if !cfg.Insecure {
+		if s.ca, err = openCA(cfg); err != nil {
+			return nil, err
+		}
+	}
 	s.natsURL = cfg.NATSURL
 	if s.natsURL == "" {
-		ns, err := natsserver.Start(natsserver.Config{
-			StoreDir: filepath.Join(cfg.DataDir, "jetstream"),
-			Listen:   cfg.NATSListen,
-		})
+		nc := natsserver.Config{StoreDir: filepath.Join(cfg.DataDir, "jetstream"), Listen: cfg.NATSListen}
+		if s.ca != nil {
+			if nc.Configure, err = busAuth(cfg, s.ca); err != nil {
+				return nil, err
+			}
+		}
+		ns, err := natsserver.Start(nc)
 		if err != nil {
 			return nil, fmt.Errorf("controlplane: embedded NATS: %w", err)
 		}
 		s.nats = ns
 		s.natsURL = ns.URL()
 	}
-	s.nc, err = nats.Connect(s.natsURL,
+	busOpts, err := busOptions(s.ca, s.natsURL)
+	if err != nil {
+		return nil, err
+	}
+	s.nc, err = nats.Connect(s.natsURL, append([]nats.Option{
 		nats.Name("dsnscale-cp"),
 		nats.MaxReconnects(-1),
-		nats.ReconnectWait(250*time.Millisecond),
-		nats.ReconnectBufSize(64<<20),
-	)
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.ReconnectBufSize(64 << 20),
+	}, busOpts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("controlplane: connect to NATS at %s: %w", s.natsURL, err)
 	}
@@ -162,6 +116,17 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	// Telemetry, events and inventory go to their backends through bounded queues: a slow or
+	// dead backend drops and counts, it never holds up distribution.
+	s.ingest, err = ingest.Start(ctx, ingest.Config{Conn: s.nc, DataDir: cfg.DataDir, TSDBURL: cfg.TSDBURL,
+		SearchURL: cfg.SearchURL, InventoryURL: cfg.InventoryURL, Registerer: reg, Logger: cfg.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("controlplane: %w", err)
+	}
+	if cfg.AuditIndex == nil {
+		cfg.AuditIndex = s.ingest.SearchIndex()
+	}
 
 	kv, err := store.Open(ctx, js, store.Config{Registerer: reg, Logger: cfg.Logger})
 	if err != nil {
@@ -177,14 +142,23 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		Logger:             cfg.Logger,
 		HeartbeatInterval:  cfg.HeartbeatInterval,
 		MaxConcurrentSyncs: cfg.MaxConcurrentSyncs,
+		Observer:           s.ingest,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("controlplane: distribution: %w", err)
 	}
+	if err := s.ingest.TrackFleet(s.distrib); err != nil {
+		return nil, fmt.Errorf("controlplane: inventory: %w", err)
+	}
 
-	handler, err := api.New(api.Config{
+	var fleet api.Fleet = s.distrib
+	if s.ca != nil {
+		fleet = decommissioning{Fleet: s.distrib, ca: s.ca, bus: s.nats, log: cfg.Logger}
+	}
+	var handler http.Handler
+	handler, err = api.New(api.Config{
 		Store:        kv,
-		Fleet:        s.distrib,
+		Fleet:        fleet,
 		Registry:     reg,
 		Logger:       cfg.Logger,
 		MaxBodyBytes: cfg.MaxBodyBytes,
@@ -194,9 +168,25 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("controlplane: API: %w", err)
 	}
+	routes := http.NewServeMux()
+	routes.Handle("/", handler)
+	ingest.Mount(routes, s.ingest.Handler())
+	handler = routes
+	if s.ca != nil {
+		if s.sec, err = openSecurity(ctx, runCtx, cfg, s.ca, js); err != nil {
+			return nil, err
+		}
+		if err := s.sec.register(reg); err != nil {
+			return nil, err
+		}
+		if handler, err = s.sec.handler(cfg, kv, handler); err != nil {
+			return nil, err
+		}
+		if _, err := s.sec.renewals(s.nc, cfg.Logger); err != nil {
+			return nil, fmt.Errorf("controlplane: renewals: %w", err)
+		}
+	}
 
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	s.cancel = cancel
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -213,15 +203,18 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	// Watches stream until their request context ends: BaseContext ties them to the server's
 	// life so that Stop does not wait for every watcher to leave.
 	s.http = &http.Server{
-		BaseContext:       func(net.Listener) context.Context { return runCtx },
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		MaxHeaderBytes:    64 << 10,
+		BaseContext: func(net.Listener) context.Context { return runCtx },
+		Handler:     handler,
+	}
+	ratelimit.DefaultServerLimits().Apply(s.http)
+	l := s.listener
+	if s.sec != nil {
+		l = tls.NewListener(l, s.sec.apiTLS)
 	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		if err := s.http.Serve(s.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := s.http.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.setErr(fmt.Errorf("http: %w", err))
 		}
 	}()
@@ -270,16 +263,90 @@ func (s *Server) WaitReady(ctx context.Context) error {
 	}
 }
 
-// APIURL is the base URL of the northbound API.
+// APIURL is the base URL of the northbound API: https://host:port, or http://host:port when
+// insecure.
 func (s *Server) APIURL() string {
 	if s.listener == nil {
 		return ""
 	}
-	return "http://" + s.listener.Addr().String()
+	if s.cfg.Insecure {
+		return "http://" + s.listener.Addr().String()
+	}
+	return "https://" + s.listener.Addr().String()
 }
 
-// NATSURL is the URL DSNs connect to.
+// NATSURL is the URL DSNs connect to: tls://host:port when the bus requires mutual TLS.
 func (s *Server) NATSURL() string { return s.natsURL }
+
+// Insecure reports whether the control plane runs without security.
+func (s *Server) Insecure() bool { return s.cfg.Insecure }
+
+// CAFile is the path of the CA's root certificate (PEM), the trust anchor of the API and the
+// bus; "" when insecure.
+func (s *Server) CAFile() string {
+	if s.ca == nil {
+		return ""
+	}
+	return filepath.Join(s.cfg.DataDir, CADir, pki.CertFile)
+}
+
+// CAPEM is the CA's root certificate in PEM; nil when insecure.
+func (s *Server) CAPEM() []byte {
+	if s.ca == nil {
+		return nil
+	}
+	return s.ca.CertPEM()
+}
+
+// ClientTLS is a TLS configuration for clients of the API and the bus that trusts the control
+// plane's CA; nil when insecure. With an operator's API certificate (TLSCertFile), API clients
+// trust that certificate's issuer instead.
+func (s *Server) ClientTLS() *tls.Config {
+	if s.ca == nil {
+		return nil
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: s.ca.Pool()}
+}
+
+// BusTLS is the TLS configuration of a privileged client of the bus running next to the control
+// plane (a tool, a test): a client certificate with the control-plane role for name. Nil and
+// no error when insecure.
+func (s *Server) BusTLS(name string) (*tls.Config, error) {
+	if s.ca == nil {
+		return nil, nil
+	}
+	return s.ca.ControlPlaneTLSConfig(name, 0)
+}
+
+// AdminCredentials returns the first admin's user name and password, as the password file
+// holds it (DataDir/admin-password, or AdminPasswordFile).
+func (s *Server) AdminCredentials() (user, password string, err error) {
+	if s.sec == nil {
+		return "", "", errors.New("controlplane: insecure: there are no users")
+	}
+	pw, err := readAdminPassword(s.sec.adminFile)
+	if err != nil {
+		return "", "", err
+	}
+	return authn.DefaultAdminUser, pw, nil
+}
+
+// AuditStats counts the audit records: recorded, dropped (the queue to the search backend was
+// full), written and lost in failed writes. Zero when insecure.
+func (s *Server) AuditStats() audit.Stats {
+	if s.sec == nil || s.sec.recorder == nil {
+		return audit.Stats{}
+	}
+	return s.sec.recorder.Stats()
+}
+
+// AdminPasswordFile is the file holding the first admin's password; "" when insecure.
+func (s *Server) AdminPasswordFile() string {
+	if s.sec == nil {
+		return ""
+	}
+	return s.sec.adminFile
+}
 
 // Stop shuts down in order: API, distribution, store, bus. It is safe to call more than once.
 func (s *Server) Stop() {
@@ -298,6 +365,20 @@ func (s *Server) Stop() {
 		s.cancel()
 	}
 	s.wg.Wait()
+	if s.sec != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		s.sec.close(ctx)
+		cancel()
+		s.sec = nil
+	}
+	if s.ingest != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := s.ingest.Close(ctx); err != nil {
+			s.cfg.Logger.Warn("backends not flushed", "err", err)
+		}
+		cancel()
+		s.ingest = nil
+	}
 	if s.store != nil {
 		_ = s.store.Close()
 		s.store = nil

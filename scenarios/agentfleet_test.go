@@ -52,10 +52,14 @@ func (f *agentFleet) DSNs() []faults.DSN { return f.dsns }
 
 func (f *agentFleet) Launch(ctx context.Context) error {
 	f.ctx, f.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	secure, err := fleetNATSOptions(ctx, f.cfg.NATSURL)
+	if err != nil {
+		return err
+	}
 	for range 2 {
 		var nc *nats.Conn
-		nc, err := nats.Connect(f.cfg.NATSURL, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond),
-			nats.ReconnectHandler(func(c *nats.Conn) { f.reconnected(c) }))
+		nc, err := nats.Connect(f.cfg.NATSURL, append([]nats.Option{nats.MaxReconnects(-1), nats.ReconnectWait(100 * time.Millisecond),
+			nats.ReconnectHandler(func(c *nats.Conn) { f.reconnected(c) })}, secure...)...)
 		if err != nil {
 			return err
 		}

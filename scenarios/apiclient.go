@@ -24,6 +24,7 @@ type clientAPI struct {
 	base  string
 	token string
 	http  *http.Client
+	login bool // the client logs in with credentials: its token comes from c
 }
 
 func newClientAPI(baseURL, token string) *clientAPI {
@@ -36,13 +37,30 @@ func newClientAPI(baseURL, token string) *clientAPI {
 	return &clientAPI{c: client.New(baseURL, hc, opts...), base: strings.TrimRight(baseURL, "/"), token: token, http: hc}
 }
 
+// newSecureClientAPI is the API of a control plane the harness started with its security on:
+// trusting its CA, logged in as its first admin (and again when the token expires).
+func newSecureClientAPI(baseURL string, caPEM []byte, user, password string) (*clientAPI, error) {
+	hc, err := client.HTTPClient(caPEM, 30*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	c := client.New(baseURL, hc, client.WithCredentials(user, password), client.WithUserAgent("dsnscale-harness"))
+	return &clientAPI{c: c, base: strings.TrimRight(baseURL, "/"), http: hc, login: true}, nil
+}
+
 func (a *clientAPI) Get(ctx context.Context, path string) (int, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.base+path, nil)
 	if err != nil {
 		return 0, nil, err
 	}
-	if a.token != "" {
-		req.Header.Set("Authorization", "Bearer "+a.token)
+	token := a.token
+	if a.login {
+		if token, err = a.c.Token(ctx); err != nil {
+			return 0, nil, err
+		}
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := a.http.Do(req)
 	if err != nil {
@@ -70,8 +88,16 @@ func (a *clientAPI) List(ctx context.Context, kind model.Kind, tenant string, se
 // Ready reports whether the control plane answers its readiness check.
 func (a *clientAPI) Ready(ctx context.Context) error { return a.c.Ready(ctx) }
 
-// token returns the bearer token for an external control plane's API.
+// token returns the bearer token for the control plane's API: a fresh one of the harness's own
+// login for a control plane it started, the scenario's for an external one.
 func (e *engine) token() (string, error) {
+	if e.cp != nil {
+		if a, ok := e.cp.API().(*clientAPI); ok && a.login {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			return a.c.Token(ctx)
+		}
+	}
 	c := e.s.ControlPlane
 	if c.TokenFile == "" {
 		return c.Token, nil

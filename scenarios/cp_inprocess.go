@@ -13,8 +13,11 @@ import (
 	"time"
 
 	"github.com/dsnscale/dsnscale/controlplane"
+	"github.com/dsnscale/dsnscale/controlplane/client"
 	"github.com/dsnscale/dsnscale/faults"
+	"github.com/dsnscale/dsnscale/loadgen/northbound"
 	"github.com/dsnscale/dsnscale/scenarios/measure"
+	"github.com/dsnscale/dsnscale/simdsn/bus"
 )
 
 // readyTimeout bounds how long a starting control plane may take to become ready.
@@ -69,6 +72,10 @@ func startInProcessCP(ctx context.Context, e *engine) (*inProcessCP, error) {
 		Listen:            "127.0.0.1:0",
 		NATSListen:        "127.0.0.1:0",
 		HeartbeatInterval: e.s.ControlPlane.HeartbeatInterval,
+		TSDBURL:           e.s.ControlPlane.TSDB,
+		SearchURL:         e.s.ControlPlane.Search,
+		InventoryURL:      e.s.ControlPlane.Inventory,
+		TokenTTL:          harnessTokenTTL,
 		Logger:            slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelInfo})),
 	}}
 	if err := c.Start(ctx); err != nil {
@@ -78,7 +85,18 @@ func startInProcessCP(ctx context.Context, e *engine) (*inProcessCP, error) {
 	// Later starts reuse the addresses the first one picked.
 	c.cfg.Listen = hostPort(c.apiURL)
 	c.cfg.NATSListen = hostPort(c.natsURL)
-	c.api = newClientAPI(c.apiURL, "")
+	user, pw, err := c.srv.AdminCredentials()
+	if err == nil {
+		c.api, err = newSecureClientAPI(c.apiURL, c.srv.CAPEM(), user, pw)
+	}
+	if err == nil {
+		err = trustControlPlane(ctx, c.api, c.apiURL, c.natsURL, c.srv.CAPEM())
+	}
+	if err != nil {
+		c.srv.Stop()
+		_ = logOut.Close()
+		return nil, fmt.Errorf("credentials: %w", err)
+	}
 	e.resources.SetNote(measure.ComponentControlPlane, "runs in the harness process: its figures are the harness's")
 	e.note("the control plane runs in the harness process: a crash of it would end the run itself; mode process sees crashes")
 	return c, nil
@@ -158,6 +176,38 @@ func (c *inProcessCP) Stop(context.Context) error {
 		c.srv = nil
 	}
 	return c.logOut.Close()
+}
+
+// harnessTokenTTL is the lifetime of the API tokens of the control planes the harness runs:
+// a load step takes one token for its whole run, and runs may be long.
+const harnessTokenTTL = 4 * time.Hour
+
+// fleetCredentials holds, by NATS URL, how the fleet of a control plane the harness started
+// gets its bus identities.
+var fleetCredentials sync.Map // string -> *bus.Security
+
+// trustControlPlane sets up the credential flow for a control plane the harness started with its
+// security on: the loads trust its CA, and the fleet gets a gateway bootstrap token (the
+// simulator's shared connections are one fleet gateway identity, see docs/PROTOCOL.md).
+func trustControlPlane(ctx context.Context, api *clientAPI, apiURL, natsURL string, caPEM []byte) error {
+	northbound.TrustTarget(apiURL, caPEM)
+	tok, err := api.c.CreateBootstrapToken(ctx, client.BootstrapTokenSpec{Role: client.RoleGateway, Uses: 16,
+		Description: "dsnscale harness fleet gateway"})
+	if err != nil {
+		return fmt.Errorf("gateway bootstrap token: %w", err)
+	}
+	fleetCredentials.Store(natsURL, &bus.Security{CA: string(caPEM), APIURL: apiURL, GatewayToken: tok.Secret})
+	return nil
+}
+
+// fleetSecurity returns the credentials of the fleet of the control plane at natsURL; nil for a
+// control plane the harness did not start or that runs insecure.
+func fleetSecurity(natsURL string) *bus.Security {
+	if v, ok := fleetCredentials.Load(natsURL); ok {
+		sec := *v.(*bus.Security)
+		return &sec
+	}
+	return nil
 }
 
 // freeAddr picks a free loopback port for a child process to listen on.

@@ -12,6 +12,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/dsnscale/dsnscale/controlplane"
+	"github.com/dsnscale/dsnscale/controlplane/authn"
+	"github.com/dsnscale/dsnscale/controlplane/client"
+	"github.com/dsnscale/dsnscale/controlplane/pki"
 	"github.com/dsnscale/dsnscale/faults"
 	"github.com/dsnscale/dsnscale/scenarios/measure"
 )
@@ -52,11 +56,44 @@ func startProcessCP(ctx context.Context, e *engine) (*processCP, error) {
 	}
 	c := &processCP{e: e, bin: bin, dataDir: filepath.Join(e.dir, "cp"), apiAddr: apiAddr, natsAddr: natsAddr,
 		logPath: filepath.Join(e.dir, "cp.log")}
-	c.api = newClientAPI(c.APIURL(), "")
 	if err := c.Start(ctx); err != nil {
 		return nil, err
 	}
+	// The credential flow of a user of cp serve: the CA it wrote under its data directory, the
+	// admin password it generated there.
+	caPEM, err := client.ReadCAFile(filepath.Join(c.dataDir, controlplane.CADir, pki.CertFile))
+	if err == nil {
+		var pw string
+		if pw, err = client.ReadPasswordFile(filepath.Join(c.dataDir, authn.AdminPasswordFile)); err == nil {
+			c.api, err = newSecureClientAPI(c.APIURL(), caPEM, authn.DefaultAdminUser, pw)
+		}
+	}
+	if err == nil {
+		err = trustControlPlane(ctx, c.api, c.APIURL(), c.NATSURL(), caPEM)
+	}
+	if err != nil {
+		_ = c.Stop(ctx)
+		return nil, fmt.Errorf("credentials: %w", err)
+	}
 	return c, nil
+}
+
+// ready asks the control plane whether it is ready, trusting the CA it wrote (which exists once
+// it has started the first time).
+func (c *processCP) ready(ctx context.Context) error {
+	api := c.api
+	if api == nil {
+		caPEM, err := os.ReadFile(filepath.Join(c.dataDir, controlplane.CADir, pki.CertFile))
+		if err != nil {
+			return err
+		}
+		hc, err := client.HTTPClient(caPEM, 5*time.Second)
+		if err != nil {
+			return err
+		}
+		return client.New(c.APIURL(), hc).Ready(ctx)
+	}
+	return api.Ready(ctx)
 }
 
 // Start runs the control plane and waits until its API says it is ready.
@@ -70,9 +107,15 @@ func (c *processCP) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	args := []string{"cp", "serve", "--data", c.dataDir, "--listen", c.apiAddr, "--nats-listen", c.natsAddr}
+	args := []string{"cp", "serve", "--data", c.dataDir, "--listen", c.apiAddr, "--nats-listen", c.natsAddr,
+		"--token-ttl", harnessTokenTTL.String()}
 	if hb := c.e.s.ControlPlane.HeartbeatInterval; hb > 0 {
 		args = append(args, "--heartbeat-interval", hb.String())
+	}
+	for _, b := range []struct{ flag, url string }{{"--tsdb", c.e.s.ControlPlane.TSDB}, {"--search", c.e.s.ControlPlane.Search}, {"--inventory", c.e.s.ControlPlane.Inventory}} {
+		if b.url != "" {
+			args = append(args, b.flag, b.url)
+		}
 	}
 	cmd := exec.Command(c.bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -89,7 +132,7 @@ func (c *processCP) Start(ctx context.Context) error {
 	rctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
 	for {
-		if err := c.api.Ready(rctx); err == nil {
+		if err := c.ready(rctx); err == nil {
 			break
 		}
 		select {
@@ -138,7 +181,7 @@ func (c *processCP) settle(ctx context.Context) {
 			return
 		}
 		rctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
-		err := c.api.Ready(rctx)
+		err := c.ready(rctx)
 		cancel()
 		if err == nil {
 			return
@@ -209,8 +252,8 @@ func (c *processCP) Stop(ctx context.Context) error {
 	return errors.New("control plane did not stop on SIGTERM; killed")
 }
 
-func (c *processCP) APIURL() string              { return "http://" + c.apiAddr }
-func (c *processCP) NATSURL() string             { return "nats://" + c.natsAddr }
+func (c *processCP) APIURL() string              { return "https://" + c.apiAddr }
+func (c *processCP) NATSURL() string             { return "tls://" + c.natsAddr }
 func (c *processCP) API() API                    { return c.api }
 func (c *processCP) Mode() string                { return CPProcess }
 func (c *processCP) Faults() faults.ControlPlane { return c }

@@ -9,9 +9,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
+	"github.com/dsnscale/dsnscale/controlplane/agent"
 	"github.com/dsnscale/dsnscale/faults"
 	"github.com/dsnscale/dsnscale/scenarios/measure"
 	"github.com/dsnscale/dsnscale/simdsn"
+	"github.com/dsnscale/dsnscale/simdsn/bus"
 	"github.com/dsnscale/dsnscale/simdsn/driver"
 	simengine "github.com/dsnscale/dsnscale/simdsn/engine"
 	"github.com/dsnscale/dsnscale/simdsn/record"
@@ -74,6 +78,7 @@ func newSimFleet(ctx context.Context, cfg FleetConfig, log *slog.Logger) (Fleet,
 	f, err := simdsn.New(ctx, simdsn.Config{
 		Driver: cfg.Driver, NATSURL: cfg.NATSURL, Count: cfg.Size, Map: m,
 		Seed: uint64(cfg.Seed), WorkDir: cfg.Dir, Binary: cfg.Binary, Logger: log,
+		Security: fleetSecurity(cfg.NATSURL),
 	})
 	if err != nil {
 		return nil, err
@@ -246,4 +251,23 @@ func (s *simFleet) Timeline() *measure.Timeline {
 		}
 	}
 	return tl
+}
+
+// fleetNATSOptions are the bus connection options of a fleet of the harness's own (the
+// reference agents of the engine's tests) for the control plane at natsURL: a fleet gateway
+// identity obtained with the harness's gateway token, or none for a control plane the harness
+// did not start.
+func fleetNATSOptions(ctx context.Context, natsURL string) ([]nats.Option, error) {
+	sec := fleetSecurity(natsURL)
+	if sec == nil {
+		return nil, nil
+	}
+	if err := bus.ObtainGateway(ctx, sec, "harness-agents-gateway"); err != nil {
+		return nil, err
+	}
+	id, err := agent.LoadIdentity([]byte(sec.GatewayCert), []byte(sec.GatewayKey), []byte(sec.CA))
+	if err != nil {
+		return nil, err
+	}
+	return id.NATSOptions()
 }

@@ -154,6 +154,11 @@ type ControlPlaneSpec struct {
 	Binary string `yaml:"binary"`
 	// HeartbeatInterval is what the reference control plane tells DSNs (0: its default).
 	HeartbeatInterval time.Duration `yaml:"heartbeatInterval"`
+	// TSDB, Search and Inventory are the reference control plane's backend URLs (cp serve
+	// --tsdb, --search, --inventory); empty keeps the embedded ones under its data directory.
+	TSDB      string `yaml:"tsdb"`
+	Search    string `yaml:"search"`
+	Inventory string `yaml:"inventory"`
 }
 
 // Step is one stage of a scenario: it lasts a fixed duration or until a condition holds (with a

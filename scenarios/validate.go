@@ -3,6 +3,7 @@ package scenarios
 import (
 	"errors"
 	"fmt"
+	"github.com/dsnscale/dsnscale/controlplane/ingest"
 	"math"
 	"net/url"
 	"regexp"
@@ -85,6 +86,11 @@ func validateCP(s *Scenario, d *yamlnode.Decoder) {
 		if c.HeartbeatInterval < 0 {
 			d.ErrorAt("controlPlane.heartbeatInterval", "must not be negative, got %s", c.HeartbeatInterval)
 		}
+		for _, f := range []struct{ name, v string }{{"tsdb", c.TSDB}, {"search", c.Search}, {"inventory", c.Inventory}} {
+			if err := backendURL(f.name, f.v); err != nil {
+				d.ErrorAt("controlPlane."+f.name, "%v", err)
+			}
+		}
 	case CPExternal:
 		if u, err := url.Parse(c.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			d.ErrorAt("controlPlane.url", "must be an http:// or https:// URL of the northbound API, got %q", c.URL)
@@ -100,6 +106,11 @@ func validateCP(s *Scenario, d *yamlnode.Decoder) {
 		}
 		if c.HeartbeatInterval != 0 {
 			d.ErrorAt("controlPlane.heartbeatInterval", "cannot be set on an external control plane")
+		}
+		for _, f := range []struct{ name, v string }{{"tsdb", c.TSDB}, {"search", c.Search}, {"inventory", c.Inventory}} {
+			if f.v != "" {
+				d.ErrorAt("controlPlane."+f.name, "cannot be set on an external control plane: it has its own backends")
+			}
 		}
 	default:
 		d.ErrorAt("controlPlane.mode", "must be %s, %s or %s, got %q", CPInProcess, CPProcess, CPExternal, c.Mode)
@@ -456,4 +467,16 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// backendURL checks one backend URL of the reference control plane; empty means embedded.
+func backendURL(role, v string) error {
+	switch role {
+	case "tsdb":
+		return ingest.ValidateURLs(v, "", "")
+	case "search":
+		return ingest.ValidateURLs("", v, "")
+	default:
+		return ingest.ValidateURLs("", "", v)
+	}
 }

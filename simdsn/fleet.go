@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"sync"
 	"time"
@@ -71,7 +72,12 @@ type Config struct {
 	// Binary is the dsnscale binary for the process and docker drivers (default: this
 	// executable).
 	Binary string
-	Logger *slog.Logger
+	// Security, when set, is how DSNs get their bus identities from a control plane that
+	// requires mutual TLS: with a gateway token (shared connections) the fleet obtains one
+	// gateway identity for all its units; with a DSN token (per-DSN connections) each DSN admits
+	// itself. Nil connects in plain text.
+	Security *bus.Security
+	Logger   *slog.Logger
 	// Now is the harness clock (default time.Now).
 	Now func() time.Time
 }
@@ -96,6 +102,16 @@ func (c Config) Validate() error {
 	case "", bus.Shared, bus.PerDSN:
 	default:
 		errs = append(errs, fmt.Errorf("Conn: %q, want %q or %q", c.Conn, bus.Shared, bus.PerDSN))
+	}
+	if c.Security != nil {
+		switch {
+		case c.Security.CA == "":
+			errs = append(errs, errors.New("Security.CA: required (the control plane's ca.crt)"))
+		case c.Conn == bus.PerDSN && (c.Security.BootstrapToken == "" || c.Security.APIURL == ""):
+			errs = append(errs, errors.New("Security: per-DSN connections need APIURL and a DSN BootstrapToken"))
+		case c.Conn != bus.PerDSN && c.Security.GatewayCert == "" && (c.Security.GatewayToken == "" || c.Security.APIURL == ""):
+			errs = append(errs, errors.New("Security: shared connections need a gateway identity, or APIURL and a GatewayToken to obtain one"))
+		}
 	}
 	if c.DSNsPerConn < 0 || c.Workers < 0 || c.PingInterval < 0 {
 		errs = append(errs, errors.New("DSNsPerConn, Workers and PingInterval must not be negative"))
@@ -198,9 +214,24 @@ func New(ctx context.Context, cfg Config) (*Fleet, error) {
 		cfg.WorkDir, f.tmpDir = dir, dir
 		f.cfg.WorkDir = dir
 	}
+	var sec *bus.Security
+	if cfg.Security != nil {
+		c := *cfg.Security
+		sec = &c
+		if cfg.Conn != bus.PerDSN {
+			// One gateway identity for the whole fleet, its key made here, handed to the units.
+			name := fmt.Sprintf("%sgateway-%08x", cfg.IDPrefix, rand.Uint32())
+			if err := bus.ObtainGateway(ctx, sec, name); err != nil {
+				f.removeTmp()
+				return nil, fmt.Errorf("simdsn: fleet gateway identity: %w", err)
+			}
+			sec.GatewayToken = ""
+		}
+	}
 	plan := &driver.Plan{Map: cfg.Map, Stages: cfg.Stages, Seed: cfg.Seed, Workers: cfg.Workers,
 		WorkDir: cfg.WorkDir, Binary: cfg.Binary, Logger: cfg.Logger, UnitProxies: cfg.UnitProxies,
-		Bus: bus.Config{URL: cfg.NATSURL, Mode: cfg.Conn, DSNsPerConn: cfg.DSNsPerConn, PingInterval: cfg.PingInterval, Logger: cfg.Logger}}
+		Bus: bus.Config{URL: cfg.NATSURL, Mode: cfg.Conn, DSNsPerConn: cfg.DSNsPerConn, PingInterval: cfg.PingInterval,
+			Security: sec, Logger: cfg.Logger}}
 	expect := map[string]string{}
 	for _, p := range placements {
 		i, ok := f.unitIdx[p.Rack]

@@ -16,7 +16,9 @@ import (
 	"github.com/dsnscale/dsnscale/controlplane/model"
 	"github.com/dsnscale/dsnscale/controlplane/wire"
 	"github.com/dsnscale/dsnscale/simdsn"
+	"github.com/dsnscale/dsnscale/simdsn/bus"
 	"github.com/dsnscale/dsnscale/simdsn/dataplane"
+	"github.com/dsnscale/dsnscale/simdsn/internal/simtest"
 	"github.com/dsnscale/dsnscale/simdsn/record"
 	"github.com/dsnscale/dsnscale/simdsn/stage"
 	"github.com/dsnscale/dsnscale/simdsn/trafficmap"
@@ -44,16 +46,10 @@ groups:
     telemetry: {series: 12, interval: 1s}
 `
 
-// startCP starts the reference control plane.
-func startCP(t *testing.T) (*controlplane.Server, *client.Client) {
+// startCP starts the reference control plane with security on; sec is what the fleet needs.
+func startCP(t *testing.T, perDSN bool) (*controlplane.Server, *client.Client, *bus.Security) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cp, err := controlplane.Start(ctx, controlplane.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", NATSListen: "127.0.0.1:0"})
-	require.NoError(t, err)
-	t.Cleanup(cp.Stop)
-	require.NoError(t, cp.WaitReady(ctx))
-	return cp, client.New(cp.APIURL(), nil)
+	return simtest.SecureCP(t, perDSN)
 }
 
 func policy(t *testing.T, rules ...model.Rule) *model.Object {
@@ -78,12 +74,10 @@ type sample struct {
 	allowed, denied float64
 }
 
-func watchTelemetry(t *testing.T, url string) *counters {
-	nc, err := nats.Connect(url)
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
+func watchTelemetry(t *testing.T, cp *controlplane.Server) *counters {
+	nc := simtest.BusConn(t, cp)
 	c := &counters{latest: map[string]sample{}}
-	_, err = nc.Subscribe(wire.AllTelemetry, func(m *nats.Msg) {
+	_, err := nc.Subscribe(wire.AllTelemetry, func(m *nats.Msg) {
 		var b wire.TelemetryBatch
 		if json.Unmarshal(m.Data, &b) != nil {
 			return
@@ -146,10 +140,8 @@ func TestFleetAgainstReferenceControlPlane(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cp, api := startCP(t)
+	cp, api, sec := startCP(t, false)
 
-	_, err := api.Create(ctx, &model.Object{APIVersion: model.APIVersion, Kind: model.KindTenant, Metadata: model.Metadata{Name: "t1"}})
-	require.NoError(t, err)
 	p1, err := api.Create(ctx, policy(t, allow("web", "443")))
 	require.NoError(t, err)
 	rev1, err := api.Revision(ctx)
@@ -158,8 +150,8 @@ func TestFleetAgainstReferenceControlPlane(t *testing.T) {
 	reg := stage.Default()
 	m, err := trafficmap.Parse("it.yaml", []byte(itMap), reg)
 	require.NoError(t, err)
-	tel := watchTelemetry(t, cp.NATSURL())
-	f, err := simdsn.New(ctx, simdsn.Config{NATSURL: cp.NATSURL(), Map: m, Stages: reg, Seed: 42, Workers: 2})
+	tel := watchTelemetry(t, cp)
+	f, err := simdsn.New(ctx, simdsn.Config{NATSURL: cp.NATSURL(), Map: m, Stages: reg, Seed: 42, Workers: 2, Security: sec})
 	require.NoError(t, err)
 	defer f.Close(context.Background())
 	require.Equal(t, 500, f.Size())
@@ -242,4 +234,38 @@ func checkSplit(t *testing.T, ctx context.Context, tel *counters, rev uint64, wa
 	got, n := split(t, a, tel.snapshot(), rev)
 	assert.Equal(t, 500, n)
 	assert.InDelta(t, want, got, 0.01, "allowed share of flows at revision %d", rev)
+}
+
+// TestPerDSNIdentities runs DSNs with connections of their own: each admits itself with the
+// bootstrap token and its own key, and connects with its own certificate.
+func TestPerDSNIdentities(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a fleet against the reference control plane: not in -short")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cp, api, sec := startCP(t, true)
+	_, err := api.Create(ctx, policy(t, allow("web", "443")))
+	require.NoError(t, err)
+	rev, err := api.Revision(ctx)
+	require.NoError(t, err)
+
+	reg := stage.Default()
+	m, err := trafficmap.Parse("simtest.yaml", []byte(simtest.Map(2, 6)), reg)
+	require.NoError(t, err)
+	f, err := simdsn.New(ctx, simdsn.Config{NATSURL: cp.NATSURL(), Map: m, Stages: reg, Seed: 7, Conn: bus.PerDSN, Security: sec})
+	require.NoError(t, err)
+	defer f.Close(context.Background())
+	require.NoError(t, f.Start(ctx, 500*time.Millisecond))
+	require.NoError(t, f.WaitFor(ctx, func(s record.Summary) bool { return s.Count("serving") == 12 && s.AtOrPast(rev) == 12 }))
+
+	require.Eventually(t, func() bool {
+		c, err := api.Convergence(ctx, rev)
+		return err == nil && c.AtOrPast == 12
+	}, 20*time.Second, 100*time.Millisecond)
+	// Every DSN admitted itself once, with a key and certificate of its own.
+	toks, err := api.BootstrapTokens(ctx)
+	require.NoError(t, err)
+	require.Len(t, toks, 1)
+	assert.Equal(t, 12, toks[0].Used)
 }

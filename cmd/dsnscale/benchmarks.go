@@ -7,6 +7,7 @@ import (
 	_ "github.com/dsnscale/dsnscale/controlplane/authn"
 	_ "github.com/dsnscale/dsnscale/controlplane/cpbench"
 	_ "github.com/dsnscale/dsnscale/controlplane/distrib"
+	_ "github.com/dsnscale/dsnscale/controlplane/ingest"
 	_ "github.com/dsnscale/dsnscale/controlplane/pki"
 	_ "github.com/dsnscale/dsnscale/controlplane/pki/admission"
 	_ "github.com/dsnscale/dsnscale/controlplane/ratelimit"

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 
 	"github.com/dsnscale/dsnscale/controlplane"
 )
@@ -14,22 +15,53 @@ func init() {
 	register("cp", "run the reference control plane (cp serve --data DIR --listen ADDR)", runCP)
 }
 
+const cpUsage = "usage: dsnscale cp serve --data DIR --listen ADDR [--nats-listen ADDR | --nats-url URL] " +
+	"[--tls-cert FILE --tls-key FILE] [--admin-password-file FILE] [--insecure]"
+
+// hostList is a comma-separated flag value.
+type hostList []string
+
+func (h *hostList) String() string { return strings.Join(*h, ",") }
+
+func (h *hostList) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*h = append(*h, s)
+		}
+	}
+	return nil
+}
+
 func runCP(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] != "serve" {
-		fmt.Fprintln(stderr, "usage: dsnscale cp serve --data DIR --listen ADDR [--nats-listen ADDR | --nats-url URL]")
+		fmt.Fprintln(stderr, cpUsage)
 		return exitUsage
 	}
 	fs := flag.NewFlagSet("cp serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg controlplane.Config
+	var hosts hostList
 	fs.StringVar(&cfg.DataDir, "data", "", "data directory (required)")
 	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "northbound API host:port")
 	fs.StringVar(&cfg.NATSListen, "nats-listen", "", "embedded NATS host:port for DSNs (default 127.0.0.1:4222)")
 	fs.StringVar(&cfg.NATSURL, "nats-url", "", "use an external NATS with JetStream instead of the embedded one")
+	fs.StringVar(&cfg.TSDBURL, "tsdb", "", "TSDB for DSN telemetry: victoriametrics://HOST:PORT, influxdb://HOST:PORT?org=&bucket=&token= (default: embedded under DATA)")
+	fs.StringVar(&cfg.SearchURL, "search", "", "search backend for events, logs and audit: elasticsearch://HOST:PORT or opensearch://HOST:PORT (default: embedded under DATA)")
+	fs.StringVar(&cfg.InventoryURL, "inventory", "", "SQL inventory of DSNs: postgres://USER:PASS@HOST:PORT/DB (default: SQLite under DATA)")
 	fs.Int64Var(&cfg.MaxBodyBytes, "max-body-bytes", 1<<20, "largest accepted request body")
 	fs.IntVar(&cfg.MaxInFlight, "max-in-flight", 512, "concurrent API requests before 429")
 	fs.IntVar(&cfg.MaxConcurrentSyncs, "max-concurrent-syncs", 256, "concurrent DSN syncs before admission asks DSNs to retry")
 	fs.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", 0, "heartbeat interval DSNs are given (default 10s)")
+	fs.BoolVar(&cfg.Insecure, "insecure", false, "plain HTTP and plain NATS with no authentication, RBAC, audit or rate limits (explicit opt-out only)")
+	fs.StringVar(&cfg.TLSCertFile, "tls-cert", "", "PEM certificate chain for the API (default: one from the control plane's CA)")
+	fs.StringVar(&cfg.TLSKeyFile, "tls-key", "", "PEM private key of --tls-cert")
+	fs.Var(&hosts, "tls-hosts", "comma-separated names and addresses for the CA-issued API and bus certificates (default 127.0.0.1,localhost and the listen hosts)")
+	fs.StringVar(&cfg.AdminPasswordFile, "admin-password-file", "", "file holding the first admin's password (default: generate one into DATA/admin-password)")
+	fs.DurationVar(&cfg.TokenTTL, "token-ttl", 0, "lifetime of API tokens (default 15m)")
+	fs.DurationVar(&cfg.CertTTL, "cert-ttl", 0, "lifetime of DSN certificates (default 24h)")
+	fs.Float64Var(&cfg.RateLimits.SourceRate, "rate-per-source", 0, "API requests per second shared by all source addresses (default 2000)")
+	fs.Float64Var(&cfg.RateLimits.UserRate, "rate-per-user", 0, "API requests per second shared by all users (default 1000)")
+	fs.BoolVar(&cfg.RateLimits.Off, "no-rate-limits", false, "do not rate limit the API")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args[1:]); err != nil {
 		return exitUsage
@@ -38,6 +70,7 @@ func runCP(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "dsnscale cp serve: unexpected argument %q\n", fs.Arg(0))
 		return exitUsage
 	}
+	cfg.TLSHosts = hosts
 	if cfg.NATSURL == "" && cfg.NATSListen == "" {
 		cfg.NATSListen = "127.0.0.1:4222"
 	}
@@ -56,7 +89,14 @@ func runCP(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "dsnscale cp serve: %v\n", err)
 		return exitBroken
 	}
+	// Callers parse these lines: "api URL", "nats URL", then with security on "ca FILE" (the
+	// trust anchor of both) and "admin-password FILE".
 	fmt.Fprintf(stdout, "api %s\nnats %s\n", srv.APIURL(), srv.NATSURL())
+	if !srv.Insecure() {
+		fmt.Fprintf(stdout, "ca %s\nadmin-password %s\n", srv.CAFile(), srv.AdminPasswordFile())
+	} else {
+		cfg.Logger.Warn("running insecure: the API and the bus accept anyone")
+	}
 	<-ctx.Done()
 	cfg.Logger.Info("shutting down")
 	srv.Stop()

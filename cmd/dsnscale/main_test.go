@@ -47,10 +47,11 @@ type cpProcess struct {
 
 var apiLine = regexp.MustCompile(`^api (http://\S+)$`)
 
-// startCP starts `dsnscale cp serve` on dataDir with free ports and waits for /readyz.
+// startCP starts `dsnscale cp serve --insecure` (plain HTTP: these tests are about the store)
+// on dataDir with free ports and waits for /readyz. cp_test.go runs it with its security on.
 func startCP(t *testing.T, dataDir string, extra ...string) *cpProcess {
 	t.Helper()
-	args := append([]string{"cp", "serve", "--data", dataDir, "--listen", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0"}, extra...)
+	args := append([]string{"cp", "serve", "--data", dataDir, "--listen", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--insecure"}, extra...)
 	cmd := exec.Command(binary, args...)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)

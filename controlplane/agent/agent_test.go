@@ -51,7 +51,7 @@ func (s *script) start() {
 	require.NoError(s.t, err)
 	s.js, err = jetstream.New(s.nc, jetstream.WithDefaultTimeout(30*time.Second))
 	require.NoError(s.t, err)
-	_, err = s.nc.ChanSubscribe(wire.SubjectHello, s.hellos)
+	_, err = s.nc.ChanSubscribe(wire.AllHellos, s.hellos)
 	require.NoError(s.t, err)
 	_, err = s.nc.Subscribe(wire.AllAcks, func(m *nats.Msg) {
 		var a wire.Ack

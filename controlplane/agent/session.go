@@ -103,7 +103,7 @@ func (a *Agent) hello(ctx context.Context, attempt *int) (*wire.Admission, error
 		}
 		a.c.hellos.Add(1)
 		rctx, cancel := context.WithTimeout(ctx, a.cfg.HelloTimeout)
-		msg, err := a.cfg.Conn.RequestWithContext(rctx, wire.SubjectHello, data)
+		msg, err := a.cfg.Conn.RequestWithContext(rctx, wire.HelloSubject(a.cfg.ID), data)
 		cancel()
 		var wait time.Duration
 		switch {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/dsnscale/dsnscale/controlplane/model"
+	"github.com/dsnscale/dsnscale/controlplane/rbac"
 	"github.com/dsnscale/dsnscale/controlplane/store"
 )
 
@@ -75,7 +76,9 @@ func (s *server) list(kind model.Kind) http.HandlerFunc {
 			s.writeError(w, r, s.listError(err, p.cont))
 			return
 		}
-		writeJSON(w, http.StatusOK, newList(kind, res.Items, res.Revision, res.Continue))
+		// A page filtered for the caller may hold fewer items than the limit; its continue token
+		// still resumes after the last object read.
+		writeJSON(w, http.StatusOK, newList(kind, visible(r.Context(), rbac.VerbList, res.Items), res.Revision, res.Continue))
 	}
 }
 

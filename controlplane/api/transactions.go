@@ -125,6 +125,10 @@ func (s *server) transaction(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if err := authorizeOps(r, ops, paths); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	objs, rev, err := s.store.Commit(r.Context(), ops, relationCheck(ops, paths), dryRun)
 	if err != nil {
 		s.writeError(w, r, opError(err, ops, paths))

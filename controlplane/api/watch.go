@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dsnscale/dsnscale/controlplane/model"
+	"github.com/dsnscale/dsnscale/controlplane/rbac"
 	"github.com/dsnscale/dsnscale/controlplane/store"
 )
 
@@ -140,6 +141,12 @@ func (s *server) watch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	// Events are filtered for the caller as they come, so that a watch loses at once what a
+	// change of roles takes away.
+	allowed := rbac.CheckerFrom(ctx).Filter(rbac.VerbWatch)
+	match := func(ev store.Event) bool {
+		return p.matches(ev) && allowed.Allows(string(ev.Key.Kind), keyTenant(ev.Key))
+	}
 	heartbeat := time.NewTicker(s.cfg.HeartbeatInterval)
 	defer heartbeat.Stop()
 	var buf bytes.Buffer
@@ -156,7 +163,7 @@ func (s *server) watch(w http.ResponseWriter, r *http.Request) {
 				s.endWatch(w, rc, watcher.Err())
 				return
 			}
-			if !p.matches(ev) {
+			if !match(ev) {
 				continue
 			}
 			buf.Reset()
@@ -172,7 +179,7 @@ func (s *server) watch(w http.ResponseWriter, r *http.Request) {
 						more = false
 						break
 					}
-					if p.matches(next) {
+					if match(next) {
 						if err := writeEvent(&buf, next); err != nil {
 							return
 						}

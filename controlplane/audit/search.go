@@ -169,7 +169,7 @@ func (s *SearchStore) Search(ctx context.Context, q Query) (Result, error) {
 }
 
 // Query parameters of GET /api/v1/audit.
-var queryParams = []string{"user", "kind", "verb", "tenant", "verdict", "from", "to", "text", "limit"}
+var queryParams = []string{"user", "kind", "verb", "tenant", "verdict", "from", "to", "text", "q", "limit"}
 
 // FieldError is a bad query parameter.
 type FieldError struct {
@@ -179,8 +179,8 @@ type FieldError struct {
 func (e *FieldError) Error() string { return e.Field + ": " + e.Message }
 
 // ParseQuery reads the query parameters of GET /api/v1/audit: user, kind, verb, tenant, verdict
-// (exact values), from and to (RFC 3339), text, limit (1 to search.MaxLimit). Errors are a
-// *FieldError naming the parameter.
+// (exact values), from and to (RFC 3339), text (or q, as the other search routes call it),
+// limit (1 to search.MaxLimit). Errors are a *FieldError naming the parameter.
 func ParseQuery(v url.Values) (Query, error) {
 	for k, vals := range v {
 		known := false
@@ -198,7 +198,14 @@ func ParseQuery(v url.Values) (Query, error) {
 			return Query{}, &FieldError{k, "given more than once"}
 		}
 	}
-	q := Query{User: v.Get("user"), Kind: v.Get("kind"), Verb: v.Get("verb"), Tenant: v.Get("tenant"), Verdict: v.Get("verdict"), Text: v.Get("text")}
+	if v.Has("text") && v.Has("q") {
+		return Query{}, &FieldError{"q", "q and text are the same parameter: give one"}
+	}
+	text := v.Get("text")
+	if v.Has("q") {
+		text = v.Get("q")
+	}
+	q := Query{User: v.Get("user"), Kind: v.Get("kind"), Verb: v.Get("verb"), Tenant: v.Get("tenant"), Verdict: v.Get("verdict"), Text: text}
 	for name, val := range map[string]string{"user": q.User, "kind": q.Kind, "verb": q.Verb, "tenant": q.Tenant, "verdict": q.Verdict} {
 		if len(val) > search.MaxFieldValue || !utf8.ValidString(val) {
 			return Query{}, &FieldError{name, fmt.Sprintf("want valid UTF-8 of at most %d bytes", search.MaxFieldValue)}

@@ -91,6 +91,12 @@ type Tokens struct {
 	revokedJTI   map[string]time.Time // jti -> the token's expiry
 	revokedUsers map[string]time.Time // user -> tokens issued up to then are revoked
 
+	// verified remembers tokens whose signature and claims were checked, so that a client
+	// sending the same token on every request pays for the signature once. Expiry, the signing
+	// key's retirement and revocation are still checked on every request.
+	cacheMu  sync.Mutex
+	verified map[string]verifiedToken
+
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -143,6 +149,7 @@ func OpenTokens(ctx context.Context, cfg TokensConfig) (*Tokens, error) {
 		log:          cfg.Logger,
 		revokedJTI:   map[string]time.Time{},
 		revokedUsers: map[string]time.Time{},
+		verified:     map[string]verifiedToken{},
 		done:         make(chan struct{}),
 	}
 	if t.now == nil {
@@ -342,6 +349,15 @@ func (t *Tokens) Issue(p Principal) (string, time.Time, error) {
 	return s, exp.Truncate(time.Second), nil
 }
 
+// maxVerified bounds the cache of verified tokens; when it is full it starts afresh.
+const maxVerified = 16384
+
+// verifiedToken is a token whose signature and claims were checked.
+type verifiedToken struct {
+	claims tokenClaims
+	kid    string
+}
+
 // Verify checks a token: size, algorithm (EdDSA only), a known signing key that has not
 // retired, signature, issuer, audience, expiry, issue time, and revocation. It returns the
 // principal the token names.
@@ -352,16 +368,41 @@ func (t *Tokens) Verify(_ context.Context, raw string) (*Principal, error) {
 	if len(raw) > MaxTokenLen {
 		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrInvalidToken, len(raw), MaxTokenLen)
 	}
-	var c tokenClaims
-	if _, err := t.parser.ParseWithClaims(raw, &c, t.keyFor); err != nil {
-		if errors.Is(err, jwt.ErrTokenExpired) {
-			return nil, fmt.Errorf("%w: %v", ErrExpired, err)
+	t.cacheMu.Lock()
+	v, hit := t.verified[raw]
+	t.cacheMu.Unlock()
+	if hit {
+		if !t.now().Before(v.claims.ExpiresAt.Time) {
+			t.cacheMu.Lock()
+			delete(t.verified, raw)
+			t.cacheMu.Unlock()
+			return nil, fmt.Errorf("%w: token has expired", ErrExpired)
 		}
-		return nil, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+		if _, err := t.keyByID(v.kid); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+		}
+	} else {
+		var c tokenClaims
+		tok, err := t.parser.ParseWithClaims(raw, &c, t.keyFor)
+		if err != nil {
+			if errors.Is(err, jwt.ErrTokenExpired) {
+				return nil, fmt.Errorf("%w: %v", ErrExpired, err)
+			}
+			return nil, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+		}
+		if CheckName(c.Subject) != "" || len(c.ID) != 32 || c.IssuedAt == nil || len(c.Groups) > MaxGroups {
+			return nil, fmt.Errorf("%w: claims sub, jti, iat or groups are malformed", ErrInvalidToken)
+		}
+		kid, _ := tok.Header["kid"].(string)
+		v = verifiedToken{claims: c, kid: kid}
+		t.cacheMu.Lock()
+		if len(t.verified) >= maxVerified {
+			clear(t.verified)
+		}
+		t.verified[raw] = v
+		t.cacheMu.Unlock()
 	}
-	if CheckName(c.Subject) != "" || len(c.ID) != 32 || c.IssuedAt == nil || len(c.Groups) > MaxGroups {
-		return nil, fmt.Errorf("%w: claims sub, jti, iat or groups are malformed", ErrInvalidToken)
-	}
+	c := &v.claims
 	t.mu.RLock()
 	_, jtiRevoked := t.revokedJTI[c.ID]
 	userRevokedAt, userRevoked := t.revokedUsers[c.Subject]
@@ -374,7 +415,7 @@ func (t *Tokens) Verify(_ context.Context, raw string) (*Principal, error) {
 	}
 	return &Principal{
 		User:      c.Subject,
-		Groups:    c.Groups,
+		Groups:    append([]string(nil), c.Groups...),
 		TokenID:   c.ID,
 		IssuedAt:  c.IssuedAt.Time,
 		ExpiresAt: c.ExpiresAt.Time,
@@ -385,6 +426,11 @@ func (t *Tokens) Verify(_ context.Context, raw string) (*Principal, error) {
 // ring and not retired.
 func (t *Tokens) keyFor(tok *jwt.Token) (any, error) {
 	kid, _ := tok.Header["kid"].(string)
+	return t.keyByID(kid)
+}
+
+// keyByID returns the public key kid if it is in the ring and not retired.
+func (t *Tokens) keyByID(kid string) (any, error) {
 	st := t.currentKeys()
 	k, ok := st.verify[kid]
 	if !ok {

@@ -263,3 +263,45 @@ func TestTokensConfigValidate(t *testing.T) {
 	require.ErrorIs(t, TokensConfig{JS: js, RotateEvery: -1}.Validate(), ErrConfig)
 	require.NoError(t, TokensConfig{JS: js}.Validate())
 }
+
+// TestVerifiedTokenCache checks that a token verified once is still checked for expiry,
+// revocation and a dropped signing key on every later request.
+func TestVerifiedTokenCache(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	tk := openTokens(t, startJS(t), clk)
+
+	tok, _, err := tk.Issue(Principal{User: "alice", Groups: []string{"ops"}})
+	require.NoError(t, err)
+	p1, err := tk.Verify(ctx, tok)
+	require.NoError(t, err)
+	p1.Groups[0] = "admins" // a caller changing its copy changes nothing for the next one
+	p2, err := tk.Verify(ctx, tok)
+	require.NoError(t, err)
+	require.Equal(t, []string{"ops"}, p2.Groups)
+
+	require.NoError(t, tk.Revoke(ctx, p2))
+	_, err = tk.Verify(ctx, tok)
+	require.ErrorIs(t, err, ErrRevoked)
+
+	tok2, _, err := tk.Issue(Principal{User: "bob"})
+	require.NoError(t, err)
+	_, err = tk.Verify(ctx, tok2)
+	require.NoError(t, err)
+	clk.Add(DefaultTokenTTL)
+	_, err = tk.Verify(ctx, tok2)
+	require.ErrorIs(t, err, ErrExpired, "a cached token expires on time")
+
+	tok3, _, err := tk.Issue(Principal{User: "carol"})
+	require.NoError(t, err)
+	_, err = tk.Verify(ctx, tok3)
+	require.NoError(t, err)
+	// The key that signed tok3 is rotated out and, once past its retirement, dropped.
+	require.NoError(t, tk.Rotate(ctx))
+	clk.Add(DefaultTokenTTL - time.Second)
+	_, err = tk.Verify(ctx, tok3)
+	require.NoError(t, err)
+	clk.Add(2 * time.Second)
+	_, err = tk.Verify(ctx, tok3)
+	require.Error(t, err)
+}

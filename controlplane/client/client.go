@@ -29,6 +29,7 @@ type Client struct {
 	hc        *http.Client
 	token     string
 	userAgent string
+	login     *session // set by WithCredentials
 }
 
 // Option configures a Client.
@@ -137,34 +138,45 @@ func (c *Client) newRequest(ctx context.Context, method, path string, query url.
 	if c.userAgent != "" {
 		req.Header.Set("User-Agent", c.userAgent)
 	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
+	if tok, err := c.bearer(ctx); err != nil {
+		return nil, err
+	} else if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
 	}
 	return req, nil
 }
 
-// do sends a request and decodes a 2xx JSON answer into out (if non-nil).
+// do sends a request and decodes a 2xx JSON answer into out (if non-nil). A client with
+// credentials that gets 401 (its token expired or was revoked) logs in again and retries once.
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, body, out any) error {
-	req, err := c.newRequest(ctx, method, path, query, body)
-	if err != nil {
-		return err
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("client: %s %s: %w", method, path, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return readAPIError(resp)
-	}
-	if out == nil {
-		_, _ = io.Copy(io.Discard, resp.Body)
+	for attempt := 0; ; attempt++ {
+		req, err := c.newRequest(ctx, method, path, query, body)
+		if err != nil {
+			return err
+		}
+		resp, err := c.hc.Do(req)
+		if err != nil {
+			return fmt.Errorf("client: %s %s: %w", method, path, err)
+		}
+		if resp.StatusCode == http.StatusUnauthorized && attempt == 0 && c.login != nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			c.login.invalidate(req.Header.Get("Authorization"))
+			continue
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
+			return readAPIError(resp)
+		}
+		if out == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			return nil
+		}
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			return fmt.Errorf("client: %s %s: decoding the answer: %w", method, path, err)
+		}
 		return nil
 	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("client: %s %s: decoding the answer: %w", method, path, err)
-	}
-	return nil
 }
 
 // readAPIError turns an error answer into an *APIError, whether or not its body is the API's

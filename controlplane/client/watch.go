@@ -67,16 +67,24 @@ func (c *Client) Watch(ctx context.Context, opts WatchOptions) (*Watch, error) {
 		q.Set("tenant", opts.Tenant)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	req, err := c.newRequest(ctx, http.MethodGet, apiPrefix+"/watch", q, nil)
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	req.Header.Set("Accept", "text/event-stream")
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		cancel()
-		return nil, fmt.Errorf("client: watch: %w", err)
+	var resp *http.Response
+	for attempt := 0; ; attempt++ {
+		req, err := c.newRequest(ctx, http.MethodGet, apiPrefix+"/watch", q, nil)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		req.Header.Set("Accept", "text/event-stream")
+		resp, err = c.hc.Do(req)
+		if err != nil {
+			cancel()
+			return nil, fmt.Errorf("client: watch: %w", err)
+		}
+		if resp.StatusCode != http.StatusUnauthorized || attempt > 0 || c.login == nil {
+			break
+		}
+		resp.Body.Close()
+		c.login.invalidate(req.Header.Get("Authorization"))
 	}
 	if resp.StatusCode != http.StatusOK {
 		defer cancel()

@@ -54,7 +54,7 @@ func runFleet(ctx context.Context, env benchfig.Env) (map[string]float64, error)
 		cfgs[i] = agentConfig(i, tracker)
 	}
 	start := time.Now()
-	pool, stopPool, err := runPool(ctx, cp.natsURL, cfgs)
+	pool, stopPool, err := runPool(ctx, cp, cfgs)
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +110,7 @@ func runFleet(ctx context.Context, env benchfig.Env) (map[string]float64, error)
 	apiCtx, stopAPI := context.WithCancel(ctx)
 	probe := startAPIProbe(apiCtx, cp.api, 100)
 	stormStart := time.Now()
-	pool, stopPool, err = runPool(ctx, cp.natsURL, cfgs)
+	pool, stopPool, err = runPool(ctx, cp, cfgs)
 	if err != nil {
 		stopAPI()
 		return nil, err
@@ -149,8 +149,8 @@ func agentConfig(i int, t *applyTracker) agent.Config {
 	}
 }
 
-func runPool(ctx context.Context, url string, cfgs []agent.Config) (*agent.Pool, func(), error) {
-	pool, err := agent.NewPool(agent.PoolConfig{URL: url, Connections: sharedConnections, Agents: cfgs})
+func runPool(ctx context.Context, cp *cpProcess, cfgs []agent.Config) (*agent.Pool, func(), error) {
+	pool, err := agent.NewPool(agent.PoolConfig{URL: cp.natsURL, Connections: sharedConnections, Agents: cfgs, Options: cp.busOpts})
 	if err != nil {
 		return nil, nil, err
 	}

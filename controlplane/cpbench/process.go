@@ -16,19 +16,27 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
+	"github.com/dsnscale/dsnscale/controlplane/agent"
 	"github.com/dsnscale/dsnscale/controlplane/client"
+	"github.com/dsnscale/dsnscale/controlplane/pki"
 )
 
-// cpProcess is `dsnscale cp serve` as a child process.
+// cpProcess is `dsnscale cp serve` as a child process, with its security on.
 type cpProcess struct {
 	cmd     *exec.Cmd
 	apiURL  string
 	natsURL string
+	caFile  string
+	pwFile  string
 	api     *client.Client
 	logPath string
+	// busOpts connect the benchmark's shared connections as a fleet gateway.
+	busOpts []nats.Option
 }
 
-var addrLine = regexp.MustCompile(`^(api|nats) (\S+)$`)
+var addrLine = regexp.MustCompile(`^(api|nats|ca|admin-password) (\S+)$`)
 
 // startCP runs binary as a control plane on dataDir and waits until it is ready.
 func startCP(ctx context.Context, binary, dataDir string) (*cpProcess, error) {
@@ -64,11 +72,16 @@ func startCP(ctx context.Context, binary, dataDir string) (*cpProcess, error) {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			if m := addrLine.FindStringSubmatch(sc.Text()); m != nil {
-				if m[1] == "api" {
+				switch m[1] {
+				case "api":
 					p.apiURL = m[2]
-				} else {
+				case "nats":
 					p.natsURL = m[2]
-					close(found)
+				case "ca":
+					p.caFile = m[2]
+				case "admin-password":
+					p.pwFile = m[2]
+					close(found) // the last line cp serve prints
 				}
 			}
 		}
@@ -83,7 +96,10 @@ func startCP(ctx context.Context, binary, dataDir string) (*cpProcess, error) {
 		p.kill()
 		return nil, ctx.Err()
 	}
-	p.api = client.New(p.apiURL, nil)
+	if err := p.login(); err != nil {
+		p.kill()
+		return nil, err
+	}
 	deadline := time.Now().Add(30 * time.Second)
 	for p.api.Ready(ctx) != nil {
 		if time.Now().After(deadline) {
@@ -92,7 +108,45 @@ func startCP(ctx context.Context, binary, dataDir string) (*cpProcess, error) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	if err := p.gateway(ctx); err != nil {
+		p.kill()
+		return nil, err
+	}
 	return p, nil
+}
+
+// login makes the API client as a user of cp serve would: trusting the CA file it printed, with
+// the admin password it wrote.
+func (p *cpProcess) login() error {
+	ca, err := client.ReadCAFile(p.caFile)
+	if err != nil {
+		return err
+	}
+	pw, err := client.ReadPasswordFile(p.pwFile)
+	if err != nil {
+		return err
+	}
+	hc, err := client.HTTPClient(ca, 30*time.Second)
+	if err != nil {
+		return err
+	}
+	p.api = client.New(p.apiURL, hc, client.WithCredentials("admin", pw), client.WithUserAgent("dsnscale-cpbench"))
+	return nil
+}
+
+// gateway obtains the fleet gateway identity the benchmark's shared connections use: a gateway
+// bootstrap token, then a CSR for a key made here.
+func (p *cpProcess) gateway(ctx context.Context) error {
+	tok, err := p.api.CreateBootstrapToken(ctx, client.BootstrapTokenSpec{Role: client.RoleGateway, Description: "cp_fleet benchmark"})
+	if err != nil {
+		return fmt.Errorf("gateway token: %w", err)
+	}
+	id, err := agent.Admit(ctx, p.api, tok.Secret, "cpbench-gateway", pki.RoleGateway, nil)
+	if err != nil {
+		return err
+	}
+	p.busOpts, err = id.NATSOptions()
+	return err
 }
 
 func (p *cpProcess) pid() int { return p.cmd.Process.Pid }

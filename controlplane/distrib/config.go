@@ -3,6 +3,7 @@ package distrib
 import (
 	"errors"
 	"fmt"
+	"github.com/dsnscale/dsnscale/controlplane/wire"
 	"log/slog"
 	"time"
 
@@ -17,6 +18,12 @@ import (
 const DefaultRegistryBucket = "dsn-registry"
 
 // Config configures a Distributor. It is pure data: New fills in defaults for zero values.
+// AdmissionObserver hears of admissions; it is defined here so that distribution does not
+// depend on the backends that record them.
+type AdmissionObserver interface {
+	OnHello(h *wire.Hello, status string, at time.Time)
+}
+
 type Config struct {
 	// Conn is the control plane's NATS connection (required).
 	Conn *nats.Conn
@@ -30,6 +37,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Clock; nil is the system clock.
 	Clock Clock
+	// Observer, if set, hears of every Hello that was decoded and answered (the inventory
+	// keeps admission history from it). It must not block.
+	Observer AdmissionObserver
 
 	// HeartbeatInterval is what DSNs are told to heartbeat at (default 10s).
 	HeartbeatInterval time.Duration

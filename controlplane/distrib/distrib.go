@@ -306,7 +306,7 @@ func (d *Distributor) subscribe() ([]*nats.Subscription, error) {
 		return nil
 	}
 	err := errors.Join(
-		add(wire.SubjectHello, d.enqueueHello),
+		add(wire.AllHellos, d.enqueueHello),
 		add(wire.AllAcks, d.handleAck),
 		add(wire.AllHeartbeats, d.handleHeartbeat),
 	)

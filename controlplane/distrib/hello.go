@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"math/rand/v2"
 	"time"
@@ -83,9 +84,21 @@ func (d *Distributor) handleHello(ctx context.Context, msg *nats.Msg) {
 		d.reply(msg, wire.Admission{Status: wire.Rejected, Reason: err.Error()})
 		return
 	}
+	// The subject's id is the one the bus's permissions vouch for; a Hello that claims another
+	// is refused rather than trusted.
+	if id, ok := wire.DSNFromSubject(msg.Subject); !ok || id != h.DSN {
+		d.m.hellos.WithLabelValues("invalid").Inc()
+		d.log.Debug("hello for another DSN", "subject", msg.Subject, "dsn", h.DSN)
+		d.reply(msg, wire.Admission{Status: wire.Rejected,
+			Reason: fmt.Sprintf("dsn: %q is not the id of the subject %s", h.DSN, msg.Subject)})
+		return
+	}
 	adm, outcome := d.admit(ctx, &h)
 	d.m.hellos.WithLabelValues(outcome).Inc()
 	d.reply(msg, adm)
+	if d.cfg.Observer != nil {
+		d.cfg.Observer.OnHello(&h, adm.Status, d.clock.Now())
+	}
 }
 
 // admit decides a Hello. It returns the answer and the outcome to count.

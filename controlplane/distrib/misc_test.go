@@ -68,7 +68,7 @@ func TestBadInputIsCountedNotFatal(t *testing.T) {
 		} else {
 			data, _ = json.Marshal(v)
 		}
-		msg, err := nc.Request(wire.SubjectHello, data, 5*time.Second)
+		msg, err := nc.Request(wire.HelloSubject("d"), data, 5*time.Second)
 		require.NoError(t, err)
 		var adm wire.Admission
 		require.NoError(t, json.Unmarshal(msg.Data, &adm))
@@ -80,13 +80,14 @@ func TestBadInputIsCountedNotFatal(t *testing.T) {
 		wire.Hello{Protocol: wire.Version, DSN: "bad.id"},
 		wire.Hello{Protocol: wire.Version, DSN: ""},
 		wire.Hello{Protocol: wire.Version, DSN: "d", Labels: map[string]string{"a": "1,b=2"}},
+		wire.Hello{Protocol: wire.Version, DSN: "e"}, // another DSN's id on d's subject
 	} {
 		adm := request(bad)
 		assert.Equal(t, wire.Rejected, adm.Status, "%v", bad)
 		assert.NotEmpty(t, adm.Reason)
 	}
-	assert.EqualValues(t, 5, c.counter("hellos_total", "outcome", "invalid"))
-	require.NoError(t, nc.Publish(wire.SubjectHello, []byte("{}"))) // no reply subject
+	assert.EqualValues(t, 6, c.counter("hellos_total", "outcome", "invalid"))
+	require.NoError(t, nc.Publish(wire.HelloSubject("d"), []byte("{}"))) // no reply subject
 
 	pub := func(subject string, v any) {
 		data, ok := v.([]byte)

@@ -35,6 +35,10 @@ const (
 	RoleDSN = "dsn"
 	// RoleControlPlane is the role of the control plane's own server and client certificates.
 	RoleControlPlane = "control-plane"
+	// RoleGateway is the role of a fleet gateway: one connection that carries the sessions of
+	// many simulated DSNs (a simulation-only trust level, see docs/PROTOCOL.md). Its certificate
+	// is signed from its own CSR, like a DSN's.
+	RoleGateway = "gateway"
 )
 
 // Organization is the O of every certificate the CA issues.

@@ -27,7 +27,7 @@ import (
 type Identity struct {
 	// Name is the DSN id, or the name of a control-plane component.
 	Name string
-	// Role is RoleDSN or RoleControlPlane.
+	// Role is RoleDSN, RoleGateway or RoleControlPlane.
 	Role string
 }
 
@@ -92,16 +92,23 @@ func checkPublicKey(pub any) error {
 // CheckCSRIdentity checks that a DSN's CSR asks for the identity name and nothing else: its CN
 // must be name, and it may carry no SAN but the identity's own URI. Errors wrap ErrIdentity.
 func CheckCSRIdentity(csr *x509.CertificateRequest, name string) error {
-	want := Identity{Name: name, Role: RoleDSN}
+	return CheckCSRFor(csr, Identity{Name: name, Role: RoleDSN})
+}
+
+// CheckCSRFor checks that a CSR asks for the identity want (a DSN or a gateway) and nothing
+// else: its CN must be want.Name, and it may carry no SAN but the identity's own URI. Errors
+// wrap ErrIdentity.
+func CheckCSRFor(csr *x509.CertificateRequest, want Identity) error {
+	name := want.Name
 	switch {
 	case csr.Subject.CommonName != name:
 		return fmt.Errorf("%w: the CSR's common name is %q, want %q", ErrIdentity, csr.Subject.CommonName, name)
 	case len(csr.DNSNames) > 0:
-		return fmt.Errorf("%w: the CSR asks for DNS names %q; a DSN identity carries none", ErrIdentity, csr.DNSNames)
+		return fmt.Errorf("%w: the CSR asks for DNS names %q; a %s identity carries none", ErrIdentity, csr.DNSNames, want.Role)
 	case len(csr.IPAddresses) > 0:
-		return fmt.Errorf("%w: the CSR asks for IP addresses %v; a DSN identity carries none", ErrIdentity, csr.IPAddresses)
+		return fmt.Errorf("%w: the CSR asks for IP addresses %v; a %s identity carries none", ErrIdentity, csr.IPAddresses, want.Role)
 	case len(csr.EmailAddresses) > 0:
-		return fmt.Errorf("%w: the CSR asks for e-mail addresses %q; a DSN identity carries none", ErrIdentity, csr.EmailAddresses)
+		return fmt.Errorf("%w: the CSR asks for e-mail addresses %q; a %s identity carries none", ErrIdentity, csr.EmailAddresses, want.Role)
 	case len(csr.URIs) > 1 || len(csr.URIs) == 1 && csr.URIs[0].String() != want.URI().String():
 		return fmt.Errorf("%w: the CSR asks for URIs %v; the only one allowed is %s", ErrIdentity, csr.URIs, want.URI())
 	}
@@ -113,17 +120,27 @@ func CheckCSRIdentity(csr *x509.CertificateRequest, name string) error {
 // that identity (see CheckCSRIdentity); the certificate's subject is the CA's, never copied from
 // the CSR. The result is the certificate in PEM.
 func (ca *CA) SignCSR(csrPEM []byte, name string, ttl time.Duration) ([]byte, error) {
-	if msg := CheckName(name); msg != "" {
+	return ca.SignCSRFor(csrPEM, Identity{Name: name, Role: RoleDSN}, ttl)
+}
+
+// SignCSRFor is SignCSR for an identity of role RoleDSN or RoleGateway: the roles whose holders
+// make their own keys. Certificates for the control plane's own components come from
+// ClientCert and ServerCert.
+func (ca *CA) SignCSRFor(csrPEM []byte, id Identity, ttl time.Duration) ([]byte, error) {
+	if id.Role != RoleDSN && id.Role != RoleGateway {
+		return nil, fmt.Errorf("%w: role %q: a CSR is signed for %q or %q only", ErrInvalid, id.Role, RoleDSN, RoleGateway)
+	}
+	if msg := CheckName(id.Name); msg != "" {
 		return nil, fmt.Errorf("%w: identity: %s", ErrInvalid, msg)
 	}
 	csr, err := ParseCSR(csrPEM)
 	if err != nil {
 		return nil, err
 	}
-	if err := CheckCSRIdentity(csr, name); err != nil {
+	if err := CheckCSRFor(csr, id); err != nil {
 		return nil, err
 	}
-	der, err := ca.issue(Identity{Name: name, Role: RoleDSN}, csr.PublicKey, ttl, nil, x509.ExtKeyUsageClientAuth)
+	der, err := ca.issue(id, csr.PublicKey, ttl, nil, x509.ExtKeyUsageClientAuth)
 	if err != nil {
 		return nil, err
 	}
@@ -260,8 +277,8 @@ func IdentityOf(cert *x509.Certificate) (Identity, error) {
 		return Identity{}, fmt.Errorf("%w: subject %q is not a dsnscale identity", ErrIdentity, s.String())
 	}
 	id := Identity{Name: s.CommonName, Role: s.OrganizationalUnit[0]}
-	if id.Role != RoleDSN && id.Role != RoleControlPlane {
-		return Identity{}, fmt.Errorf("%w: role %q is not %q or %q", ErrIdentity, id.Role, RoleDSN, RoleControlPlane)
+	if id.Role != RoleDSN && id.Role != RoleGateway && id.Role != RoleControlPlane {
+		return Identity{}, fmt.Errorf("%w: role %q is not %q, %q or %q", ErrIdentity, id.Role, RoleDSN, RoleGateway, RoleControlPlane)
 	}
 	if msg := CheckName(id.Name); msg != "" {
 		return Identity{}, fmt.Errorf("%w: common name: %s", ErrIdentity, msg)

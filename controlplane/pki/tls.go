@@ -31,12 +31,18 @@ func NewKey() (*ecdsa.PrivateKey, error) {
 // NewCSR makes the PEM certificate signing request a DSN sends to be given the identity name:
 // CN = name and the identity's URI SAN, signed with key.
 func NewCSR(key crypto.Signer, name string) ([]byte, error) {
-	if msg := CheckName(name); msg != "" {
+	return NewCSRFor(key, Identity{Name: name, Role: RoleDSN})
+}
+
+// NewCSRFor makes the PEM certificate signing request for the identity id (a DSN or a fleet
+// gateway): CN = id.Name and the identity's URI SAN, signed with key.
+func NewCSRFor(key crypto.Signer, id Identity) ([]byte, error) {
+	if msg := CheckName(id.Name); msg != "" {
 		return nil, fmt.Errorf("%w: identity: %s", ErrInvalid, msg)
 	}
 	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
-		Subject: pkix.Name{CommonName: name},
-		URIs:    []*url.URL{Identity{Name: name, Role: RoleDSN}.URI()},
+		Subject: pkix.Name{CommonName: id.Name},
+		URIs:    []*url.URL{id.URI()},
 	}, key)
 	if err != nil {
 		return nil, fmt.Errorf("pki: creating CSR: %w", err)

@@ -124,7 +124,7 @@ func (pol *policy) decide(p *authn.Principal, verb Verb, kind string, tenantOK f
 	if p == nil {
 		return Decision{Reason: "not authenticated"}
 	}
-	rbacChange := verb.Mutating() && (kind == KindRole || kind == KindRoleBinding)
+	rbacChange := verb.Mutating() && AdminOnly(kind)
 	for _, i := range pol.candidates(p) {
 		b := pol.bindings[i]
 		role, ok := pol.roles[b.Role]

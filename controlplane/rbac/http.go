@@ -124,6 +124,12 @@ func APIResolver(r *http.Request) (Attributes, bool) {
 		if len(seg) <= 2 {
 			return Attributes{Verb: verb, Kind: KindUser, Name: name}, true
 		}
+	case "events", "metrics", "inventory":
+		// What DSNs report (telemetry, events, their inventory records) is readable by those who
+		// may list DSNs.
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			return Attributes{Verb: VerbList, Kind: string(model.KindDSN)}, true
+		}
 	case "audit":
 		if len(seg) == 1 && r.Method == http.MethodGet {
 			return Attributes{Verb: VerbList, Kind: KindAuditRecord}, true

@@ -1,7 +1,7 @@
 // Package rbac decides what each caller of the northbound API may do: roles made of rules (verbs
 // on kinds in tenants), bindings that give roles to users and groups, deny by default. The
 // built-in admin role, bound to the group "admins", may do everything and is the only role that
-// may change roles and bindings.
+// may change roles, bindings and users.
 //
 // An Authorizer answers questions against the current roles and bindings; a Store keeps them
 // in a JetStream key-value bucket and keeps Authorizers current; Middleware and APIResolver
@@ -141,9 +141,15 @@ func asError(errs *model.FieldErrors) error {
 	return invalid{errs}
 }
 
+// AdminOnly reports whether only the built-in admin role may create, update or delete objects
+// of kind: roles, bindings and users (a user's groups decide its roles).
+func AdminOnly(kind string) bool {
+	return kind == KindRole || kind == KindRoleBinding || kind == KindUser
+}
+
 // Validate checks a role: a name (lowercase DNS label) that is not a built-in's, 1-64 rules,
 // each with 1-64 known verbs, kinds and tenants. A rule may not name the RBAC kinds with a
-// mutating verb: only the built-in admin role changes roles and bindings. Errors carry field
+// mutating verb: only the built-in admin role changes roles, bindings and users. Errors carry field
 // paths ("rules[1].verbs[0]").
 func (r *Role) Validate() error {
 	errs := &model.FieldErrors{}
@@ -182,7 +188,7 @@ func validateRule(rule Rule, path string, errs *model.FieldErrors) {
 		switch {
 		case k != Any && !slices.Contains(Kinds, k):
 			errs.Add(p, fmt.Sprintf("%q is not a kind: want one of %v or %q", k, Kinds, Any))
-		case mutating && (k == KindRole || k == KindRoleBinding):
+		case mutating && AdminOnly(k):
 			errs.Add(p, fmt.Sprintf("only the built-in %q role may create, update or delete %ss", AdminRole, k))
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/dsnscale/dsnscale/controlplane/model"
 )
@@ -20,16 +21,22 @@ import (
 // Version is the protocol version carried in Hello; the control plane rejects others.
 const Version = 1
 
-// Subjects. A DSN talks on subjects that carry its own id, so that per-identity permissions
-// can confine it to them.
+// Subjects. A DSN talks only on subjects that carry its own id, so that per-identity
+// permissions confine it to them and a message on them is known to come from that DSN.
 const (
-	// SubjectHello takes Hello requests and answers with an Admission (request/reply).
-	SubjectHello = "dsn.v1.hello"
 	// SnapshotBucket is the JetStream object store bucket holding group snapshots.
 	SnapshotBucket = "dsn-snapshots"
 	// QueueGroup is the queue group control-plane replicas subscribe with.
 	QueueGroup = "cp"
 )
+
+// HelloSubject takes a DSN's Hello requests; the control plane answers with an Admission
+// (request/reply). The Hello's dsn must be the subject's id.
+func HelloSubject(dsn string) string { return "dsn.v1.dsn." + dsn + ".hello" }
+
+// RenewSubject takes a DSN's RenewRequest; the control plane answers with a RenewResponse
+// (request/reply).
+func RenewSubject(dsn string) string { return "dsn.v1.dsn." + dsn + ".renew" }
 
 // PushSubject is where the control plane sends Push messages for one DSN.
 func PushSubject(dsn string) string { return "dsn.v1.dsn." + dsn + ".push" }
@@ -52,6 +59,9 @@ const (
 	AllHeartbeats = "dsn.v1.dsn.*.heartbeat"
 	AllTelemetry  = "dsn.v1.dsn.*.telemetry"
 	AllEvents     = "dsn.v1.dsn.*.events"
+	AllHellos     = "dsn.v1.dsn.*.hello"
+	AllRenewals   = "dsn.v1.dsn.*.renew"
+	AllPushes     = "dsn.v1.dsn.*.push"
 )
 
 // ErrInvalid marks a message that breaks the protocol's rules.
@@ -73,9 +83,6 @@ type Hello struct {
 	AppliedRevision uint64 `json:"appliedRevision"`
 	// BootID changes on every DSN start, so the control plane can tell a restart from a reconnect.
 	BootID string `json:"bootID,omitempty"`
-	// BootstrapToken and CSR are used by admission with identities (see PROTOCOL.md, Identity).
-	BootstrapToken string `json:"bootstrapToken,omitempty"`
-	CSR            string `json:"csr,omitempty"`
 }
 
 // Limits on the sizes of fields a DSN sends.
@@ -84,7 +91,6 @@ const (
 	MaxLabelKeyLen    = 128
 	MaxLabelValueLen  = 256
 	MaxShortStringLen = 128      // software version, boot id, session id, state
-	MaxTokenLen       = 4096     // bootstrap token
 	MaxCSRLen         = 16 << 10 // PEM certificate signing request
 	MaxErrorLen       = 4096     // Ack.Error
 	MaxMessageBytes   = 64 << 20 // any single decoded message
@@ -103,10 +109,6 @@ func (h *Hello) Validate() error {
 		return fmt.Errorf("%w: softwareVersion: %d bytes, at most %d", ErrInvalid, len(h.SoftwareVersion), MaxShortStringLen)
 	case len(h.BootID) > MaxShortStringLen:
 		return fmt.Errorf("%w: bootID: %d bytes, at most %d", ErrInvalid, len(h.BootID), MaxShortStringLen)
-	case len(h.BootstrapToken) > MaxTokenLen:
-		return fmt.Errorf("%w: bootstrapToken: %d bytes, at most %d", ErrInvalid, len(h.BootstrapToken), MaxTokenLen)
-	case len(h.CSR) > MaxCSRLen:
-		return fmt.Errorf("%w: csr: %d bytes, at most %d", ErrInvalid, len(h.CSR), MaxCSRLen)
 	}
 	for k, v := range h.Labels {
 		switch {
@@ -146,8 +148,42 @@ type Admission struct {
 	Delta               *Push        `json:"delta,omitempty"`
 	Snapshot            *SnapshotRef `json:"snapshot,omitempty"`
 	HeartbeatIntervalMs int          `json:"heartbeatIntervalMs"`
-	// Certificate is the PEM identity issued for the Hello's CSR, if one was sent.
-	Certificate string `json:"certificate,omitempty"`
+}
+
+// RenewRequest asks for a new certificate for the DSN's identity before its current one
+// expires: CSR is a PEM certificate signing request for a key of the DSN's (a new one, or the
+// same), naming the DSN exactly as admission did.
+type RenewRequest struct {
+	DSN string `json:"dsn"`
+	CSR string `json:"csr"`
+}
+
+// Validate checks a RenewRequest received from a DSN.
+func (r *RenewRequest) Validate() error {
+	switch {
+	case !ValidID(r.DSN):
+		return fmt.Errorf("%w: dsn: %q is not 1-128 characters of [A-Za-z0-9_-]", ErrInvalid, r.DSN)
+	case r.CSR == "":
+		return fmt.Errorf("%w: csr: required", ErrInvalid)
+	case len(r.CSR) > MaxCSRLen:
+		return fmt.Errorf("%w: csr: %d bytes, at most %d", ErrInvalid, len(r.CSR), MaxCSRLen)
+	}
+	return nil
+}
+
+// RenewResponse answers a RenewRequest: the new PEM certificate and its expiry, or Error.
+type RenewResponse struct {
+	Certificate string    `json:"certificate,omitempty"`
+	NotAfter    time.Time `json:"notAfter,omitempty"`
+	Error       string    `json:"error,omitempty"`
+}
+
+// Validate checks a RenewResponse received from the control plane.
+func (r *RenewResponse) Validate() error {
+	if (r.Certificate == "") == (r.Error == "") {
+		return fmt.Errorf("%w: exactly one of certificate and error must be set", ErrInvalid)
+	}
+	return nil
 }
 
 // SnapshotRef names a snapshot object in the object store.

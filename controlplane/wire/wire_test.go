@@ -27,7 +27,6 @@ func TestHelloValidate(t *testing.T) {
 		{"value with comma", func(h *Hello) { h.Labels = map[string]string{"a": "1,b=2"} }, "labels.a"},
 		{"long value", func(h *Hello) { h.Labels = map[string]string{"a": strings.Repeat("v", 257)} }, "labels.a"},
 		{"long version", func(h *Hello) { h.SoftwareVersion = strings.Repeat("v", 129) }, "softwareVersion"},
-		{"long csr", func(h *Hello) { h.CSR = strings.Repeat("c", MaxCSRLen+1) }, "csr"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -179,4 +178,24 @@ func FuzzUnmarshal(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestPerDSNSubjectsAndRenewal(t *testing.T) {
+	for _, s := range []string{HelloSubject("d-1"), RenewSubject("d-1"), PushSubject("d-1")} {
+		id, ok := DSNFromSubject(s)
+		assert.True(t, ok, s)
+		assert.Equal(t, "d-1", id, s)
+	}
+	assert.Equal(t, "dsn.v1.dsn.d-1.hello", HelloSubject("d-1"))
+	assert.Equal(t, "dsn.v1.dsn.d-1.renew", RenewSubject("d-1"))
+
+	ok := RenewRequest{DSN: "d-1", CSR: "pem"}
+	assert.NoError(t, ok.Validate())
+	for _, bad := range []RenewRequest{{DSN: "d.1", CSR: "pem"}, {DSN: "d-1"}, {DSN: "d-1", CSR: strings.Repeat("c", MaxCSRLen+1)}} {
+		assert.ErrorIs(t, bad.Validate(), ErrInvalid, "%+v", bad)
+	}
+	assert.NoError(t, (&RenewResponse{Certificate: "pem"}).Validate())
+	assert.NoError(t, (&RenewResponse{Error: "no"}).Validate())
+	assert.ErrorIs(t, (&RenewResponse{}).Validate(), ErrInvalid)
+	assert.ErrorIs(t, (&RenewResponse{Certificate: "pem", Error: "no"}).Validate(), ErrInvalid)
 }

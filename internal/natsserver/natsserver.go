@@ -22,6 +22,9 @@ type Config struct {
 	MaxPayload int32
 	// MaxConnections caps client connections; 0 means the server's default (64K).
 	MaxConnections int
+	// Configure, if set, may change the server's options before it starts: TLS and client
+	// authentication (see package controlplane/pki/natsauth). An error stops Start.
+	Configure func(*server.Options) error
 }
 
 // Validate checks the configuration.
@@ -40,6 +43,7 @@ func (c Config) Validate() error {
 // Server is a running embedded server.
 type Server struct {
 	*server.Server
+	tls bool
 }
 
 // Start starts a server and waits until it accepts connections.
@@ -74,6 +78,11 @@ func Start(cfg Config) (*Server, error) {
 		JetStreamMaxMemory: 1 << 30,
 		JetStreamMaxStore:  64 << 30,
 	}
+	if cfg.Configure != nil {
+		if err := cfg.Configure(opts); err != nil {
+			return nil, fmt.Errorf("natsserver: configure: %w", err)
+		}
+	}
 	s, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("natsserver: %w", err)
@@ -83,11 +92,18 @@ func Start(cfg Config) (*Server, error) {
 		s.Shutdown()
 		return nil, errors.New("natsserver: not ready for connections after 30s")
 	}
-	return &Server{Server: s}, nil
+	return &Server{Server: s, tls: opts.TLSConfig != nil}, nil
 }
 
-// URL is the nats:// URL clients connect to.
-func (s *Server) URL() string { return s.ClientURL() }
+// URL is the URL clients connect to: nats://host:port, or tls://host:port when the server
+// requires TLS.
+func (s *Server) URL() string {
+	u := s.ClientURL()
+	if s.tls && len(u) > len("nats://") && u[:len("nats://")] == "nats://" {
+		return "tls://" + u[len("nats://"):]
+	}
+	return u
+}
 
 // Stop shuts the server down and waits for it to finish.
 func (s *Server) Stop() {

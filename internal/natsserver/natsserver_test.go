@@ -1,8 +1,10 @@
 package natsserver
 
 import (
+	"errors"
 	"testing"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
 )
@@ -24,4 +26,18 @@ func TestConfigValidate(t *testing.T) {
 	require.Error(t, Config{}.Validate())
 	require.Error(t, Config{StoreDir: "x", Listen: "nonsense"}.Validate())
 	require.NoError(t, Config{StoreDir: "x", Listen: "127.0.0.1:4222"}.Validate())
+}
+
+func TestConfigureHook(t *testing.T) {
+	_, err := Start(Config{StoreDir: t.TempDir(), Configure: func(*server.Options) error { return errors.New("refused") }})
+	require.ErrorContains(t, err, "refused")
+
+	s, err := Start(Config{StoreDir: t.TempDir(), Configure: func(o *server.Options) error {
+		o.ServerName = "configured"
+		return nil
+	}})
+	require.NoError(t, err)
+	defer s.Stop()
+	require.Equal(t, "configured", s.Name())
+	require.Contains(t, s.URL(), "nats://", "a server without TLS keeps the nats scheme")
 }

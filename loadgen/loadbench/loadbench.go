@@ -10,11 +10,13 @@ package loadbench
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"runtime"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
+	"github.com/dsnscale/dsnscale/controlplane/client"
 	"github.com/dsnscale/dsnscale/controlplane/model"
 	"github.com/dsnscale/dsnscale/internal/benchfig"
 	"github.com/dsnscale/dsnscale/loadgen/mix"
@@ -23,6 +25,10 @@ import (
 
 // runTimeout bounds one run of a benchmark.
 const runTimeout = 100 * time.Second
+
+// cpSearchBudget bounds the interleaved rate searches of one operation of the capacity
+// benchmark, both modes together.
+const cpSearchBudget = 32 * time.Second
 
 func init() {
 	benchfig.Register(benchfig.Benchmark{Name: "loadgen-vs-vegeta", Area: "loadgen", Run: benchVsVegeta})
@@ -36,9 +42,31 @@ const (
 	cpNetworksPerTenant = 200
 )
 
-// workload sets up a built-in mix against url; tenants and networks, when not 0, resize its
-// population.
-func workload(ctx context.Context, logf func(string, ...any), url, mixName string, tenants, networks int) (*northbound.Workload, error) {
+// maxConnsPerTarget bounds the connections the capacity benchmark's generator keeps to a target,
+// as an API client's connection pool does: beyond it requests wait for a connection (and their
+// latency, counted from their intended start, says so) instead of opening more. Without a bound a
+// slow moment makes every waiting virtual user open a connection of its own, and with TLS that
+// is a handshake storm the generator inflicts on itself and the server on the same two cores.
+const maxConnsPerTarget = 256
+
+// capacityClient is the HTTP client of the capacity benchmark's workloads against tg.
+func capacityClient(tg *target) (*http.Client, error) {
+	tr := northbound.NewTransport()
+	tr.MaxConnsPerHost = maxConnsPerTarget
+	if tg.auth.CA != nil {
+		tc, err := client.TLSConfig(tg.auth.CA)
+		if err != nil {
+			return nil, err
+		}
+		tc.ClientSessionCache = tr.TLSClientConfig.ClientSessionCache
+		tr.TLSClientConfig = tc
+	}
+	return &http.Client{Transport: tr, Timeout: requestTimeout}, nil
+}
+
+// workload sets up a built-in mix against a target; tenants and networks, when not 0, resize
+// its population; hc, when not nil, sends the requests.
+func workload(ctx context.Context, logf func(string, ...any), tg *target, mixName string, tenants, networks int, hc ...*http.Client) (*northbound.Workload, error) {
 	m, err := mix.Builtin(mixName)
 	if err != nil {
 		return nil, err
@@ -47,7 +75,12 @@ func workload(ctx context.Context, logf func(string, ...any), url, mixName strin
 	if tenants > 0 {
 		m.Population.Tenants, m.Population.NetworksPerTenant = tenants, networks
 	}
-	w, err := northbound.New(northbound.Config{Target: url, Mix: m})
+	cfg := tg.auth
+	cfg.Mix = m
+	if len(hc) > 0 {
+		cfg.Client = hc[0]
+	}
+	w, err := northbound.New(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -55,7 +88,7 @@ func workload(ctx context.Context, logf func(string, ...any), url, mixName strin
 	if err != nil {
 		return nil, err
 	}
-	logf("%s: set up %d objects (%d created, %d adopted) in %s", mixName, st.Created+st.Adopted, st.Created, st.Adopted, st.Duration.Round(time.Millisecond))
+	logf("%s (%s): set up %d objects (%d created, %d adopted) in %s", mixName, tg.label(), st.Created+st.Adopted, st.Created, st.Adopted, st.Duration.Round(time.Millisecond))
 	return w, nil
 }
 
@@ -89,12 +122,12 @@ func ratio(a, b float64) (float64, error) {
 func benchVsVegeta(ctx context.Context, env benchfig.Env) (map[string]float64, error) {
 	ctx, cancel := context.WithTimeout(ctx, runTimeout)
 	defer cancel()
-	tg, err := startTarget(ctx, env.WorkDir)
+	tg, err := startTarget(ctx, env.WorkDir, false)
 	if err != nil {
 		return nil, err
 	}
 	defer tg.stop()
-	w, err := workload(ctx, env.Logf, tg.url, "get-only", 0, 0)
+	w, err := workload(ctx, env.Logf, tg, "get-only", 0, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -171,55 +204,98 @@ func benchVsVegeta(ctx context.Context, env benchfig.Env) (map[string]float64, e
 }
 
 // benchCPAPI measures the control plane's highest sustained single-object GET and PUT rates,
-// and their latencies (from each request's intended start) at half those rates.
+// and their latencies (from each request's intended start) at half those rates, twice: with
+// security off (cp_api_*) and on (cp_api_*_secure: TLS, authentication, RBAC, rate limits and
+// audit), and their ratios (cp_api_get_secure_ratio, cp_api_write_secure_ratio). The two
+// control planes run side by side and their searches are interleaved step by step, so that a
+// change in the machine's load falls on both alike.
 func benchCPAPI(ctx context.Context, env benchfig.Env) (map[string]float64, error) {
 	ctx, cancel := context.WithTimeout(ctx, runTimeout)
 	defer cancel()
-	tg, err := startTarget(ctx, env.WorkDir)
-	if err != nil {
-		return nil, err
+	var targets []*target
+	defer func() {
+		for _, tg := range targets {
+			tg.stop()
+		}
+	}()
+	for _, secure := range []bool{false, true} {
+		tg, err := startTarget(ctx, env.WorkDir, secure)
+		if err != nil {
+			return nil, err
+		}
+		targets = append(targets, tg)
 	}
-	defer tg.stop()
 	figs := map[string]float64{}
+	var dropped, droppedBase uint64
 	for _, c := range []struct {
 		what, mix   string
 		start, ceil float64
 	}{
-		{"get", "get-only", 1000, 64000},
-		{"write", "update-only", 250, 16000},
+		// The searches start near what two cores serve, so that the budget goes to narrowing the
+		// rate down rather than to doubling up to it.
+		{"get", "get-only", 4000, 64000},
+		{"write", "update-only", 1000, 16000},
 	} {
-		w, err := workload(ctx, env.Logf, tg.url, c.mix, cpTenants, cpNetworksPerTenant)
+		var searches []*stepSearch
+		var loads []*northbound.Workload
+		for _, tg := range targets {
+			hc, err := capacityClient(tg)
+			if err != nil {
+				return nil, err
+			}
+			w, err := workload(ctx, env.Logf, tg, c.mix, cpTenants, cpNetworksPerTenant, hc)
+			if err != nil {
+				return nil, err
+			}
+			defer w.CloseIdleConnections()
+			loads = append(loads, w)
+			searches = append(searches, newSearch("cp "+c.what+" "+tg.label(), c.start, 25, c.ceil,
+				func(ctx context.Context, r float64) (stepResult, error) {
+					res, err := runLoadgen(ctx, w, r)
+					if d := tg.settleAudit(ctx, &droppedBase); d > 0 {
+						dropped += d
+						env.Logf("cp %s (%s) at %.0f/s: %d audit records dropped: the search index did not keep up", c.what, tg.label(), r, d)
+					}
+					return res, err
+				}))
+		}
+		if err := runSearches(ctx, env.Logf, cpSearchBudget, searches...); err != nil {
+			return nil, err
+		}
+		for i, tg := range targets {
+			s := searches[i]
+			if s.best == nil {
+				return nil, fmt.Errorf("cp %s (%s): no sustained rate down to %.0f/s", c.what, tg.label(), s.floor)
+			}
+			half, err := runLoadgen(ctx, loads[i], s.maxRate()/2)
+			if err != nil {
+				return nil, err
+			}
+			env.Logf("cp %s (%s) at half the max: %s", c.what, tg.label(), half)
+			pre, suf := "cp_api_"+c.what, ""
+			if tg.secure {
+				suf = "_secure"
+			}
+			figs[pre+"_per_s"+suf] = s.maxRate()
+			figs[pre+"_p50_ms"+suf] = float64(half.Latency.P50) / float64(time.Millisecond)
+			figs[pre+"_p99_ms"+suf] = float64(half.Latency.P99) / float64(time.Millisecond)
+			if sh, ok := cpuShare(*s.best); ok {
+				figs[pre+"_gen_cpu_share_at_max"+suf] = sh
+			}
+			if sh, ok := cpuShare(half); ok {
+				figs[pre+"_gen_cpu_share_at_half"+suf] = sh
+			}
+			if half.Limited {
+				env.Logf("cp %s (%s): the half-rate step was generator-limited: %v", c.what, tg.label(), half.Reasons)
+			}
+		}
+		r, err := ratio(figs["cp_api_"+c.what+"_per_s_secure"], figs["cp_api_"+c.what+"_per_s"])
 		if err != nil {
 			return nil, err
 		}
-		s := newSearch("cp "+c.what, c.start, 25, c.ceil, func(ctx context.Context, r float64) (stepResult, error) { return runLoadgen(ctx, w, r) })
-		if err := runSearches(ctx, env.Logf, 20*time.Second, s); err != nil {
-			w.CloseIdleConnections()
-			return nil, err
-		}
-		if s.best == nil {
-			w.CloseIdleConnections()
-			return nil, fmt.Errorf("cp %s: no sustained rate down to %.0f/s", c.what, s.floor)
-		}
-		half, err := runLoadgen(ctx, w, s.maxRate()/2)
-		w.CloseIdleConnections()
-		if err != nil {
-			return nil, err
-		}
-		env.Logf("cp %s at half the max: %s", c.what, half)
-		pre := "cp_api_" + c.what
-		figs[pre+"_per_s"] = s.maxRate()
-		figs[pre+"_p50_ms"] = float64(half.Latency.P50) / float64(time.Millisecond)
-		figs[pre+"_p99_ms"] = float64(half.Latency.P99) / float64(time.Millisecond)
-		if sh, ok := cpuShare(*s.best); ok {
-			figs[pre+"_gen_cpu_share_at_max"] = sh
-		}
-		if sh, ok := cpuShare(half); ok {
-			figs[pre+"_gen_cpu_share_at_half"] = sh
-		}
-		if half.Limited {
-			env.Logf("cp %s: the half-rate step was generator-limited: %v", c.what, half.Reasons)
-		}
+		figs["cp_api_"+c.what+"_secure_ratio"] = r
+		figs["cp_api_audit_dropped_secure"] = float64(dropped)
+		env.Logf("cp %s: %.0f/s secure, %.0f/s insecure: ratio %.2f", c.what, figs["cp_api_"+c.what+"_per_s_secure"], figs["cp_api_"+c.what+"_per_s"], r)
 	}
 	return figs, nil
 }

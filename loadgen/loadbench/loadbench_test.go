@@ -5,6 +5,7 @@ import (
 	"context"
 	"math"
 	"runtime/pprof"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -103,10 +104,10 @@ func TestBothGeneratorsAgainstTheControlPlane(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a control plane and runs two load steps")
 	}
-	tg, err := startTarget(t.Context(), t.TempDir())
+	tg, err := startTarget(t.Context(), t.TempDir(), false)
 	require.NoError(t, err)
 	defer tg.stop()
-	w, err := workload(t.Context(), t.Logf, tg.url, "get-only", 0, 0)
+	w, err := workload(t.Context(), t.Logf, tg, "get-only", 0, 0)
 	require.NoError(t, err)
 	defer w.CloseIdleConnections()
 
@@ -130,4 +131,24 @@ func TestBothGeneratorsAgainstTheControlPlane(t *testing.T) {
 		assert.Positive(t, lr.CPU.Generator)
 		assert.LessOrEqual(t, lr.CPU.Generator, lr.CPU.Process)
 	}
+}
+
+// TestSecureTargetServesTheLoad checks that a workload reaches the secure target with the
+// credential flow (CA, login) and that every request of a step succeeds.
+func TestSecureTargetServesTheLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a control plane and runs a load step")
+	}
+	tg, err := startTarget(t.Context(), t.TempDir(), true)
+	require.NoError(t, err)
+	defer tg.stop()
+	require.True(t, strings.HasPrefix(tg.url, "https://"), tg.url)
+	w, err := workload(t.Context(), t.Logf, tg, "update-only", 2, 20)
+	require.NoError(t, err)
+	defer w.CloseIdleConnections()
+	r, err := runLoadgen(t.Context(), w, 100)
+	require.NoError(t, err)
+	t.Log(r)
+	assert.Equal(t, int64(200), r.Completed)
+	assert.Zero(t, r.Errors, "%s", r)
 }

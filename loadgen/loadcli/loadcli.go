@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dsnscale/dsnscale/controlplane/client"
 	"github.com/dsnscale/dsnscale/loadgen"
 	"github.com/dsnscale/dsnscale/loadgen/mix"
 	"github.com/dsnscale/dsnscale/loadgen/northbound"
@@ -29,7 +30,10 @@ const (
 
 const usage = `usage: dsnscale load --target URL --rate N/s --duration D [flags]
 
-Runs northbound load against a control plane and prints what it saw.
+Runs northbound load against a control plane and prints what it saw. A control plane with
+security on (the default) is reached with --ca (its "ca" file, to trust its TLS certificate)
+and either --token or --user with --password-file (the load logs in, and again before the token
+expires).
 
 Executors: constant-arrival-rate (default; --rate, --duration), ramping-arrival-rate (--rate as the
 start rate, --stages 30s:500/s,1m:500/s), constant-vus (--vus, --duration), ramping-vus (--vus as
@@ -51,6 +55,7 @@ type Report struct {
 
 type options struct {
 	target, token, mixName, executor, stages, setup, runID string
+	caFile, user, passwordFile                             string
 	rate                                                   loadgen.Rate
 	duration, graceful, timeout                            time.Duration
 	vus, maxVUs, preVUs                                    int
@@ -68,6 +73,9 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	}
 	fs.StringVar(&o.target, "target", "", "control plane base `URL` (required unless --plan)")
 	fs.StringVar(&o.token, "token", "", "bearer `token` sent with every request")
+	fs.StringVar(&o.caFile, "ca", "", "PEM `file` of the CA that signed the target's TLS certificate (cp serve's \"ca\")")
+	fs.StringVar(&o.user, "user", "", "log in as this `user` (with --password-file)")
+	fs.StringVar(&o.passwordFile, "password-file", "", "`file` holding the password of --user (cp serve's \"admin-password\" for admin)")
 	fs.TextVar(&o.rate, "rate", loadgen.Rate(0), "arrival `rate`: N/s, N/m or N/h")
 	fs.DurationVar(&o.duration, "duration", 0, "how long new iterations start")
 	fs.StringVar(&o.mixName, "mix", loadgen.DefaultMix, "built-in mix `name` or LoadMix `file`")
@@ -238,9 +246,22 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	w, err := northbound.New(northbound.Config{Target: o.target, Token: o.token, Mix: m, RunID: o.runID, Logger: log})
+	nc := northbound.Config{Target: o.target, Token: o.token, Mix: m, RunID: o.runID, User: o.user, Logger: log}
+	if o.caFile != "" {
+		if nc.CA, err = client.ReadCAFile(o.caFile); err != nil {
+			fmt.Fprintf(stderr, "dsnscale load: --ca: %v\n", err)
+			return ExitUsage
+		}
+	}
+	if o.passwordFile != "" {
+		if nc.Password, err = client.ReadPasswordFile(o.passwordFile); err != nil {
+			fmt.Fprintf(stderr, "dsnscale load: --password-file: %v\n", err)
+			return ExitUsage
+		}
+	}
+	w, err := northbound.New(nc)
 	if err != nil {
-		fmt.Fprintf(stderr, "dsnscale load: %v\n", strings.NewReplacer("target", "--target", "run id", "--run-id", "token:", "--token:").Replace(err.Error()))
+		fmt.Fprintf(stderr, "dsnscale load: %v\n", strings.NewReplacer("target", "--target", "run id", "--run-id", "token:", "--token:", "user and password", "--user and --password-file").Replace(err.Error()))
 		return ExitUsage
 	}
 	defer w.CloseIdleConnections()

@@ -94,13 +94,19 @@ func TestLoadAgainstTheControlPlane(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	cp, err := controlplane.Start(ctx, controlplane.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0"})
+	cp, err := controlplane.Start(ctx, controlplane.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", BcryptCost: 4})
 	require.NoError(t, err)
 	defer cp.Stop()
 	require.NoError(t, cp.WaitReady(ctx))
+	// The credential flow of a user of cp serve: its CA file and the admin password it wrote.
+	creds := []string{"--ca", cp.CAFile(), "--user", "admin", "--password-file", cp.AdminPasswordFile()}
 
-	code, out, errs := runCLI(t, "--target", cp.APIURL(), "--rate", "100/s", "--duration", "1s", "--mix", "read-heavy",
-		"--teardown", "--json", "--seed", "5")
+	code, _, errs := runCLI(t, "--target", cp.APIURL(), "--rate", "10/s", "--duration", "1s", "--mix", "get-only")
+	require.Equal(t, ExitFailure, code, "without credentials the setup is refused")
+	assert.Contains(t, errs, "setup")
+
+	code, out, errs := runCLI(t, append(creds, "--target", cp.APIURL(), "--rate", "100/s", "--duration", "1s", "--mix", "read-heavy",
+		"--teardown", "--json", "--seed", "5")...)
 	require.Equal(t, ExitOK, code, errs)
 	var rep Report
 	require.NoError(t, json.Unmarshal([]byte(out), &rep))
@@ -113,7 +119,7 @@ func TestLoadAgainstTheControlPlane(t *testing.T) {
 	assert.Equal(t, 310, rep.Teardown.Deleted)
 	assert.Positive(t, rep.Summary.Latency.P50)
 
-	code, out, errs = runCLI(t, "--target", cp.APIURL(), "--executor", "constant-vus", "--vus", "2", "--duration", "500ms", "--mix", "get-only")
+	code, out, errs = runCLI(t, append(creds, "--target", cp.APIURL(), "--executor", "constant-vus", "--vus", "2", "--duration", "500ms", "--mix", "get-only")...)
 	require.Equal(t, ExitOK, code, errs)
 	assert.Contains(t, out, "executor     constant-vus (closed model)")
 	assert.Contains(t, out, "get/Network")
@@ -123,7 +129,7 @@ func TestLoadAgainstTheControlPlane(t *testing.T) {
 	short, cancelRun := context.WithTimeout(t.Context(), 1500*time.Millisecond)
 	defer cancelRun()
 	var sout, serr bytes.Buffer
-	code = Run(short, []string{"--target", cp.APIURL(), "--rate", "50/s", "--duration", "1m", "--mix", "get-only", "--setup", "skip"}, &sout, &serr)
+	code = Run(short, append(creds, "--target", cp.APIURL(), "--rate", "50/s", "--duration", "1m", "--mix", "get-only", "--setup", "skip"), &sout, &serr)
 	assert.Equal(t, ExitFailure, code)
 	assert.Contains(t, serr.String(), "run: context deadline exceeded")
 	assert.Contains(t, sout.String(), "iterations   3000 planned")

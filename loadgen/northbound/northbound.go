@@ -10,6 +10,7 @@ package northbound
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,6 +25,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dsnscale/dsnscale/controlplane/client"
 	"github.com/dsnscale/dsnscale/controlplane/model"
 	"github.com/dsnscale/dsnscale/loadgen"
 	"github.com/dsnscale/dsnscale/loadgen/mix"
@@ -48,6 +50,13 @@ type Config struct {
 	Target string
 	// Token, when set, is sent as "Authorization: Bearer <token>".
 	Token string
+	// User and Password, when set, log in (POST /api/v1/login) for a token, which is renewed
+	// before it expires. Exclusive with Token.
+	User, Password string
+	// CA is the PEM certificate of the authority that signed the target's TLS certificate (the
+	// reference control plane's ca.crt); nil trusts the CA registered for the target with
+	// TrustTarget, else the system's roots. Ignored with Client, whose transport decides.
+	CA []byte
 	// Mix is the operation mix (defaults are filled in). Required.
 	Mix *mix.Mix
 	// RunID makes the names of objects this run creates unique (default: derived from the
@@ -83,6 +92,15 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: setup concurrency %d is negative", ErrConfig, c.SetupConcurrency)
 	case strings.ContainsAny(c.Token, "\r\n"):
 		return fmt.Errorf("%w: token: must be one line", ErrConfig)
+	case (c.User == "") != (c.Password == ""):
+		return fmt.Errorf("%w: user and password go together", ErrConfig)
+	case c.User != "" && c.Token != "":
+		return fmt.Errorf("%w: token and user are exclusive: a token, or credentials to log in with", ErrConfig)
+	}
+	if c.CA != nil && c.Client == nil {
+		if _, err := tlsConfig(c.CA); err != nil {
+			return err
+		}
 	}
 	if err := c.Mix.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
@@ -98,6 +116,7 @@ type Workload struct {
 	client *http.Client
 	stream *http.Client // for watches: no client timeout, a context deadline instead
 	auth   string
+	login  *login // with credentials
 	gen    *mix.Generator
 	log    *slog.Logger
 
@@ -147,7 +166,22 @@ func New(cfg Config) (*Workload, error) {
 	}
 	w.client = cfg.Client
 	if w.client == nil {
-		w.client = &http.Client{Transport: NewTransport(), Timeout: m.Timeout}
+		if cfg.CA == nil {
+			cfg.CA = trustedCA(cfg.Target)
+		}
+		tr := NewTransport()
+		if cfg.CA != nil {
+			tc, err := tlsConfig(cfg.CA)
+			if err != nil {
+				return nil, err
+			}
+			tc.ClientSessionCache = tr.TLSClientConfig.ClientSessionCache
+			tr.TLSClientConfig = tc
+		}
+		w.client = &http.Client{Transport: tr, Timeout: m.Timeout}
+	}
+	if cfg.User != "" {
+		w.login = &login{api: client.New(cfg.Target, w.client, client.WithUserAgent("dsnscale-loadgen")), user: cfg.User, password: cfg.Password}
 	}
 	w.stream = &http.Client{Transport: w.client.Transport}
 	for _, op := range m.Operations {
@@ -167,15 +201,20 @@ func New(cfg Config) (*Workload, error) {
 }
 
 // NewTransport returns an HTTP transport for load: many idle connections per host (one per
-// virtual user), no proxy (traffic goes where the target says), no compression.
+// virtual user), no proxy (traffic goes where the target says), no compression, and TLS
+// sessions resumed across connections, as browsers and API clients do.
 func NewTransport() *http.Transport {
 	return &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConnsPerHost: 10000,
 		IdleConnTimeout:     90 * time.Second,
 		DisableCompression:  true,
+		TLSClientConfig:     &tls.Config{MinVersion: tls.VersionTLS12, ClientSessionCache: tls.NewLRUClientSessionCache(sessionCacheSize)},
 	}
 }
+
+// sessionCacheSize bounds the TLS sessions a workload keeps for resumption.
+const sessionCacheSize = 1024
 
 // Mix returns the mix the workload runs (defaults filled).
 func (w *Workload) Mix() mix.Mix { return w.mix }
@@ -197,11 +236,12 @@ func (w *Workload) ItemURLs(kind model.Kind) []string {
 	return out
 }
 
-// Header returns the headers every request carries (for a peer load generator).
+// Header returns the headers every request carries (for a peer load generator); with
+// credentials, the token of the moment.
 func (w *Workload) Header() http.Header {
 	h := http.Header{"Accept": {"application/json"}, "User-Agent": {"dsnscale-loadgen"}}
-	if w.auth != "" {
-		h.Set("Authorization", w.auth)
+	if auth, err := w.authorization(context.Background()); err == nil && auth != "" {
+		h.Set("Authorization", auth)
 	}
 	return h
 }
@@ -274,8 +314,10 @@ func (w *Workload) send(ctx context.Context, method, path string, body []byte, k
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if w.auth != "" {
-		req.Header.Set("Authorization", w.auth)
+	if auth, err := w.authorization(ctx); err != nil {
+		return response{err: err}
+	} else if auth != "" {
+		req.Header.Set("Authorization", auth)
 	}
 	resp, err := w.client.Do(req)
 	if err != nil {

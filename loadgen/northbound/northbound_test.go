@@ -17,16 +17,19 @@ import (
 	"github.com/dsnscale/dsnscale/loadgen/mix"
 )
 
-// startControlPlane starts the reference control plane on loopback.
-func startControlPlane(t *testing.T) string {
+// startControlPlane starts the reference control plane on loopback, with security on, and
+// returns the workload config that reaches it: its URL, its CA, the admin's credentials.
+func startControlPlane(t *testing.T) Config {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	cp, err := controlplane.Start(ctx, controlplane.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0"})
+	cp, err := controlplane.Start(ctx, controlplane.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", BcryptCost: 4})
 	require.NoError(t, err)
 	t.Cleanup(cp.Stop)
 	require.NoError(t, cp.WaitReady(ctx))
-	return cp.APIURL()
+	user, pw, err := cp.AdminCredentials()
+	require.NoError(t, err)
+	return Config{Target: cp.APIURL(), CA: cp.CAPEM(), User: user, Password: pw}
 }
 
 const everyOp = `apiVersion: dsnscale/v1
@@ -60,10 +63,12 @@ func TestEveryOperationAgainstTheControlPlane(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a control plane")
 	}
-	url := startControlPlane(t)
+	base := startControlPlane(t)
 	m, err := mix.Parse("every-op.yaml", []byte(everyOp))
 	require.NoError(t, err)
-	w, err := New(Config{Target: url, Mix: m, RunID: "e2e1"})
+	cfg := base
+	cfg.Mix, cfg.RunID = m, "e2e1"
+	w, err := New(cfg)
 	require.NoError(t, err)
 	defer w.CloseIdleConnections()
 
@@ -73,7 +78,8 @@ func TestEveryOperationAgainstTheControlPlane(t *testing.T) {
 	assert.Zero(t, st.Adopted)
 
 	// A second workload with the same population adopts what is there.
-	w2, err := New(Config{Target: url, Mix: m, RunID: "e2e2"})
+	cfg.RunID = "e2e2"
+	w2, err := New(cfg)
 	require.NoError(t, err)
 	st2, err := w2.Setup(t.Context())
 	require.NoError(t, err)
@@ -91,8 +97,8 @@ func TestEveryOperationAgainstTheControlPlane(t *testing.T) {
 	assert.Equal(t, int64(200), sum.Completed)
 	for name, op := range sum.Ops {
 		switch name {
-		case "search/events", "search/audit":
-			// No search routes yet: every one answers 404, counted, not fatal.
+		case "search/events":
+			// No events route in this control plane: every one answers 404, counted, not fatal.
 			assert.Equal(t, op.Count, op.ErrorsByClass[loadgen.Class4xx], name)
 		case "get/DSN":
 			assert.Equal(t, op.Count, op.ErrorsByClass[loadgen.ClassNoObject], "no DSNs admitted: %s", name)
@@ -111,7 +117,12 @@ func TestEveryOperationAgainstTheControlPlane(t *testing.T) {
 	require.NoError(t, err)
 	assert.GreaterOrEqual(t, td.Deleted, 14)
 	// Nothing of the load is left: no tenants at all.
-	resp, err := http.Get(url + "/api/v1/tenants")
+	req, err := http.NewRequest("GET", base.Target+"/api/v1/tenants", nil)
+	require.NoError(t, err)
+	for k, v := range w.Header() {
+		req.Header[k] = v
+	}
+	resp, err := w.client.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	var list struct {
@@ -129,11 +140,13 @@ func TestSetupReportsTheFailingObject(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a control plane")
 	}
-	url := startControlPlane(t)
+	base := startControlPlane(t)
 	m, err := mix.Builtin("get-only")
 	require.NoError(t, err)
 	m.Setup = mix.SetupSkip
-	w, err := New(Config{Target: url, Mix: m})
+	cfg := base
+	cfg.Mix = m
+	w, err := New(cfg)
 	require.NoError(t, err)
 	st, err := w.Setup(t.Context())
 	require.NoError(t, err)
@@ -158,6 +171,9 @@ func TestConfigValidate(t *testing.T) {
 		{Config{Target: "http://h"}, "mix: required"},
 		{Config{Target: "http://h", Mix: m, RunID: "Bad!"}, `run id "Bad!"`},
 		{Config{Target: "http://h", Mix: m, Token: "a\nb"}, "token: must be one line"},
+		{Config{Target: "http://h", Mix: m, User: "admin"}, "user and password go together"},
+		{Config{Target: "http://h", Mix: m, User: "admin", Password: "pw", Token: "t"}, "token and user are exclusive"},
+		{Config{Target: "https://h", Mix: m, CA: []byte("not a certificate")}, "ca: "},
 	}
 	for _, tt := range tests {
 		err := tt.cfg.Validate()
@@ -166,4 +182,34 @@ func TestConfigValidate(t *testing.T) {
 	}
 	require.NoError(t, Config{Target: "http://127.0.0.1:1/", Mix: m}.Validate())
 	assert.True(t, strings.HasSuffix(itemPath(model.Key{Kind: model.KindPolicy, Tenant: "t", Name: "p"}), "/tenants/t/policies/p"))
+}
+
+// TestTrustedTarget checks that a workload without a CA of its own trusts the one a harness
+// registered for its target, and only that target.
+func TestTrustedTarget(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a control plane")
+	}
+	base := startControlPlane(t)
+	m, err := mix.Parse("small.yaml", []byte(`apiVersion: dsnscale/v1
+kind: LoadMix
+name: small
+population: {tenants: 1, networksPerTenant: 2, prefix: tt}
+operations:
+  - {op: get, kind: Network, weight: 1}
+`))
+	require.NoError(t, err)
+	cfg := Config{Target: base.Target, User: base.User, Password: base.Password, Mix: m}
+	w, err := New(cfg)
+	require.NoError(t, err)
+	_, err = w.Setup(t.Context())
+	require.Error(t, err, "the target's certificate is not trusted yet")
+
+	TrustTarget(base.Target+"/", base.CA)
+	defer TrustTarget(base.Target, nil)
+	w, err = New(cfg)
+	require.NoError(t, err)
+	st, err := w.Setup(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, 3, st.Created+st.Adopted)
 }

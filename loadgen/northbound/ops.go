@@ -210,8 +210,10 @@ func (w *Workload) watch(ctx context.Context) loadgen.Outcome {
 	}
 	req.Header.Set("Accept", "text/event-stream")
 	req.Header.Set("User-Agent", "dsnscale-loadgen")
-	if w.auth != "" {
-		req.Header.Set("Authorization", w.auth)
+	if auth, err := w.authorization(ctx); err != nil {
+		return loadgen.Outcome{Err: err}
+	} else if auth != "" {
+		req.Header.Set("Authorization", auth)
 	}
 	resp, err := w.stream.Do(req)
 	if err != nil {

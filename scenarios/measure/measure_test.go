@@ -279,17 +279,18 @@ func TestTelemetry(t *testing.T) {
 	v := values(t, res)
 	assert.Equal(t, 1200.0, v["telemetry_samples_sent"].Value)
 	assert.Equal(t, 24.0, v["telemetry_batches_sent"].Value)
-	assert.Equal(t, "not available: GET /api/v1/metrics/query answered 404", v["telemetry_samples_found"].Missing)
+	assert.Equal(t, "not available: GET /api/v1/metrics/query answered 404", v["telemetry_batches_found"].Missing)
 	assert.Equal(t, "not available: GET /api/v1/events answered 404", v["telemetry_events_found"].Missing)
 
 	in.API = fakeAPI{answers: map[string]string{
-		MetricsQueryPath: `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"1190"]}]}}`,
-		EventsPath:       `{"total": 30, "items": []}`,
+		MetricsQueryPath: `{"status":"success","data":{"resultType":"matrix","result":[` +
+			`{"metric":{"dsn":"a"},"values":[[1,"3"],[11,"4"]]},{"metric":{"dsn":"b"},"values":[[2,"5"]]}]}}`,
+		EventsPath: `{"total": 30, "items": []}`,
 	}}
 	in.Telemetry.Samples = -1
 	v = values(t, measureOne(t, "telemetry", in))
 	assert.Equal(t, "the fleet counts telemetry messages, not the samples in them", v["telemetry_samples_sent"].Missing)
-	assert.Equal(t, 1190.0, v["telemetry_samples_found"].Value)
+	assert.Equal(t, 3.0, v["telemetry_batches_found"].Value, "one probe sample per batch, counted across series")
 	assert.Equal(t, 30.0, v["telemetry_events_found"].Value)
 }
 

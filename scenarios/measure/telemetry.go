@@ -3,7 +3,6 @@ package measure
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/url"
 	"strconv"
 	"time"
@@ -14,7 +13,7 @@ func init() { mustRegister(telemetry{}) }
 var (
 	figBatchesSent  = Figure{"telemetry_batches_sent", UnitCount, "telemetry messages the DSNs sent"}
 	figSamplesSent  = Figure{"telemetry_samples_sent", UnitCount, "metric samples the DSNs sent"}
-	figSamplesFound = Figure{"telemetry_samples_found", UnitCount, "metric samples the control plane's metrics query found again"}
+	figSamplesFound = Figure{"telemetry_batches_found", UnitCount, "telemetry batches the control plane's metrics query found again (by their " + ProbeMetric + " sample)"}
 	figEventsSent   = Figure{"telemetry_events_sent", UnitCount, "events the DSNs sent"}
 	figEventsFound  = Figure{"telemetry_events_found", UnitCount, "events the control plane's event search found again"}
 )
@@ -39,23 +38,31 @@ func (telemetry) Figures() []Figure {
 	return []Figure{figBatchesSent, figSamplesSent, figSamplesFound, figEventsSent, figEventsFound}
 }
 
-// promAnswer is the Prometheus query API's answer shape.
-type promAnswer struct {
+// ProbeMetric is the metric whose samples the measurement counts: every telemetry batch of a
+// simulated DSN carries exactly one, so the count found compares with the batches sent.
+const ProbeMetric = "dsn_cpu_percent"
+
+// maxProbeSeries bounds the series the metrics query may return (one per DSN).
+const maxProbeSeries = 10000
+
+// matrixAnswer is the metrics query's answer: a Prometheus range-query matrix.
+type matrixAnswer struct {
 	Status string `json:"status"`
 	Data   struct {
 		ResultType string `json:"resultType"`
 		Result     []struct {
-			Value [2]any `json:"value"`
+			Values [][2]any `json:"values"`
 		} `json:"result"`
 	} `json:"data"`
-	Error string `json:"error"`
+	Truncated bool `json:"truncated"`
 }
 
 func (telemetry) samplesFound(ctx context.Context, in *Input) Value {
-	secs := int64(in.End.Sub(in.Start).Seconds() + 0.5)
 	q := url.Values{}
-	q.Set("query", fmt.Sprintf(`sum(count_over_time({__name__=~".+"}[%ds]))`, max(secs, 1)))
-	q.Set("time", strconv.FormatFloat(float64(in.End.UnixNano())/1e9, 'f', 3, 64))
+	q.Set("match", ProbeMetric)
+	q.Set("from", in.Start.UTC().Format(time.RFC3339Nano))
+	q.Set("to", in.End.UTC().Format(time.RFC3339Nano))
+	q.Set("limit", strconv.Itoa(maxProbeSeries))
 	status, body, err := in.API.Get(ctx, MetricsQueryPath+"?"+q.Encode())
 	switch {
 	case err != nil:
@@ -65,27 +72,24 @@ func (telemetry) samplesFound(ctx context.Context, in *Input) Value {
 	case status != 200:
 		return missing(figSamplesFound, "metrics query answered %d: %.200s", status, body)
 	}
-	var a promAnswer
+	var a matrixAnswer
 	if err := json.Unmarshal(body, &a); err != nil || a.Status != "success" {
 		return missing(figSamplesFound, "metrics query answer not understood: %.200s", body)
 	}
-	total := 0.0
-	for _, r := range a.Data.Result {
-		s, _ := r.Value[1].(string)
-		v, err := strconv.ParseFloat(s, 64)
-		if err != nil {
-			return missing(figSamplesFound, "metrics query value %q is not a number", s)
-		}
-		total += v
+	if a.Truncated {
+		return missing(figSamplesFound, "metrics query truncated at %d series", maxProbeSeries)
 	}
-	return value(figSamplesFound, total)
+	total := 0
+	for _, r := range a.Data.Result {
+		total += len(r.Values)
+	}
+	return value(figSamplesFound, float64(total))
 }
 
 func (telemetry) eventsFound(ctx context.Context, in *Input) Value {
 	q := url.Values{}
-	q.Set("q", "*")
-	q.Set("since", in.Start.UTC().Format(time.RFC3339Nano))
-	q.Set("until", in.End.UTC().Format(time.RFC3339Nano))
+	q.Set("from", in.Start.UTC().Format(time.RFC3339Nano))
+	q.Set("to", in.End.UTC().Format(time.RFC3339Nano))
 	q.Set("limit", "1")
 	status, body, err := in.API.Get(ctx, EventsPath+"?"+q.Encode())
 	switch {

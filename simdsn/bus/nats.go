@@ -51,6 +51,10 @@ type Config struct {
 	Name string
 	// QueueLen is the buffer of incoming messages shared by all subscriptions (default 65536).
 	QueueLen int
+	// Security, when set, connects with mutual TLS: shared connections as the fleet gateway,
+	// per-DSN connections with each DSN's own identity. Nil connects in plain text (a control
+	// plane run insecure).
+	Security *Security    `json:"security,omitempty"`
 	Logger   *slog.Logger `json:"-"`
 }
 
@@ -70,6 +74,11 @@ func (c Config) Validate() error {
 	}
 	if c.ConnectTimeout < 0 || c.PingInterval < 0 || c.ReconnectMin < 0 || c.ReconnectMax < 0 {
 		errs = append(errs, errors.New("durations must not be negative"))
+	}
+	if c.Security != nil {
+		if err := c.Security.validate(c.Mode); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrConfig, errors.Join(errs...))
@@ -133,6 +142,7 @@ type NATS struct {
 	cfg     Config
 	deliver Deliver
 	msgs    chan *nats.Msg
+	ids     *identities // nil without security
 
 	mu      sync.Mutex
 	members []member
@@ -150,8 +160,12 @@ func NewNATS(cfg Config) (*NATS, error) {
 		return nil, err
 	}
 	cfg.setDefaults()
+	ids, err := newIdentities(cfg.Security, cfg.Mode)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &NATS{cfg: cfg, msgs: make(chan *nats.Msg, cfg.QueueLen), byID: map[string]int32{},
+	return &NATS{cfg: cfg, ids: ids, msgs: make(chan *nats.Msg, cfg.QueueLen), byID: map[string]int32{},
 		pools: map[string][]int{}, ctx: ctx, cancel: cancel}, nil
 }
 
@@ -211,7 +225,14 @@ func (b *NATS) urlFor(pool string) string {
 
 func (b *NATS) dialShared(url, name string) (*conn, error) {
 	c := &conn{subs: map[int32]*nats.Subscription{}, stores: map[string]jetstream.ObjectStore{}}
-	opts := b.options(name)
+	secure, inbox, err := b.ids.sharedOptions()
+	if err != nil {
+		return nil, err
+	}
+	if inbox == "" {
+		inbox = "_INBOX." + nuid.Next()
+	}
+	opts := append(b.options(name), secure...)
 	opts = append(opts,
 		nats.RetryOnFailedConnect(true),
 		nats.MaxReconnects(-1),
@@ -228,7 +249,7 @@ func (b *NATS) dialShared(url, name string) (*conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bus: %s: %w", url, err)
 	}
-	return b.bind(c, nc, "_INBOX."+nuid.Next()+".")
+	return b.bind(c, nc, inbox+".")
 }
 
 func (b *NATS) options(name string) []nats.Option {
@@ -322,7 +343,14 @@ func (b *NATS) Connect(n int32) {
 func (b *NATS) dialOwn(n int32, id, url string) {
 	b.Disconnect(n)
 	c := &conn{subs: map[int32]*nats.Subscription{}, stores: map[string]jetstream.ObjectStore{}}
-	opts := append(b.options(b.cfg.Name+"-"+id),
+	actx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	secure, err := b.ids.dsnOptions(actx, id)
+	cancel()
+	if err != nil {
+		b.deliver(Delivery{DSN: n, Kind: ConnFailed, Err: fmt.Errorf("bus: identity of %s: %w", id, err)})
+		return
+	}
+	opts := append(append(b.options(b.cfg.Name+"-"+id), secure...),
 		nats.NoReconnect(),
 		nats.WriteBufferSize(4096),
 		nats.ReconnectBufSize(-1),
@@ -342,7 +370,7 @@ func (b *NATS) dialOwn(n int32, id, url string) {
 	)
 	nc, err := nats.Connect(url, opts...)
 	if err == nil {
-		// A DSN's own connection uses the inbox prefix its identity will be confined to
+		// A DSN's own connection uses the inbox prefix its identity is confined to
 		// (docs/PROTOCOL.md, Identity).
 		_, err = b.bind(c, nc, "_INBOX."+id+".")
 	}

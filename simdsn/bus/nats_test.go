@@ -70,16 +70,16 @@ func TestNATSBus(t *testing.T) {
 
 			// No control plane listening yet: no responders.
 			connect(t, b, in, 1)
-			require.NoError(t, b.Request(1, wire.SubjectHello, []byte("{}"), 42))
+			require.NoError(t, b.Request(1, wire.HelloSubject("b"), []byte("{}"), 42))
 			d := in.next(t, Reply)
 			assert.ErrorIs(t, d.Err, ErrNoResponders)
 			assert.Equal(t, uint32(42), d.Token)
 
-			sub, err := cp.Subscribe(wire.SubjectHello, func(m *nats.Msg) { _ = m.Respond(append([]byte("re:"), m.Data...)) })
+			sub, err := cp.Subscribe(wire.AllHellos, func(m *nats.Msg) { _ = m.Respond(append([]byte("re:"), m.Data...)) })
 			require.NoError(t, err)
 			defer sub.Unsubscribe()
 			require.NoError(t, cp.Flush())
-			require.NoError(t, b.Request(1, wire.SubjectHello, []byte("hi"), 43))
+			require.NoError(t, b.Request(1, wire.HelloSubject("b"), []byte("hi"), 43))
 			d = in.next(t, Reply)
 			require.NoError(t, d.Err)
 			assert.Equal(t, Delivery{DSN: 1, Kind: Reply, Token: 43, Data: []byte("re:hi")}, d)

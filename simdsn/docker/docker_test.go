@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/dsnscale/dsnscale/controlplane"
 	"github.com/dsnscale/dsnscale/controlplane/client"
 	"github.com/dsnscale/dsnscale/controlplane/model"
 	"github.com/dsnscale/dsnscale/simdsn"
@@ -37,13 +36,7 @@ func TestDockerDriver(t *testing.T) {
 	bin := simtest.Binary(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cp, err := controlplane.Start(ctx, controlplane.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", NATSListen: "127.0.0.1:0"})
-	require.NoError(t, err)
-	defer cp.Stop()
-	require.NoError(t, cp.WaitReady(ctx))
-	api := client.New(cp.APIURL(), nil)
-	_, err = api.Create(ctx, &model.Object{APIVersion: model.APIVersion, Kind: model.KindTenant, Metadata: model.Metadata{Name: "t1"}})
-	require.NoError(t, err)
+	cp, api, sec := simtest.SecureCP(t, false)
 	rev, err := api.Revision(ctx)
 	require.NoError(t, err)
 
@@ -51,7 +44,7 @@ func TestDockerDriver(t *testing.T) {
 	m, err := trafficmap.Parse("simtest.yaml", []byte(simtest.Map(4, 50)), reg)
 	require.NoError(t, err)
 	f, err := simdsn.New(ctx, simdsn.Config{Driver: docker.Name, NATSURL: cp.NATSURL(), Map: m, Stages: reg,
-		Binary: bin, WorkDir: t.TempDir(), PingInterval: time.Second, Seed: 3})
+		Binary: bin, WorkDir: t.TempDir(), PingInterval: time.Second, Seed: 3, Security: sec})
 	require.NoError(t, err)
 	defer func() { assert.NoError(t, f.Close(context.Background())) }()
 	require.NoError(t, f.Start(ctx, time.Second))

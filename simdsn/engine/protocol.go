@@ -19,7 +19,7 @@ func (e *Engine) hello(d *dsn, s *stage.Compiled, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	if err := e.bus.Request(d.idx, wire.SubjectHello, data, d.seq); err != nil {
+	if err := e.bus.Request(d.idx, wire.HelloSubject(d.id), data, d.seq); err != nil {
 		return err
 	}
 	e.count(data)

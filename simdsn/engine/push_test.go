@@ -76,7 +76,7 @@ func TestPushesDuplicatesAndGaps(t *testing.T) {
 		r = s.dsn("d0")
 		assert.Equal(t, 1, r.Watch.Gaps)
 		assert.Equal(t, record.WatchEvent{At: r.Watch.Events[1].At, Kind: record.WatchGap, Revision: 10, Applied: 8}, r.Watch.Events[1])
-		hellos := s.fb.messages(wire.SubjectHello)
+		hellos := s.fb.messages(".hello")
 		var h wire.Hello
 		require.NoError(t, json.Unmarshal(hellos[len(hellos)-1].data, &h))
 		assert.Equal(t, uint64(8), h.AppliedRevision)

@@ -9,9 +9,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/dsnscale/dsnscale/controlplane"
-	"github.com/dsnscale/dsnscale/controlplane/client"
-	"github.com/dsnscale/dsnscale/controlplane/model"
 	"github.com/dsnscale/dsnscale/simdsn"
 	"github.com/dsnscale/dsnscale/simdsn/internal/simtest"
 	"github.com/dsnscale/dsnscale/simdsn/process"
@@ -46,19 +43,15 @@ func TestProcessDriver(t *testing.T) {
 	bin := simtest.Binary(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cp, err := controlplane.Start(ctx, controlplane.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", NATSListen: "127.0.0.1:0"})
-	require.NoError(t, err)
-	defer cp.Stop()
-	require.NoError(t, cp.WaitReady(ctx))
-	// Some intent, so that DSNs have a revision above 0 to apply and cache.
-	_, err = client.New(cp.APIURL(), nil).Create(ctx, &model.Object{APIVersion: model.APIVersion, Kind: model.KindTenant, Metadata: model.Metadata{Name: "t1"}})
-	require.NoError(t, err)
+	// The control plane holds some intent (tenant t1), so that DSNs have a revision above 0 to
+	// apply and cache.
+	cp, _, sec := simtest.SecureCP(t, false)
 
 	reg := stage.Default()
 	m, err := trafficmap.Parse("simtest.yaml", []byte(simtest.Map(3, 20)), reg)
 	require.NoError(t, err)
 	f, err := simdsn.New(ctx, simdsn.Config{Driver: process.Name, NATSURL: cp.NATSURL(), Map: m, Stages: reg,
-		Binary: bin, WorkDir: t.TempDir(), PingInterval: time.Second, Seed: 5})
+		Binary: bin, WorkDir: t.TempDir(), PingInterval: time.Second, Seed: 5, Security: sec})
 	require.NoError(t, err)
 	defer f.Close(context.Background())
 	require.NoError(t, f.Start(ctx, time.Second))

@@ -15,17 +15,20 @@ import (
 
 	"github.com/dsnscale/dsnscale/controlplane/client"
 	"github.com/dsnscale/dsnscale/controlplane/model"
+	"github.com/dsnscale/dsnscale/simdsn/bus"
 )
 
-// cpProcess is `dsnscale cp serve` as a child process.
+// cpProcess is `dsnscale cp serve` as a child process, with its security on.
 type cpProcess struct {
 	cmd     *exec.Cmd
 	natsURL string
+	apiURL  string
+	caPEM   []byte
 	api     *client.Client
 	logPath string
 }
 
-var addrLine = regexp.MustCompile(`^(api|nats) (\S+)$`)
+var addrLine = regexp.MustCompile(`^(api|nats|ca|admin-password) (\S+)$`)
 
 func startCP(ctx context.Context, binary, dir string) (*cpProcess, error) {
 	if binary == "" {
@@ -54,17 +57,22 @@ func startCP(ctx context.Context, binary, dir string) (*cpProcess, error) {
 	}
 	go func() { _ = cmd.Wait(); logf.Close() }()
 	p := &cpProcess{cmd: cmd, logPath: logPath}
-	var apiURL string
+	var caFile, pwFile string
 	found := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			if m := addrLine.FindStringSubmatch(sc.Text()); m != nil {
-				if m[1] == "api" {
-					apiURL = m[2]
-				} else {
+				switch m[1] {
+				case "api":
+					p.apiURL = m[2]
+				case "nats":
 					p.natsURL = m[2]
-					close(found)
+				case "ca":
+					caFile = m[2]
+				case "admin-password":
+					pwFile = m[2]
+					close(found) // the last line cp serve prints
 				}
 			}
 		}
@@ -79,7 +87,23 @@ func startCP(ctx context.Context, binary, dir string) (*cpProcess, error) {
 		p.stop()
 		return nil, ctx.Err()
 	}
-	p.api = client.New(apiURL, nil)
+	// The credential flow of a user of cp serve: trust the CA it printed, log in with the admin
+	// password it wrote.
+	if p.caPEM, err = client.ReadCAFile(caFile); err != nil {
+		p.stop()
+		return nil, err
+	}
+	pw, err := client.ReadPasswordFile(pwFile)
+	if err != nil {
+		p.stop()
+		return nil, err
+	}
+	hc, err := client.HTTPClient(p.caPEM, 30*time.Second)
+	if err != nil {
+		p.stop()
+		return nil, err
+	}
+	p.api = client.New(p.apiURL, hc, client.WithCredentials("admin", pw), client.WithUserAgent("dsnscale-simbench"))
 	deadline := time.Now().Add(30 * time.Second)
 	for p.api.Ready(ctx) != nil {
 		if time.Now().After(deadline) {
@@ -89,6 +113,27 @@ func startCP(ctx context.Context, binary, dir string) (*cpProcess, error) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return p, nil
+}
+
+// security creates the bootstrap token a fleet needs and returns its bus security: a gateway
+// token for shared connections, a DSN token of tenant bench (seedIntent makes it) with a use per
+// DSN for per-DSN ones.
+func (p *cpProcess) security(ctx context.Context, mode bus.Mode, dsns int) (*bus.Security, error) {
+	spec := client.BootstrapTokenSpec{Role: client.RoleGateway, Description: "sim benchmark"}
+	if mode == bus.PerDSN {
+		spec = client.BootstrapTokenSpec{Tenant: "bench", Uses: dsns, Description: "sim benchmark"}
+	}
+	tok, err := p.api.CreateBootstrapToken(ctx, spec)
+	if err != nil {
+		return nil, fmt.Errorf("bootstrap token: %w", err)
+	}
+	sec := &bus.Security{CA: string(p.caPEM), APIURL: p.apiURL}
+	if mode == bus.PerDSN {
+		sec.BootstrapToken = tok.Secret
+	} else {
+		sec.GatewayToken = tok.Secret
+	}
+	return sec, nil
 }
 
 func (p *cpProcess) stop() {

@@ -61,7 +61,11 @@ func runInproc(ctx context.Context, env benchfig.Env, mode bus.Mode, suffix stri
 	if err != nil {
 		return nil, err
 	}
-	f, err := simdsn.New(ctx, simdsn.Config{NATSURL: cp.natsURL, Count: InprocDSNs, Conn: mode, Seed: 1, Workers: 2, WorkDir: env.WorkDir})
+	sec, err := cp.security(ctx, mode, InprocDSNs)
+	if err != nil {
+		return nil, err
+	}
+	f, err := simdsn.New(ctx, simdsn.Config{NATSURL: cp.natsURL, Count: InprocDSNs, Conn: mode, Seed: 1, Workers: 2, WorkDir: env.WorkDir, Security: sec})
 	if err != nil {
 		return nil, err
 	}
@@ -123,8 +127,12 @@ func runDocker(ctx context.Context, env benchfig.Env) (map[string]float64, error
 	if err := seedIntent(ctx, cp); err != nil {
 		return nil, err
 	}
+	sec, err := cp.security(ctx, bus.Shared, DockerDSNs)
+	if err != nil {
+		return nil, err
+	}
 	f, err := simdsn.New(ctx, simdsn.Config{Driver: docker.Name, NATSURL: cp.natsURL, Count: DockerDSNs, Seed: 1,
-		Workers: 2, WorkDir: env.WorkDir, Binary: env.Binary})
+		Workers: 2, WorkDir: env.WorkDir, Binary: env.Binary, Security: sec})
 	if err != nil {
 		return nil, err
 	}

@@ -11,12 +11,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/dsnscale/dsnscale/controlplane/client"
 	"github.com/dsnscale/dsnscale/simdsn"
 	"github.com/dsnscale/dsnscale/simdsn/bus"
 	"github.com/dsnscale/dsnscale/simdsn/driver"
@@ -37,16 +39,23 @@ const (
 	ExitBroken = 3
 )
 
-const usageText = `usage: dsnscale sim --cp NATS_URL [flags]
+const usageText = `usage: dsnscale sim --cp NATS_URL [--api API_URL --ca CA_FILE (--token-file F | --password-file F)] [flags]
 
 Runs a simulated DSN fleet against a control plane. --cp is the control plane's NATS URL
-(nats://host:port), the one ` + "`dsnscale cp serve`" + ` prints as "nats"; its northbound API does not
-publish it, so an http:// URL is refused.
+(tls://host:port, or nats://host:port for one run --insecure), the one ` + "`dsnscale cp serve`" + `
+prints as "nats"; its northbound API does not publish it, so an http:// URL is refused.
+
+A control plane with security on (the default) admits DSNs with bootstrap tokens: give --api
+and --ca (its "api" and "ca" lines) and either --token-file (a gateway token for --conn shared,
+a DSN token for --conn per-dsn) or --password-file (the sim logs in as --user and creates the
+token it needs). Shared connections use one fleet gateway identity: a simulation-only trust
+level (docs/PROTOCOL.md); --conn per-dsn gives every DSN its own identity.
 
 `
 
 type options struct {
 	cp, driverName, mapFile, stagesDir, conn, idPrefix, binary, workDir, progress, logLevel string
+	api, caFile, tokenFile, user, passwordFile, tenant                                      string
 	count, dsnsPerConn, workers                                                             int
 	seed                                                                                    uint64
 	bootSpread, duration, cpTimeout, pingInterval                                           time.Duration
@@ -85,6 +94,12 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.unitProxies, "unit-proxies", false, "inproc: put a loopback proxy before each rack (for unit-disconnect)")
 	fs.StringVar(&o.progress, "progress", "auto", "progress display: auto, bar, plain or none")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "debug, info, warn or error")
+	fs.StringVar(&o.api, "api", "", "the control plane's API URL, for admission (https://host:port)")
+	fs.StringVar(&o.caFile, "ca", "", "the control plane's CA certificate (cp serve's \"ca\" file)")
+	fs.StringVar(&o.tokenFile, "token-file", "", "file holding a bootstrap token: a gateway token (--conn shared) or a DSN token (--conn per-dsn)")
+	fs.StringVar(&o.user, "user", "admin", "user to log in as with --password-file")
+	fs.StringVar(&o.passwordFile, "password-file", "", "log in with this password and create the bootstrap token (cp serve's \"admin-password\" file)")
+	fs.StringVar(&o.tenant, "tenant", "", "tenant of the DSN token created with --password-file and --conn per-dsn (must exist)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return ExitOK
@@ -150,13 +165,101 @@ func (o options) config(ctx context.Context, stderr io.Writer, log *slog.Logger)
 	if _, err := m.Place(o.count, o.idPrefix); err != nil {
 		return bad("%v", err)
 	}
+	if o.caFile == "" && strings.HasPrefix(o.cp, "tls://") {
+		return bad("--cp %s requires TLS: give --ca and --api, with --token-file or --password-file", o.cp)
+	}
 	// The control plane's bus must answer before anything starts.
-	nc, err := nats.Connect(o.cp, nats.Timeout(o.cpTimeout), nats.Name("dsnscale-sim-preflight"))
-	if err != nil {
+	if err := preflight(o); err != nil {
 		return bad("control plane unreachable: cannot connect to its bus at %s within %v: %v", o.cp, o.cpTimeout, err)
 	}
-	nc.Close()
+	if o.caFile != "" {
+		sec, err := o.security(ctx, int(cfg.Count))
+		if err != nil {
+			return bad("%v", err)
+		}
+		cfg.Security = sec
+		if err := cfg.Validate(); err != nil {
+			return bad("%v", err)
+		}
+	}
 	return cfg, ExitOK
+}
+
+// preflight checks that the bus answers: a NATS handshake in plain text, or a TCP connection
+// when the bus requires mutual TLS (the identities come later).
+func preflight(o options) error {
+	if o.caFile == "" {
+		nc, err := nats.Connect(o.cp, nats.Timeout(o.cpTimeout), nats.Name("dsnscale-sim-preflight"))
+		if err != nil {
+			return err
+		}
+		nc.Close()
+		return nil
+	}
+	addr, err := driver.HostPort(o.cp)
+	if err != nil {
+		return err
+	}
+	c, err := net.DialTimeout("tcp", addr, o.cpTimeout)
+	if err != nil {
+		return err
+	}
+	return c.Close()
+}
+
+// security reads the CA and the bootstrap token, or logs in and creates the token: a gateway
+// token for shared connections, a DSN token with a use per DSN (and as many spare, for
+// restarts of the process driver's units) for per-DSN ones.
+func (o options) security(ctx context.Context, count int) (*bus.Security, error) {
+	if o.api == "" {
+		return nil, errors.New("--ca needs --api: DSNs are admitted through the control plane's API")
+	}
+	if (o.tokenFile == "") == (o.passwordFile == "") {
+		return nil, errors.New("--ca needs exactly one of --token-file and --password-file")
+	}
+	ca, err := client.ReadCAFile(o.caFile)
+	if err != nil {
+		return nil, fmt.Errorf("--ca: %w", err)
+	}
+	sec := &bus.Security{CA: string(ca), APIURL: o.api}
+	perDSN := bus.Mode(o.conn) == bus.PerDSN
+	var token string
+	if o.tokenFile != "" {
+		if token, err = client.ReadPasswordFile(o.tokenFile); err != nil {
+			return nil, fmt.Errorf("--token-file: %w", err)
+		}
+	} else {
+		pw, err := client.ReadPasswordFile(o.passwordFile)
+		if err != nil {
+			return nil, fmt.Errorf("--password-file: %w", err)
+		}
+		hc, err := client.HTTPClient(ca, 30*time.Second)
+		if err != nil {
+			return nil, err
+		}
+		api := client.New(o.api, hc, client.WithCredentials(o.user, pw), client.WithUserAgent("dsnscale-sim"))
+		spec := client.BootstrapTokenSpec{Role: client.RoleGateway, Description: "dsnscale sim fleet gateway"}
+		if perDSN {
+			if o.tenant == "" {
+				return nil, errors.New("--conn per-dsn with --password-file needs --tenant: DSN tokens belong to a tenant")
+			}
+			if count == 0 {
+				count = 100000
+			}
+			spec = client.BootstrapTokenSpec{Tenant: o.tenant, Uses: min(2*count, 100000), Description: "dsnscale sim DSNs"}
+		}
+		created, err := api.CreateBootstrapToken(ctx, spec)
+		if err != nil {
+			return nil, fmt.Errorf("creating a bootstrap token at %s: %w", o.api, err)
+		}
+		token = created.Secret
+	}
+	if perDSN {
+		sec.BootstrapToken = token
+	} else {
+		sec.GatewayToken = token
+	}
+	return sec, nil
 }
 
 func runChild(ctx context.Context, args []string, stderr io.Writer) int {

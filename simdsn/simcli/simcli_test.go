@@ -90,11 +90,22 @@ func TestRunAgainstControlPlane(t *testing.T) {
 	require.NoError(t, err)
 	defer cp.Stop()
 	require.NoError(t, cp.WaitReady(ctx))
+	// The credential flow of a user: the CA and the admin password cp serve wrote, a gateway
+	// token the sim creates for itself.
 	var out, errb bytes.Buffer
-	code := Run(ctx, []string{"--cp", cp.NATSURL(), "--count", "24", "--boot-spread", "0s", "--duration", "7s", "--progress", "plain"}, &out, &errb)
+	code := Run(ctx, []string{"--cp", cp.NATSURL(), "--api", cp.APIURL(), "--ca", cp.CAFile(), "--password-file", cp.AdminPasswordFile(),
+		"--count", "24", "--boot-spread", "0s", "--duration", "7s", "--progress", "plain"}, &out, &errb)
 	require.Equal(t, ExitOK, code, errb.String())
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	assert.Contains(t, lines[0], "sim: 24 DSNs in 8 units, driver inproc")
 	assert.Contains(t, out.String(), "sim: t=5s ")
 	assert.Contains(t, lines[len(lines)-1], "serving=24/24")
+
+	// Without credentials the secure bus is refused before anything starts.
+	code, _, stderr := runSim(t, "--cp", cp.NATSURL(), "--count", "8")
+	assert.Equal(t, ExitUsage, code)
+	assert.Contains(t, stderr, "requires TLS")
+	code, _, stderr = runSim(t, "--cp", cp.NATSURL(), "--api", cp.APIURL(), "--ca", cp.CAFile(), "--count", "8")
+	assert.Equal(t, ExitUsage, code)
+	assert.Contains(t, stderr, "exactly one of --token-file and --password-file")
 }

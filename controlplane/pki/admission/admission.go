@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/dsnscale/dsnscale/controlplane/model"
+	"github.com/dsnscale/dsnscale/controlplane/pki"
 )
 
 // Defaults and limits.
@@ -53,13 +54,26 @@ var (
 	ErrUnavailable = errors.New("admission: store unavailable")
 )
 
+// Roles a token admits.
+const (
+	// RoleDSN admits DSNs (the default).
+	RoleDSN = "dsn"
+	// RoleGateway admits fleet gateways: identities that speak for many simulated DSNs over one
+	// connection (a simulation-only trust level, see docs/PROTOCOL.md). Gateway tokens are
+	// cluster-wide: they name no tenant and no labels.
+	RoleGateway = "gateway"
+)
+
 // Spec is what a bootstrap token is created with.
 type Spec struct {
-	// Tenant is the tenant admitted DSNs belong to. Required.
-	Tenant string `json:"tenant"`
+	// Role is what the token admits: RoleDSN (empty means it) or RoleGateway.
+	Role string `json:"role,omitempty"`
+	// Tenant is the tenant admitted DSNs belong to. Required for DSN tokens; empty for gateway
+	// tokens.
+	Tenant string `json:"tenant,omitempty"`
 	// Labels are given to every DSN admitted with the token.
 	Labels map[string]string `json:"labels,omitempty"`
-	// DSN, when set, is the only DSN id the token admits.
+	// DSN, when set, is the only identity name (DSN id or gateway name) the token admits.
 	DSN string `json:"dsn,omitempty"`
 	// TTLSeconds is the token's lifetime; 0 means DefaultTokenTTL.
 	TTLSeconds int64 `json:"ttlSeconds,omitempty"`
@@ -73,8 +87,20 @@ type Spec struct {
 // the fields.
 func (s *Spec) Validate() error {
 	errs := &model.FieldErrors{}
-	if msg := model.CheckName(s.Tenant); msg != "" {
-		errs.Add("tenant", msg)
+	switch s.Role {
+	case "", RoleDSN:
+		if msg := model.CheckName(s.Tenant); msg != "" {
+			errs.Add("tenant", msg)
+		}
+	case RoleGateway:
+		if s.Tenant != "" {
+			errs.Add("tenant", "a gateway token is cluster-wide: leave the tenant out")
+		}
+		if len(s.Labels) > 0 {
+			errs.Add("labels", "a gateway token carries no labels")
+		}
+	default:
+		errs.Add("role", fmt.Sprintf("%q: want %q (the default) or %q", s.Role, RoleDSN, RoleGateway))
 	}
 	model.ValidateLabels(s.Labels, "labels", errs)
 	if s.DSN != "" {
@@ -103,7 +129,8 @@ func (s *Spec) Validate() error {
 // Token is a bootstrap token as the API shows it: everything but the secret.
 type Token struct {
 	ID          string            `json:"id"`
-	Tenant      string            `json:"tenant"`
+	Role        string            `json:"role"`
+	Tenant      string            `json:"tenant,omitempty"`
 	Labels      map[string]string `json:"labels,omitempty"`
 	DSN         string            `json:"dsn,omitempty"`
 	Description string            `json:"description,omitempty"`
@@ -124,6 +151,14 @@ const (
 	StateRevoked   = "revoked"
 	StateExhausted = "exhausted"
 )
+
+// IdentityRole is the pki role of the identities the token admits.
+func (t *Token) IdentityRole() string {
+	if t.Role == RoleGateway {
+		return pki.RoleGateway
+	}
+	return pki.RoleDSN
+}
 
 // State is the token's state at now.
 func (t *Token) State(now time.Time) string {

@@ -29,7 +29,7 @@ func NewAdmitter(tokens *Store, ca *pki.CA, certTTL time.Duration) (*Admitter, e
 	return &Admitter{tokens: tokens, ca: ca, certTTL: certTTL}, nil
 }
 
-// Request is what a new DSN presents (the Hello's fields).
+// Request is what a new DSN (or fleet gateway) presents.
 type Request struct {
 	Token  string
 	DSN    string
@@ -42,6 +42,8 @@ type Grant struct {
 	// Certificate is the DSN's identity in PEM, for the key of its CSR.
 	Certificate []byte
 	NotAfter    time.Time
+	// Role is the identity's pki role: pki.RoleDSN, or pki.RoleGateway for a gateway token.
+	Role string
 	// TokenID, Tenant and Labels say what the token admitted: Labels are the DSN's own labels
 	// with the token's added.
 	TokenID string
@@ -49,9 +51,11 @@ type Grant struct {
 	Labels  map[string]string
 }
 
-// Admit admits a DSN. The CSR is checked first (well formed, self-signed, asking for exactly
-// the DSN's id), so that a bad one does not spend the token; then one use of the token is spent
-// (refused if the DSN's labels contradict the token's); then the certificate is signed.
+// Admit admits a DSN, or a fleet gateway when the token is a gateway token. The CSR is checked
+// first (well formed, self-signed, asking for exactly the DSN's id), so that a bad one does not
+// spend the token; then one use of the token is spent (refused if the DSN's labels contradict
+// the token's, or if the CSR asks for another role than the token admits); then the
+// certificate is signed.
 func (a *Admitter) Admit(ctx context.Context, req Request) (Grant, error) {
 	if msg := pki.CheckName(req.DSN); msg != "" {
 		return Grant{}, fmt.Errorf("%w: dsn: %s", ErrInvalid, msg)
@@ -65,10 +69,20 @@ func (a *Admitter) Admit(ctx context.Context, req Request) (Grant, error) {
 	if err != nil {
 		return Grant{}, err
 	}
-	if err := pki.CheckCSRIdentity(csr, req.DSN); err != nil {
-		return Grant{}, err
+	// The CN is checked now; the role of the URI SAN (if any) once the token says which role
+	// it admits.
+	if csr.Subject.CommonName != req.DSN {
+		return Grant{}, fmt.Errorf("%w: the CSR's common name is %q, want %q", pki.ErrIdentity, csr.Subject.CommonName, req.DSN)
 	}
+	var id pki.Identity
 	tok, err := a.tokens.Consume(ctx, req.Token, req.DSN, func(t Token) error {
+		id = pki.Identity{Name: req.DSN, Role: t.IdentityRole()}
+		if err := pki.CheckCSRFor(csr, id); err != nil {
+			return err
+		}
+		if id.Role == pki.RoleGateway && len(req.Labels) > 0 {
+			return fmt.Errorf("%w: a gateway carries no labels", ErrLabelConflict)
+		}
 		for k, v := range t.Labels {
 			if have, ok := req.Labels[k]; ok && have != v {
 				return fmt.Errorf("%w: label %q is %q, the token says %q", ErrLabelConflict, k, have, v)
@@ -79,7 +93,7 @@ func (a *Admitter) Admit(ctx context.Context, req Request) (Grant, error) {
 	if err != nil {
 		return Grant{}, err
 	}
-	certPEM, err := a.ca.SignCSR(req.CSR, req.DSN, a.certTTL)
+	certPEM, err := a.ca.SignCSRFor(req.CSR, id, a.certTTL)
 	if err != nil {
 		return Grant{}, err
 	}
@@ -92,7 +106,7 @@ func (a *Admitter) Admit(ctx context.Context, req Request) (Grant, error) {
 		labels = map[string]string{}
 	}
 	maps.Copy(labels, tok.Labels)
-	return Grant{Certificate: certPEM, NotAfter: cert.NotAfter, TokenID: tok.ID, Tenant: tok.Tenant, Labels: labels}, nil
+	return Grant{Certificate: certPEM, NotAfter: cert.NotAfter, Role: id.Role, TokenID: tok.ID, Tenant: tok.Tenant, Labels: labels}, nil
 }
 
 // Renew signs a new certificate for a DSN that already has an identity. dsn must be the

@@ -29,11 +29,13 @@ type AdmitRequest struct {
 // AdmitResponse is the answer to an admission.
 type AdmitResponse struct {
 	// Certificate is the DSN's identity (PEM); CA is the root to trust the bus and the API with.
-	Certificate string            `json:"certificate"`
-	CA          string            `json:"ca"`
-	NotAfter    time.Time         `json:"notAfter"`
-	Tenant      string            `json:"tenant"`
-	Labels      map[string]string `json:"labels"`
+	Certificate string    `json:"certificate"`
+	CA          string    `json:"ca"`
+	NotAfter    time.Time `json:"notAfter"`
+	// Role is the identity's role: "dsn", or "gateway" for a gateway token.
+	Role   string            `json:"role"`
+	Tenant string            `json:"tenant,omitempty"`
+	Labels map[string]string `json:"labels"`
 }
 
 // AdmitHandler serves POST /api/v1/admission: a DSN without an identity presents its bootstrap
@@ -70,7 +72,7 @@ func AdmitHandler(a *Admitter) http.Handler {
 			return
 		}
 		writeJSON(w, http.StatusOK, AdmitResponse{
-			Certificate: string(g.Certificate), CA: string(a.ca.CertPEM()), NotAfter: g.NotAfter.UTC(), Tenant: g.Tenant, Labels: g.Labels,
+			Certificate: string(g.Certificate), CA: string(a.ca.CertPEM()), NotAfter: g.NotAfter.UTC(), Role: g.Role, Tenant: g.Tenant, Labels: g.Labels,
 		})
 	})
 }

@@ -85,11 +85,12 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
+	// A gateway token (tenant "") is cluster-wide: only rules over every tenant grant it.
 	if d := rbac.CheckerFrom(r.Context()).Authorize(rbac.VerbCreate, rbac.KindBootstrapToken, spec.Tenant); !d.Allowed {
 		writeError(w, http.StatusForbidden, "Forbidden", "", d.Reason)
 		return
 	}
-	if h.opts.TenantExists != nil {
+	if h.opts.TenantExists != nil && spec.Tenant != "" {
 		ok, err := h.opts.TenantExists(r.Context(), spec.Tenant)
 		if err != nil {
 			writeErr(w, fmt.Errorf("%w: %v", ErrUnavailable, err))

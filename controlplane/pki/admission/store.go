@@ -11,6 +11,7 @@ import (
 	"maps"
 	"math/big"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -28,6 +29,10 @@ type record struct {
 type Store struct {
 	kv  jetstream.KeyValue
 	now func() time.Time
+	// locks serialize this replica's updates of one token: a storm of admissions with one
+	// multi-use token then queues here instead of failing compare-and-swaps against itself.
+	// Replicas sharing the bucket still meet at the compare-and-swap.
+	locks sync.Map // id -> *sync.Mutex
 }
 
 // OpenStore opens (creating if needed) the bucket; empty means DefaultBucket. now is the clock;
@@ -73,8 +78,12 @@ func (s *Store) Create(ctx context.Context, spec Spec, createdBy string) (string
 	if uses == 0 {
 		uses = 1
 	}
+	role := spec.Role
+	if role == "" {
+		role = RoleDSN
+	}
 	rec := record{Token: Token{
-		ID: id, Tenant: spec.Tenant, Labels: maps.Clone(spec.Labels), DSN: spec.DSN, Description: spec.Description,
+		ID: id, Role: role, Tenant: spec.Tenant, Labels: maps.Clone(spec.Labels), DSN: spec.DSN, Description: spec.Description,
 		Uses: uses, CreatedAt: now, CreatedBy: createdBy, ExpiresAt: now.Add(ttl),
 	}, KeyHash: hashKey(key)}
 	data, err := json.Marshal(rec)
@@ -143,6 +152,14 @@ const maxAttempts = 64
 // update applies change to the record id with compare-and-swap, retrying when another writer
 // got there first. change sees the latest record and returns an error to stop.
 func (s *Store) update(ctx context.Context, id string, change func(*record) error) (Token, error) {
+	// Only tokens that exist get a lock, so that unknown ids presented to the public admission
+	// route cannot grow the map.
+	if _, _, err := s.get(ctx, id); err != nil {
+		return Token{}, err
+	}
+	mu, _ := s.locks.LoadOrStore(id, &sync.Mutex{})
+	mu.(*sync.Mutex).Lock()
+	defer mu.(*sync.Mutex).Unlock()
 	for attempt := range maxAttempts {
 		rec, rev, err := s.get(ctx, id)
 		if err != nil {

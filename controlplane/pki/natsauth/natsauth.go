@@ -155,57 +155,79 @@ func remote(c server.ClientAuthentication) string {
 // "control-plane:<name>"), as its monitoring and Disconnect know it.
 func Username(id pki.Identity) string { return id.String() }
 
-// InboxPrefix is the inbox prefix a DSN must use for request/reply (nats.CustomInboxPrefix):
-// it may subscribe to its own inboxes only.
+// InboxPrefix is the inbox prefix a DSN (or a gateway) must use for request/reply
+// (nats.CustomInboxPrefix): it may subscribe to its own inboxes only.
 func InboxPrefix(dsn string) string { return "_INBOX." + dsn }
 
-// IsInboxOf reports whether reply is one of dsn's inboxes. A request on a subject shared by all
-// DSNs (wire.SubjectHello) carries an id the sender claims; answering only requests whose reply
-// subject is an inbox of the claimed id means the answer reaches that DSN alone, since only it
-// may subscribe there.
+// IsInboxOf reports whether reply is one of dsn's inboxes.
 func IsInboxOf(dsn, reply string) bool {
 	p := InboxPrefix(dsn) + "."
 	return len(reply) > len(p) && reply[:len(p)] == p
 }
 
 // DefaultPermissions are the permissions of an identity: none of the restrictions for a
-// control-plane component, DSNPermissions for a DSN.
+// control-plane component, DSNPermissions for a DSN, GatewayPermissions for a fleet gateway.
 func DefaultPermissions(id pki.Identity, snapshotBucket string) *server.Permissions {
-	if id.Role == pki.RoleControlPlane {
+	switch id.Role {
+	case pki.RoleControlPlane:
 		return nil
+	case pki.RoleGateway:
+		return GatewayPermissions(id.Name, snapshotBucket)
 	}
 	return DSNPermissions(id.Name, snapshotBucket)
 }
 
+// snapshotReads are the JetStream API subjects that read the snapshot object store.
+func snapshotReads(snapshotBucket string) []string {
+	stream := "OBJ_" + snapshotBucket
+	return []string{
+		"$JS.API.STREAM.INFO." + stream,
+		"$JS.API.STREAM.MSG.GET." + stream,
+		"$JS.API.DIRECT.GET." + stream,
+		"$JS.API.DIRECT.GET." + stream + ".>",
+		"$JS.API.CONSUMER.CREATE." + stream,
+		"$JS.API.CONSUMER.CREATE." + stream + ".>",
+		"$JS.API.CONSUMER.INFO." + stream + ".*",
+		"$JS.API.CONSUMER.DELETE." + stream + ".*",
+		"$JS.FC." + stream + ".>",
+	}
+}
+
 // DSNPermissions are the permissions of DSN dsn:
 //
-//   - publish: hello requests (on the shared subject, see IsInboxOf); its own per-DSN subjects (ack, heartbeat, telemetry, events and
-//     any later one) except its push subject, which only the control plane sends on; and the
+//   - publish: its own per-DSN subjects (hello, ack, heartbeat, telemetry, events, renew and any
+//     later one) except its push subject, which only the control plane sends on; and the
 //     JetStream API calls that read the snapshot bucket;
 //   - subscribe: its own push subject and its own inboxes (see InboxPrefix).
 //
-// Everything else, another DSN's subjects above all, is refused by the server.
+// Everything else, another DSN's subjects above all, is refused by the server. Since a DSN may
+// publish only under its own id, a request on one of its subjects (a Hello, a renewal) is known
+// to come from that DSN.
 func DSNPermissions(dsn, snapshotBucket string) *server.Permissions {
-	stream := "OBJ_" + snapshotBucket
 	return &server.Permissions{
 		Publish: &server.SubjectPermission{
-			Allow: []string{
-				wire.SubjectHello,
-				"dsn.v1.dsn." + dsn + ".*",
-				"$JS.API.STREAM.INFO." + stream,
-				"$JS.API.STREAM.MSG.GET." + stream,
-				"$JS.API.DIRECT.GET." + stream,
-				"$JS.API.DIRECT.GET." + stream + ".>",
-				"$JS.API.CONSUMER.CREATE." + stream,
-				"$JS.API.CONSUMER.CREATE." + stream + ".>",
-				"$JS.API.CONSUMER.INFO." + stream + ".*",
-				"$JS.API.CONSUMER.DELETE." + stream + ".*",
-				"$JS.FC." + stream + ".>",
-			},
-			Deny: []string{wire.PushSubject(dsn)},
+			Allow: append([]string{"dsn.v1.dsn." + dsn + ".*"}, snapshotReads(snapshotBucket)...),
+			Deny:  []string{wire.PushSubject(dsn)},
 		},
 		Subscribe: &server.SubjectPermission{
 			Allow: []string{wire.PushSubject(dsn), InboxPrefix(dsn) + ".>"},
+		},
+	}
+}
+
+// GatewayPermissions are the permissions of the fleet gateway name: one connection speaking
+// for many simulated DSNs. It may publish on every DSN's subjects but their push and renew
+// subjects (it cannot obtain a DSN's certificate), read the snapshot bucket, and subscribe to
+// every DSN's push subject and to its own inboxes. It can therefore act as any DSN on the bus:
+// a simulation-only trust level (docs/PROTOCOL.md, Fleet gateways).
+func GatewayPermissions(name, snapshotBucket string) *server.Permissions {
+	return &server.Permissions{
+		Publish: &server.SubjectPermission{
+			Allow: append([]string{"dsn.v1.dsn.*.*"}, snapshotReads(snapshotBucket)...),
+			Deny:  []string{wire.AllPushes, wire.AllRenewals},
+		},
+		Subscribe: &server.SubjectPermission{
+			Allow: []string{wire.AllPushes, InboxPrefix(name) + ".>"},
 		},
 	}
 }

@@ -142,7 +142,7 @@ func TestDSNMayUseOnlyItsOwnSubjects(t *testing.T) {
 	_, err := cp.ChanSubscribe(wire.AllAcks, acks)
 	require.NoError(t, err)
 	replies := make(chan string, 4)
-	_, err = cp.Subscribe(wire.SubjectHello, func(m *nats.Msg) {
+	_, err = cp.Subscribe(wire.AllHellos, func(m *nats.Msg) {
 		replies <- m.Reply
 		_ = m.Respond([]byte(`{"status":"admitted"}`))
 	})
@@ -163,7 +163,7 @@ func TestDSNMayUseOnlyItsOwnSubjects(t *testing.T) {
 
 	// Its own subjects work: an ack reaches the control plane, a hello gets its answer.
 	require.NoError(t, a.Publish(wire.AckSubject("dsn-a"), []byte("own")))
-	reply, err := a.Request(wire.SubjectHello, []byte(`{}`), 3*time.Second)
+	reply, err := a.Request(wire.HelloSubject("dsn-a"), []byte(`{}`), 3*time.Second)
 	require.NoError(t, err)
 	require.Contains(t, string(reply.Data), "admitted")
 	require.True(t, IsInboxOf("dsn-a", <-replies), "the hello's reply subject is one of the sender's inboxes")

@@ -1,0 +1,238 @@
+package controlplane
+
+import (
+	"errors"
+	"fmt"
+	"github.com/dsnscale/dsnscale/controlplane/ingest"
+	"log/slog"
+	"math"
+	"net"
+	"time"
+
+	"github.com/dsnscale/dsnscale/controlplane/authn"
+	"github.com/dsnscale/dsnscale/controlplane/pki"
+	"github.com/dsnscale/dsnscale/search"
+)
+
+// ErrConfig marks an invalid Config.
+var ErrConfig = errors.New("controlplane: invalid config")
+
+// Config is the control plane's configuration: pure data (a logger, a clock and an optional
+// search index apart), checked by Validate.
+//
+// Security is on unless Insecure is set: the northbound API is served over TLS and every call
+// is authenticated (JWT), authorized (RBAC), rate limited and audited; the southbound bus
+// requires mutual TLS with identities from the control plane's CA and confines each DSN to its
+// own subjects.
+type Config struct {
+	// DataDir holds everything the control plane keeps: the JetStream file store when NATS is
+	// embedded, the CA (DataDir/ca), the generated admin password (DataDir/admin-password) and
+	// the embedded audit index (DataDir/search/audit). Required.
+	DataDir string
+	// Listen is the northbound API's host:port ("127.0.0.1:0" picks a free port).
+	Listen string
+	// NATSListen is where the embedded NATS server listens for DSNs ("127.0.0.1:0" by default).
+	NATSListen string
+	// NATSURL, when set, uses an external NATS (with JetStream) instead of the embedded one. Its
+	// client authentication is the operator's: the control plane cannot confine DSNs on it.
+	NATSURL string
+	// MaxBodyBytes caps request bodies (default 1 MiB).
+	MaxBodyBytes int64
+	// MaxInFlight caps concurrent API requests before 429 (default 512).
+	MaxInFlight int
+	// HeartbeatInterval is what DSNs are told to heartbeat at (default 10s).
+	HeartbeatInterval time.Duration
+	// MaxConcurrentSyncs bounds snapshot/sync work at admission (default 256).
+	MaxConcurrentSyncs int
+	// Logger receives the control plane's logs (default: discard).
+	Logger *slog.Logger
+
+	// Insecure turns security off: plain HTTP northbound with no authentication, RBAC, audit or
+	// rate limits, and plain NATS southbound where any client may use any subject. Only for an
+	// explicit opt-out (`dsnscale cp serve --insecure`).
+	Insecure bool
+	// TLSCertFile and TLSKeyFile, when set, are the PEM certificate chain and key the API
+	// serves instead of a certificate from the control plane's CA.
+	TLSCertFile, TLSKeyFile string
+	// TLSHosts are the names and addresses put in the certificates the CA issues for the API
+	// and the bus; empty means 127.0.0.1 and localhost, plus the hosts of Listen and NATSListen
+	// when they name one.
+	TLSHosts []string
+	// AdminPasswordFile, when set, holds the first admin's password; otherwise one is generated
+	// on first start and written to DataDir/admin-password (mode 0600).
+	AdminPasswordFile string
+	// TokenTTL is the lifetime of API tokens (default 15 min, at most 24 h).
+	TokenTTL time.Duration
+	// CertTTL is the lifetime of the certificates issued to DSNs (default 24 h).
+	CertTTL time.Duration
+	// RateLimits are the API's rate limits; the zero value means the defaults.
+	RateLimits RateLimits
+	// BcryptCost is the cost of password hashes (default bcrypt's, 10).
+	BcryptCost int
+	// TSDBURL, SearchURL and InventoryURL are the backends DSN telemetry, events and the
+	// inventory go to; empty means embedded under DataDir (see package ingest for the URLs).
+	TSDBURL, SearchURL, InventoryURL string
+	// AuditIndex, when set, is where audit records go (the search backend the rest of the
+	// control plane uses); otherwise an embedded index under DataDir/search/audit.
+	AuditIndex search.Index
+	// Clock reads the time for certificates, tokens, rate limits and audit records (default
+	// time.Now).
+	Clock func() time.Time
+}
+
+// RateLimits are the northbound API's request rate limits: a budget per source address and one
+// per user, each shared fairly among the keys that are active (package ratelimit). A refused
+// request gets 429 with Retry-After.
+type RateLimits struct {
+	// Off disables rate limiting.
+	Off bool
+	// SourceRate and SourceBurst are the requests per second (and bucket) of all callers from
+	// addresses, shared fairly between addresses (defaults 2000/s and 4000).
+	SourceRate  float64
+	SourceBurst int
+	// UserRate and UserBurst are the requests per second (and bucket) of all authenticated
+	// callers, shared fairly between users (defaults 1000/s and 2000).
+	UserRate  float64
+	UserBurst int
+}
+
+// Default rate limits.
+const (
+	DefaultSourceRate  = 2000
+	DefaultSourceBurst = 4000
+	DefaultUserRate    = 1000
+	DefaultUserBurst   = 2000
+)
+
+func (l RateLimits) validate() error {
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"SourceRate", l.SourceRate}, {"UserRate", l.UserRate}} {
+		if f.v < 0 || math.IsNaN(f.v) || math.IsInf(f.v, 0) {
+			return fmt.Errorf("%w: RateLimits.%s %v: want 0 (the default) or a positive number", ErrConfig, f.name, f.v)
+		}
+	}
+	if l.SourceBurst < 0 || l.UserBurst < 0 {
+		return fmt.Errorf("%w: RateLimits bursts must not be negative", ErrConfig)
+	}
+	return nil
+}
+
+func (l RateLimits) withDefaults() RateLimits {
+	if l.SourceRate == 0 {
+		l.SourceRate = DefaultSourceRate
+	}
+	if l.SourceBurst == 0 {
+		l.SourceBurst = max(DefaultSourceBurst, int(l.SourceRate*2))
+	}
+	if l.UserRate == 0 {
+		l.UserRate = DefaultUserRate
+	}
+	if l.UserBurst == 0 {
+		l.UserBurst = max(DefaultUserBurst, int(l.UserRate*2))
+	}
+	return l
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	if c.DataDir == "" {
+		return fmt.Errorf("%w: data directory is required", ErrConfig)
+	}
+	if err := ingest.ValidateURLs(c.TSDBURL, c.SearchURL, c.InventoryURL); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	if c.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+			return fmt.Errorf("%w: listen %q: %w", ErrConfig, c.Listen, err)
+		}
+	}
+	if c.NATSURL != "" && c.NATSListen != "" {
+		return fmt.Errorf("%w: nats-url and nats-listen are exclusive: an external NATS has its own listener", ErrConfig)
+	}
+	if c.NATSListen != "" {
+		if _, _, err := net.SplitHostPort(c.NATSListen); err != nil {
+			return fmt.Errorf("%w: nats-listen %q: %w", ErrConfig, c.NATSListen, err)
+		}
+	}
+	if c.MaxBodyBytes < 0 || c.MaxInFlight < 0 || c.HeartbeatInterval < 0 || c.MaxConcurrentSyncs < 0 {
+		return fmt.Errorf("%w: limits must not be negative", ErrConfig)
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		return fmt.Errorf("%w: tls-cert and tls-key go together", ErrConfig)
+	}
+	if c.Insecure {
+		switch {
+		case c.TLSCertFile != "":
+			return fmt.Errorf("%w: insecure (plain HTTP) and a TLS certificate contradict each other", ErrConfig)
+		case c.AdminPasswordFile != "":
+			return fmt.Errorf("%w: insecure has no users: an admin password file has no effect", ErrConfig)
+		}
+	}
+	if c.TokenTTL != 0 && (c.TokenTTL < time.Second || c.TokenTTL > authn.MaxTokenTTL) {
+		return fmt.Errorf("%w: token TTL %s: want 1s to %s", ErrConfig, c.TokenTTL, authn.MaxTokenTTL)
+	}
+	if c.CertTTL != 0 && (c.CertTTL < pki.MinLeafTTL || c.CertTTL > pki.MaxLeafTTL) {
+		return fmt.Errorf("%w: certificate TTL %s: want %s to %s", ErrConfig, c.CertTTL, pki.MinLeafTTL, pki.MaxLeafTTL)
+	}
+	for i, h := range c.TLSHosts {
+		if h == "" {
+			return fmt.Errorf("%w: TLSHosts[%d] is empty", ErrConfig, i)
+		}
+	}
+	if c.BcryptCost != 0 && (c.BcryptCost < 4 || c.BcryptCost > 31) {
+		return fmt.Errorf("%w: bcrypt cost %d: want 4 to 31", ErrConfig, c.BcryptCost)
+	}
+	return c.RateLimits.validate()
+}
+
+func (c *Config) setDefaults() {
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:0"
+	}
+	if c.NATSURL == "" && c.NATSListen == "" {
+		c.NATSListen = "127.0.0.1:0"
+	}
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = 1 << 20
+	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = 512
+	}
+	if c.HeartbeatInterval == 0 {
+		c.HeartbeatInterval = 10 * time.Second
+	}
+	if c.MaxConcurrentSyncs == 0 {
+		c.MaxConcurrentSyncs = 256
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Clock == nil {
+		c.Clock = time.Now
+	}
+	if len(c.TLSHosts) == 0 {
+		c.TLSHosts = []string{"127.0.0.1", "localhost"}
+		for _, addr := range []string{c.Listen, c.NATSListen} {
+			if h, _, err := net.SplitHostPort(addr); err == nil && h != "" && !isAnyOrKnown(h, c.TLSHosts) {
+				c.TLSHosts = append(c.TLSHosts, h)
+			}
+		}
+	}
+	c.RateLimits = c.RateLimits.withDefaults()
+}
+
+// isAnyOrKnown reports whether host is a wildcard address (no name to put in a certificate) or
+// already among hosts.
+func isAnyOrKnown(host string, hosts []string) bool {
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		return true
+	}
+	for _, h := range hosts {
+		if h == host {
+			return true
+		}
+	}
+	return false
+}
