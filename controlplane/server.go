@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -205,6 +206,9 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	s.http = &http.Server{
 		BaseContext: func(net.Listener) context.Context { return runCtx },
 		Handler:     handler,
+		// TLS handshakes that fail (a client that does not trust the CA, say) are the
+		// client's business: log them at debug, not on stderr.
+		ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
 	}
 	ratelimit.DefaultServerLimits().Apply(s.http)
 	l := s.listener
