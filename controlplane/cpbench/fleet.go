@@ -36,13 +36,13 @@ func runFleet(ctx context.Context, env benchfig.Env) (map[string]float64, error)
 	if err != nil {
 		return nil, err
 	}
-	defer cp.stop()
+	defer cp.Stop()
 	policy, err := seedIntent(ctx, cp.api)
 	if err != nil {
 		return nil, err
 	}
 	time.Sleep(time.Second) // let the process settle before the baseline
-	base, err := procstat.Read(cp.pid())
+	base, err := procstat.Read(cp.PID())
 	if err != nil {
 		return nil, err
 	}
@@ -71,7 +71,7 @@ func runFleet(ctx context.Context, env benchfig.Env) (map[string]float64, error)
 	env.Logf("cp_fleet: %d sessions in sync at revision %d after %.1fs", FleetSize, rev, time.Since(start).Seconds())
 
 	time.Sleep(5 * time.Second) // steady state: heartbeats flowing
-	steady, err := procstat.Read(cp.pid())
+	steady, err := procstat.Read(cp.PID())
 	if err != nil {
 		stopPool()
 		return nil, err
@@ -122,7 +122,7 @@ func runFleet(ctx context.Context, env benchfig.Env) (map[string]float64, error)
 	if err != nil {
 		return nil, fmt.Errorf("storm: %w", err)
 	}
-	if cp.exited() {
+	if cp.Exited() {
 		return nil, errors.New("storm: the control plane process died")
 	}
 	figs["cp_storm_10k_reconnect_s"] = time.Since(stormStart).Seconds()
@@ -133,7 +133,7 @@ func runFleet(ctx context.Context, env benchfig.Env) (map[string]float64, error)
 		retries += a.Stats().Retries
 	}
 	figs["cp_storm_retry_hints"] = float64(retries)
-	peak, err := procstat.Read(cp.pid())
+	peak, err := procstat.Read(cp.PID())
 	if err == nil {
 		figs["cp_peak_rss_bytes"] = float64(peak.PeakRSS)
 	}
@@ -150,7 +150,7 @@ func agentConfig(i int, t *applyTracker) agent.Config {
 }
 
 func runPool(ctx context.Context, cp *cpProcess, cfgs []agent.Config) (*agent.Pool, func(), error) {
-	pool, err := agent.NewPool(agent.PoolConfig{URL: cp.natsURL, Connections: sharedConnections, Agents: cfgs, Options: cp.busOpts})
+	pool, err := agent.NewPool(agent.PoolConfig{URL: cp.NATSURL(), Connections: sharedConnections, Agents: cfgs, Options: cp.busOpts})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -1,118 +1,30 @@
 package simbench
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"regexp"
-	"syscall"
-	"time"
 
 	"github.com/dsnscale/dsnscale/controlplane/client"
+	"github.com/dsnscale/dsnscale/controlplane/cpproc"
 	"github.com/dsnscale/dsnscale/controlplane/model"
 	"github.com/dsnscale/dsnscale/simdsn/bus"
 )
 
 // cpProcess is `dsnscale cp serve` as a child process, with its security on.
 type cpProcess struct {
-	cmd     *exec.Cmd
+	*cpproc.Process
 	natsURL string
 	apiURL  string
 	caPEM   []byte
 	api     *client.Client
-	logPath string
 }
 
-var addrLine = regexp.MustCompile(`^(api|nats|ca|admin-password) (\S+)$`)
-
 func startCP(ctx context.Context, binary, dir string) (*cpProcess, error) {
-	if binary == "" {
-		return nil, errors.New("no dsnscale binary to run the control plane with")
-	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, err
-	}
-	logPath := filepath.Join(dir, "cp.log")
-	logf, err := os.Create(logPath)
+	p, err := cpproc.Start(ctx, cpproc.Options{Binary: binary, Dir: dir, Args: []string{"--max-in-flight", "4096"}, UserAgent: "dsnscale-simbench"})
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(binary, "cp", "serve", "--data", filepath.Join(dir, "cp-data"),
-		"--listen", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--max-in-flight", "4096")
-	cmd.Stderr = logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		logf.Close()
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return nil, fmt.Errorf("starting %s cp serve: %w", binary, err)
-	}
-	go func() { _ = cmd.Wait(); logf.Close() }()
-	p := &cpProcess{cmd: cmd, logPath: logPath}
-	var caFile, pwFile string
-	found := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if m := addrLine.FindStringSubmatch(sc.Text()); m != nil {
-				switch m[1] {
-				case "api":
-					p.apiURL = m[2]
-				case "nats":
-					p.natsURL = m[2]
-				case "ca":
-					caFile = m[2]
-				case "admin-password":
-					pwFile = m[2]
-					close(found) // the last line cp serve prints
-				}
-			}
-		}
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
-	select {
-	case <-found:
-	case <-time.After(30 * time.Second):
-		p.stop()
-		return nil, fmt.Errorf("control plane printed no addresses in 30s (see %s)", logPath)
-	case <-ctx.Done():
-		p.stop()
-		return nil, ctx.Err()
-	}
-	// The credential flow of a user of cp serve: trust the CA it printed, log in with the admin
-	// password it wrote.
-	if p.caPEM, err = client.ReadCAFile(caFile); err != nil {
-		p.stop()
-		return nil, err
-	}
-	pw, err := client.ReadPasswordFile(pwFile)
-	if err != nil {
-		p.stop()
-		return nil, err
-	}
-	hc, err := client.HTTPClient(p.caPEM, 30*time.Second)
-	if err != nil {
-		p.stop()
-		return nil, err
-	}
-	p.api = client.New(p.apiURL, hc, client.WithCredentials("admin", pw), client.WithUserAgent("dsnscale-simbench"))
-	deadline := time.Now().Add(30 * time.Second)
-	for p.api.Ready(ctx) != nil {
-		if time.Now().After(deadline) {
-			p.stop()
-			return nil, fmt.Errorf("control plane not ready in 30s (see %s)", logPath)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return p, nil
+	return &cpProcess{Process: p, natsURL: p.NATSURL(), apiURL: p.APIURL(), caPEM: p.CAPEM(), api: p.API()}, nil
 }
 
 // security creates the bootstrap token a fleet needs and returns its bus security: a gateway
@@ -134,14 +46,6 @@ func (p *cpProcess) security(ctx context.Context, mode bus.Mode, dsns int) (*bus
 		sec.GatewayToken = tok.Secret
 	}
 	return sec, nil
-}
-
-func (p *cpProcess) stop() {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	for i := 0; i < 100 && p.cmd.Process.Signal(syscall.Signal(0)) == nil; i++ {
-		time.Sleep(50 * time.Millisecond)
-	}
-	_ = p.cmd.Process.Kill()
 }
 
 // seedIntent gives the control plane a tenant and a policy for the default map's web DSNs,

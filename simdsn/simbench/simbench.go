@@ -51,7 +51,7 @@ func runInproc(ctx context.Context, env benchfig.Env, mode bus.Mode, suffix stri
 	if err != nil {
 		return nil, err
 	}
-	defer cp.stop()
+	defer cp.Stop()
 	if err := seedIntent(ctx, cp); err != nil {
 		return nil, err
 	}
@@ -123,7 +123,7 @@ func runDocker(ctx context.Context, env benchfig.Env) (map[string]float64, error
 	if err != nil {
 		return nil, err
 	}
-	defer cp.stop()
+	defer cp.Stop()
 	if err := seedIntent(ctx, cp); err != nil {
 		return nil, err
 	}
