@@ -24,7 +24,7 @@ test: ## run the whole test suite, starting the real servers it needs
 	./scripts/test.sh
 
 bench: build ## run the benchmarks and print one JSON object (BENCH=cp for one area)
-	./$(BIN) bench $(if $(BENCH),--only $(BENCH),)
+	./scripts/bench.sh $(BENCH)
 
 lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
