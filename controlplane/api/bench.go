@@ -10,9 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/dsnscale/dsnscale/controlplane/client"
 	"github.com/dsnscale/dsnscale/controlplane/model"
 	"github.com/dsnscale/dsnscale/controlplane/store"
@@ -40,20 +37,12 @@ func init() {
 // (one atomic batch each), and the validation rate of a 50-rule policy on its own. (Get and
 // update rates under open-loop load are the loadgen benchmark's.)
 func runBenchmark(ctx context.Context, env benchfig.Env) (map[string]float64, error) {
-	ns, err := natsserver.Start(natsserver.Config{StoreDir: env.WorkDir})
+	local, err := natsserver.StartLocal(env.WorkDir)
 	if err != nil {
 		return nil, err
 	}
-	defer ns.Stop()
-	nc, err := nats.Connect(ns.URL())
-	if err != nil {
-		return nil, err
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return nil, err
-	}
+	defer local.Close()
+	js := local.JS
 	st, err := store.Open(ctx, js, store.Config{})
 	if err != nil {
 		return nil, err

@@ -6,9 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/dsnscale/dsnscale/internal/benchfig"
 	"github.com/dsnscale/dsnscale/internal/natsserver"
 )
@@ -28,20 +25,12 @@ const (
 // request pays), token issue per second, and the latency of a login at the default bcrypt cost
 // (the cost that makes password guessing slow).
 func runBenchmark(ctx context.Context, env benchfig.Env) (map[string]float64, error) {
-	ns, err := natsserver.Start(natsserver.Config{StoreDir: env.WorkDir})
+	local, err := natsserver.StartLocal(env.WorkDir)
 	if err != nil {
 		return nil, err
 	}
-	defer ns.Stop()
-	nc, err := nats.Connect(ns.URL())
-	if err != nil {
-		return nil, err
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return nil, err
-	}
+	defer local.Close()
+	js := local.JS
 	tokens, err := OpenTokens(ctx, TokensConfig{JS: js})
 	if err != nil {
 		return nil, err

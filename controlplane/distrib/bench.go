@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dsnscale/dsnscale/controlplane/agent"
 	"github.com/dsnscale/dsnscale/controlplane/model"
@@ -80,20 +79,12 @@ func (p *propagation) applied(i int, rev uint64, at time.Time) {
 // plane in the same process (embedded NATS, store, distributor), commits policy changes and
 // measures the time from each commit to each agent's apply.
 func runPropagationBench(ctx context.Context, env benchfig.Env) (map[string]float64, error) {
-	srv, err := natsserver.Start(natsserver.Config{StoreDir: filepath.Join(env.WorkDir, "nats")})
+	local, err := natsserver.StartLocal(filepath.Join(env.WorkDir, "nats"), nats.MaxReconnects(-1))
 	if err != nil {
 		return nil, err
 	}
-	defer srv.Stop()
-	nc, err := nats.Connect(srv.URL(), nats.MaxReconnects(-1))
-	if err != nil {
-		return nil, err
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return nil, err
-	}
+	defer local.Close()
+	nc, js := local.Conn, local.JS
 	st, err := store.Open(ctx, js, store.Config{})
 	if err != nil {
 		return nil, err
@@ -148,7 +139,7 @@ func runPropagationBench(ctx context.Context, env benchfig.Env) (map[string]floa
 			OnApply: func(rev uint64, at time.Time) { prop.applied(i, rev, at) },
 		}
 	}
-	pool, err := agent.NewPool(agent.PoolConfig{URL: srv.URL(), Connections: benchConnections, Agents: cfgs})
+	pool, err := agent.NewPool(agent.PoolConfig{URL: local.Server.URL(), Connections: benchConnections, Agents: cfgs})
 	if err != nil {
 		return nil, err
 	}

@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/dsnscale/dsnscale/controlplane/model"
 	"github.com/dsnscale/dsnscale/internal/benchfig"
 	"github.com/dsnscale/dsnscale/internal/natsserver"
@@ -29,20 +26,12 @@ const (
 // runBench measures the store on an embedded server in env.WorkDir: single-op and batched
 // commits, reads, and the time to reopen (rebuild from the stream).
 func runBench(ctx context.Context, env benchfig.Env) (map[string]float64, error) {
-	srv, err := natsserver.Start(natsserver.Config{StoreDir: env.WorkDir})
+	local, err := natsserver.StartLocal(env.WorkDir)
 	if err != nil {
 		return nil, err
 	}
-	defer srv.Stop()
-	nc, err := nats.Connect(srv.URL())
-	if err != nil {
-		return nil, err
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return nil, err
-	}
+	defer local.Close()
+	js := local.JS
 	s, err := Open(ctx, js, Config{})
 	if err != nil {
 		return nil, err

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Config says where the server keeps its data and where it listens.
@@ -109,4 +111,38 @@ func (s *Server) URL() string {
 func (s *Server) Stop() {
 	s.Shutdown()
 	s.WaitForShutdown()
+}
+
+// Local is an embedded server with one client connection and its JetStream context: what a
+// benchmark or a tool needs to run one component on its own.
+type Local struct {
+	Server *Server
+	Conn   *nats.Conn
+	JS     jetstream.JetStream
+}
+
+// StartLocal starts a server storing under dir and connects to it with opts.
+func StartLocal(dir string, opts ...nats.Option) (*Local, error) {
+	s, err := Start(Config{StoreDir: dir})
+	if err != nil {
+		return nil, err
+	}
+	nc, err := nats.Connect(s.URL(), opts...)
+	if err != nil {
+		s.Stop()
+		return nil, fmt.Errorf("natsserver: connect: %w", err)
+	}
+	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(30*time.Second))
+	if err != nil {
+		nc.Close()
+		s.Stop()
+		return nil, fmt.Errorf("natsserver: JetStream: %w", err)
+	}
+	return &Local{Server: s, Conn: nc, JS: js}, nil
+}
+
+// Close closes the connection and stops the server.
+func (l *Local) Close() {
+	l.Conn.Close()
+	l.Server.Stop()
 }

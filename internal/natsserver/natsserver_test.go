@@ -41,3 +41,12 @@ func TestConfigureHook(t *testing.T) {
 	require.Equal(t, "configured", s.Name())
 	require.Contains(t, s.URL(), "nats://", "a server without TLS keeps the nats scheme")
 }
+
+func TestStartLocalGivesAJetStreamClient(t *testing.T) {
+	l, err := StartLocal(t.TempDir())
+	require.NoError(t, err)
+	defer l.Close()
+	_, err = l.JS.AccountInfo(t.Context())
+	require.NoError(t, err)
+	require.True(t, l.Conn.IsConnected())
+}

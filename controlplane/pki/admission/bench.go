@@ -7,9 +7,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/dsnscale/dsnscale/controlplane/pki"
 	"github.com/dsnscale/dsnscale/internal/benchfig"
 	"github.com/dsnscale/dsnscale/internal/natsserver"
@@ -29,20 +26,12 @@ const (
 // runBenchmark measures admissions per second (CSR check, compare-and-swap on the token's
 // record in JetStream, signature) on an embedded NATS server.
 func runBenchmark(ctx context.Context, env benchfig.Env) (map[string]float64, error) {
-	ns, err := natsserver.Start(natsserver.Config{StoreDir: env.WorkDir + "/nats"})
+	local, err := natsserver.StartLocal(env.WorkDir + "/nats")
 	if err != nil {
 		return nil, err
 	}
-	defer ns.Stop()
-	nc, err := nats.Connect(ns.URL())
-	if err != nil {
-		return nil, err
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return nil, err
-	}
+	defer local.Close()
+	js := local.JS
 	tokens, err := OpenStore(ctx, js, "", nil)
 	if err != nil {
 		return nil, err
