@@ -57,8 +57,7 @@ func TestAgentsConvergeOnPolicyAndNetworkChanges(t *testing.T) {
 	rev = c.commit(remove(policyObj("t1", "p", nil, "", "")))
 	converged(t, all, rev, []string{})
 
-	conv, err := c.d.Convergence(context.Background(), rev)
-	require.NoError(t, err)
+	conv := c.acked(t, rev, 5)
 	assert.Equal(t, 5, conv.Total)
 	assert.Equal(t, 5, conv.AtOrPast)
 	assert.Zero(t, conv.Behind)

@@ -325,6 +325,21 @@ func convergedWithin(t *testing.T, wait time.Duration, as []*agent.Agent, rev ui
 	}
 }
 
+// acked waits until the control plane has recorded n DSNs at or past rev. Agents apply a
+// revision before their ack reaches the control plane, so a test that saw every agent converge
+// must still wait for the acks before asking the control plane.
+func (c *cp) acked(t *testing.T, rev uint64, n int) model.Convergence {
+	t.Helper()
+	var conv model.Convergence
+	require.Eventuallyf(t, func() bool {
+		var err error
+		conv, err = c.d.Convergence(context.Background(), rev)
+		require.NoError(t, err)
+		return conv.AtOrPast >= n
+	}, 15*time.Second, 10*time.Millisecond, "acks for revision %d", rev)
+	return conv
+}
+
 func equalStrings(a, b []string) bool {
 	if len(a) != len(b) {
 		return false

@@ -295,9 +295,7 @@ func TestHelloStorm(t *testing.T) {
 	// Generous: this is about everyone getting there, not about speed (benchmarks measure that).
 	convergedWithin(t, time.Minute, as[:n/2], rev, c.want(model.Key{Kind: model.KindNetwork, Tenant: "t1", Name: "a"}, model.Key{Kind: model.KindPolicy, Tenant: "t1", Name: "p"}))
 	convergedWithin(t, time.Minute, as[n/2:], rev, []string{})
-	conv, err := c.d.Convergence(context.Background(), rev)
-	require.NoError(t, err)
-	assert.Equal(t, n, conv.AtOrPast)
+	assert.Equal(t, n, c.acked(t, rev, n).AtOrPast)
 	t.Logf("hellos: shed %v, retry %v, snapshot %v, uptodate %v", c.counter("hellos_total", "outcome", "shed"),
 		c.counter("hellos_total", "outcome", "retry"), c.counter("hellos_total", "outcome", "snapshot"), c.counter("hellos_total", "outcome", "uptodate"))
 	assert.EqualValues(t, n/2, c.counter("hellos_total", "outcome", "uptodate"), "db DSNs have nothing to fetch")
