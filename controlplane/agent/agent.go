@@ -26,6 +26,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dsnscale/dsnscale/controlplane/model"
+	"github.com/dsnscale/dsnscale/controlplane/pki"
 	"github.com/dsnscale/dsnscale/controlplane/wire"
 )
 
@@ -45,6 +46,11 @@ type Config struct {
 	Labels map[string]string
 	// Conn is the NATS connection (required); it may be shared with other agents.
 	Conn *nats.Conn
+	// Identity, if set, is the DSN's identity on a control plane with security on: Run keeps
+	// its certificate renewed over Conn for as long as it runs, so that the next connection
+	// (or reconnection) presents one that has not expired. It must be a DSN identity named
+	// ID. Nil means no renewal, as on a control plane without security.
+	Identity *Identity
 	// JS is a JetStream context on Conn for snapshot fetches; nil makes one.
 	JS jetstream.JetStream
 	// SoftwareVersion is reported in Hello.
@@ -82,6 +88,16 @@ func (c Config) Validate() error {
 	}
 	if c.Conn == nil {
 		errs = append(errs, errors.New("Conn: required"))
+	}
+	if id := c.Identity; id != nil {
+		// Only DSN identities are renewed over the bus, and the control plane renews only the
+		// identity of the DSN that asks.
+		if id.Role() != pki.RoleDSN {
+			errs = append(errs, fmt.Errorf("Identity: a %q identity is not renewed over the bus; want %q", id.Role(), pki.RoleDSN))
+		}
+		if id.Name() != c.ID {
+			errs = append(errs, fmt.Errorf("Identity: names %q, not the agent's ID %q", id.Name(), c.ID))
+		}
 	}
 	h := wire.Hello{Protocol: wire.Version, DSN: "x", Labels: c.Labels, SoftwareVersion: c.SoftwareVersion}
 	if err := h.Validate(); err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dsnscale/dsnscale/controlplane/model"
+	"github.com/dsnscale/dsnscale/controlplane/pki"
 	"github.com/dsnscale/dsnscale/controlplane/wire"
 	"github.com/dsnscale/dsnscale/internal/natsserver"
 )
@@ -315,6 +316,9 @@ func TestConfigValidate(t *testing.T) {
 		{"backoff order", Config{ID: "d", Conn: nc, MinBackoff: time.Second, MaxBackoff: time.Millisecond}, "MinBackoff"},
 		{"negative", Config{ID: "d", Conn: nc, HelloTimeout: -1}, "HelloTimeout"},
 		{"initial object", Config{ID: "d", Conn: nc, InitialObjects: []model.Object{{}}}, "InitialObjects[0]"},
+		{"identity", Config{ID: "d", Conn: nc, Identity: &Identity{name: "d", role: pki.RoleDSN}}, ""},
+		{"identity of another DSN", Config{ID: "d", Conn: nc, Identity: &Identity{name: "e", role: pki.RoleDSN}}, `names "e"`},
+		{"gateway identity", Config{ID: "d", Conn: nc, Identity: &Identity{name: "d", role: pki.RoleGateway}}, "not renewed over the bus"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

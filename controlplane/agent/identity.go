@@ -6,8 +6,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -30,9 +32,11 @@ type Identity struct {
 	key        crypto.Signer
 	caPEM      []byte
 
-	mu      sync.Mutex
-	cert    *x509.Certificate
-	certPEM []byte
+	// The certificate is kept as DER with its validity, not parsed: a parsed certificate is
+	// several kilobytes, which a fleet of ten thousand simulated DSNs pays ten thousand times.
+	mu                  sync.Mutex
+	certDER             []byte
+	notBefore, notAfter time.Time
 }
 
 // Admit obtains an identity for name with a bootstrap token: it makes a key, sends a CSR to the
@@ -51,7 +55,7 @@ func Admit(ctx context.Context, api *client.Client, token, name, role string, la
 	if err != nil {
 		return nil, fmt.Errorf("%w: admission of %s: %w", ErrIdentity, name, err)
 	}
-	id := &Identity{name: name, role: role, key: key, caPEM: []byte(res.CA)}
+	id := &Identity{name: name, role: role, key: key, caPEM: internCA([]byte(res.CA))}
 	if err := id.setCertificate([]byte(res.Certificate)); err != nil {
 		return nil, err
 	}
@@ -65,7 +69,7 @@ func LoadIdentity(certPEM, keyPEM, caPEM []byte) (*Identity, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrIdentity, err)
 	}
-	id := &Identity{key: key, caPEM: caPEM}
+	id := &Identity{key: key, caPEM: internCA(caPEM)}
 	if err := id.setCertificate(certPEM); err != nil {
 		return nil, err
 	}
@@ -89,7 +93,7 @@ func (id *Identity) setCertificate(certPEM []byte) error {
 		return fmt.Errorf("%w: the certificate names %s, want %s:%s", ErrIdentity, who, id.role, id.name)
 	}
 	id.mu.Lock()
-	id.name, id.role, id.cert, id.certPEM = who.Name, who.Role, cert, certPEM
+	id.name, id.role, id.certDER, id.notBefore, id.notAfter = who.Name, who.Role, slices.Clone(cert.Raw), cert.NotBefore, cert.NotAfter
 	id.mu.Unlock()
 	return nil
 }
@@ -104,7 +108,14 @@ func (id *Identity) Role() string { return id.role }
 func (id *Identity) NotAfter() time.Time {
 	id.mu.Lock()
 	defer id.mu.Unlock()
-	return id.cert.NotAfter
+	return id.notAfter
+}
+
+// RenewAt is when the current certificate is due for renewal (pki.RenewAt).
+func (id *Identity) RenewAt() time.Time {
+	id.mu.Lock()
+	defer id.mu.Unlock()
+	return pki.RenewAt(&x509.Certificate{NotBefore: id.notBefore, NotAfter: id.notAfter})
 }
 
 // PEM returns the certificate, the private key and the CA in PEM, to hand the identity to a
@@ -116,15 +127,16 @@ func (id *Identity) PEM() (certPEM, keyPEM, caPEM []byte, err error) {
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	return append([]byte(nil), id.certPEM...), keyPEM, append([]byte(nil), id.caPEM...), nil
+	certPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: id.certDER})
+	return certPEM, keyPEM, append([]byte(nil), id.caPEM...), nil
 }
 
 // TLSConfig is the client TLS configuration of the identity: its current certificate, trusting
 // only the control plane's CA.
 func (id *Identity) TLSConfig() (*tls.Config, error) {
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(id.caPEM) {
-		return nil, fmt.Errorf("%w: no CA certificate", ErrIdentity)
+	pool, err := caPool(id.caPEM)
+	if err != nil {
+		return nil, err
 	}
 	return &tls.Config{
 		MinVersion: tls.VersionTLS12,
@@ -132,7 +144,7 @@ func (id *Identity) TLSConfig() (*tls.Config, error) {
 		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
 			id.mu.Lock()
 			defer id.mu.Unlock()
-			return &tls.Certificate{Certificate: [][]byte{id.cert.Raw}, PrivateKey: id.key, Leaf: id.cert}, nil
+			return &tls.Certificate{Certificate: [][]byte{id.certDER}, PrivateKey: id.key}, nil
 		},
 	}, nil
 }
@@ -182,7 +194,7 @@ func (id *Identity) Renew(ctx context.Context, nc *nats.Conn) error {
 		return err
 	}
 	id.mu.Lock()
-	id.key, id.cert, id.certPEM = key, next.cert, next.certPEM
+	id.key, id.certDER, id.notBefore, id.notAfter = key, next.certDER, next.notBefore, next.notAfter
 	id.mu.Unlock()
 	return nil
 }
@@ -197,21 +209,46 @@ func (id *Identity) KeepRenewed(ctx context.Context, nc *nats.Conn, retry time.D
 	if retry <= 0 {
 		retry = time.Minute
 	}
+	renewed := false
 	for {
-		id.mu.Lock()
-		at := pki.RenewAt(id.cert)
-		id.mu.Unlock()
-		wait := at.Sub(now())
+		wait := id.RenewAt().Sub(now())
+		if renewed {
+			// A certificate so short-lived that it is due as soon as it is issued (its life
+			// starts pki.ClockSkew early) is renewed every retry, not back to back.
+			wait = max(wait, retry)
+		}
 		if wait > 0 && !sleep(ctx, wait) {
 			return
 		}
-		if err := id.Renew(ctx, nc); err != nil {
-			if !sleep(ctx, retry) {
-				return
-			}
+		err := id.Renew(ctx, nc)
+		if renewed = err == nil; !renewed && !sleep(ctx, retry) {
+			return
 		}
 		if ctx.Err() != nil {
 			return
 		}
 	}
+}
+
+// caPools holds the CA pool of each CA (by its PEM): a process with many identities under one
+// control plane, a simulated fleet say, parses its CA once, not once per connection. cas
+// interns the PEM itself, for the same reason.
+var caPools, cas sync.Map // string -> *x509.CertPool, string -> []byte
+
+func caPool(caPEM []byte) (*x509.CertPool, error) {
+	if p, ok := caPools.Load(string(caPEM)); ok {
+		return p.(*x509.CertPool), nil
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return nil, fmt.Errorf("%w: no CA certificate", ErrIdentity)
+	}
+	p, _ := caPools.LoadOrStore(string(caPEM), pool)
+	return p.(*x509.CertPool), nil
+}
+
+// internCA returns the one copy of caPEM this process keeps (callers do not modify it).
+func internCA(caPEM []byte) []byte {
+	p, _ := cas.LoadOrStore(string(caPEM), caPEM)
+	return p.([]byte)
 }

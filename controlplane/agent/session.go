@@ -29,7 +29,8 @@ const (
 )
 
 // Run speaks the protocol until ctx ends (it then returns nil) or the control plane rejects
-// the agent (ErrRejected).
+// the agent (ErrRejected). With Config.Identity it also renews the identity's certificate once
+// two thirds of its life have passed, retrying a failed renewal after MaxBackoff.
 func (a *Agent) Run(ctx context.Context) error {
 	// Subscribe before the first Hello: pushes may come before the Admission does.
 	pushes := make(chan *nats.Msg, a.cfg.PushBuffer)
@@ -38,6 +39,19 @@ func (a *Agent) Run(ctx context.Context) error {
 		return fmt.Errorf("agent %s: subscribing to pushes: %w", a.cfg.ID, err)
 	}
 	defer func() { _ = sub.Unsubscribe() }()
+	if id := a.cfg.Identity; id != nil {
+		// The renewals stop before Run returns: the caller may close Conn once it has.
+		rctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			id.KeepRenewed(rctx, a.cfg.Conn, a.cfg.MaxBackoff, nil)
+		}()
+		defer func() {
+			stop()
+			<-done
+		}()
+	}
 
 	attempt := 0
 	for ctx.Err() == nil {

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -47,6 +48,9 @@ type Config struct {
 	// ReconnectMin and ReconnectMax bound the jittered exponential back-off of shared
 	// connections (defaults 250ms and 10s).
 	ReconnectMin, ReconnectMax time.Duration
+	// RenewEvery is how often a per-DSN bus with Security renews the certificates of its
+	// connected DSNs that are due (default a minute), over their own connections.
+	RenewEvery time.Duration
 	// Name prefixes connection names.
 	Name string
 	// QueueLen is the buffer of incoming messages shared by all subscriptions (default 65536).
@@ -72,7 +76,7 @@ func (c Config) Validate() error {
 	if c.DSNsPerConn < 0 || c.MaxPingsOut < 0 || c.QueueLen < 0 {
 		errs = append(errs, errors.New("DSNsPerConn, MaxPingsOut and QueueLen must not be negative"))
 	}
-	if c.ConnectTimeout < 0 || c.PingInterval < 0 || c.ReconnectMin < 0 || c.ReconnectMax < 0 {
+	if c.ConnectTimeout < 0 || c.PingInterval < 0 || c.ReconnectMin < 0 || c.ReconnectMax < 0 || c.RenewEvery < 0 {
 		errs = append(errs, errors.New("durations must not be negative"))
 	}
 	if c.Security != nil {
@@ -111,6 +115,9 @@ func (c *Config) setDefaults() {
 	if c.Name == "" {
 		c.Name = "dsnscale-sim"
 	}
+	if c.RenewEvery == 0 {
+		c.RenewEvery = time.Minute
+	}
 	if c.QueueLen == 0 {
 		c.QueueLen = 65536
 	}
@@ -124,8 +131,8 @@ type conn struct {
 	nc     *nats.Conn
 	inbox  string // reply prefix, "<inbox>.": replies come to <inbox>.<dsn>.<token>
 	mu     sync.Mutex
-	subs   map[int32]*nats.Subscription // attached DSNs' push subscriptions
-	stores map[string]jetstream.ObjectStore
+	subs   map[int32]*nats.Subscription     // attached DSNs' push subscriptions
+	stores map[string]jetstream.ObjectStore // object store handles by bucket; nil: not kept
 	js     jetstream.JetStream
 	closed bool // closed on purpose
 }
@@ -135,6 +142,9 @@ type member struct {
 	pool string
 	slot int   // shared: index into shared; per-DSN: unused
 	c    *conn // per-DSN: the DSN's own connection, nil when down
+	// dial numbers per-DSN connection attempts: an attempt that a newer one (or a
+	// Disconnect) has overtaken closes what it dialled instead of installing it.
+	dial uint64
 }
 
 // NATS is a Bus over NATS.
@@ -152,6 +162,9 @@ type NATS struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
+	// releaseGC gives back the collector target a per-DSN bus holds (see DensityGCPercent).
+	releaseGC func()
+	renewals  atomic.Int64
 }
 
 // NewNATS returns a bus for cfg; Register DSNs, then Start.
@@ -160,13 +173,18 @@ func NewNATS(cfg Config) (*NATS, error) {
 		return nil, err
 	}
 	cfg.setDefaults()
-	ids, err := newIdentities(cfg.Security, cfg.Mode)
+	ctx, cancel := context.WithCancel(context.Background())
+	ids, err := newIdentities(ctx, cfg.Security, cfg.Mode)
 	if err != nil {
+		cancel()
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	return &NATS{cfg: cfg, ids: ids, msgs: make(chan *nats.Msg, cfg.QueueLen), byID: map[string]int32{},
-		pools: map[string][]int{}, ctx: ctx, cancel: cancel}, nil
+	b := &NATS{cfg: cfg, ids: ids, msgs: make(chan *nats.Msg, cfg.QueueLen), byID: map[string]int32{},
+		pools: map[string][]int{}, ctx: ctx, cancel: cancel, releaseGC: func() {}}
+	if cfg.Mode == PerDSN {
+		b.releaseGC = holdDensityGC()
+	}
+	return b, nil
 }
 
 // Register implements Bus.
@@ -190,6 +208,13 @@ func (b *NATS) Start(d Deliver) error {
 		b.dispatch()
 	}()
 	if b.cfg.Mode != Shared {
+		if b.ids != nil {
+			b.wg.Add(1)
+			go func() {
+				defer b.wg.Done()
+				b.keepRenewed()
+			}()
+		}
 		return nil
 	}
 	b.mu.Lock()
@@ -333,25 +358,42 @@ func (b *NATS) Connect(n int32) {
 		b.deliver(Delivery{DSN: n, Kind: ConnUp})
 		return
 	}
+	attempt := b.detach(n)
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
-		b.dialOwn(n, m.id, b.urlFor(m.pool))
+		b.dialOwn(n, m.id, b.urlFor(m.pool), attempt)
 	}()
 }
 
-func (b *NATS) dialOwn(n int32, id, url string) {
-	b.Disconnect(n)
-	c := &conn{subs: map[int32]*nats.Subscription{}, stores: map[string]jetstream.ObjectStore{}}
+// dialOwn dials DSN n's own connection for connection attempt number attempt.
+func (b *NATS) dialOwn(n int32, id, url string, attempt uint64) {
+	// A DSN fetches a snapshot rarely (on boot and resync), so its own connection keeps no
+	// object store handles (stores nil), and asks JetStream in the old request style: a
+	// subscription per request instead of a response multiplexer, with its goroutine and
+	// buffers, that would live as long as the connection. With ten thousand connections each
+	// of those is a few hundred megabytes.
+	c := &conn{subs: map[int32]*nats.Subscription{}}
+	current := func() bool {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return b.members[n].dial == attempt
+	}
+	fail := func(err error) {
+		if current() { // an overtaken attempt's failure is no news
+			b.deliver(Delivery{DSN: n, Kind: ConnFailed, Err: err})
+		}
+	}
 	actx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
 	secure, err := b.ids.dsnOptions(actx, id)
 	cancel()
 	if err != nil {
-		b.deliver(Delivery{DSN: n, Kind: ConnFailed, Err: fmt.Errorf("bus: identity of %s: %w", id, err)})
+		fail(fmt.Errorf("bus: identity of %s: %w", id, err))
 		return
 	}
 	opts := append(append(b.options(b.cfg.Name+"-"+id), secure...),
 		nats.NoReconnect(),
+		nats.UseOldRequestStyle(),
 		nats.WriteBufferSize(4096),
 		nats.ReconnectBufSize(-1),
 		nats.ClosedHandler(func(*nats.Conn) {
@@ -384,12 +426,22 @@ func (b *NATS) dialOwn(n int32, id, url string) {
 		}
 	}
 	if err != nil {
-		b.deliver(Delivery{DSN: n, Kind: ConnFailed, Err: err})
+		fail(err)
 		return
 	}
 	b.mu.Lock()
-	b.members[n].c = c
+	installed := b.members[n].dial == attempt
+	if installed {
+		b.members[n].c = c
+	}
 	b.mu.Unlock()
+	if !installed {
+		c.mu.Lock()
+		c.closed = true
+		c.mu.Unlock()
+		nc.Close()
+		return
+	}
 	b.deliver(Delivery{DSN: n, Kind: ConnUp})
 }
 
@@ -412,9 +464,17 @@ func (b *NATS) Disconnect(n int32) {
 		c.mu.Unlock()
 		return
 	}
+	b.detach(n)
+}
+
+// detach closes DSN n's own connection, if any, and starts its next connection attempt,
+// whose number it returns: in one step, so that two attempts never share a number.
+func (b *NATS) detach(n int32) (attempt uint64) {
 	b.mu.Lock()
 	c := b.members[n].c
 	b.members[n].c = nil
+	b.members[n].dial++
+	attempt = b.members[n].dial
 	b.mu.Unlock()
 	if c != nil {
 		c.mu.Lock()
@@ -422,6 +482,7 @@ func (b *NATS) Disconnect(n int32) {
 		c.mu.Unlock()
 		c.nc.Close()
 	}
+	return attempt
 }
 
 // connOf returns the live connection of an attached DSN.
@@ -495,7 +556,9 @@ func (c *conn) get(ctx context.Context, bucket, object string) ([]byte, error) {
 			return nil, fmt.Errorf("object store %s: %w", bucket, err)
 		}
 		c.mu.Lock()
-		c.stores[bucket] = obs
+		if c.stores != nil {
+			c.stores[bucket] = obs
+		}
 		c.mu.Unlock()
 	}
 	data, err := obs.GetBytes(ctx, object)
@@ -586,4 +649,5 @@ func (b *NATS) Close() {
 	}
 	b.cancel()
 	b.wg.Wait()
+	b.releaseGC()
 }

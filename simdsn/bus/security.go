@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/dsnscale/dsnscale/controlplane/agent"
 	"github.com/dsnscale/dsnscale/controlplane/client"
@@ -86,28 +87,45 @@ func ObtainGateway(ctx context.Context, s *Security, name string) error {
 	return nil
 }
 
+// Admission limits of a per-DSN bus. A DSN's admission is its own piece of work, not part of
+// one connection attempt: it runs to its end (or admitTimeout) even when the connect stage that
+// asked for it has given up, and a retry joins it instead of starting another. Otherwise a slow
+// control plane makes every DSN spend a use of the shared token per retry and exhausts it.
+const (
+	// maxAdmissions bounds the admissions in flight, and so the HTTPS connections to the API:
+	// without it a fleet booting at once opens one per DSN and runs both ends out of
+	// descriptors.
+	maxAdmissions = 32
+	admitTimeout  = 2 * time.Minute
+)
+
 // identities holds the bus's identities: the gateway's, and each DSN's once admitted.
 type identities struct {
 	sec     *Security
 	gateway *agent.Identity
 	api     *client.Client
 
+	ctx       context.Context // ends when the bus closes
+	slots     chan struct{}   // admissions in flight
+	admitting singleflight.Group
+
 	mu   sync.Mutex
 	dsns map[string]*agent.Identity
 }
 
-func newIdentities(sec *Security, mode Mode) (*identities, error) {
+func newIdentities(ctx context.Context, sec *Security, mode Mode) (*identities, error) {
 	if sec == nil {
 		return nil, nil
 	}
-	ids := &identities{sec: sec, dsns: map[string]*agent.Identity{}}
+	ids := &identities{sec: sec, ctx: ctx, dsns: map[string]*agent.Identity{}}
 	if mode == PerDSN {
 		hc, err := client.HTTPClient([]byte(sec.CA), 30*time.Second)
 		if err != nil {
 			return nil, err
 		}
-		hc.Transport.(*http.Transport).MaxIdleConnsPerHost = 64
+		hc.Transport.(*http.Transport).MaxIdleConnsPerHost = maxAdmissions
 		ids.api = client.New(sec.APIURL, hc, client.WithUserAgent("dsnscale-sim"))
+		ids.slots = make(chan struct{}, maxAdmissions)
 		return ids, nil
 	}
 	gw, err := agent.LoadIdentity([]byte(sec.GatewayCert), []byte(sec.GatewayKey), []byte(sec.CA))
@@ -140,13 +158,87 @@ func (ids *identities) dsnOptions(ctx context.Context, id string) ([]nats.Option
 	ident := ids.dsns[id]
 	ids.mu.Unlock()
 	if ident == nil {
-		var err error
-		if ident, err = agent.Admit(ctx, ids.api, ids.sec.BootstrapToken, id, pki.RoleDSN, nil); err != nil {
-			return nil, err
+		select {
+		case res := <-ids.admitting.DoChan(id, func() (any, error) { return ids.admit(id) }):
+			if res.Err != nil {
+				return nil, res.Err
+			}
+			ident = res.Val.(*agent.Identity)
+		case <-ctx.Done():
+			return nil, fmt.Errorf("admission of %s still under way: %w", id, ctx.Err())
 		}
-		ids.mu.Lock()
-		ids.dsns[id] = ident
-		ids.mu.Unlock()
 	}
 	return ident.NATSOptions()
 }
+
+// admit obtains DSN id's identity, waiting for a free admission slot first, and keeps it.
+func (ids *identities) admit(id string) (*agent.Identity, error) {
+	ctx, cancel := context.WithTimeout(ids.ctx, admitTimeout)
+	defer cancel()
+	select {
+	case ids.slots <- struct{}{}:
+		defer func() { <-ids.slots }()
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	ident, err := agent.Admit(ctx, ids.api, ids.sec.BootstrapToken, id, pki.RoleDSN, nil)
+	if err != nil {
+		return nil, err
+	}
+	ids.mu.Lock()
+	ids.dsns[id] = ident
+	ids.mu.Unlock()
+	return ident, nil
+}
+
+// keepRenewed renews, every RenewEvery, the certificates of the connected DSNs that are due,
+// each over its own connection (the control plane renews only the identity a connection
+// proves). One loop for the whole bus, not one per DSN: ten thousand sleeping goroutines would
+// cost more than the identities they keep.
+func (b *NATS) keepRenewed() {
+	tick := time.NewTicker(b.cfg.RenewEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-b.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		type due struct {
+			id    *agent.Identity
+			nc    *nats.Conn
+			owner string
+		}
+		var todo []due
+		now := time.Now()
+		b.mu.Lock()
+		for _, m := range b.members {
+			if m.c == nil {
+				continue
+			}
+			if ident := b.ids.identity(m.id); ident != nil && !now.Before(ident.RenewAt()) {
+				todo = append(todo, due{ident, m.c.nc, m.id})
+			}
+		}
+		b.mu.Unlock()
+		for _, d := range todo {
+			ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+			if err := d.id.Renew(ctx, d.nc); err != nil {
+				b.cfg.Logger.Debug("certificate renewal failed; retrying", "dsn", d.owner, "err", err)
+			} else {
+				b.renewals.Add(1)
+			}
+			cancel()
+		}
+	}
+}
+
+// identity returns DSN id's identity, nil before its admission.
+func (ids *identities) identity(id string) *agent.Identity {
+	ids.mu.Lock()
+	defer ids.mu.Unlock()
+	return ids.dsns[id]
+}
+
+// Renewals counts the certificates the bus renewed.
+func (b *NATS) Renewals() int64 { return b.renewals.Load() }

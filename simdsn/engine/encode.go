@@ -3,6 +3,8 @@ package engine
 import (
 	"math"
 	"strconv"
+
+	"github.com/dsnscale/dsnscale/internal/jsonenc"
 )
 
 // batchWriter appends a wire.TelemetryBatch as JSON without reflection: telemetry is the bulk
@@ -14,7 +16,7 @@ type batchWriter struct {
 
 func (w *batchWriter) begin(dsn string, t int64) {
 	w.b = append(w.b, `{"dsn":`...)
-	w.b = appendString(w.b, dsn)
+	w.b = jsonenc.AppendString(w.b, dsn)
 	w.b = append(w.b, `,"timeUnixNano":`...)
 	w.b = strconv.AppendInt(w.b, t, 10)
 	w.b = append(w.b, `,"samples":[`...)
@@ -32,7 +34,7 @@ func (w *batchWriter) sep() {
 func (w *batchWriter) sample(name, labels string, v float64) {
 	w.sep()
 	w.b = append(w.b, `{"name":`...)
-	w.b = appendString(w.b, name)
+	w.b = jsonenc.AppendString(w.b, name)
 	if labels != "" {
 		w.b = append(w.b, `,"labels":`...)
 		w.b = append(w.b, labels...)
@@ -45,34 +47,15 @@ func (w *batchWriter) sample(name, labels string, v float64) {
 func (w *batchWriter) sampleDecision(decision, action string, v float64) {
 	w.sep()
 	w.b = append(w.b, `{"name":"dsn_policy_flows_total","labels":{"action":`...)
-	w.b = appendString(w.b, action)
+	w.b = jsonenc.AppendString(w.b, action)
 	w.b = append(w.b, `,"decision":`...)
-	w.b = appendString(w.b, decision)
+	w.b = jsonenc.AppendString(w.b, decision)
 	w.b = append(w.b, `},"value":`...)
 	w.b = appendFloat(w.b, v)
 	w.b = append(w.b, '}')
 }
 
 func (w *batchWriter) end() { w.b = append(w.b, "]}"...) }
-
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '"' || c == '\\':
-			b = append(b, '\\', c)
-		case c < 0x20:
-			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-		default:
-			b = append(b, c)
-		}
-	}
-	return append(b, '"')
-}
 
 // appendFloat appends f as encoding/json would (non-finite values become 0: JSON has no NaN).
 func appendFloat(b []byte, f float64) []byte {
