@@ -104,6 +104,8 @@ func (e *Elastic) template() ([]byte, error) {
 					"severity": map[string]any{"type": "keyword"},
 					"message":  map[string]any{"type": "text", "analyzer": "standard"},
 					"fields":   map[string]any{"type": "object", "dynamic": true},
+					// Kept in _source, never searched.
+					"data": map[string]any{"type": "text", "index": false},
 				},
 			},
 		},

@@ -55,6 +55,7 @@ const (
 	MaxShortBytes    = 256 // DSN, Type
 	MaxFields        = 64
 	MaxFieldValue    = 1024
+	MaxDataBytes     = 1 << 20
 	DefaultLimit     = 100
 	MaxLimit         = 10000
 	MaxQueryTextSize = 1024
@@ -80,6 +81,9 @@ type Document struct {
 	Severity string            `json:"severity,omitempty"`
 	Message  string            `json:"message,omitempty"`
 	Fields   map[string]string `json:"fields,omitempty"`
+	// Data is kept with the document and returned with it, but not indexed: a payload, such as
+	// the records of an audit block. At most MaxDataBytes.
+	Data string `json:"data,omitempty"`
 }
 
 // Validate checks a document.
@@ -103,6 +107,9 @@ func (d Document) Validate() error {
 	}
 	if len(d.Message) > MaxMessageBytes || !utf8.ValidString(d.Message) {
 		return fmt.Errorf("%w: document %q: message must be valid UTF-8 of at most %d bytes", ErrInvalid, d.ID, MaxMessageBytes)
+	}
+	if len(d.Data) > MaxDataBytes || !utf8.ValidString(d.Data) {
+		return fmt.Errorf("%w: document %q: data must be valid UTF-8 of at most %d bytes", ErrInvalid, d.ID, MaxDataBytes)
 	}
 	if len(d.Fields) > MaxFields {
 		return fmt.Errorf("%w: document %q: %d fields: at most %d", ErrInvalid, d.ID, len(d.Fields), MaxFields)

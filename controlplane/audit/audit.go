@@ -62,9 +62,11 @@ var ErrConfig = errors.New("audit: invalid config")
 type RecorderConfig struct {
 	// Sink receives the records. Required.
 	Sink Sink
-	// Buffer is how many records may wait; more are dropped. 0 means 10000.
+	// Buffer is how many records may wait; more are dropped. 0 means 50000.
 	Buffer int
-	// BatchSize is the most records per Write; 0 means 500.
+	// BatchSize is the most records per Write; 0 means 5000. Large batches are what make the
+	// audit cheap: a search index pays much of its cost per write (a segment to build and
+	// later merge), little per record.
 	BatchSize int
 	// FlushEvery is the longest a record waits for its batch to fill; 0 means a second.
 	FlushEvery time.Duration
@@ -114,10 +116,10 @@ func NewRecorder(cfg RecorderConfig) (*Recorder, error) {
 		return nil, err
 	}
 	if cfg.Buffer == 0 {
-		cfg.Buffer = 10000
+		cfg.Buffer = 50000
 	}
 	if cfg.BatchSize == 0 {
-		cfg.BatchSize = 500
+		cfg.BatchSize = 5000
 	}
 	if cfg.FlushEvery == 0 {
 		cfg.FlushEvery = time.Second
@@ -148,6 +150,7 @@ func (r *Recorder) Record(rec Record) {
 	if rec.ID == "" {
 		rec.ID = r.idPrefix + "-" + strconv.FormatUint(r.seq.Add(1), 36)
 	}
+	rec = bounded(rec) // a full queue holds bounded records, whatever the requests carried
 	select {
 	case r.ch <- rec:
 		r.recorded.Add(1)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -223,7 +224,13 @@ func TestParseQuery(t *testing.T) {
 }
 
 func TestLongFieldsAreTruncated(t *testing.T) {
-	d := toDocument(Record{ID: "x", Time: time.Now(), Method: "GET", Path: "/" + strings.Repeat("é", 2000), Status: 404, Verdict: VerdictAllowed})
-	require.NoError(t, d.Validate())
-	require.LessOrEqual(t, len(d.Fields["path"]), search.MaxFieldValue)
+	docs, err := toBlocks([]Record{{ID: "x", Time: time.Now(), Method: "GET", Path: "/" + strings.Repeat("é", 2000) + "\xff", Status: 404, Verdict: VerdictAllowed, User: strings.Repeat("u", 3000)}})
+	require.NoError(t, err)
+	require.Len(t, docs, 1)
+	require.NoError(t, docs[0].Validate())
+	require.LessOrEqual(t, len(docs[0].Fields["user"]), search.MaxFieldValue)
+	records, err := fromBlock(docs[0])
+	require.NoError(t, err)
+	require.LessOrEqual(t, len(records[0].Path), search.MaxFieldValue)
+	require.True(t, utf8.ValidString(records[0].Path))
 }

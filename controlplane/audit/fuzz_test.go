@@ -25,7 +25,7 @@ func FuzzParseQuery(f *testing.F) {
 			require.NotEmpty(t, fe.Field)
 			return
 		}
-		sq := (&SearchStore{}).query(q)
+		sq := blocks(q, firstBlockTime(q))
 		require.NoError(t, sq.Validate())
 	})
 }

@@ -3,11 +3,15 @@ package audit
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/dsnscale/dsnscale/search"
 )
 
 // memSink is a sink for testing the Recorder itself.
@@ -102,4 +106,17 @@ func TestRecorderCountsFailedWrites(t *testing.T) {
 
 	_, err = NewRecorder(RecorderConfig{})
 	require.ErrorIs(t, err, ErrConfig)
+}
+
+// The queue holds records cut to size: a request's long path costs it no more than any other.
+func TestRecorderQueuesBoundedRecords(t *testing.T) {
+	sink := &memSink{}
+	r, err := NewRecorder(RecorderConfig{Sink: sink, FlushEvery: time.Hour})
+	require.NoError(t, err)
+	r.Record(Record{Path: "/" + strings.Repeat("p", 64<<10), Reason: "bad \xff byte", Status: 404})
+	require.NoError(t, r.Close(context.Background()))
+	got := sink.all()
+	require.Len(t, got, 1)
+	require.LessOrEqual(t, len(got[0].Path), search.MaxFieldValue)
+	require.True(t, utf8.ValidString(got[0].Reason))
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -31,7 +32,12 @@ type Searcher interface {
 // Result is what a search found: the first records in time order and how many matched.
 type Result struct {
 	Items []Record `json:"items"`
-	Total int      `json:"total"`
+	// Total is how many records matched; with Truncated, how many matched among those the
+	// search read, a lower bound.
+	Total int `json:"total"`
+	// Truncated says that the search stopped reading once the first records were certain,
+	// and more may match.
+	Truncated bool `json:"truncated,omitempty"`
 }
 
 // SearchStore keeps records in a search index, as documents of kind search.KindAudit. It is a
@@ -48,88 +54,13 @@ var (
 // NewSearchStore stores records in idx.
 func NewSearchStore(idx Index) *SearchStore { return &SearchStore{idx: idx} }
 
-// Write implements Sink.
+// Write implements Sink: the records go to the index in blocks.
 func (s *SearchStore) Write(ctx context.Context, records []Record) error {
-	docs := make([]search.Document, len(records))
-	for i, r := range records {
-		docs[i] = toDocument(r)
+	docs, err := toBlocks(records)
+	if err != nil {
+		return err
 	}
 	return s.idx.Index(ctx, docs...)
-}
-
-// Field names of audit documents.
-const (
-	fieldUser, fieldSource, fieldMethod, fieldPath = "user", "source", "method", "path"
-	fieldVerb, fieldKind, fieldTenant, fieldName   = "verb", "kind", "tenant", "name"
-	fieldStatus, fieldVerdict, fieldBinding        = "status", "verdict", "binding"
-	fieldReason, fieldDuration                     = "reason", "durationMs"
-)
-
-func toDocument(r Record) search.Document {
-	fields := map[string]string{}
-	set := func(k, v string) {
-		if v == "" {
-			return
-		}
-		fields[k] = truncate(v, search.MaxFieldValue)
-	}
-	set(fieldUser, r.User)
-	set(fieldSource, r.Source)
-	set(fieldMethod, r.Method)
-	set(fieldPath, r.Path)
-	set(fieldVerb, r.Verb)
-	set(fieldKind, r.Kind)
-	set(fieldTenant, r.Tenant)
-	set(fieldName, r.Name)
-	set(fieldStatus, strconv.Itoa(r.Status))
-	set(fieldVerdict, r.Verdict)
-	set(fieldBinding, r.Binding)
-	set(fieldReason, r.Reason)
-	set(fieldDuration, strconv.FormatFloat(r.DurationMs, 'f', -1, 64))
-	severity := "info"
-	switch {
-	case r.Status >= 500:
-		severity = "error"
-	case r.Verdict != VerdictAllowed:
-		severity = "warning"
-	}
-	user := r.User
-	if user == "" {
-		user = "anonymous"
-	}
-	msg := fmt.Sprintf("%s %s %s %d %s", user, r.Method, r.Path, r.Status, r.Verdict)
-	if r.Binding != "" {
-		msg += " by binding " + r.Binding
-	}
-	if r.Reason != "" {
-		msg += ": " + r.Reason
-	}
-	return search.Document{
-		ID: r.ID, Time: r.Time, Kind: search.KindAudit, Type: "api." + r.Verdict, Severity: severity,
-		Message: truncate(msg, search.MaxMessageBytes), Fields: fields,
-	}
-}
-
-func fromDocument(d search.Document) Record {
-	f := d.Fields
-	status, _ := strconv.Atoi(f[fieldStatus])
-	dur, _ := strconv.ParseFloat(f[fieldDuration], 64)
-	return Record{
-		ID: d.ID, Time: d.Time, User: f[fieldUser], Source: f[fieldSource], Method: f[fieldMethod], Path: f[fieldPath],
-		Verb: f[fieldVerb], Kind: f[fieldKind], Tenant: f[fieldTenant], Name: f[fieldName], Status: status,
-		Verdict: f[fieldVerdict], Binding: f[fieldBinding], Reason: f[fieldReason], DurationMs: dur,
-	}
-}
-
-// truncate cuts s to at most n bytes without splitting a character.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }
 
 // Query selects records; every set criterion must hold.
@@ -144,9 +75,18 @@ type Query struct {
 	Limit int
 }
 
-// query is the search backend's form of q.
-func (s *SearchStore) query(q Query) search.Query {
-	sq := search.Query{Kind: search.KindAudit, Text: q.Text, From: q.From, To: q.To, Limit: q.Limit, Fields: map[string]string{}}
+// Reading blocks. A search reads the matching blocks in time order, a page at a time, only until
+// the first Limit matching records are certain, and never more than maxBlocksRead: its work is
+// bounded by what it returns, not by how much audit there is.
+const (
+	blocksPerPage = 64
+	maxBlocksRead = 2048
+)
+
+// blocks is the search for the blocks that may hold records matching q, from the block time
+// from on.
+func blocks(q Query, from time.Time) search.Query {
+	sq := search.Query{Kind: search.KindAudit, Text: q.Text, From: from, To: q.To, Limit: blocksPerPage, Fields: map[string]string{}}
 	for k, v := range map[string]string{fieldUser: q.User, fieldKind: q.Kind, fieldVerb: q.Verb, fieldTenant: q.Tenant, fieldVerdict: q.Verdict} {
 		if v != "" {
 			sq.Fields[k] = v
@@ -155,17 +95,86 @@ func (s *SearchStore) query(q Query) search.Query {
 	return sq
 }
 
-// Search implements Searcher.
+// firstBlockTime is the earliest time a block holding records from q.From on may have.
+func firstBlockTime(q Query) time.Time {
+	if q.From.IsZero() {
+		return time.Time{}
+	}
+	if t := q.From.Add(-blockSpan); t.After(search.MinTime) {
+		return t
+	}
+	return search.MinTime
+}
+
+// matches reports whether r meets q, whose text is split into words.
+func (q Query) matches(r Record, words []string) bool {
+	for _, c := range []struct{ want, have string }{{q.User, r.User}, {q.Kind, r.Kind}, {q.Verb, r.Verb}, {q.Tenant, r.Tenant}, {q.Verdict, r.Verdict}} {
+		if c.want != "" && c.want != c.have {
+			return false
+		}
+	}
+	if (!q.From.IsZero() && r.Time.Before(q.From)) || (!q.To.IsZero() && r.Time.After(q.To)) {
+		return false
+	}
+	if len(words) == 0 {
+		return true
+	}
+	have := wordCache{}.of(r)
+	for _, w := range words {
+		if !slices.Contains(have, w) {
+			return false
+		}
+	}
+	return true
+}
+
+// Search implements Searcher: it reads the blocks that may hold matches, in time order, and
+// picks the records that do out of them. It stops once the first Limit matches are certain: no
+// unread block can hold an earlier one, since a block's records are no earlier than its time.
+// Total then counts the matches in the blocks read, and Truncated says that more blocks
+// matched.
 func (s *SearchStore) Search(ctx context.Context, q Query) (Result, error) {
-	res, err := s.idx.Search(ctx, s.query(q))
-	if err != nil {
-		return Result{}, err
+	limit := q.Limit
+	if limit == 0 {
+		limit = search.DefaultLimit
 	}
-	out := Result{Items: make([]Record, len(res.Hits)), Total: res.Total}
-	for i, d := range res.Hits {
-		out.Items[i] = fromDocument(d)
+	words := newWords(q.Text)
+	var found []Record
+	seen := map[string]bool{}
+	from := firstBlockTime(q)
+	read, more := 0, true
+	for more {
+		res, err := s.idx.Search(ctx, blocks(q, from))
+		if err != nil {
+			return Result{}, err
+		}
+		fresh := 0
+		for _, d := range res.Hits {
+			if seen[d.ID] { // pages overlap where blocks share a time
+				continue
+			}
+			seen[d.ID] = true
+			fresh++
+			records, err := fromBlock(d)
+			if err != nil {
+				return Result{}, err
+			}
+			for _, r := range records {
+				if q.matches(r, words) {
+					found = append(found, r)
+				}
+			}
+			from = d.Time
+		}
+		read += fresh
+		more = res.Total > len(res.Hits)
+		slices.SortStableFunc(found, func(a, b Record) int { return a.Time.Compare(b.Time) })
+		settled := len(found) >= limit && from.After(found[limit-1].Time)
+		if settled || fresh == 0 || read >= maxBlocksRead {
+			break
+		}
 	}
-	return out, nil
+	return Result{Items: found[:min(limit, len(found))], Total: len(found), Truncated: more}, nil
 }
 
 // Query parameters of GET /api/v1/audit.

@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -134,10 +135,12 @@ func testRoundTrip(t *testing.T, open Opener) {
 		ID: f.run + "-full", Time: f.base.Add(1234567891 * time.Nanosecond), Kind: search.KindEvent,
 		DSN: "dsn-00042", Type: "config.applied", Severity: "warning", Message: "Applied revision 17 (späte Änderung)",
 		Fields: map[string]string{"run": f.run, "revision": "17", "tenant": "acme-corp", "path": "/a b/ü"},
+		Data:   `{"payload": "kept, not searched: zanzibar"}`,
 	}
 	index(t, idx, d)
 	r := expect(t, idx, f.query(search.Query{}), 1, d.ID)
 	assert.Equal(t, d, r.Hits[0], "every field comes back as indexed, time to the nanosecond, in UTC")
+	expect(t, idx, f.query(search.Query{Text: "zanzibar"}), 0)
 }
 
 func testText(t *testing.T, open Opener) {
@@ -347,6 +350,7 @@ func testInvalid(t *testing.T, open Opener) {
 		{"field name", func(d *search.Document) { d.Fields["a.b"] = "x" }},
 		{"empty field value", func(d *search.Document) { d.Fields["empty"] = "" }},
 		{"invalid UTF-8", func(d *search.Document) { d.Message = "\xff" }},
+		{"data too large", func(d *search.Document) { d.Data = strings.Repeat("x", search.MaxDataBytes+1) }},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,253 @@
+package audit
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/blevesearch/segment"
+
+	"github.com/dsnscale/dsnscale/search"
+)
+
+// Records reach the search backend in blocks: one document holds the records of a batch that
+// share who and what (user, kind, verb, tenant and verdict) and lie within blockSpan of each
+// other. Indexing a document costs the embedded index about a hundred microseconds whatever
+// its size, more than serving an API call does; a block spreads that over its records. A
+// block's fields are the ones the audit is searched by (exact for every record in it), its
+// time its earliest record's, its message the distinct words of its records' summaries (so a
+// text search finds every block that may hold a match), its data the records themselves.
+// Search picks the matching records out of the matching blocks.
+const (
+	// blockSpan bounds the time between a block's earliest and latest record, so that a search
+	// from time T need only look at blocks from T-blockSpan on.
+	blockSpan = 10 * time.Second
+	// blockRecords bounds the records of a block, and so the work of picking them out.
+	blockRecords = 1000
+)
+
+// Field names of audit blocks.
+const (
+	fieldUser, fieldVerb, fieldKind, fieldTenant, fieldVerdict = "user", "verb", "kind", "tenant", "verdict"
+)
+
+// blockKey is what every record of a block shares.
+type blockKey struct{ user, kind, verb, tenant, verdict string }
+
+func keyOf(r Record) blockKey { return blockKey{r.User, r.Kind, r.Verb, r.Tenant, r.Verdict} }
+
+// block is a block being filled.
+type block struct {
+	key     blockKey
+	records []Record
+	encoded [][]byte // each record in JSON, encoded once
+	words   map[string]bool
+	msg     int // bytes of the message so far
+	data    int // bytes of the data so far
+	// severity is the gravest of the records': an error for a failed call, a warning for a
+	// refused one.
+	severity string
+}
+
+// toBlocks groups records into blocks, in a way that depends only on the records, so that a
+// retried batch makes the same documents (a block's ID is its first record's).
+func toBlocks(records []Record) ([]search.Document, error) {
+	cut := make([]Record, len(records))
+	sorted := make([]*Record, len(records)) // sorted by reference: a record is a few hundred bytes
+	for i, r := range records {
+		cut[i] = bounded(r)
+		sorted[i] = &cut[i]
+	}
+	slices.SortStableFunc(sorted, func(a, b *Record) int { return a.Time.Compare(b.Time) })
+	open := map[blockKey]*block{}
+	words := wordCache{}
+	var docs []search.Document
+	emit := func(b *block) {
+		docs = append(docs, b.document())
+		delete(open, b.key)
+	}
+	for _, p := range sorted {
+		r := *p
+		enc := r.appendJSON(nil)
+		words := words.of(r)
+		k := keyOf(r)
+		if b := open[k]; b != nil && !b.fits(r, words, len(enc)) {
+			emit(b)
+		}
+		b := open[k]
+		if b == nil {
+			b = &block{key: k, words: map[string]bool{}}
+			open[k] = b
+		}
+		b.add(r, words, enc)
+	}
+	rest := make([]*block, 0, len(open))
+	for _, b := range open {
+		rest = append(rest, b)
+	}
+	slices.SortFunc(rest, func(a, b *block) int { return cmp.Compare(a.records[0].ID, b.records[0].ID) })
+	for _, b := range rest {
+		emit(b)
+	}
+	return docs, nil
+}
+
+// fits reports whether r (with its summary's words and encoded size) may join b.
+func (b *block) fits(r Record, words []string, size int) bool {
+	if len(b.records) >= blockRecords || r.Time.Sub(b.records[0].Time) > blockSpan {
+		return false
+	}
+	msg := b.msg
+	for _, w := range words {
+		if !b.words[w] {
+			msg += len(w) + 1
+		}
+	}
+	// The data is a JSON array: a comma per record and the brackets.
+	return msg <= search.MaxMessageBytes && b.data+size+len(b.records)+2 <= search.MaxDataBytes
+}
+
+func (b *block) add(r Record, words []string, enc []byte) {
+	b.records = append(b.records, r)
+	b.encoded = append(b.encoded, enc)
+	for _, w := range words {
+		if !b.words[w] {
+			b.words[w] = true
+			b.msg += len(w) + 1
+		}
+	}
+	b.data += len(enc)
+	switch {
+	case r.Status >= 500:
+		b.severity = "error"
+	case r.Verdict != VerdictAllowed && b.severity != "error":
+		b.severity = "warning"
+	case b.severity == "":
+		b.severity = "info"
+	}
+}
+
+func (b *block) document() search.Document {
+	data := make([]byte, 0, b.data+len(b.encoded)+2)
+	data = append(data, '[')
+	for i, enc := range b.encoded {
+		if i > 0 {
+			data = append(data, ',')
+		}
+		data = append(data, enc...)
+	}
+	data = append(data, ']')
+	words := make([]string, 0, len(b.words))
+	for w := range b.words {
+		words = append(words, w)
+	}
+	slices.Sort(words)
+	fields := map[string]string{}
+	for k, v := range map[string]string{fieldUser: b.key.user, fieldKind: b.key.kind, fieldVerb: b.key.verb, fieldTenant: b.key.tenant, fieldVerdict: b.key.verdict} {
+		if v != "" {
+			fields[k] = v
+		}
+	}
+	first := b.records[0]
+	return search.Document{
+		ID: first.ID, Time: first.Time, Kind: search.KindAudit, Type: "api." + b.key.verdict, Severity: b.severity,
+		Message: strings.Join(words, " "), Fields: fields, Data: string(data),
+	}
+}
+
+// fromBlock returns the records of a block document.
+func fromBlock(d search.Document) ([]Record, error) {
+	var records []Record
+	if err := json.Unmarshal([]byte(d.Data), &records); err != nil {
+		return nil, fmt.Errorf("%w: audit block %s: %v", search.ErrBackend, d.ID, err)
+	}
+	return records, nil
+}
+
+// wordCache holds the words of the parts of records' summaries. A record is found by the words
+// of its summary: who, the call (method and path), its status and verdict, the binding that
+// allowed it and why it was refused. Records of one batch share most parts (a user, a method,
+// most segments of their paths), so the words are those of each distinct part, split once.
+// The parts are split where a summary's words always break (between parts, and at the slashes
+// of a path), so the words are those of the whole summary.
+type wordCache map[string][]string
+
+func (c wordCache) part(s string) []string {
+	w, ok := c[s]
+	if !ok {
+		w = newWords(s)
+		c[s] = w
+	}
+	return w
+}
+
+// of returns the distinct words of r's summary.
+func (c wordCache) of(r Record) []string {
+	user := r.User
+	if user == "" {
+		user = "anonymous"
+	}
+	parts := [][]string{c.part(user), c.part(r.Method), c.part(strconv.Itoa(r.Status)), c.part(r.Verdict)}
+	for seg := range strings.SplitSeq(r.Path, "/") {
+		parts = append(parts, c.part(seg))
+	}
+	if r.Binding != "" {
+		parts = append(parts, c.part("by binding"), c.part(r.Binding))
+	}
+	if r.Reason != "" {
+		parts = append(parts, c.part(r.Reason))
+	}
+	var words []string
+	for _, p := range parts {
+		for _, w := range p {
+			if !slices.Contains(words, w) {
+				words = append(words, w)
+			}
+		}
+	}
+	return words
+}
+
+// newWords splits text into its distinct lower-case words as the search backends do (Unicode
+// word boundaries, UAX #29), so that the words of a record and of a query compare alike.
+func newWords(text string) []string {
+	seg := segment.NewWordSegmenterDirect([]byte(text))
+	seen := map[string]bool{}
+	var words []string
+	for seg.Segment() {
+		if seg.Type() == segment.None {
+			continue
+		}
+		w := strings.ToLower(seg.Text())
+		if !seen[w] {
+			seen[w] = true
+			words = append(words, w)
+		}
+	}
+	return words
+}
+
+// bounded cuts a record's strings to search.MaxFieldValue bytes, so that no caller can make
+// a record, or a block, unbounded.
+func bounded(r Record) Record {
+	for _, s := range []*string{&r.User, &r.Source, &r.Method, &r.Path, &r.Verb, &r.Kind, &r.Tenant, &r.Name, &r.Verdict, &r.Binding, &r.Reason} {
+		*s = truncate(strings.ToValidUTF8(*s, "\uFFFD"), search.MaxFieldValue)
+	}
+	return r
+}
+
+// truncate cuts s to at most n bytes without splitting a character.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
