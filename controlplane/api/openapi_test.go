@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -14,6 +15,8 @@ import (
 	"github.com/getkin/kin-openapi/routers/legacy"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/dsnscale/dsnscale/controlplane/rbac"
 )
 
 func loadOpenAPI(t *testing.T, e *testEnv) *openapi3.T {
@@ -41,10 +44,46 @@ func TestOpenAPIDocumentIsValid(t *testing.T) {
 			assert.NotNil(t, item.GetOperation(m), "%s %s is not in the document", m, path)
 		}
 	}
-	// And nothing else.
+	// And nothing else but the security routes that package controlplane serves in front of
+	// the API, which are tested against a real control plane in package securitytest.
+	security := map[string][]string{}
+	for _, r := range securityRoutes() {
+		assert.NotContains(t, s.allowed, r.path, "security route %s %s is served by the API itself", r.method, r.path)
+		security[r.path] = append(security[r.path], r.method)
+	}
 	for path, item := range doc.Paths.Map() {
 		for m := range item.Operations() {
-			assert.Contains(t, s.allowed[path], m, "document lists %s %s, which the API does not serve", m, path)
+			assert.Contains(t, append(s.allowed[path], security[path]...), m, "document lists %s %s, which the API does not serve", m, path)
+		}
+	}
+}
+
+// TestOpenAPISecurity checks that the document asks for the login token on every route but the
+// ones the control plane serves without one.
+func TestOpenAPISecurity(t *testing.T) {
+	doc := loadOpenAPI(t, newTestEnv(t))
+	scheme := doc.Components.SecuritySchemes[bearerScheme]
+	require.NotNil(t, scheme, "no %s security scheme", bearerScheme)
+	assert.Equal(t, "http", scheme.Value.Type)
+	assert.Equal(t, "bearer", scheme.Value.Scheme)
+	require.Len(t, doc.Security, 1)
+	assert.Contains(t, doc.Security[0], bearerScheme)
+
+	// What authn.Middleware lets through without a token (see controlplane/security.go).
+	public := append([]string{"/healthz", "/readyz"}, rbac.PublicAPIPaths...)
+	for _, p := range public {
+		require.NotNil(t, doc.Paths.Find(p), "public path %s is not in the document", p)
+	}
+	for path, item := range doc.Paths.Map() {
+		for m, o := range item.Operations() {
+			if slices.Contains(public, path) {
+				if assert.NotNil(t, o.Security, "%s %s is public", m, path) {
+					assert.Empty(t, *o.Security, "%s %s is public", m, path)
+				}
+				continue
+			}
+			assert.Nil(t, o.Security, "%s %s needs the token, as the document's security says", m, path)
+			assert.NotNil(t, o.Responses.Value("401"), "%s %s needs a token: it answers 401 without one", m, path)
 		}
 	}
 }
@@ -71,7 +110,9 @@ func TestOpenAPIDescribesRealAnswers(t *testing.T) {
 		}
 		route, params, err := router.FindRoute(req)
 		require.NoError(t, err, "%s %s", method, path)
-		in := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route}
+		// The API alone serves without security: no token is sent, none is checked.
+		in := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route,
+			Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}}
 		if status < 300 {
 			require.NoError(t, openapi3filter.ValidateRequest(context.Background(), in), "%s %s: request", method, path)
 			if body != "" {
