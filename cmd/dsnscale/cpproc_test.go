@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,4 +34,27 @@ func TestCPProcessRestartsOnItsData(t *testing.T) {
 
 	_, err = cpproc.Start(ctx, cpproc.Options{Binary: "/nonexistent/dsnscale", Dir: t.TempDir()})
 	require.ErrorIs(t, err, cpproc.ErrNotStarted)
+}
+
+// TestCPProcessInsecure starts the control plane with --insecure through cpproc: plain HTTP, no
+// credentials, and the API answers without a login.
+func TestCPProcessInsecure(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	p, err := cpproc.Start(ctx, cpproc.Options{Binary: binary, Dir: t.TempDir(), Insecure: true})
+	require.NoError(t, err)
+	defer p.Stop()
+	require.True(t, strings.HasPrefix(p.APIURL(), "http://"), p.APIURL())
+	require.Nil(t, p.CAPEM())
+	user, pw := p.AdminCredentials()
+	require.Empty(t, user+pw)
+	_, err = p.API().Create(ctx, &model.Object{APIVersion: model.APIVersion, Kind: model.KindTenant, Metadata: model.Metadata{Name: "acme"}})
+	require.NoError(t, err)
+
+	secure, err := cpproc.Start(ctx, cpproc.Options{Binary: binary, Dir: t.TempDir()})
+	require.NoError(t, err)
+	defer secure.Stop()
+	user, pw = secure.AdminCredentials()
+	require.Equal(t, cpproc.AdminUser, user)
+	require.NotEmpty(t, pw)
 }

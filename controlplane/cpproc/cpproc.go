@@ -33,6 +33,8 @@ type Options struct {
 	UserAgent string
 	// StartTimeout bounds the wait for the addresses and for readiness (default 30s).
 	StartTimeout time.Duration
+	// Insecure runs it with --insecure: plain HTTP and NATS, no credentials.
+	Insecure bool
 }
 
 // Process is a running control plane.
@@ -44,6 +46,7 @@ type Process struct {
 	caPEM   []byte
 	api     *client.Client
 	logPath string
+	adminPW string
 }
 
 var line = regexp.MustCompile(`^(api|nats|ca|admin-password) (\S+)$`)
@@ -69,6 +72,9 @@ func Start(ctx context.Context, o Options) (*Process, error) {
 	}
 	args := append([]string{"cp", "serve", "--data", filepath.Join(o.Dir, "data"),
 		"--listen", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0"}, o.Args...)
+	if o.Insecure {
+		args = append(args, "--insecure")
+	}
 	cmd := exec.Command(o.Binary, args...)
 	cmd.Stderr = logf
 	// The control plane must not outlive its parent, even when the parent is killed.
@@ -99,6 +105,9 @@ func Start(ctx context.Context, o Options) (*Process, error) {
 				p.apiURL = m[2]
 			case "nats":
 				p.natsURL = m[2]
+				if o.Insecure {
+					close(printed) // the last line an insecure cp serve prints
+				}
 			case "ca":
 				caFile = m[2]
 			case "admin-password":
@@ -121,18 +130,21 @@ func Start(ctx context.Context, o Options) (*Process, error) {
 	case <-ctx.Done():
 		return fail("%v", ctx.Err())
 	}
-	if p.caPEM, err = client.ReadCAFile(caFile); err != nil {
-		return fail("%v", err)
-	}
-	pw, err := client.ReadPasswordFile(pwFile)
-	if err != nil {
-		return fail("%v", err)
+	var creds []client.Option
+	if !o.Insecure {
+		if p.caPEM, err = client.ReadCAFile(caFile); err != nil {
+			return fail("%v", err)
+		}
+		if p.adminPW, err = client.ReadPasswordFile(pwFile); err != nil {
+			return fail("%v", err)
+		}
+		creds = append(creds, client.WithCredentials(AdminUser, p.adminPW))
 	}
 	hc, err := client.HTTPClient(p.caPEM, 30*time.Second)
 	if err != nil {
 		return fail("%v", err)
 	}
-	p.api = client.New(p.apiURL, hc, client.WithCredentials("admin", pw), client.WithUserAgent(o.UserAgent))
+	p.api = client.New(p.apiURL, hc, append(creds, client.WithUserAgent(o.UserAgent))...)
 	deadline := time.Now().Add(o.StartTimeout)
 	for p.api.Ready(ctx) != nil {
 		if time.Now().After(deadline) {
@@ -145,6 +157,17 @@ func Start(ctx context.Context, o Options) (*Process, error) {
 		}
 	}
 	return p, nil
+}
+
+// AdminUser is the first admin's name, whose password cp serve writes out.
+const AdminUser = "admin"
+
+// AdminCredentials are the first admin's name and password (empty when insecure).
+func (p *Process) AdminCredentials() (user, password string) {
+	if p.adminPW == "" {
+		return "", ""
+	}
+	return AdminUser, p.adminPW
 }
 
 // APIURL is the northbound API's base URL.

@@ -118,7 +118,9 @@ func testInventory(t *testing.T, edit func(*Config)) {
 		}
 	})
 	h := in.Handler()
-	t0 := time.Now().Add(-time.Hour).Truncate(time.Millisecond).UTC()
+	// Early in a minute, so that a heartbeat a second later stays within LastSeenResolution's
+	// bucket whatever the clock says.
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Minute).Add(10*time.Second + 265*time.Millisecond).UTC()
 	settled := func(n uint64) {
 		t.Helper()
 		require.Eventually(t, func() bool {

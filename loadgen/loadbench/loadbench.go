@@ -10,6 +10,7 @@ package loadbench
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 	"runtime"
 	"time"
@@ -24,11 +25,14 @@ import (
 )
 
 // runTimeout bounds one run of a benchmark.
-const runTimeout = 100 * time.Second
+const runTimeout = 150 * time.Second
 
 // cpSearchBudget bounds the interleaved rate searches of one operation of the capacity
 // benchmark, both modes together.
-const cpSearchBudget = 32 * time.Second
+const cpSearchBudget = 48 * time.Second
+
+// saturationVUs is how many virtual users, back to back, find where a search starts.
+const saturationVUs = 64
 
 func init() {
 	benchfig.Register(benchfig.Benchmark{Name: "loadgen-vs-vegeta", Area: "loadgen", Run: benchVsVegeta})
@@ -101,6 +105,40 @@ func cpuShare(s stepResult) (float64, bool) {
 	return s.CPU.Generator.Seconds() / (s.Elapsed.Seconds() * float64(cores())), true
 }
 
+// serverCPUPerRequest is the CPU, in microseconds, that the target spent per completed request
+// of a step: its process's, or, when it shares this one, all but the generator's share.
+func serverCPUPerRequest(s stepResult) (float64, bool) {
+	if s.Completed == 0 {
+		return 0, false
+	}
+	cpu := s.ServerCPU
+	if cpu == 0 {
+		if !s.CPU.Known {
+			return 0, false
+		}
+		cpu = s.CPU.Process - s.CPU.Generator
+	}
+	return cpu.Seconds() / float64(s.Completed) * 1e6, true
+}
+
+// measured runs a step against tg and adds the CPU time tg's process used meanwhile.
+func measured(tg *target, step func() (stepResult, error)) (stepResult, error) {
+	if tg.cpu == nil {
+		return step()
+	}
+	before, err := tg.cpu()
+	if err != nil {
+		return stepResult{}, err
+	}
+	res, err := step()
+	if err != nil {
+		return res, err
+	}
+	after, err := tg.cpu()
+	res.ServerCPU = after - before
+	return res, err
+}
+
 // cpuPerRequest is the generator's CPU per completed request.
 func cpuPerRequest(s stepResult) float64 {
 	if !s.CPU.Known || s.Completed == 0 {
@@ -122,7 +160,7 @@ func ratio(a, b float64) (float64, error) {
 func benchVsVegeta(ctx context.Context, env benchfig.Env) (map[string]float64, error) {
 	ctx, cancel := context.WithTimeout(ctx, runTimeout)
 	defer cancel()
-	tg, err := startTarget(ctx, env.WorkDir, false)
+	tg, err := startTarget(ctx, env.Binary, env.WorkDir, false)
 	if err != nil {
 		return nil, err
 	}
@@ -138,7 +176,7 @@ func benchVsVegeta(ctx context.Context, env benchfig.Env) (map[string]float64, e
 	}
 	env.Logf("loadgen vs vegeta: %d GET targets at %s", len(targets), tg.url)
 
-	lg := newSearch("loadgen", 1000, 100, 64000, func(ctx context.Context, r float64) (stepResult, error) { return runLoadgen(ctx, w, r) })
+	lg := newSearch("loadgen", 1000, 100, 64000, func(ctx context.Context, r float64) (stepResult, error) { return runLoadgen(ctx, w, r, cold) })
 	vg := newSearch("vegeta", 1000, 100, 64000, func(ctx context.Context, r float64) (stepResult, error) { return runVegeta(ctx, targets, r) })
 	if err := runSearches(ctx, env.Logf, 36*time.Second, lg, vg); err != nil {
 		return nil, err
@@ -155,7 +193,7 @@ func benchVsVegeta(ctx context.Context, env benchfig.Env) (map[string]float64, e
 		for i := 0; i < 2; i++ {
 			var r stepResult
 			if (i == 0) == loadgenFirst {
-				r, err = runLoadgen(ctx, w, equal)
+				r, err = runLoadgen(ctx, w, equal, cold)
 				ls = append(ls, r)
 			} else {
 				r, err = runVegeta(ctx, targets, equal)
@@ -219,7 +257,7 @@ func benchCPAPI(ctx context.Context, env benchfig.Env) (map[string]float64, erro
 		}
 	}()
 	for _, secure := range []bool{false, true} {
-		tg, err := startTarget(ctx, env.WorkDir, secure)
+		tg, err := startTarget(ctx, env.Binary, env.WorkDir, secure)
 		if err != nil {
 			return nil, err
 		}
@@ -231,10 +269,9 @@ func benchCPAPI(ctx context.Context, env benchfig.Env) (map[string]float64, erro
 		what, mix   string
 		start, ceil float64
 	}{
-		// The searches start near what two cores serve, so that the budget goes to narrowing the
-		// rate down rather than to doubling up to it.
-		{"get", "get-only", 4000, 64000},
-		{"write", "update-only", 1000, 16000},
+		// The searches start at four fifths of the saturated rate, or at these floors.
+		{"get", "get-only", 1000, 64000},
+		{"write", "update-only", 250, 16000},
 	} {
 		var searches []*stepSearch
 		var loads []*northbound.Workload
@@ -249,15 +286,26 @@ func benchCPAPI(ctx context.Context, env benchfig.Env) (map[string]float64, erro
 			}
 			defer w.CloseIdleConnections()
 			loads = append(loads, w)
-			searches = append(searches, newSearch("cp "+c.what+" "+tg.label(), c.start, 25, c.ceil,
+			// A step of virtual users back to back says roughly where the target's limit is, so
+			// that the search starts near it and spends its steps narrowing it down.
+			sat, err := saturate(ctx, w, saturationVUs)
+			if err != nil {
+				return nil, err
+			}
+			tg.settleAudit(ctx, &droppedBase)
+			env.Logf("cp %s (%s) saturated by %d users: %.0f/s", c.what, tg.label(), saturationVUs, sat.Achieved)
+			start := math.Max(c.start, math.Round(sat.Achieved*0.8))
+			search := newSearch("cp "+c.what+" "+tg.label(), start, 25, c.ceil,
 				func(ctx context.Context, r float64) (stepResult, error) {
-					res, err := runLoadgen(ctx, w, r)
+					res, err := measured(tg, func() (stepResult, error) { return runLoadgen(ctx, w, r, warm) })
 					if d := tg.settleAudit(ctx, &droppedBase); d > 0 {
 						dropped += d
 						env.Logf("cp %s (%s) at %.0f/s: %d audit records dropped: the search index did not keep up", c.what, tg.label(), r, d)
 					}
 					return res, err
-				}))
+				})
+			search.growth = 1.25
+			searches = append(searches, search)
 		}
 		if err := runSearches(ctx, env.Logf, cpSearchBudget, searches...); err != nil {
 			return nil, err
@@ -267,7 +315,7 @@ func benchCPAPI(ctx context.Context, env benchfig.Env) (map[string]float64, erro
 			if s.best == nil {
 				return nil, fmt.Errorf("cp %s (%s): no sustained rate down to %.0f/s", c.what, tg.label(), s.floor)
 			}
-			half, err := runLoadgen(ctx, loads[i], s.maxRate()/2)
+			half, err := runLoadgen(ctx, loads[i], s.maxRate()/2, warm)
 			if err != nil {
 				return nil, err
 			}
@@ -282,6 +330,9 @@ func benchCPAPI(ctx context.Context, env benchfig.Env) (map[string]float64, erro
 			if sh, ok := cpuShare(*s.best); ok {
 				figs[pre+"_gen_cpu_share_at_max"+suf] = sh
 			}
+			if us, ok := serverCPUPerRequest(*s.best); ok {
+				figs[pre+"_server_cpu_us"+suf] = us
+			}
 			if sh, ok := cpuShare(half); ok {
 				figs[pre+"_gen_cpu_share_at_half"+suf] = sh
 			}
@@ -294,6 +345,12 @@ func benchCPAPI(ctx context.Context, env benchfig.Env) (map[string]float64, erro
 			return nil, err
 		}
 		figs["cp_api_"+c.what+"_secure_ratio"] = r
+		// What the server alone spends per request, without the generator's share: the ratio
+		// of capacities on cores of the server's own, which a machine shared with the
+		// generator (whose TLS is then the client's cost) only approximates.
+		if in, sec := figs["cp_api_"+c.what+"_server_cpu_us"], figs["cp_api_"+c.what+"_server_cpu_us_secure"]; in > 0 && sec > 0 {
+			figs["cp_api_"+c.what+"_secure_server_cpu_ratio"] = in / sec
+		}
 		figs["cp_api_audit_dropped_secure"] = float64(dropped)
 		env.Logf("cp %s: %.0f/s secure, %.0f/s insecure: ratio %.2f", c.what, figs["cp_api_"+c.what+"_per_s_secure"], figs["cp_api_"+c.what+"_per_s"], r)
 	}

@@ -104,14 +104,14 @@ func TestBothGeneratorsAgainstTheControlPlane(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a control plane and runs two load steps")
 	}
-	tg, err := startTarget(t.Context(), t.TempDir(), false)
+	tg, err := startTarget(t.Context(), "", t.TempDir(), false)
 	require.NoError(t, err)
 	defer tg.stop()
 	w, err := workload(t.Context(), t.Logf, tg, "get-only", 0, 0)
 	require.NoError(t, err)
 	defer w.CloseIdleConnections()
 
-	lr, err := runLoadgen(t.Context(), w, 200)
+	lr, err := runLoadgen(t.Context(), w, 200, cold)
 	require.NoError(t, err)
 	t.Log(lr)
 	assert.Equal(t, int64(400), lr.Completed)
@@ -127,8 +127,10 @@ func TestBothGeneratorsAgainstTheControlPlane(t *testing.T) {
 	t.Log(vr)
 	assert.InDelta(t, 400, vr.Completed, 2)
 	assert.Zero(t, vr.Errors, "%s", vr)
+	// A step this small gives the profile a dozen samples, so the generator's share may be
+	// none of them; TestLabeledShareSplitsAProfile checks the split itself.
 	if lr.CPU.Known {
-		assert.Positive(t, lr.CPU.Generator)
+		assert.GreaterOrEqual(t, lr.CPU.Generator, time.Duration(0))
 		assert.LessOrEqual(t, lr.CPU.Generator, lr.CPU.Process)
 	}
 }
@@ -139,14 +141,14 @@ func TestSecureTargetServesTheLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a control plane and runs a load step")
 	}
-	tg, err := startTarget(t.Context(), t.TempDir(), true)
+	tg, err := startTarget(t.Context(), "", t.TempDir(), true)
 	require.NoError(t, err)
 	defer tg.stop()
 	require.True(t, strings.HasPrefix(tg.url, "https://"), tg.url)
 	w, err := workload(t.Context(), t.Logf, tg, "update-only", 2, 20)
 	require.NoError(t, err)
 	defer w.CloseIdleConnections()
-	r, err := runLoadgen(t.Context(), w, 100)
+	r, err := runLoadgen(t.Context(), w, 100, cold)
 	require.NoError(t, err)
 	t.Log(r)
 	assert.Equal(t, int64(200), r.Completed)

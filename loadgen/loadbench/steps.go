@@ -45,8 +45,11 @@ type stepResult struct {
 	// intended start (loadgen's headline; equal to Service for vegeta, which has no schedule).
 	Service, Latency loadgen.Quantiles
 	CPU              cpuSplit
-	Limited          bool
-	Reasons          []string
+	// ServerCPU is the CPU time the target used during the step, when it runs as a process of
+	// its own (0 otherwise).
+	ServerCPU time.Duration
+	Limited   bool
+	Reasons   []string
 }
 
 func (s stepResult) sustained() bool {
@@ -61,6 +64,9 @@ func (s stepResult) String() string {
 	gen := ""
 	if s.CPU.Known {
 		gen = fmt.Sprintf(", generator CPU %.2fs of %.2fs", s.CPU.Generator.Seconds(), s.CPU.Process.Seconds())
+	}
+	if s.ServerCPU > 0 {
+		gen += fmt.Sprintf(", server CPU %.2fs", s.ServerCPU.Seconds())
 	}
 	lim := ""
 	if s.Limited {
@@ -80,11 +86,36 @@ func settleDown() {
 	time.Sleep(settle)
 }
 
+// Connection reuse across steps.
+const (
+	// cold: each step starts without connections, as vegeta's steps do, so that the comparison
+	// with vegeta is like for like.
+	cold = true
+	// warm: a step reuses the connections the previous one left, as a long-lived API client
+	// does; without it a capacity step over TLS would spend much of its time on handshakes.
+	warm = false
+)
+
 // runLoadgen holds rate with loadgen's constant-arrival-rate executor.
-func runLoadgen(ctx context.Context, w *northbound.Workload, rate float64) (stepResult, error) {
+func runLoadgen(ctx context.Context, w *northbound.Workload, rate float64, fresh bool) (stepResult, error) {
 	settleDown()
-	defer w.CloseIdleConnections() // each step starts cold, as vegeta's does
+	if fresh {
+		defer w.CloseIdleConnections()
+	}
 	cfg := loadgen.ExecutorConfig{Rate: loadgen.Rate(rate), Duration: stepDuration, GracefulStop: stepGrace, MaxVUs: maxVUs(rate)}
+	return runExecutor(ctx, w, cfg, rate)
+}
+
+// saturate runs vus virtual users back to back for a step and returns the rate they achieved:
+// roughly what the target serves at most, from which a rate search can start close.
+func saturate(ctx context.Context, w *northbound.Workload, vus int) (stepResult, error) {
+	settleDown()
+	cfg := loadgen.ExecutorConfig{Type: loadgen.ConstantVUs, VUs: vus, Duration: stepDuration, GracefulStop: stepGrace}
+	return runExecutor(ctx, w, cfg, 0)
+}
+
+// runExecutor runs one step of cfg; rate is what the step asks for (0: as fast as it goes).
+func runExecutor(ctx context.Context, w *northbound.Workload, cfg loadgen.ExecutorConfig, rate float64) (stepResult, error) {
 	ex, err := loadgen.New(cfg, w, loadgen.Options{})
 	if err != nil {
 		return stepResult{}, err
@@ -162,8 +193,9 @@ func quantiles(h *hdr.Histogram) loadgen.Quantiles {
 	}
 }
 
-// stepSearch looks for the highest sustained rate: it doubles from a start rate until a step
-// fails, then bisects between the best pass and the first failure until they are within 10%.
+// stepSearch looks for the highest sustained rate: it multiplies a start rate by its growth
+// (2 unless set) until a step fails, then bisects between the best pass and the first failure
+// until they are within 10%.
 // A failing first step halves the rate instead, down to a floor. A rate fails only when it
 // fails twice in a row, so one hiccup of a shared machine does not end a search early.
 type stepSearch struct {
@@ -174,11 +206,12 @@ type stepSearch struct {
 	best        *stepResult
 	retried     bool // the current rate failed once and is being tried again
 	done        bool
+	growth      float64
 	try         func(ctx context.Context, rate float64) (stepResult, error)
 }
 
 func newSearch(name string, start, floor, ceil float64, try func(context.Context, float64) (stepResult, error)) *stepSearch {
-	return &stepSearch{name: name, rate: start, floor: floor, ceil: ceil, try: try}
+	return &stepSearch{name: name, rate: start, floor: floor, ceil: ceil, growth: 2, try: try}
 }
 
 // step runs the next step and updates the search.
@@ -202,7 +235,7 @@ func (s *stepSearch) step(ctx context.Context, logf func(string, ...any)) error 
 	}
 	switch {
 	case s.hi == 0:
-		s.rate *= 2
+		s.rate = math.Round(s.rate * s.growth)
 		if s.rate > s.ceil {
 			s.done = true
 		}

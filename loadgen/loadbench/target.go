@@ -1,13 +1,20 @@
 package loadbench
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"net/http"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/dsnscale/dsnscale/controlplane"
 	"github.com/dsnscale/dsnscale/controlplane/audit"
+	"github.com/dsnscale/dsnscale/controlplane/client"
+	"github.com/dsnscale/dsnscale/controlplane/cpproc"
+	"github.com/dsnscale/dsnscale/internal/procstat"
 	"github.com/dsnscale/dsnscale/loadgen/northbound"
 )
 
@@ -20,7 +27,10 @@ type target struct {
 	secure bool
 	auth   northbound.Config
 	// audit reads the secure target's audit counters.
-	audit func() audit.Stats
+	audit func(ctx context.Context) (audit.Stats, error)
+	// cpu reads the CPU time the target has used, when it runs as a process of its own (nil
+	// when it shares this one).
+	cpu func() (time.Duration, error)
 }
 
 // auditSettle bounds the wait, after a step against the secure target, for its audit trail to
@@ -36,8 +46,12 @@ func (t *target) settleAudit(ctx context.Context, dropped *uint64) uint64 {
 	}
 	deadline := time.Now().Add(auditSettle)
 	for {
-		st := t.audit()
-		if st.Recorded == st.Written+st.Failed || time.Now().After(deadline) || ctx.Err() != nil {
+		st, err := t.audit(ctx)
+		settled := err == nil && st.Recorded == st.Written+st.Failed
+		if settled || time.Now().After(deadline) || ctx.Err() != nil {
+			if err != nil || st.Dropped < *dropped {
+				return 0 // no count to go by; the next settled read catches up
+			}
 			d := st.Dropped - *dropped
 			*dropped = st.Dropped
 			return d
@@ -54,20 +68,29 @@ func (t *target) label() string {
 	return "insecure"
 }
 
-// startTarget starts the reference control plane in this process, on loopback, with its data
-// under dir. It is the one place the benchmarks get their target from.
+// startTarget starts the reference control plane on loopback, with its data under dir: as
+// `dsnscale cp serve`, a process of its own, when binary is given (the benchmarks: the
+// generator's work and the server's are then told apart by process, and two control planes
+// never share a heap), else in this process (the tests). It is the one place the benchmarks
+// get their target from.
 //
 // A secure target runs as `dsnscale cp serve` does by default: TLS on the API, every request
 // authenticated (a JWT), authorized (RBAC), rate limited and audited (to the embedded search
 // index). Its rate limits are set far above what the machine can serve, so that the
 // benchmark measures what the limiter costs rather than where it is set. An insecure one is
 // `--insecure`: plain HTTP, none of it.
-func startTarget(ctx context.Context, dir string, secure bool) (*target, error) {
+func startTarget(ctx context.Context, binary, dir string, secure bool) (*target, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	cfg := controlplane.Config{DataDir: filepath.Join(dir, "cp"), Listen: "127.0.0.1:0", Insecure: !secure}
+	name := "cp"
 	if secure {
-		cfg.DataDir = filepath.Join(dir, "cp-secure")
+		name = "cp-secure"
+	}
+	if binary != "" {
+		return startProcessTarget(ctx, binary, filepath.Join(dir, name), secure)
+	}
+	cfg := controlplane.Config{DataDir: filepath.Join(dir, name), Listen: "127.0.0.1:0", Insecure: !secure}
+	if secure {
 		cfg.RateLimits = controlplane.RateLimits{SourceRate: 1e6, UserRate: 1e6}
 	}
 	cp, err := controlplane.Start(ctx, cfg)
@@ -86,7 +109,72 @@ func startTarget(ctx context.Context, dir string, secure bool) (*target, error) 
 			return nil, err
 		}
 		t.auth.CA, t.auth.User, t.auth.Password = cp.CAPEM(), user, pw
-		t.audit = cp.AuditStats
+		t.audit = func(context.Context) (audit.Stats, error) { return cp.AuditStats(), nil }
 	}
 	return t, nil
+}
+
+func startProcessTarget(ctx context.Context, binary, dir string, secure bool) (*target, error) {
+	opts := cpproc.Options{Binary: binary, Dir: dir, Insecure: !secure, UserAgent: "dsnscale-bench"}
+	if secure {
+		opts.Args = []string{"--rate-per-source", "1e6", "--rate-per-user", "1e6"}
+	}
+	p, err := cpproc.Start(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	t := &target{url: p.APIURL(), stop: p.Stop, secure: secure, auth: northbound.Config{Target: p.APIURL()}}
+	t.cpu = func() (time.Duration, error) {
+		s, err := procstat.Read(p.PID())
+		return time.Duration(s.CPUSeconds * float64(time.Second)), err
+	}
+	if secure {
+		t.auth.CA = p.CAPEM()
+		t.auth.User, t.auth.Password = p.AdminCredentials()
+		hc, err := client.HTTPClient(p.CAPEM(), 10*time.Second)
+		if err != nil {
+			p.Stop()
+			return nil, err
+		}
+		t.audit = func(ctx context.Context) (audit.Stats, error) { return scrapeAudit(ctx, hc, p.API(), p.APIURL()) }
+	}
+	return t, nil
+}
+
+// scrapeAudit reads the audit counters from the control plane's /metrics.
+func scrapeAudit(ctx context.Context, hc *http.Client, api *client.Client, base string) (audit.Stats, error) {
+	tok, err := api.Token(ctx)
+	if err != nil {
+		return audit.Stats{}, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
+	if err != nil {
+		return audit.Stats{}, err
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	res, err := hc.Do(req)
+	if err != nil {
+		return audit.Stats{}, err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return audit.Stats{}, fmt.Errorf("GET /metrics: %s", res.Status)
+	}
+	var st audit.Stats
+	counters := map[string]*uint64{
+		"dsnscale_audit_records_total": &st.Recorded, "dsnscale_audit_records_dropped_total": &st.Dropped,
+		"dsnscale_audit_records_written_total": &st.Written, "dsnscale_audit_records_failed_total": &st.Failed,
+	}
+	sc := bufio.NewScanner(res.Body)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		if dst := counters[name]; ok && dst != nil {
+			v, err := strconv.ParseFloat(value, 64)
+			if err != nil {
+				return audit.Stats{}, fmt.Errorf("GET /metrics: %s: %w", name, err)
+			}
+			*dst = uint64(v)
+		}
+	}
+	return st, sc.Err()
 }
