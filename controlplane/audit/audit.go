@@ -50,7 +50,8 @@ type Record struct {
 }
 
 // Sink stores records. Write is called from one goroutine at a time with batches in order; an
-// error drops the batch (it is counted and logged).
+// error drops the batch (it is counted and logged). Write must not keep the slice: the Recorder
+// reuses it.
 type Sink interface {
 	Write(ctx context.Context, records []Record) error
 }
@@ -97,9 +98,14 @@ type Stats struct {
 
 // Recorder queues records and writes them to its sink in batches, in the background.
 type Recorder struct {
-	cfg    RecorderConfig
-	log    *slog.Logger
-	ch     chan Record
+	cfg RecorderConfig
+	log *slog.Logger
+	// The queue is a slice under a mutex rather than a channel: the writer takes a batch in
+	// one step instead of receiving records one by one, which an API call would pay for.
+	mu     sync.Mutex
+	queue  []Record      // waiting records, at most cfg.Buffer
+	spare  []Record      // the queue's next backing array, owned by the writer between takes
+	full   chan struct{} // signalled when the queue holds a batch
 	stop   chan struct{}
 	done   chan struct{}
 	closed atomic.Bool
@@ -121,6 +127,8 @@ func NewRecorder(cfg RecorderConfig) (*Recorder, error) {
 	if cfg.BatchSize == 0 {
 		cfg.BatchSize = 5000
 	}
+	// A batch is at most what the queue holds; a larger one would never fill.
+	cfg.BatchSize = min(cfg.BatchSize, cfg.Buffer)
 	if cfg.FlushEvery == 0 {
 		cfg.FlushEvery = time.Second
 	}
@@ -130,7 +138,7 @@ func NewRecorder(cfg RecorderConfig) (*Recorder, error) {
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
 	r := &Recorder{
-		cfg: cfg, log: cfg.Logger, ch: make(chan Record, cfg.Buffer),
+		cfg: cfg, log: cfg.Logger, queue: make([]Record, 0, cfg.BatchSize), full: make(chan struct{}, 1),
 		stop: make(chan struct{}), done: make(chan struct{}), idPrefix: hex.EncodeToString(b),
 	}
 	if r.log == nil {
@@ -151,12 +159,40 @@ func (r *Recorder) Record(rec Record) {
 		rec.ID = r.idPrefix + "-" + strconv.FormatUint(r.seq.Add(1), 36)
 	}
 	rec = bounded(rec) // a full queue holds bounded records, whatever the requests carried
-	select {
-	case r.ch <- rec:
-		r.recorded.Add(1)
-	default:
+	r.mu.Lock()
+	if len(r.queue) >= r.cfg.Buffer {
+		r.mu.Unlock()
 		r.dropped.Add(1)
+		return
 	}
+	r.queue = append(r.queue, rec)
+	n := len(r.queue)
+	r.mu.Unlock()
+	r.recorded.Add(1)
+	if n == r.cfg.BatchSize {
+		select {
+		case r.full <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// take takes the queued records, or with whole set only as many as make whole batches (a small
+// batch costs the search index nearly as much as a full one, so the rest waits for more or for
+// its time).
+func (r *Recorder) take(whole bool) []Record {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	q := r.queue
+	n := len(q)
+	if whole {
+		n -= n % r.cfg.BatchSize
+	}
+	// The queue goes on in the spare slice, the one written before this, since its records are
+	// written by now; the taken records become the spare once written.
+	r.queue = append(r.spare[:0], q[n:]...)
+	r.spare = q[:0]
+	return q[:n]
 }
 
 // Stats returns the counters.
@@ -182,44 +218,36 @@ func (r *Recorder) run() {
 	defer close(r.done)
 	tick := time.NewTicker(r.cfg.FlushEvery)
 	defer tick.Stop()
-	batch := make([]Record, 0, r.cfg.BatchSize)
-	flush := func() {
-		if len(batch) == 0 {
-			return
+	flush := func(whole bool) {
+		records := r.take(whole)
+		for len(records) > 0 {
+			n := min(len(records), r.cfg.BatchSize)
+			r.write(records[:n])
+			records = records[n:]
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), r.cfg.WriteTimeout)
-		err := r.cfg.Sink.Write(ctx, batch)
-		cancel()
-		if err != nil {
-			r.failed.Add(uint64(len(batch)))
-			r.log.Error("audit records lost", "records", len(batch), "err", err)
-		} else {
-			r.written.Add(uint64(len(batch)))
-		}
-		batch = make([]Record, 0, r.cfg.BatchSize)
 	}
 	for {
 		select {
-		case rec := <-r.ch:
-			batch = append(batch, rec)
-			if len(batch) >= r.cfg.BatchSize {
-				flush()
-			}
+		case <-r.full:
+			flush(true)
 		case <-tick.C:
-			flush()
+			flush(false)
 		case <-r.stop:
-			for {
-				select {
-				case rec := <-r.ch:
-					batch = append(batch, rec)
-					if len(batch) >= r.cfg.BatchSize {
-						flush()
-					}
-				default:
-					flush()
-					return
-				}
-			}
+			flush(false)
+			return
 		}
 	}
+}
+
+// write writes one batch to the sink and counts the outcome.
+func (r *Recorder) write(batch []Record) {
+	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.WriteTimeout)
+	err := r.cfg.Sink.Write(ctx, batch)
+	cancel()
+	if err != nil {
+		r.failed.Add(uint64(len(batch)))
+		r.log.Error("audit records lost", "records", len(batch), "err", err)
+		return
+	}
+	r.written.Add(uint64(len(batch)))
 }

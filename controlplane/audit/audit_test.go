@@ -224,7 +224,7 @@ func TestParseQuery(t *testing.T) {
 }
 
 func TestLongFieldsAreTruncated(t *testing.T) {
-	docs, err := toBlocks([]Record{{ID: "x", Time: time.Now(), Method: "GET", Path: "/" + strings.Repeat("é", 2000) + "\xff", Status: 404, Verdict: VerdictAllowed, User: strings.Repeat("u", 3000)}})
+	docs, err := newBlocker().toBlocks([]Record{{ID: "x", Time: time.Now(), Method: "GET", Path: "/" + strings.Repeat("é", 2000) + "\xff", Status: 404, Verdict: VerdictAllowed, User: strings.Repeat("u", 3000)}})
 	require.NoError(t, err)
 	require.Len(t, docs, 1)
 	require.NoError(t, docs[0].Validate())

@@ -44,7 +44,8 @@ func keyOf(r Record) blockKey { return blockKey{r.User, r.Kind, r.Verb, r.Tenant
 // block is a block being filled.
 type block struct {
 	key     blockKey
-	records []Record
+	first   *Record  // its earliest record, which names it and dates it
+	count   int      // its records
 	encoded [][]byte // each record in JSON, encoded once
 	words   map[string]bool
 	msg     int // bytes of the message so far
@@ -54,18 +55,33 @@ type block struct {
 	severity string
 }
 
+// blocker groups records into blocks. It keeps what one batch needs for the next (the words of
+// summaries, and its buffers), so it serves one batch at a time.
+type blocker struct {
+	words  *wordCache
+	cut    []Record  // the batch, cut to size
+	sorted []*Record // sorted by reference: a record is a few hundred bytes
+	arena  []byte    // the records' JSON, one after another
+}
+
+func newBlocker() *blocker { return &blocker{words: newWordCache()} }
+
 // toBlocks groups records into blocks, in a way that depends only on the records, so that a
 // retried batch makes the same documents (a block's ID is its first record's).
-func toBlocks(records []Record) ([]search.Document, error) {
-	cut := make([]Record, len(records))
-	sorted := make([]*Record, len(records)) // sorted by reference: a record is a few hundred bytes
-	for i, r := range records {
-		cut[i] = bounded(r)
-		sorted[i] = &cut[i]
+func (bl *blocker) toBlocks(records []Record) ([]search.Document, error) {
+	words := bl.words
+	cut := append(bl.cut[:0], records...)
+	sorted := bl.sorted[:0]
+	for i := range cut {
+		cut[i] = bounded(cut[i])
+		sorted = append(sorted, &cut[i])
 	}
+	bl.cut, bl.sorted = cut, sorted
+	defer func() { clear(bl.sorted) }() // no pointers into this batch once it is done
 	slices.SortStableFunc(sorted, func(a, b *Record) int { return a.Time.Compare(b.Time) })
 	open := map[blockKey]*block{}
-	words := wordCache{}
+	arena := bl.arena[:0]
+	defer func() { bl.arena = arena[:0] }()
 	var docs []search.Document
 	emit := func(b *block) {
 		docs = append(docs, b.document())
@@ -73,10 +89,12 @@ func toBlocks(records []Record) ([]search.Document, error) {
 	}
 	for _, p := range sorted {
 		r := *p
-		enc := r.appendJSON(nil)
-		words := words.of(r)
+		start := len(arena)
+		arena = r.appendJSON(arena)
+		enc := arena[start:len(arena):len(arena)]
+		w := words.of(r)
 		k := keyOf(r)
-		if b := open[k]; b != nil && !b.fits(r, words, len(enc)) {
+		if b := open[k]; b != nil && !b.fits(p, w, len(enc)) {
 			emit(b)
 		}
 		b := open[k]
@@ -84,13 +102,13 @@ func toBlocks(records []Record) ([]search.Document, error) {
 			b = &block{key: k, words: map[string]bool{}}
 			open[k] = b
 		}
-		b.add(r, words, enc)
+		b.add(p, w, enc)
 	}
 	rest := make([]*block, 0, len(open))
 	for _, b := range open {
 		rest = append(rest, b)
 	}
-	slices.SortFunc(rest, func(a, b *block) int { return cmp.Compare(a.records[0].ID, b.records[0].ID) })
+	slices.SortFunc(rest, func(a, b *block) int { return cmp.Compare(a.first.ID, b.first.ID) })
 	for _, b := range rest {
 		emit(b)
 	}
@@ -98,8 +116,8 @@ func toBlocks(records []Record) ([]search.Document, error) {
 }
 
 // fits reports whether r (with its summary's words and encoded size) may join b.
-func (b *block) fits(r Record, words []string, size int) bool {
-	if len(b.records) >= blockRecords || r.Time.Sub(b.records[0].Time) > blockSpan {
+func (b *block) fits(r *Record, words []string, size int) bool {
+	if b.count >= blockRecords || r.Time.Sub(b.first.Time) > blockSpan {
 		return false
 	}
 	msg := b.msg
@@ -109,11 +127,14 @@ func (b *block) fits(r Record, words []string, size int) bool {
 		}
 	}
 	// The data is a JSON array: a comma per record and the brackets.
-	return msg <= search.MaxMessageBytes && b.data+size+len(b.records)+2 <= search.MaxDataBytes
+	return msg <= search.MaxMessageBytes && b.data+size+b.count+2 <= search.MaxDataBytes
 }
 
-func (b *block) add(r Record, words []string, enc []byte) {
-	b.records = append(b.records, r)
+func (b *block) add(r *Record, words []string, enc []byte) {
+	if b.count == 0 {
+		b.first = r
+	}
+	b.count++
 	b.encoded = append(b.encoded, enc)
 	for _, w := range words {
 		if !b.words[w] {
@@ -133,15 +154,16 @@ func (b *block) add(r Record, words []string, enc []byte) {
 }
 
 func (b *block) document() search.Document {
-	data := make([]byte, 0, b.data+len(b.encoded)+2)
-	data = append(data, '[')
+	var data strings.Builder // builds the string in place: a block's data is up to a megabyte
+	data.Grow(b.data + len(b.encoded) + 2)
+	data.WriteByte('[')
 	for i, enc := range b.encoded {
 		if i > 0 {
-			data = append(data, ',')
+			data.WriteByte(',')
 		}
-		data = append(data, enc...)
+		data.Write(enc)
 	}
-	data = append(data, ']')
+	data.WriteByte(']')
 	words := make([]string, 0, len(b.words))
 	for w := range b.words {
 		words = append(words, w)
@@ -153,10 +175,10 @@ func (b *block) document() search.Document {
 			fields[k] = v
 		}
 	}
-	first := b.records[0]
+	first := b.first
 	return search.Document{
 		ID: first.ID, Time: first.Time, Kind: search.KindAudit, Type: "api." + b.key.verdict, Severity: b.severity,
-		Message: strings.Join(words, " "), Fields: fields, Data: string(data),
+		Message: strings.Join(words, " "), Fields: fields, Data: data.String(),
 	}
 }
 
@@ -169,25 +191,51 @@ func fromBlock(d search.Document) ([]Record, error) {
 	return records, nil
 }
 
-// wordCache holds the words of the parts of records' summaries. A record is found by the words
-// of its summary: who, the call (method and path), its status and verdict, the binding that
-// allowed it and why it was refused. Records of one batch share most parts (a user, a method,
-// most segments of their paths), so the words are those of each distinct part, split once.
-// The parts are split where a summary's words always break (between parts, and at the slashes
-// of a path), so the words are those of the whole summary.
-type wordCache map[string][]string
+// wordCache holds the words of records' summaries. A record is found by the words of its
+// summary: who, the call (method and path), its status and verdict, the binding that allowed it
+// and why it was refused. Most calls repeat a summary seen shortly before (a client polling the
+// same objects), and summaries share most parts (a user, a method, most segments of their
+// paths), so the words of each distinct summary, and of each distinct part, are split once. The
+// parts are split where a summary's words always break (between parts, and at the slashes of a
+// path), so the words are those of the whole summary.
+type wordCache struct {
+	parts     map[string][]string
+	summaries map[summary][]string
+}
 
-func (c wordCache) part(s string) []string {
-	w, ok := c[s]
+// summary is what a record's words are made of.
+type summary struct {
+	user, method, path, verdict, binding, reason string
+	status                                       int
+}
+
+// maxCachedSummaries bounds a wordCache that is kept from batch to batch: past it, it starts
+// afresh.
+const maxCachedSummaries = 1 << 16
+
+func newWordCache() *wordCache {
+	return &wordCache{parts: map[string][]string{}, summaries: map[summary][]string{}}
+}
+
+func (c *wordCache) part(s string) []string {
+	w, ok := c.parts[s]
 	if !ok {
 		w = newWords(s)
-		c[s] = w
+		c.parts[s] = w
 	}
 	return w
 }
 
-// of returns the distinct words of r's summary.
-func (c wordCache) of(r Record) []string {
+// of returns the distinct words of r's summary. The caller must not change them.
+func (c *wordCache) of(r Record) []string {
+	key := summary{r.User, r.Method, r.Path, r.Verdict, r.Binding, r.Reason, r.Status}
+	if w, ok := c.summaries[key]; ok {
+		return w
+	}
+	if len(c.summaries) >= maxCachedSummaries {
+		clear(c.summaries)
+		clear(c.parts)
+	}
 	user := r.User
 	if user == "" {
 		user = "anonymous"
@@ -210,6 +258,7 @@ func (c wordCache) of(r Record) []string {
 			}
 		}
 	}
+	c.summaries[key] = words
 	return words
 }
 

@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -27,7 +28,8 @@ func TestBlocksGroupByWhoAndWhatWithinASpan(t *testing.T) {
 		rec("a3", 3*time.Second, "alice", "list", "/n"),
 		rec("a4", blockSpan+time.Second, "alice", "get", "/n/4"), // too far from a1
 	}
-	docs, err := toBlocks(records)
+	bl := newBlocker()
+	docs, err := bl.toBlocks(records)
 	require.NoError(t, err)
 	got := map[string][]string{}
 	for _, d := range docs {
@@ -43,10 +45,16 @@ func TestBlocksGroupByWhoAndWhatWithinASpan(t *testing.T) {
 	}
 	assert.Equal(t, map[string][]string{"a1": {"a1", "a2"}, "b1": {"b1"}, "a3": {"a3"}, "a4": {"a4"}}, got)
 
-	// A retried batch, in any order, makes the same documents: they replace, not add.
-	again, err := toBlocks([]Record{records[4], records[2], records[0], records[3], records[1]})
+	// A retried batch, in any order, makes the same documents: they replace, not add. The
+	// blocker's buffers, reused, leave the first batch's documents as they were.
+	want := slices.Clone(docs)
+	again, err := bl.toBlocks([]Record{records[4], records[2], records[0], records[3], records[1]})
 	require.NoError(t, err)
-	assert.ElementsMatch(t, docs, again)
+	assert.ElementsMatch(t, want, again)
+	assert.Equal(t, want, docs)
+	again, err = newBlocker().toBlocks([]Record{records[4], records[2], records[0], records[3], records[1]})
+	require.NoError(t, err)
+	assert.ElementsMatch(t, want, again)
 }
 
 func TestBlocksStayWithinTheDocumentLimits(t *testing.T) {
@@ -54,7 +62,7 @@ func TestBlocksStayWithinTheDocumentLimits(t *testing.T) {
 	for i := range 2*blockRecords + 10 {
 		records = append(records, rec(fmt.Sprintf("r%05d", i), time.Duration(i)*time.Millisecond, "alice", "get", fmt.Sprintf("/n/word%d", i)))
 	}
-	docs, err := toBlocks(records)
+	docs, err := newBlocker().toBlocks(records)
 	require.NoError(t, err)
 	n := 0
 	for _, d := range docs {
@@ -116,10 +124,29 @@ func TestWordsOfPartsAreWordsOfTheSummary(t *testing.T) {
 	for _, p := range paths {
 		r := Record{User: "Alice.Smith", Method: "GET", Path: p, Status: 403, Verdict: VerdictDenied, Binding: "ops-team", Reason: "no binding allows it: globex.io"}
 		summary := fmt.Sprintf("%s %s %s %d %s by binding %s: %s", r.User, r.Method, r.Path, r.Status, r.Verdict, r.Binding, r.Reason)
-		assert.ElementsMatch(t, newWords(summary), wordCache{}.of(r), p)
+		assert.ElementsMatch(t, newWords(summary), newWordCache().of(r), p)
 	}
 	anon := Record{Method: "POST", Path: "/api/v1/login", Status: 401, Verdict: VerdictUnauthenticated}
-	assert.ElementsMatch(t, newWords("anonymous POST /api/v1/login 401 unauthenticated"), wordCache{}.of(anon))
+	assert.ElementsMatch(t, newWords("anonymous POST /api/v1/login 401 unauthenticated"), newWordCache().of(anon))
+}
+
+// A word cache kept from batch to batch gives each summary its own words, however many summaries
+// came before, and holds no more than maxCachedSummaries of them.
+func TestWordCacheKeptAcrossBatches(t *testing.T) {
+	c := newWordCache()
+	rec := func(i int) Record {
+		return Record{User: fmt.Sprintf("user-%d", i%7), Method: "GET", Path: fmt.Sprintf("/api/v1/tenants/t%d/networks/n-%d", i%13, i), Status: 200 + i%3, Verdict: VerdictAllowed}
+	}
+	for i := range maxCachedSummaries + 10 {
+		r := rec(i)
+		got := c.of(r)
+		if i%997 == 0 || i >= maxCachedSummaries-2 {
+			require.ElementsMatch(t, newWordCache().of(r), got, "record %d", i)
+			require.ElementsMatch(t, got, c.of(r), "record %d again", i)
+		}
+		require.LessOrEqual(t, len(c.summaries), maxCachedSummaries)
+	}
+	assert.Less(t, len(c.summaries), 100, "the cache started afresh when full")
 }
 
 // A search reads blocks only until its first records are certain, yet finds them wherever

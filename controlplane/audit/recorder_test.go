@@ -120,3 +120,15 @@ func TestRecorderQueuesBoundedRecords(t *testing.T) {
 	require.LessOrEqual(t, len(got[0].Path), search.MaxFieldValue)
 	require.True(t, utf8.ValidString(got[0].Reason))
 }
+
+// A queue smaller than a batch is written when it fills, not only when its time comes.
+func TestRecorderWritesAFullQueueAtOnce(t *testing.T) {
+	sink := &memSink{}
+	r, err := NewRecorder(RecorderConfig{Sink: sink, Buffer: 10, FlushEvery: time.Hour})
+	require.NoError(t, err)
+	for range 10 {
+		r.Record(Record{Path: "/p"})
+	}
+	require.Eventually(t, func() bool { return len(sink.all()) == 10 }, 5*time.Second, time.Millisecond)
+	require.NoError(t, r.Close(context.Background()))
+}

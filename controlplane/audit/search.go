@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -44,6 +45,9 @@ type Result struct {
 // Sink and a Searcher.
 type SearchStore struct {
 	idx Index
+
+	mu      sync.Mutex // serialises Write, whose blocker is kept from batch to batch
+	blocker *blocker
 }
 
 var (
@@ -52,11 +56,13 @@ var (
 )
 
 // NewSearchStore stores records in idx.
-func NewSearchStore(idx Index) *SearchStore { return &SearchStore{idx: idx} }
+func NewSearchStore(idx Index) *SearchStore { return &SearchStore{idx: idx, blocker: newBlocker()} }
 
 // Write implements Sink: the records go to the index in blocks.
 func (s *SearchStore) Write(ctx context.Context, records []Record) error {
-	docs, err := toBlocks(records)
+	s.mu.Lock()
+	docs, err := s.blocker.toBlocks(records)
+	s.mu.Unlock()
 	if err != nil {
 		return err
 	}
@@ -107,7 +113,7 @@ func firstBlockTime(q Query) time.Time {
 }
 
 // matches reports whether r meets q, whose text is split into words.
-func (q Query) matches(r Record, words []string) bool {
+func (q Query) matches(r Record, words []string, cache *wordCache) bool {
 	for _, c := range []struct{ want, have string }{{q.User, r.User}, {q.Kind, r.Kind}, {q.Verb, r.Verb}, {q.Tenant, r.Tenant}, {q.Verdict, r.Verdict}} {
 		if c.want != "" && c.want != c.have {
 			return false
@@ -119,7 +125,7 @@ func (q Query) matches(r Record, words []string) bool {
 	if len(words) == 0 {
 		return true
 	}
-	have := wordCache{}.of(r)
+	have := cache.of(r)
 	for _, w := range words {
 		if !slices.Contains(have, w) {
 			return false
@@ -138,7 +144,7 @@ func (s *SearchStore) Search(ctx context.Context, q Query) (Result, error) {
 	if limit == 0 {
 		limit = search.DefaultLimit
 	}
-	words := newWords(q.Text)
+	words, cache := newWords(q.Text), newWordCache()
 	var found []Record
 	seen := map[string]bool{}
 	from := firstBlockTime(q)
@@ -160,7 +166,7 @@ func (s *SearchStore) Search(ctx context.Context, q Query) (Result, error) {
 				return Result{}, err
 			}
 			for _, r := range records {
-				if q.matches(r, words) {
+				if q.matches(r, words, cache) {
 					found = append(found, r)
 				}
 			}

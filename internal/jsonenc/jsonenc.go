@@ -11,15 +11,25 @@ const hexDigits = "0123456789abcdef"
 // U+2029 escaped so that the output is also valid JavaScript.
 func AppendString(b []byte, s string) []byte {
 	b = append(b, '"')
+	start := 0 // s[start:i] needs no escaping and is not yet appended
 	for i := 0; i < len(s); {
 		c := s[i]
+		if c >= 0x20 && c < utf8.RuneSelf && c != '"' && c != '\\' {
+			i++
+			continue
+		}
+		if c >= utf8.RuneSelf {
+			if r, size := utf8.DecodeRuneInString(s[i:]); r != utf8.RuneError && r != '\u2028' && r != '\u2029' {
+				i += size // valid and written as it is
+				continue
+			}
+		}
+		b = append(b, s[start:i]...)
 		switch {
 		case c == '"' || c == '\\':
 			b = append(b, '\\', c)
 		case c < 0x20:
 			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-		case c < utf8.RuneSelf:
-			b = append(b, c)
 		default:
 			r, size := utf8.DecodeRuneInString(s[i:])
 			switch {
@@ -28,13 +38,16 @@ func AppendString(b []byte, s string) []byte {
 			case r == '\u2028' || r == '\u2029':
 				b = append(b, `\u202`...)
 				b = append(b, hexDigits[r&0xf])
-			default:
+			default: // U+FFFD as such, valid
 				b = append(b, s[i:i+size]...)
 			}
 			i += size
+			start = i
 			continue
 		}
 		i++
+		start = i
 	}
+	b = append(b, s[start:]...)
 	return append(b, '"')
 }
