@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -200,7 +201,7 @@ func (sec *security) close(ctx context.Context) {
 // so that refusals at every stage are audited and an unauthenticated flood is held to its
 // source's share before any token is checked.
 func (sec *security) handler(cfg Config, intent store.Store, apiHandler http.Handler) (http.Handler, error) {
-	mux := http.NewServeMux()
+	mux := newRouter()
 	mux.Handle(pathLogin, authn.LoginHandler(&authn.LocalProvider{Users: sec.users, Cost: cfg.BcryptCost}, sec.tokens,
 		authn.LoginOptions{OnResult: audit.LoginHook, Logger: cfg.Logger}))
 	mux.Handle(pathLogout, authn.LogoutHandler(sec.tokens))
@@ -224,7 +225,7 @@ func (sec *security) handler(cfg Config, intent store.Store, apiHandler http.Han
 		mux.Handle(prefix+"/", h)
 	}
 	mux.Handle(rbac.APIPrefix+"/audit", audit.Handler(audit.NewSearchStore(sec.auditIdx)))
-	mux.Handle("/", apiHandler)
+	mux.fallback = apiHandler
 
 	h := rbac.Middleware(sec.authz, rbac.Options{OnDecision: audit.RBACHook})(http.Handler(mux))
 	if !cfg.RateLimits.Off {
@@ -252,6 +253,37 @@ func (sec *security) handler(cfg Config, intent store.Store, apiHandler http.Han
 		Clock:  cfg.Clock,
 	})(h)
 	return h, nil
+}
+
+// router sends the security routes' requests to their handlers and every other request to the
+// API. It is a ServeMux with a fallback: the API has its own, and matching every API call
+// against both would cost each call a second routing.
+type router struct {
+	mux      *http.ServeMux
+	exact    map[string]bool // patterns that match one path
+	prefixes []string        // patterns that end in a slash: a subtree
+	fallback http.Handler
+}
+
+func newRouter() *router { return &router{mux: http.NewServeMux(), exact: map[string]bool{}} }
+
+// Handle routes pattern, a path or a subtree ending in a slash, to h.
+func (rt *router) Handle(pattern string, h http.Handler) {
+	rt.mux.Handle(pattern, h)
+	if strings.HasSuffix(pattern, "/") {
+		rt.prefixes = append(rt.prefixes, pattern)
+	} else {
+		rt.exact[pattern] = true
+	}
+}
+
+func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p := r.URL.Path
+	if rt.exact[p] || slices.ContainsFunc(rt.prefixes, func(prefix string) bool { return strings.HasPrefix(p, prefix) }) {
+		rt.mux.ServeHTTP(w, r)
+		return
+	}
+	rt.fallback.ServeHTTP(w, r)
 }
 
 // sourceHost is the address a request came from, without its port.

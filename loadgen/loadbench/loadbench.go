@@ -2,9 +2,11 @@
 // library) at the same rates on the same target, and the reference control plane's API
 // capacity (highest sustained GET and write rates, and their latencies at half those rates).
 //
-// Both run the control plane in this process, so the generator and the server share the
-// machine's cores; each reports the generator's own CPU share, measured by labelling the
-// generator's goroutines and splitting the process's CPU time by a CPU profile's samples.
+// Both run the control plane as a `dsnscale cp serve` process of its own (in this process when
+// no binary is given, as in tests), on the same cores as the generator. Each reports the
+// generator's own CPU share, measured by labelling the generator's goroutines and splitting
+// this process's CPU time by a CPU profile's samples, and the capacity benchmark the server
+// process's CPU per request.
 package loadbench
 
 import (
