@@ -285,9 +285,24 @@ func newWords(text string) []string {
 // a record, or a block, unbounded.
 func bounded(r Record) Record {
 	for _, s := range []*string{&r.User, &r.Source, &r.Method, &r.Path, &r.Verb, &r.Kind, &r.Tenant, &r.Name, &r.Verdict, &r.Binding, &r.Reason} {
-		*s = truncate(strings.ToValidUTF8(*s, "\uFFFD"), search.MaxFieldValue)
+		if !shortASCII(*s) { // most are, and need no work
+			*s = truncate(strings.ToValidUTF8(*s, "\uFFFD"), search.MaxFieldValue)
+		}
 	}
 	return r
+}
+
+// shortASCII reports whether s is ASCII (and so valid UTF-8) of at most search.MaxFieldValue bytes.
+func shortASCII(s string) bool {
+	if len(s) > search.MaxFieldValue {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // truncate cuts s to at most n bytes without splitting a character.
