@@ -195,6 +195,11 @@ func (r *Recorder) take(whole bool) []Record {
 	return q[:n]
 }
 
+// waiting is how many records are queued or being written.
+func (r *Recorder) waiting() uint64 {
+	return r.recorded.Load() - r.written.Load() - r.failed.Load()
+}
+
 // Stats returns the counters.
 func (r *Recorder) Stats() Stats {
 	return Stats{Recorded: r.recorded.Load(), Dropped: r.dropped.Load(), Written: r.written.Load(), Failed: r.failed.Load()}

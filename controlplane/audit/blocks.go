@@ -77,7 +77,6 @@ func (bl *blocker) toBlocks(records []Record) ([]search.Document, error) {
 		sorted = append(sorted, &cut[i])
 	}
 	bl.cut, bl.sorted = cut, sorted
-	defer func() { clear(bl.sorted) }() // no pointers into this batch once it is done
 	slices.SortStableFunc(sorted, func(a, b *Record) int { return a.Time.Compare(b.Time) })
 	open := map[blockKey]*block{}
 	arena := bl.arena[:0]
