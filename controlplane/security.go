@@ -249,8 +249,9 @@ func (sec *security) handler(cfg Config, intent store.Store, apiHandler http.Han
 		Skip: func(r *http.Request) bool {
 			return r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics"
 		},
-		Source: sourceHost,
-		Clock:  cfg.Clock,
+		Source:  sourceHost,
+		Clock:   cfg.Clock,
+		Context: func(ctx context.Context) context.Context { return rbac.WithSlot(authn.WithSlot(ctx)) },
 	})(h)
 	return h, nil
 }

@@ -87,6 +87,9 @@ type MiddlewareOptions struct {
 	Source func(r *http.Request) string
 	// Clock reads the time; nil means time.Now.
 	Clock func() time.Time
+	// Context, if set, adds values to each request's context along with the audit's own, so
+	// that the request is copied once for all of them (authn.WithSlot, rbac.WithSlot).
+	Context func(context.Context) context.Context
 }
 
 // Middleware records every request it serves into rec once it is answered (a watch when its
@@ -140,7 +143,11 @@ func Middleware(rec *Recorder, opts MiddlewareOptions) func(http.Handler) http.H
 				}
 				rec.Record(record)
 			}()
-			next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), noteKey{}, n)))
+			ctx := context.WithValue(r.Context(), noteKey{}, n)
+			if opts.Context != nil {
+				ctx = opts.Context(ctx)
+			}
+			next.ServeHTTP(sw, r.WithContext(ctx))
 		})
 	}
 }

@@ -67,8 +67,25 @@ func NewContext(ctx context.Context, p *Principal) context.Context {
 
 // FromContext returns the principal ctx carries, if any.
 func FromContext(ctx context.Context) (*Principal, bool) {
-	p, ok := ctx.Value(ctxKey{}).(*Principal)
-	return p, ok && p != nil
+	if p, ok := ctx.Value(ctxKey{}).(*Principal); ok && p != nil {
+		return p, true
+	}
+	if s, ok := ctx.Value(slotKey{}).(*slot); ok && s.p != nil {
+		return s.p, true
+	}
+	return nil, false
+}
+
+type slotKey struct{}
+
+// slot is room for a request's principal, made in its context before Middleware runs.
+type slot struct{ p *Principal }
+
+// WithSlot returns ctx with room for the principal that Middleware finds. A server that adds
+// other values to its requests' contexts first can add this one with them, and Middleware then
+// fills it in instead of copying each request to add the principal.
+func WithSlot(ctx context.Context) context.Context {
+	return context.WithValue(ctx, slotKey{}, &slot{})
 }
 
 // UserOf returns the user name of the request's principal, or "" for an anonymous request. It

@@ -69,6 +69,11 @@ func Middleware(v Verifier, opts MiddlewareOptions) func(http.Handler) http.Hand
 			}
 			switch {
 			case err == nil:
+				if s, ok := r.Context().Value(slotKey{}).(*slot); ok {
+					s.p = p
+					next.ServeHTTP(w, r)
+					return
+				}
 				next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), p)))
 			case public:
 				next.ServeHTTP(w, r)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -177,4 +178,58 @@ func TestLoginRefuses(t *testing.T) {
 			require.NotContains(t, body, "token")
 		})
 	}
+}
+
+type verifierFunc func(ctx context.Context, token string) (*Principal, error)
+
+func (f verifierFunc) Verify(ctx context.Context, token string) (*Principal, error) {
+	return f(ctx, token)
+}
+
+// With a slot in the request's context, Middleware fills it in and passes the request on as it
+// is; a refused or anonymous request leaves it empty.
+func TestMiddlewareFillsASlot(t *testing.T) {
+	v := verifierFunc(func(_ context.Context, token string) (*Principal, error) {
+		if token == "good" {
+			return &Principal{User: "alice"}, nil
+		}
+		return nil, ErrInvalidToken
+	})
+	var seen *http.Request
+	var who *Principal
+	var known bool
+	h := Middleware(v, MiddlewareOptions{Public: PublicPaths("/public")})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen = r
+		who, known = FromContext(r.Context())
+	}))
+	serve := func(path, token string, slot bool) *http.Request {
+		seen, who, known = nil, nil, false
+		r := httptest.NewRequest(http.MethodGet, path, nil)
+		if slot {
+			r = r.WithContext(WithSlot(r.Context()))
+		}
+		if token != "" {
+			r.Header.Set("Authorization", "Bearer "+token)
+		}
+		h.ServeHTTP(httptest.NewRecorder(), r)
+		return r
+	}
+
+	r := serve("/x", "good", true)
+	require.Same(t, r, seen, "not copied")
+	require.True(t, known)
+	assert.Equal(t, "alice", who.User)
+
+	serve("/public", "bad", true)
+	require.NotNil(t, seen)
+	assert.False(t, known, "a refused token on a public path leaves the slot empty")
+
+	serve("/x", "bad", true)
+	assert.Nil(t, seen, "refused")
+
+	r = serve("/x", "good", false)
+	require.NotNil(t, seen)
+	assert.NotSame(t, r, seen, "without a slot the principal comes in a copy")
+	require.True(t, known)
+	assert.Equal(t, "alice", who.User)
 }

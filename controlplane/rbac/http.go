@@ -216,6 +216,11 @@ func Middleware(a *Authorizer, opts Options) func(http.Handler) http.Handler {
 					return
 				}
 			}
+			if s, ok := r.Context().Value(slotKey{}).(*slot); ok {
+				s.c = c
+				next.ServeHTTP(w, r)
+				return
+			}
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), checkerKey{}, c)))
 		})
 	}
@@ -234,8 +239,25 @@ type Checker struct {
 
 // CheckerFrom returns the Checker Middleware put in ctx, or nil if there is none.
 func CheckerFrom(ctx context.Context) *Checker {
-	c, _ := ctx.Value(checkerKey{}).(*Checker)
-	return c
+	if c, ok := ctx.Value(checkerKey{}).(*Checker); ok {
+		return c
+	}
+	if s, ok := ctx.Value(slotKey{}).(*slot); ok {
+		return s.c
+	}
+	return nil
+}
+
+type slotKey struct{}
+
+// slot is room for a request's Checker, made in its context before Middleware runs.
+type slot struct{ c *Checker }
+
+// WithSlot returns ctx with room for the Checker that Middleware makes. A server that adds
+// other values to its requests' contexts first can add this one with them, and Middleware then
+// fills it in instead of copying each request to add the Checker.
+func WithSlot(ctx context.Context) context.Context {
+	return context.WithValue(ctx, slotKey{}, &slot{})
 }
 
 // Authorize decides one item: verb on an object of kind in tenant.

@@ -3,6 +3,7 @@ package rbac
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -81,7 +82,9 @@ type decisionLog struct {
 
 // newTestAPI serves a fake API behind Middleware: lists and watches filter testObjects with the
 // request's Checker; the principal comes from an X-User header (and X-Groups).
-func newTestAPI(t *testing.T, a *Authorizer, extra http.Handler) (*httptest.Server, *decisionLog) {
+// With slots, the requests come with room for the Checker (WithSlot), as the control plane's
+// do.
+func newTestAPI(t *testing.T, a *Authorizer, extra http.Handler, slots bool) (*httptest.Server, *decisionLog) {
 	t.Helper()
 	decisions := &decisionLog{}
 	mux := http.NewServeMux()
@@ -128,7 +131,14 @@ func newTestAPI(t *testing.T, a *Authorizer, extra http.Handler) (*httptest.Serv
 			next.ServeHTTP(w, r)
 		})
 	}
-	srv := httptest.NewServer(withUser(mw(mux)))
+	h := withUser(mw(mux))
+	if slots {
+		inner := h
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			inner.ServeHTTP(w, r.WithContext(WithSlot(r.Context())))
+		})
+	}
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv, decisions
 }
@@ -154,7 +164,13 @@ func call(t *testing.T, srv *httptest.Server, user, groups, method, target, body
 // TestRequestAttacks is the RBAC part of the table of attacks: each request must be refused, or
 // answered with only what the caller may see.
 func TestRequestAttacks(t *testing.T) {
-	srv, decisions := newTestAPI(t, testAuthorizer(), nil)
+	for _, slots := range []bool{false, true} {
+		t.Run(fmt.Sprintf("slots=%v", slots), func(t *testing.T) { testRequestAttacks(t, slots) })
+	}
+}
+
+func testRequestAttacks(t *testing.T, slots bool) {
+	srv, decisions := newTestAPI(t, testAuthorizer(), nil, slots)
 	tests := []struct {
 		name         string
 		user, groups string
@@ -203,7 +219,7 @@ func TestOnlyAdminChangesRBAC(t *testing.T) {
 	require.NoError(t, err)
 	a := NewAuthorizer()
 	require.NoError(t, s.Follow(ctx, a, nil))
-	srv, _ := newTestAPI(t, a, Handler(s))
+	srv, _ := newTestAPI(t, a, Handler(s), true)
 
 	admin := func(method, target, body string) (int, string) {
 		return call(t, srv, "root", AdminGroup, method, target, body)
