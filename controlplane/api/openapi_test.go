@@ -3,10 +3,8 @@ package api
 import (
 	"bytes"
 	"context"
-	"io"
 	"net/http"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -16,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dsnscale/dsnscale/controlplane/api/openapitest"
 	"github.com/dsnscale/dsnscale/controlplane/rbac"
 )
 
@@ -99,40 +98,17 @@ func TestOpenAPIDescribesRealAnswers(t *testing.T) {
 
 	check := func(method, path, body string, status int) {
 		t.Helper()
-		var rd io.Reader
+		var raw []byte
 		if body != "" {
-			rd = strings.NewReader(body)
+			raw = []byte(body)
 		}
-		req, err := http.NewRequest(method, e.url+path, rd)
+		req, err := http.NewRequest(method, e.url+path, bytes.NewReader(raw))
 		require.NoError(t, err)
 		if body != "" {
 			req.Header.Set("Content-Type", "application/json")
 		}
-		route, params, err := router.FindRoute(req)
-		require.NoError(t, err, "%s %s", method, path)
 		// The API alone serves without security: no token is sent, none is checked.
-		in := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route,
-			Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}}
-		if status < 300 {
-			require.NoError(t, openapi3filter.ValidateRequest(context.Background(), in), "%s %s: request", method, path)
-			if body != "" {
-				req.Body = io.NopCloser(strings.NewReader(body))
-			}
-		}
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		require.NoError(t, err)
-		require.Equal(t, status, resp.StatusCode, "%s %s: %s", method, path, b)
-		out := &openapi3filter.ResponseValidationInput{
-			RequestValidationInput: in,
-			Status:                 resp.StatusCode,
-			Header:                 resp.Header,
-			Body:                   io.NopCloser(bytes.NewReader(b)),
-			Options:                &openapi3filter.Options{IncludeResponseStatus: true},
-		}
-		assert.NoError(t, openapi3filter.ValidateResponse(context.Background(), out), "%s %s: answer %s", method, path, b)
+		openapitest.Exchange(t, http.DefaultClient, router, req, raw, status, openapi3filter.NoopAuthenticationFunc)
 	}
 	var _ routers.Router = router
 

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"maps"
 	"net/http"
 	"net/url"
@@ -21,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dsnscale/dsnscale/controlplane"
+	"github.com/dsnscale/dsnscale/controlplane/api/openapitest"
 	"github.com/dsnscale/dsnscale/controlplane/model"
 	"github.com/dsnscale/dsnscale/controlplane/pki"
 )
@@ -66,28 +66,7 @@ func (c *openAPIChecker) check(method, path, token string, body any, status int)
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	route, params, err := c.router.FindRoute(req)
-	require.NoError(t, err, "%s %s is not in the document", method, path)
-	in := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route,
-		Options: &openapi3filter.Options{AuthenticationFunc: bearerOnly}}
-	if status < 300 {
-		require.NoError(t, openapi3filter.ValidateRequest(context.Background(), in), "%s %s: request", method, path)
-		req.Body = io.NopCloser(bytes.NewReader(raw))
-	}
-	resp, err := c.e.hc.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	require.Equal(t, status, resp.StatusCode, "%s %s: %s", method, path, b)
-	out := &openapi3filter.ResponseValidationInput{
-		RequestValidationInput: in,
-		Status:                 resp.StatusCode,
-		Header:                 resp.Header,
-		Body:                   io.NopCloser(bytes.NewReader(b)),
-		Options:                &openapi3filter.Options{IncludeResponseStatus: true},
-	}
-	assert.NoError(t, openapi3filter.ValidateResponse(context.Background(), out), "%s %s: answer %s", method, path, b)
+	route, b := openapitest.Exchange(t, c.e.hc, c.router, req, raw, status, bearerOnly)
 	if status < 300 {
 		c.checked[method+" "+route.Path] = true
 	}
