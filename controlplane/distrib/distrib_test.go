@@ -82,6 +82,7 @@ func TestCurrentDSNGetsUpToDateWithoutPayload(t *testing.T) {
 	want := c.want(model.Key{Kind: model.KindNetwork, Tenant: "t1", Name: "n"}, model.Key{Kind: model.KindPolicy, Tenant: "t1", Name: "p"})
 
 	// A new DSN fetches the snapshot.
+	c.caughtUp(t, rev)
 	first, stop := c.startAgents(1, agents("d", 1, web)...)
 	converged(t, first, rev, want)
 	assert.EqualValues(t, 1, first[0].Stats().Snapshots)
@@ -292,6 +293,7 @@ func TestRegistrySurvivesRestart(t *testing.T) {
 	c.commit(tenantOp("t1"), create(networkObj("t1", "a", "10.0.0.0/24")))
 	rev := c.commit(create(policyObj("t1", "p", nil, "a", "a")))
 	want := c.want(model.Key{Kind: model.KindNetwork, Tenant: "t1", Name: "a"}, model.Key{Kind: model.KindPolicy, Tenant: "t1", Name: "p"})
+	c.caughtUp(t, rev)
 	as := c.pool(2, append(agents("w", 2, web), agents("b", 2, db)...)...)
 	converged(t, as, rev, want)
 	before, _, err := c.d.DSNs(context.Background(), nil, 0, "")

@@ -144,6 +144,13 @@ func (c *cp) commit(ops ...store.Op) uint64 {
 	return rev
 }
 
+// caughtUp waits until distribution has seen rev. A DSN that says Hello before then is up to
+// date at the earlier revision and catches up by deltas, not by the snapshot a test may expect.
+func (c *cp) caughtUp(t *testing.T, rev uint64) {
+	t.Helper()
+	require.Eventually(t, func() bool { return c.d.Revision() >= rev }, 5*time.Second, time.Millisecond, "distribution at revision %d", rev)
+}
+
 func (c *cp) get(k model.Key) *model.Object {
 	c.t.Helper()
 	o, err := c.st.Get(context.Background(), k)
