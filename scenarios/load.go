@@ -15,7 +15,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/dsnscale/dsnscale/scenarios/internal/yamlnode"
+	"github.com/dsnscale/dsnscale/internal/strictyaml"
 )
 
 //go:embed library/*.yaml
@@ -94,7 +94,7 @@ func Load(nameOrPath string, set map[string]string) (*Scenario, error) {
 		return nil, fmt.Errorf("scenarios: read %s: %w", nameOrPath, err)
 	}
 	if buf.Len() > maxFileBytes {
-		return nil, yamlnode.Errors{{File: nameOrPath, Msg: fmt.Sprintf("file is larger than %d bytes", maxFileBytes)}}
+		return nil, strictyaml.Errors{{File: nameOrPath, Msg: fmt.Sprintf("file is larger than %d bytes", maxFileBytes)}}
 	}
 	return Parse(nameOrPath, buf.Bytes(), set, filepath.Dir(nameOrPath))
 }
@@ -107,11 +107,11 @@ func fileExists(p string) bool {
 // Parse decodes and checks a scenario from data; source names it in errors and dir is where
 // relative paths in it are resolved ("" for none).
 func Parse(source string, data []byte, set map[string]string, dir string) (*Scenario, error) {
-	root, err := yamlnode.Parse(source, data)
+	root, err := strictyaml.Parse(source, data)
 	if err != nil {
 		return nil, err
 	}
-	d := &yamlnode.Decoder{File: source}
+	d := &strictyaml.Decoder{File: source}
 	params, values := bindParams(d, root, set)
 	d.Subst = func(s string) (string, error) { return substitute(s, values) }
 

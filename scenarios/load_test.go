@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/dsnscale/dsnscale/scenarios/internal/yamlnode"
+	"github.com/dsnscale/dsnscale/internal/strictyaml"
 )
 
 // valid is a correct scenario; the table below breaks it one way at a time.
@@ -170,7 +170,7 @@ func TestParseReportsEveryProblem(t *testing.T) {
 	text := strings.Replace(valid, "kind: dsn-restart", "kind: dsn-reboot", 1)
 	text = strings.Replace(text, "[lost-dsns]", "[lost]", 1)
 	_, err := Parse("test.yaml", []byte(text), nil, "")
-	var es yamlnode.Errors
+	var es strictyaml.Errors
 	require.True(t, errors.As(err, &es))
 	require.Len(t, es, 3, "%s", err)
 	assert.Equal(t, 26, es[0].Line)

@@ -8,7 +8,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/dsnscale/dsnscale/scenarios/internal/yamlnode"
+	"github.com/dsnscale/dsnscale/internal/strictyaml"
 )
 
 var paramName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
@@ -19,7 +19,7 @@ func ParseSet(args []string) (map[string]string, error) {
 	for _, a := range args {
 		name, value, ok := strings.Cut(a, "=")
 		if !ok || !paramName.MatchString(name) {
-			return nil, &yamlnode.Error{File: "--set", Msg: fmt.Sprintf("%q: want name=value, the name letters, digits and _", a)}
+			return nil, &strictyaml.Error{File: "--set", Msg: fmt.Sprintf("%q: want name=value, the name letters, digits and _", a)}
 		}
 		out[name] = value
 	}
@@ -103,7 +103,7 @@ func declaredList(values map[string]string) string {
 // bindParams decodes the params section, applies set and checks that every declared parameter
 // is used somewhere in the file and that every set one is declared. It returns the values in
 // effect.
-func bindParams(d *yamlnode.Decoder, root *yaml.Node, set map[string]string) (Params, map[string]string) {
+func bindParams(d *strictyaml.Decoder, root *yaml.Node, set map[string]string) (Params, map[string]string) {
 	var params Params
 	var paramsNode *yaml.Node
 	if root.Kind == yaml.MappingNode {
@@ -131,7 +131,7 @@ func bindParams(d *yamlnode.Decoder, root *yaml.Node, set map[string]string) (Pa
 		values[n] = set[n]
 	}
 	used := map[string]bool{}
-	yamlnode.Walk(root, "", func(n *yaml.Node, path string) {
+	strictyaml.Walk(root, "", func(n *yaml.Node, path string) {
 		if path == "params" || strings.HasPrefix(path, "params.") || strings.HasPrefix(path, "params[") {
 			return
 		}
@@ -141,7 +141,7 @@ func bindParams(d *yamlnode.Decoder, root *yaml.Node, set map[string]string) (Pa
 	})
 	for _, p := range params {
 		if !used[p.Name] {
-			d.Errorf(&yaml.Node{Line: p.Line}, yamlnode.Key("params", p.Name), "declared but never used")
+			d.Errorf(&yaml.Node{Line: p.Line}, strictyaml.Key("params", p.Name), "declared but never used")
 		}
 	}
 	return params, values

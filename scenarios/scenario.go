@@ -19,7 +19,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/dsnscale/dsnscale/loadgen"
-	"github.com/dsnscale/dsnscale/scenarios/internal/yamlnode"
+	"github.com/dsnscale/dsnscale/internal/strictyaml"
 )
 
 // APIVersion and Kind identify a scenario file.
@@ -31,7 +31,7 @@ const (
 // Sentinel errors.
 var (
 	// ErrInvalid matches every problem with a scenario file or its parameters (exit code 2).
-	ErrInvalid = yamlnode.ErrInvalid
+	ErrInvalid = strictyaml.ErrInvalid
 	// ErrNotFound is returned for a scenario name that is neither in the library nor a file.
 	ErrNotFound = errors.New("scenario not found")
 	// ErrAborted is returned by Run when its context ended before the scenario completed.
@@ -81,7 +81,7 @@ type Param struct {
 type Params []Param
 
 // UnmarshalYAMLNode decodes the params mapping; defaults are never substituted.
-func (ps *Params) UnmarshalYAMLNode(d *yamlnode.Decoder, n *yaml.Node, path string) {
+func (ps *Params) UnmarshalYAMLNode(d *strictyaml.Decoder, n *yaml.Node, path string) {
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		return
 	}
@@ -91,7 +91,7 @@ func (ps *Params) UnmarshalYAMLNode(d *yamlnode.Decoder, n *yaml.Node, path stri
 	for _, kv := range d.Pairs(n, path) {
 		k, v := kv[0], kv[1]
 		p := Param{Name: k.Value, Line: k.Line}
-		pp := yamlnode.Key(path, k.Value)
+		pp := strictyaml.Key(path, k.Value)
 		if !paramName.MatchString(k.Value) {
 			d.Errorf(k, pp, "parameter names are letters, digits and _, starting with a letter")
 		}
@@ -197,7 +197,7 @@ func (u Until) String() string {
 }
 
 // UnmarshalYAMLNode decodes "name" or {name: share}.
-func (u *Until) UnmarshalYAMLNode(d *yamlnode.Decoder, n *yaml.Node, path string) {
+func (u *Until) UnmarshalYAMLNode(d *strictyaml.Decoder, n *yaml.Node, path string) {
 	switch n.Kind {
 	case yaml.ScalarNode:
 		if s, ok := d.Scalar(n, path); ok {
@@ -212,7 +212,7 @@ func (u *Until) UnmarshalYAMLNode(d *yamlnode.Decoder, n *yaml.Node, path string
 		k, v := pairs[0][0], pairs[0][1]
 		u.Condition = k.Value
 		var s Share
-		d.Decode(v, yamlnode.Key(path, k.Value), &s)
+		d.Decode(v, strictyaml.Key(path, k.Value), &s)
 		u.Share = float64(s)
 	default:
 		d.Errorf(n, path, "want a condition, such as converged or {acked: 99%%}")
@@ -300,7 +300,7 @@ func (s SLO) String() string {
 }
 
 // UnmarshalYAMLNode decodes the mapping or the one-line form.
-func (s *SLO) UnmarshalYAMLNode(d *yamlnode.Decoder, n *yaml.Node, path string) {
+func (s *SLO) UnmarshalYAMLNode(d *strictyaml.Decoder, n *yaml.Node, path string) {
 	if n.Kind == yaml.MappingNode {
 		type plain SLO
 		var p plain
@@ -332,10 +332,10 @@ func (s *SLO) UnmarshalYAMLNode(d *yamlnode.Decoder, n *yaml.Node, path string) 
 	if step, v, ok := strings.Cut(f[0], "/"); ok {
 		s.Step, s.Value = step, v
 	}
-	d.Mark(yamlnode.Field(path, "value"), n)
-	d.Mark(yamlnode.Field(path, "op"), n)
-	d.Mark(yamlnode.Field(path, "threshold"), n)
+	d.Mark(strictyaml.Field(path, "value"), n)
+	d.Mark(strictyaml.Field(path, "op"), n)
+	d.Mark(strictyaml.Field(path, "threshold"), n)
 	if s.Step != "" {
-		d.Mark(yamlnode.Field(path, "step"), n)
+		d.Mark(strictyaml.Field(path, "step"), n)
 	}
 }

@@ -14,7 +14,7 @@ import (
 
 	"github.com/dsnscale/dsnscale/faults"
 	"github.com/dsnscale/dsnscale/loadgen"
-	"github.com/dsnscale/dsnscale/scenarios/internal/yamlnode"
+	"github.com/dsnscale/dsnscale/internal/strictyaml"
 	"github.com/dsnscale/dsnscale/scenarios/measure"
 )
 
@@ -29,13 +29,8 @@ var stepName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 
 // validate checks what decoding cannot: required fields, names against the registries, and how
 // the parts fit together. Problems go to d, placed at their field.
-func validate(s *Scenario, d *yamlnode.Decoder) {
-	if s.APIVersion != APIVersion {
-		d.ErrorAt("apiVersion", "must be %q, got %q", APIVersion, s.APIVersion)
-	}
-	if s.Kind != Kind {
-		d.ErrorAt("kind", "must be %q, got %q", Kind, s.Kind)
-	}
+func validate(s *Scenario, d *strictyaml.Decoder) {
+	d.CheckHeader(strictyaml.Header{APIVersion: s.APIVersion, Kind: s.Kind}, Kind)
 	if !stepName.MatchString(s.Metadata.Name) {
 		d.ErrorAt("metadata.name", "must be 1-63 of a-z, 0-9 and -, starting with a letter or digit, got %q", s.Metadata.Name)
 	}
@@ -49,7 +44,7 @@ func validate(s *Scenario, d *yamlnode.Decoder) {
 	validateSLOs(s, d, steps)
 }
 
-func validateFleet(s *Scenario, d *yamlnode.Decoder) {
+func validateFleet(s *Scenario, d *strictyaml.Decoder) {
 	f := &s.Fleet
 	if f.Size < 1 || f.Size > MaxFleetSize {
 		d.ErrorAt("fleet.size", "must be 1-%d, got %d", MaxFleetSize, f.Size)
@@ -68,7 +63,7 @@ func validateFleet(s *Scenario, d *yamlnode.Decoder) {
 	}
 }
 
-func validateCP(s *Scenario, d *yamlnode.Decoder) {
+func validateCP(s *Scenario, d *strictyaml.Decoder) {
 	c := &s.ControlPlane
 	if c.Mode == "" {
 		c.Mode = CPInProcess
@@ -125,7 +120,7 @@ func stepLength(st *Step) time.Duration {
 	return st.Duration
 }
 
-func validateSteps(s *Scenario, d *yamlnode.Decoder) map[string]*Step {
+func validateSteps(s *Scenario, d *strictyaml.Decoder) map[string]*Step {
 	names := map[string]*Step{}
 	if len(s.Steps) == 0 {
 		d.ErrorAt("steps", "at least one step is required")
@@ -135,7 +130,7 @@ func validateSteps(s *Scenario, d *yamlnode.Decoder) map[string]*Step {
 	}
 	for i := range s.Steps {
 		st := &s.Steps[i]
-		p := yamlnode.Index("steps", i)
+		p := strictyaml.Index("steps", i)
 		switch {
 		case !stepName.MatchString(st.Name):
 			d.ErrorAt(p+".name", "must be 1-63 of a-z, 0-9 and -, got %q", st.Name)
@@ -146,7 +141,7 @@ func validateSteps(s *Scenario, d *yamlnode.Decoder) map[string]*Step {
 		}
 		validateTiming(st, p, d)
 		for j, a := range st.Actions {
-			ap := yamlnode.Index(p+".actions", j)
+			ap := strictyaml.Index(p+".actions", j)
 			act, ok := LookupAction(a.Kind)
 			if !ok {
 				d.ErrorAt(ap+".kind", "unknown action %q (known: %s)", a.Kind, joinNames(ActionNames()))
@@ -158,14 +153,14 @@ func validateSteps(s *Scenario, d *yamlnode.Decoder) map[string]*Step {
 			validateLoad(s, st, p+".load", d)
 		}
 		for j := range st.Faults {
-			validateFault(s, st, yamlnode.Index(p+".faults", j), &st.Faults[j], d)
+			validateFault(s, st, strictyaml.Index(p+".faults", j), &st.Faults[j], d)
 		}
 		checkMeasurements(d, p+".measurements", st.Measurements)
 	}
 	return names
 }
 
-func validateTiming(st *Step, p string, d *yamlnode.Decoder) {
+func validateTiming(st *Step, p string, d *strictyaml.Decoder) {
 	switch {
 	case st.Until == nil && st.Duration == 0:
 		d.ErrorAt(p, "needs a duration or an until condition")
@@ -208,7 +203,7 @@ func effectiveLoad(st *Step) loadgen.ExecutorConfig {
 	return c
 }
 
-func validateLoad(s *Scenario, st *Step, p string, d *yamlnode.Decoder) {
+func validateLoad(s *Scenario, st *Step, p string, d *strictyaml.Decoder) {
 	c := effectiveLoad(st)
 	err := c.Validate()
 	if err == nil {
@@ -234,7 +229,7 @@ func joinField(p, f string) string {
 	if strings.HasPrefix(f, "[") {
 		return p + f
 	}
-	return yamlnode.Field(p, f)
+	return strictyaml.Field(p, f)
 }
 
 func flatten(err error) []error {
@@ -248,7 +243,7 @@ func flatten(err error) []error {
 	return []error{err}
 }
 
-func reportSpecErr(d *yamlnode.Decoder, p string, err error) {
+func reportSpecErr(d *strictyaml.Decoder, p string, err error) {
 	if err == nil {
 		return
 	}
@@ -271,7 +266,7 @@ func (f *FaultSpec) Spec() faults.Spec {
 	}
 }
 
-func validateFault(s *Scenario, st *Step, p string, f *FaultSpec, d *yamlnode.Decoder) {
+func validateFault(s *Scenario, st *Step, p string, f *FaultSpec, d *strictyaml.Decoder) {
 	if d.Has(p+".target.fraction") && f.Target.Fraction == 0 {
 		d.ErrorAt(p+".target.fraction", "must be above 0%%")
 	}
@@ -300,10 +295,10 @@ func validateFault(s *Scenario, st *Step, p string, f *FaultSpec, d *yamlnode.De
 	}
 }
 
-func checkMeasurements(d *yamlnode.Decoder, p string, names []string) {
+func checkMeasurements(d *strictyaml.Decoder, p string, names []string) {
 	seen := map[string]bool{}
 	for i, n := range names {
-		ip := yamlnode.Index(p, i)
+		ip := strictyaml.Index(p, i)
 		if _, ok := measure.Default.Lookup(n); !ok {
 			d.ErrorAt(ip, "unknown measurement %q (known: %s)", n, joinNames(measure.Default.Names()))
 			continue
@@ -317,11 +312,11 @@ func checkMeasurements(d *yamlnode.Decoder, p string, names []string) {
 
 var validOps = map[string]bool{"<": true, "<=": true, ">": true, ">=": true, "==": true, "!=": true}
 
-func validateSLOs(s *Scenario, d *yamlnode.Decoder, steps map[string]*Step) {
+func validateSLOs(s *Scenario, d *strictyaml.Decoder, steps map[string]*Step) {
 	names := map[string]bool{}
 	for i := range s.SLOs {
 		slo := &s.SLOs[i]
-		p := yamlnode.Index("slos", i)
+		p := strictyaml.Index("slos", i)
 		if slo.Name == "" {
 			slo.Name = slo.String()
 		}

@@ -1,8 +1,8 @@
-// Package yamlnode decodes YAML into Go values strictly, through yaml.v3's node tree: unknown
+// Package strictyaml decodes YAML into Go values strictly, through yaml.v3's node tree: unknown
 // fields, duplicate keys and values of the wrong type are errors, and every error carries the file,
 // line and field path it is about. The decoder remembers where each field path was, so that
 // validation done after decoding can point at the same places.
-package yamlnode
+package strictyaml
 
 import (
 	"encoding"
@@ -228,7 +228,7 @@ var (
 func (d *Decoder) Decode(n *yaml.Node, path string, v any) {
 	rv := reflect.ValueOf(v)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
-		panic("yamlnode: Decode needs a non-nil pointer")
+		panic("strictyaml: Decode needs a non-nil pointer")
 	}
 	d.decode(n, path, rv.Elem())
 }
@@ -434,7 +434,7 @@ func (d *Decoder) decodeMap(n *yaml.Node, path string, v reflect.Value) {
 		return
 	}
 	if v.Type().Key().Kind() != reflect.String {
-		panic("yamlnode: maps need string keys")
+		panic("strictyaml: maps need string keys")
 	}
 	if v.IsNil() {
 		v.Set(reflect.MakeMap(v.Type()))
