@@ -17,9 +17,15 @@ type Figure struct {
 	Value  float64   `json:"value"`
 	Unit   string    `json:"unit,omitempty"`
 	Better Direction `json:"better"`
+	// Kind says how a comparison judges the figure (see Catalogue).
+	Kind FigureKind `json:"kind"`
+	// Guessed is true when the figure is not in the Catalogue and its direction was guessed
+	// from its name and unit.
+	Guessed bool `json:"guessed,omitempty"`
 }
 
-// DirectionFor says which way a figure improves when the figure does not say: names speaking
+// DirectionFor says which way a figure improves when neither the Catalogue nor the figure
+// says; it is the fallback for measurement values the Catalogue does not know. Names speaking
 // of errors, failures, drops, losses, rejections, retries, timeouts, latency, unacked or
 // straggling DSNs or violations are lower-is-better whatever their unit; then times, sizes and CPU are lower-is-better, rates
 // ("/s", "per_s", "rps", "qps") and percentages (availability, acked share) higher-is-better;
@@ -52,7 +58,8 @@ func DirectionFor(name, unit string, explicit Direction) Direction {
 // Figures returns the run's figures: the built-in ones (duration, convergence, acked share,
 // API, per-component CPU and memory; each only when the run has the data) and then every
 // measurement value as "<measurement>.<value>". Names are unique; a measurement value whose
-// name a built-in figure already took is left out.
+// name a built-in figure already took is left out. Directions and kinds come from the
+// Catalogue (see classify).
 func (r *Run) Figures() []Figure {
 	out := r.builtinFigures()
 	seen := map[string]bool{}
@@ -67,7 +74,7 @@ func (r *Run) Figures() []Figure {
 			}
 			seen[name] = true
 			// The value's own name decides, not the measurement's: "api-latency.throughput" is a rate.
-			out = append(out, Figure{Name: name, Label: name, Value: v.Value, Unit: v.Unit, Better: DirectionFor(v.Name, v.Unit, v.Better)})
+			out = append(out, classify(Figure{Name: name, Label: name, Value: v.Value, Unit: v.Unit}, v.Name, v.Better))
 		}
 	}
 	return out
@@ -82,7 +89,7 @@ func (r *Run) builtinFigures() []Figure {
 			return
 		}
 		seen[name] = true
-		out = append(out, Figure{Name: name, Label: label, Value: v, Unit: unit, Better: DirectionFor(name, unit, better)})
+		out = append(out, classify(Figure{Name: name, Label: label, Value: v, Unit: unit}, name, better))
 	}
 	if !r.Start.IsZero() && !r.End.IsZero() {
 		add("run.duration", "run duration", r.Duration().Seconds(), UnitSeconds, LowerIsBetter)
