@@ -2,25 +2,29 @@ package reports
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
-
-	"github.com/dsnscale/dsnscale/reports/svgchart"
 )
 
-// File names a comparison writes.
+// File names a comparison writes. The Markdown summary and the JUnit file take the same names
+// as a run's (SummaryFile, JUnitFile).
 const (
-	CompareHTMLFile     = "compare.html"
-	CompareMarkdownFile = "compare.md"
+	CompareHTMLFile = "compare.html"
+	CompareJSONFile = "compare.json"
 )
 
-// WriteComparison writes compare.html and compare.md into dir (created if needed), each
-// atomically. The error joins every failure.
+// CompareFiles are the files WriteComparison writes.
+var CompareFiles = []string{SummaryFile, JUnitFile, CompareHTMLFile, CompareJSONFile}
+
+// WriteComparison writes summary.md, junit.xml, compare.html and compare.json into dir
+// (created if needed), each atomically. The error joins every failure.
 func WriteComparison(dir string, c Comparison) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("reports: create comparison directory: %w", err)
@@ -29,7 +33,7 @@ func WriteComparison(dir string, c Comparison) error {
 	for _, f := range []struct {
 		name   string
 		render func(io.Writer, Comparison) error
-	}{{CompareHTMLFile, RenderCompareHTML}, {CompareMarkdownFile, RenderCompareMarkdown}} {
+	}{{SummaryFile, RenderCompareMarkdown}, {JUnitFile, RenderCompareJUnit}, {CompareHTMLFile, RenderCompareHTML}, {CompareJSONFile, RenderCompareJSON}} {
 		var buf bytes.Buffer
 		if err := f.render(&buf, c); err != nil {
 			errs = append(errs, fmt.Errorf("reports: render %s: %w", f.name, err))
@@ -42,128 +46,236 @@ func WriteComparison(dir string, c Comparison) error {
 	return errors.Join(errs...)
 }
 
-var changeRank = map[Change]int{Regressed: 0, Improved: 1, Changed: 2, Added: 3, Removed: 4, Unchanged: 5}
+// RenderCompareJSON writes compare.json: the whole comparison, every run's value of every
+// figure included, for tools.
+func RenderCompareJSON(w io.Writer, c Comparison) error {
+	data, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(data, '\n'))
+	return err
+}
 
-// markSet is the wording of changes and verdicts: emoji for Markdown (rendered by the CI's
-// web page), plain symbols for HTML, which must read without an emoji font.
+// markSet is the wording of verdicts: emoji for Markdown (rendered by the CI's web page),
+// plain symbols for HTML, which must read without an emoji font.
 type markSet struct {
-	figure, slo      map[Change]string
+	verdict          map[FigureVerdict]string
+	noisy            string
 	pass, fail, warn string
 }
 
 var (
 	markdownMarks = markSet{
-		figure: map[Change]string{Regressed: "❌ regressed", Improved: "✅ improved", Changed: "⚠️ changed",
-			Added: "➕ added", Removed: "➖ removed", Unchanged: "= within tolerance"},
-		slo: map[Change]string{Regressed: "❌ now failing", Improved: "✅ now passing", Unchanged: "= same verdict",
-			Added: "➕ added", Removed: "➖ removed"},
-		pass: "✅", fail: "❌", warn: "⚠️",
+		verdict: map[FigureVerdict]string{Regressed: "❌ regressed", Improved: "✅ improved", Unchanged: "= no change",
+			Inconclusive: "❔ inconclusive", Missing: "⚠️ missing", Info: "· info"},
+		noisy: "〰️ too noisy to gate",
+		pass:  "✅", fail: "❌", warn: "⚠️",
 	}
 	htmlMarks = markSet{
-		figure: map[Change]string{Regressed: "▲ regressed", Improved: "▼ improved", Changed: "△ changed",
-			Added: "+ added", Removed: "− removed", Unchanged: "= within tolerance"},
-		slo: map[Change]string{Regressed: "✘ now failing", Improved: "✔ now passing", Unchanged: "= same verdict",
-			Added: "+ added", Removed: "− removed"},
-		pass: "✔", fail: "✘", warn: "⚠",
+		verdict: map[FigureVerdict]string{Regressed: "▲ regressed", Improved: "▼ improved", Unchanged: "= no change",
+			Inconclusive: "? inconclusive", Missing: "⚠ missing", Info: "· info"},
+		noisy: "≈ too noisy to gate",
+		pass:  "✔", fail: "✘", warn: "⚠",
 	}
 )
 
-type figureDeltaRow struct {
-	Label, Name, Base, Head, Ratio, Better, Change, Class string
-	Flagged                                               bool
+// Row groups, in the order the renderers show them.
+const (
+	groupFlagged      = iota // gated and regressed, improved or missing
+	groupInconclusive        // gated, too few runs to judge
+	groupNoisy               // gated, no significant move, too noisy to gate
+	groupSteady              // gated, no change
+	groupUngated             // judged but not gated
+	groupInfo                // not judged
+)
+
+type compareRow struct {
+	Name, Label, Base, Head, Change, P, Verdict, Why, Class string
+	BaseCI, HeadCI                                          string
+	Group                                                   int
+	Gated                                                   bool
+	rank                                                    int
 }
 
-func formatFigure(v *float64, unit string) string {
-	if v == nil {
+var verdictRank = map[FigureVerdict]int{Regressed: 0, Missing: 1, Improved: 2, Inconclusive: 3, Unchanged: 4, Info: 5}
+
+// displayName is how tables name a figure: built-in figures and SLOs by their label,
+// measurement values by the name SLOs and gate files use.
+func displayName(f FigureComparison) string {
+	if _, builtin := Catalogue.Lookup(f.Name); builtin || IsSLOFigure(f.Name) {
+		return f.Label
+	}
+	return SLOName(f.Name)
+}
+
+func formatSide(f FigureComparison, s Side) string {
+	if len(s.Values) == 0 {
 		return "—"
 	}
-	return figureValue(Figure{Value: *v, Unit: unit})
-}
-
-func figureDeltaRows(c Comparison, marks markSet) []figureDeltaRow {
-	fs := append([]FigureDelta(nil), c.Figures...)
-	sort.SliceStable(fs, func(i, j int) bool { return changeRank[fs[i].Change] < changeRank[fs[j].Change] })
-	out := make([]figureDeltaRow, len(fs))
-	for i, f := range fs {
-		ratio := "n/a"
-		if f.Ratio != nil {
-			ratio = FormatNumber(*f.Ratio) + "×"
+	n := len(s.Values)
+	count := 0
+	for _, v := range s.Values {
+		if v > 0 {
+			count++
 		}
-		class := ""
-		switch f.Change {
-		case Regressed:
-			class = "bad"
-		case Improved:
-			class = "ok"
+	}
+	var out string
+	switch {
+	case IsSLOFigure(f.Name) && count == 0:
+		out = fmt.Sprintf("pass ×%d", n)
+	case IsSLOFigure(f.Name):
+		out = fmt.Sprintf("fail %d/%d", count, n)
+	case f.Name == FigureBroken:
+		out = fmt.Sprintf("%d/%d", count, n)
+	case f.Kind == KindCorrectness:
+		out = figureValue(Figure{Value: s.Summary.Max, Unit: f.Unit})
+		if count > 0 && n > 1 {
+			out += fmt.Sprintf(" (in %d/%d)", count, n)
 		}
-		out[i] = figureDeltaRow{Label: f.Label, Name: f.Name, Base: formatFigure(f.Base, f.Unit), Head: formatFigure(f.Head, f.Unit),
-			Ratio: ratio, Better: string(f.Better), Change: marks.figure[f.Change], Class: class, Flagged: f.Change != Unchanged}
+	default:
+		out = figureValue(Figure{Value: s.Summary.Median, Unit: f.Unit})
+		if cv := s.Summary.CV; n > 1 && cv > 0 {
+			out += " ±" + formatPercent(cv*100)
+		}
+	}
+	if m := s.Missing(); m > 0 && f.Name != FigureBroken {
+		out += fmt.Sprintf(" [%d/%d runs]", n, s.Runs)
 	}
 	return out
 }
 
-type sloChangeRow struct {
-	Name, Base, Head, Change, Class string
+// formatPercent writes a spread or change readably: whole percents from 10%, one decimal
+// below.
+func formatPercent(pct float64) string {
+	if math.Abs(pct) >= 10 {
+		return fmt.Sprintf("%.0f%%", pct)
+	}
+	return fmt.Sprintf("%.1f%%", pct)
 }
 
-func verdictText(v *Verdict, marks markSet) string {
-	if v == nil {
+func formatCI(f FigureComparison, s Side) string {
+	sum := s.Summary
+	if f.Kind != KindPerformance || len(s.Values) == 0 {
+		return ""
+	}
+	if math.IsNaN(sum.Lo) || math.IsNaN(sum.Hi) || math.IsInf(sum.Lo, 0) || math.IsInf(sum.Hi, 0) {
+		return "" // too few runs for an interval at this confidence
+	}
+	return fmt.Sprintf("%s–%s (%s%%)", figureValue(Figure{Value: sum.Lo, Unit: f.Unit}), figureValue(Figure{Value: sum.Hi, Unit: f.Unit}), FormatNumber(sum.Confidence*100))
+}
+
+func formatChange(f FigureComparison) string {
+	if f.Kind == KindInfo || len(f.Base.Values) == 0 || len(f.Head.Values) == 0 {
 		return "—"
 	}
-	obs := "not observed"
-	if v.Observed != nil {
-		obs = FormatValue(*v.Observed, v.Unit)
+	if f.Change == nil {
+		return "from 0"
 	}
-	if v.Pass {
-		return marks.pass + " " + obs
+	if f.Kind == KindCorrectness {
+		if *f.Change == 0 {
+			return "0"
+		}
+		return fmt.Sprintf("%+g", *f.Change)
 	}
-	return marks.fail + " " + obs
+	if *f.Change == 0 {
+		return "0%"
+	}
+	return fmt.Sprintf("%+.1f%%", *f.Change*100)
 }
 
-func sloChangeRows(c Comparison, marks markSet) []sloChangeRow {
-	ss := append([]SLOChange(nil), c.SLOs...)
-	sort.SliceStable(ss, func(i, j int) bool { return changeRank[ss[i].Change] < changeRank[ss[j].Change] })
-	out := make([]sloChangeRow, len(ss))
-	for i, s := range ss {
-		class := map[Change]string{Regressed: "bad", Improved: "ok"}[s.Change]
-		out[i] = sloChangeRow{Name: s.Name, Base: verdictText(s.Base, marks), Head: verdictText(s.Head, marks), Change: marks.slo[s.Change], Class: class}
+func compareRows(c Comparison, marks markSet) []compareRow {
+	out := make([]compareRow, 0, len(c.Figures))
+	for i, f := range c.Figures {
+		r := compareRow{Name: f.Name, Label: displayName(f), Base: formatSide(f, f.Base), Head: formatSide(f, f.Head),
+			BaseCI: formatCI(f, f.Base), HeadCI: formatCI(f, f.Head),
+			Change: formatChange(f), P: "—", Verdict: marks.verdict[f.Verdict], Why: f.Why, Gated: f.Gated, rank: i}
+		if f.P != nil {
+			r.P = formatP(*f.P)
+		}
+		if f.Noisy {
+			r.Verdict = marks.noisy
+			if f.Verdict == Regressed || f.Verdict == Improved {
+				r.Verdict = marks.noisy + " (" + string(f.Verdict) + ")"
+			}
+		}
+		switch {
+		case f.Verdict == Regressed && !f.Noisy:
+			r.Class = "bad"
+		case f.Verdict == Improved && !f.Noisy:
+			r.Class = "ok"
+		}
+		switch {
+		case f.Verdict == Info:
+			r.Group = groupInfo
+		case !f.Gated:
+			r.Group = groupUngated
+			r.Verdict += " (not gated)"
+		case f.Verdict == Inconclusive:
+			r.Group = groupInconclusive
+		case f.Verdict == Unchanged && f.Noisy:
+			r.Group = groupNoisy
+		case f.Verdict == Unchanged:
+			r.Group = groupSteady
+		default:
+			r.Group = groupFlagged
+		}
+		out = append(out, r)
 	}
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Group != b.Group {
+			return a.Group < b.Group
+		}
+		return verdictRank[c.Figures[a.rank].Verdict] < verdictRank[c.Figures[b.rank].Verdict]
+	})
 	return out
 }
 
 // compareHeadline sums the comparison up in one line.
-func compareHeadline(c Comparison) (regressed bool, text string) {
-	var worse, better, slosBroken int
+func compareHeadline(c Comparison) string {
+	var worse []string
+	var better, noisy, inconclusive, missing int
 	for _, f := range c.Figures {
-		switch f.Change {
-		case Regressed:
-			worse++
-		case Improved:
-			better++
+		if !f.Gated {
+			continue
 		}
-	}
-	for _, s := range c.SLOs {
-		if s.Change == Regressed {
-			slosBroken++
+		switch {
+		case f.Noisy:
+		case f.Verdict == Regressed:
+			worse = append(worse, displayName(f))
+		case f.Verdict == Improved:
+			better++
+		case f.Verdict == Inconclusive:
+			inconclusive++
+		case f.Verdict == Missing:
+			missing++
+		}
+		if f.Noisy {
+			noisy++
 		}
 	}
 	var parts []string
-	if worse > 0 {
-		parts = append(parts, fmt.Sprintf("%d %s worse", worse, plural(worse, "figure", "figures")))
-	}
-	if slosBroken > 0 {
-		parts = append(parts, fmt.Sprintf("%d %s now failing", slosBroken, plural(slosBroken, "SLO", "SLOs")))
-	}
 	if better > 0 {
 		parts = append(parts, fmt.Sprintf("%d %s better", better, plural(better, "figure", "figures")))
 	}
-	if c.Regressed() {
-		return true, "regression: " + strings.Join(parts, ", ")
+	if missing > 0 {
+		parts = append(parts, fmt.Sprintf("%d %s missing on a side", missing, plural(missing, "figure", "figures")))
 	}
-	if len(parts) == 0 {
-		return false, "no regression: every figure within tolerance"
+	if inconclusive > 0 {
+		parts = append(parts, fmt.Sprintf("%d inconclusive (need >= %d runs per side)", inconclusive, c.NeedRuns))
 	}
-	return false, "no regression: " + strings.Join(parts, ", ")
+	if noisy > 0 {
+		parts = append(parts, fmt.Sprintf("%d too noisy to gate", noisy))
+	}
+	tail := ""
+	if len(parts) > 0 {
+		tail = "; " + strings.Join(parts, ", ")
+	}
+	if len(worse) > 0 {
+		return fmt.Sprintf("regression: %d %s worse (%s)%s", len(worse), plural(len(worse), "figure", "figures"), joinList(worse, 5), tail)
+	}
+	return "no regression" + tail
 }
 
 func plural(n int, one, many string) string {
@@ -173,120 +285,87 @@ func plural(n int, one, many string) string {
 	return many
 }
 
-func toleranceText(t Tolerance) string {
-	s := "±" + FormatNumber(t.For("")*100) + "%"
-	for _, k := range sortedKeys(t.Figures) {
-		s += fmt.Sprintf(", %s ±%s%%", k, FormatNumber(t.Figures[k]*100))
+// sideLine describes one side: how many runs, of what, from where.
+func sideLine(s SideInfo, code func(string) string) string {
+	commits := make([]string, len(s.Commits))
+	for i, c := range s.Commits {
+		commits[i] = code(shortCommit(c))
+	}
+	if len(commits) == 0 {
+		commits = []string{"no commit"}
+	}
+	line := fmt.Sprintf("%d %s of %s (%s %s)", len(s.Runs), plural(len(s.Runs), "run", "runs"), strings.Join(commits, ", "), s.Kind, code(s.Source))
+	if n := len(s.Broken); n > 0 {
+		line += fmt.Sprintf(", %d broken", n)
+	}
+	return line
+}
+
+func optionsLine(c Comparison) string {
+	s := fmt.Sprintf("alpha %v · tolerance ±%s%%", c.Options.Alpha, FormatNumber(c.Options.Tolerance.For("")*100))
+	for _, k := range sortedKeys(c.Options.Tolerance.Figures) {
+		s += fmt.Sprintf(", %s ±%s%%", k, FormatNumber(c.Options.Tolerance.Figures[k]*100))
+	}
+	if len(c.Options.Gate) > 0 {
+		s += fmt.Sprintf(" · %d performance %s gated", len(c.Options.Gate), plural(len(c.Options.Gate), "figure", "figures"))
 	}
 	return s
 }
 
-func runLine(r RunInfo) string {
-	return fmt.Sprintf("%s (commit %s, %s)", mdCode(r.ID), mdCode(shortCommit(r.GitCommit)), r.Result)
-}
-
-// RenderCompareMarkdown writes compare.md: the verdict, warnings, SLO verdict changes, then the
-// figures beyond tolerance with head/base ratios; the figures within tolerance are folded away.
+// RenderCompareMarkdown writes summary.md, made to be posted as a pull-request comment: the
+// verdict, warnings, the gated figures that need a look (figure, base, head, change, p,
+// verdict), then the rest folded away.
 func RenderCompareMarkdown(w io.Writer, c Comparison) error {
 	var b strings.Builder
-	regressed, headline := compareHeadline(c)
 	mark := markdownMarks.pass
-	if regressed {
+	if c.Regressed() {
 		mark = markdownMarks.fail
 	}
-	fmt.Fprintf(&b, "### %s Comparison of %s: %s\n\n", mark, mdText(c.Head.Scenario), mdText(headline))
-	fmt.Fprintf(&b, "Base %s → head %s · tolerance %s\n", runLine(c.Base), runLine(c.Head), mdText(toleranceText(c.Tolerance)))
+	fmt.Fprintf(&b, "### %s %s: %s\n\n", mark, mdText(c.Scenario), mdText(compareHeadline(c)))
+	fmt.Fprintf(&b, "Base: %s  \nHead: %s  \n%s\n", sideLine(c.Base, mdCode), sideLine(c.Head, mdCode), mdText(optionsLine(c)))
 	for _, warn := range c.Warnings {
 		fmt.Fprintf(&b, "\n> %s %s\n", markdownMarks.warn, mdText(warn))
 	}
-	if rows := sloChangeRows(c, markdownMarks); len(rows) > 0 {
-		b.WriteString("\n**SLOs**\n\n| SLO | Base | Head | Change |\n|---|---:|---:|---|\n")
-		for _, s := range rows {
-			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", mdText(s.Name), mdText(s.Base), mdText(s.Head), s.Change)
-		}
+	groups := map[int][]compareRow{}
+	for _, r := range compareRows(c, markdownMarks) {
+		groups[r.Group] = append(groups[r.Group], r)
 	}
-	rows := figureDeltaRows(c, markdownMarks)
-	var flagged, within []figureDeltaRow
-	for _, f := range rows {
-		if f.Flagged {
-			flagged = append(flagged, f)
+	table := func(rs []compareRow, why bool) {
+		b.WriteString("| Figure | Base | Head | Change | p | Verdict |")
+		if why {
+			b.WriteString(" Why |\n|---|---:|---:|---:|---:|---|---|\n")
 		} else {
-			within = append(within, f)
+			b.WriteString("\n|---|---:|---:|---:|---:|---|\n")
+		}
+		for _, r := range rs {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |", mdText(r.Label), mdText(r.Base), mdText(r.Head), mdText(r.Change), r.P, r.Verdict)
+			if why {
+				fmt.Fprintf(&b, " %s |", mdText(r.Why))
+			}
+			b.WriteString("\n")
 		}
 	}
-	table := func(rs []figureDeltaRow) {
-		b.WriteString("| Figure | Base | Head | Head/Base | Better | Change |\n|---|---:|---:|---:|---|---|\n")
-		for _, f := range rs {
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", mdText(f.Label), mdText(f.Base), mdText(f.Head), mdText(f.Ratio), f.Better, f.Change)
+	if rs := groups[groupFlagged]; len(rs) > 0 {
+		b.WriteString("\n")
+		table(rs, true)
+	} else {
+		b.WriteString("\nNo gated figure moved significantly beyond its tolerance, and none is missing.\n")
+	}
+	fold := func(title string, rs []compareRow) {
+		if len(rs) == 0 {
+			return
 		}
-	}
-	if len(flagged) > 0 {
-		fmt.Fprintf(&b, "\n**Figures beyond tolerance** (%d)\n\n", len(flagged))
-		table(flagged)
-	}
-	if len(within) > 0 {
-		fmt.Fprintf(&b, "\n<details><summary>Figures within tolerance (%d)</summary>\n\n", len(within))
-		table(within)
+		fmt.Fprintf(&b, "\n<details><summary>%s (%d)</summary>\n\n", title, len(rs))
+		table(rs, false)
 		b.WriteString("\n</details>\n")
 	}
+	fold(fmt.Sprintf("Inconclusive: need >= %d runs per side", c.NeedRuns), groups[groupInconclusive])
+	fold("Too noisy to gate with these runs", groups[groupNoisy])
+	fold("Gated figures with no significant change", groups[groupSteady])
+	fold("Figures not gated", groups[groupUngated])
+	fold("Counts of what the runs did, not judged", groups[groupInfo])
+	b.WriteString("\nMedians ± spread (coefficient of variation) over the runs; p from the Mann-Whitney U test. " +
+		"Correctness figures compare the highest value of each side: any increase is a regression.\n")
 	_, err := io.WriteString(w, b.String())
 	return err
-}
-
-type compareView struct {
-	C               Comparison
-	Headline        string
-	Tolerance       string
-	BaseCommit      string
-	HeadCommit      string
-	BaseStart       string
-	HeadStart       string
-	SLOs            []sloChangeRow
-	Flagged, Within []figureDeltaRow
-	Charts          []htmlChart
-}
-
-// RenderCompareHTML writes compare.html: the same content as compare.md, self-contained, with
-// charts laying the head run's key series over the base run's.
-func RenderCompareHTML(w io.Writer, c Comparison) error {
-	_, headline := compareHeadline(c)
-	v := compareView{C: c, Headline: headline, Tolerance: toleranceText(c.Tolerance),
-		BaseCommit: shortCommit(c.Base.GitCommit), HeadCommit: shortCommit(c.Head.GitCommit),
-		BaseStart: formatTime(c.Base.Start), HeadStart: formatTime(c.Head.Start),
-		SLOs: sloChangeRows(c, htmlMarks)}
-	for _, f := range figureDeltaRows(c, htmlMarks) {
-		if f.Flagged {
-			v.Flagged = append(v.Flagged, f)
-		} else {
-			v.Within = append(v.Within, f)
-		}
-	}
-	v.Charts = trustCharts(overlayCharts(c))
-	return templates.ExecuteTemplate(w, "compare", v)
-}
-
-func overlayCharts(c Comparison) []chartView {
-	var out []chartView
-	for i, o := range c.Overlays {
-		unit, div := o.Unit, 1.0
-		switch o.Unit {
-		case UnitBytes:
-			unit, div = bytesScale(seriesMax(o.Base, o.Head))
-		case UnitMillis:
-			unit, div = millisScale(seriesMax(o.Base, o.Head))
-		}
-		y := svgchart.Axis{Label: o.Name, Unit: unit, Min: svgchart.F(0)}
-		if o.Unit == UnitPercent {
-			y.Max = svgchart.F(100)
-		}
-		ch := svgchart.Chart{
-			ID: fmt.Sprintf("overlay-%d", i), Title: o.Name + ": head over base",
-			X: svgchart.Axis{Label: "time since start", Time: true, Min: svgchart.F(0)}, Y: y,
-			Series: nonEmpty(
-				svgchart.Series{Name: "base " + c.Base.ID, Points: points(o.Base, div), Color: "#888888", Dashed: true},
-				svgchart.Series{Name: "head " + c.Head.ID, Points: points(o.Head, div), Color: "#1f77b4"}),
-		}
-		out = append(out, chartView{ID: ch.ID, Title: ch.Title, SVG: ch.SVG()})
-	}
-	return out
 }

@@ -1,103 +1,339 @@
 package reports
 
 import (
+	"encoding/json"
+	"errors"
 	"math"
+	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-func TestJudge(t *testing.T) {
+func figureOf(t *testing.T, c Comparison, name string) FigureComparison {
+	t.Helper()
+	for _, f := range c.Figures {
+		if f.Name == name {
+			return f
+		}
+	}
+	t.Fatalf("no figure %s in the comparison", name)
+	return FigureComparison{}
+}
+
+func mustCompare(t *testing.T, base, head *RunSet, opts CompareOptions) Comparison {
+	t.Helper()
+	c, err := Compare(base, head, opts)
+	require.NoError(t, err)
+	return c
+}
+
+const stormRecovery = "restart/storm-recovery.storm_recovery_seconds"
+
+// A/A: base and head drawn from one recorded distribution. The gate must flag a regression in
+// no more than about alpha of the comparisons, although each compares some thirty noisy
+// performance figures.
+func TestCompareAAFalseAlarmRate(t *testing.T) {
+	rec := loadRecorded(t)
+	rng := rand.New(rand.NewPCG(12, 2026))
+	const draws, runs = 1500, 5
+	alarms, naive := 0, 0
+	drawSet := func(side string) *RunSet {
+		var rs []*Run
+		for i := range runs {
+			rs = append(rs, synthRun(i, side, "c0ffee", rec.draw(rng), rec.units()))
+		}
+		return setOf(side, rs...)
+	}
+	for range draws {
+		c := mustCompare(t, drawSet("base"), drawSet("head"), CompareOptions{})
+		if c.Regressed() {
+			alarms++
+		}
+		// Without the noise rule, every figure's own 5% adds up.
+		for _, f := range c.Figures {
+			if f.Verdict == Regressed {
+				naive++
+				break
+			}
+		}
+	}
+	rate, naiveRate := float64(alarms)/draws, float64(naive)/draws
+	t.Logf("A/A over %d draws of %d runs per side: gate alarms %.3f, figures regressed before the noise rule %.3f", draws, runs, rate, naiveRate)
+	assert.LessOrEqual(t, rate, DefaultAlpha, "the gate cries wolf")
+	assert.Greater(t, naiveRate, 2*DefaultAlpha, "the draws are noisy enough for the check to mean something")
+}
+
+// A/B: a 20% slower storm recovery, 5 runs per side, is caught.
+func TestCompareABShiftCaught(t *testing.T) {
+	rec := loadRecorded(t)
+	slower := func(_ int, v map[string]float64) { v[stormRecovery] *= 1.2 }
+	c := mustCompare(t, recordedSet(rec, "base", "aaa", 5, nil), recordedSet(rec, "head", "bbb", 5, slower), CompareOptions{})
+	f := figureOf(t, c, stormRecovery)
+	assert.Equal(t, Regressed, f.Verdict, f.Why)
+	assert.False(t, f.Noisy, f.Why)
+	assert.True(t, f.Gated)
+	require.NotNil(t, f.P)
+	assert.InDelta(t, 2.0/252, *f.P, 1e-9, "five against five, apart")
+	require.NotNil(t, f.Change)
+	assert.InDelta(t, 0.2, *f.Change, 1e-9)
+	assert.True(t, c.Regressed())
+	require.Len(t, c.Regressions(), 1, "only the shifted figure: %+v", c.Regressions())
+
+	// Drawn at random from the recorded runs, the same shift is caught nearly always.
+	rng := rand.New(rand.NewPCG(7, 7))
+	caught := 0
+	const draws = 300
+	for range draws {
+		var b, h []*Run
+		for i := range 5 {
+			b = append(b, synthRun(i, "b", "aaa", rec.draw(rng), rec.units()))
+			v := rec.draw(rng)
+			v[stormRecovery] *= 1.2
+			h = append(h, synthRun(i, "h", "bbb", v, rec.units()))
+		}
+		c := mustCompare(t, setOf("b", b...), setOf("h", h...), CompareOptions{})
+		if f := figureOf(t, c, stormRecovery); f.Verdict == Regressed && !f.Noisy {
+			caught++
+		}
+	}
+	t.Logf("20%% shift caught in %d of %d draws", caught, draws)
+	assert.GreaterOrEqual(t, caught, draws*85/100)
+}
+
+func TestCorrectnessGatesOnAnyIncrease(t *testing.T) {
+	rec := loadRecorded(t)
+	crashes := "cp-health.cp_crashes"
+	for _, runs := range []int{1, 5} {
+		crash := func(i int, v map[string]float64) {
+			if i == runs-1 {
+				v[crashes] = 1
+			}
+		}
+		c := mustCompare(t, recordedSet(rec, "base", "aaa", runs, nil), recordedSet(rec, "head", "bbb", runs, crash), CompareOptions{})
+		f := figureOf(t, c, crashes)
+		assert.Equal(t, KindCorrectness, f.Kind)
+		assert.Equal(t, Regressed, f.Verdict, "%d runs per side: %s", runs, f.Why)
+		assert.True(t, f.Gated)
+		assert.Nil(t, f.P, "no statistics")
+		assert.True(t, c.Regressed(), "%d runs per side", runs)
+		assert.Contains(t, f.Why, "rose from 0 to 1")
+	}
+
+	// A crash in the base too: not worse than base, and said.
+	both := func(i int, v map[string]float64) {
+		if i == 0 {
+			v[crashes] = 1
+		}
+	}
+	c := mustCompare(t, recordedSet(rec, "base", "aaa", 5, both), recordedSet(rec, "head", "bbb", 5, both), CompareOptions{})
+	f := figureOf(t, c, crashes)
+	assert.Equal(t, Unchanged, f.Verdict)
+	assert.Contains(t, f.Why, "base had 1 too")
+
+	// Missing on one side: neither a pass nor a fail.
+	gone := func(_ int, v map[string]float64) { delete(v, crashes) }
+	c = mustCompare(t, recordedSet(rec, "base", "aaa", 5, nil), recordedSet(rec, "head", "bbb", 5, gone), CompareOptions{})
+	f = figureOf(t, c, crashes)
+	assert.Equal(t, Missing, f.Verdict)
+	assert.Equal(t, "missing in head (5 runs): not judged", f.Why)
+	assert.False(t, c.Regressed())
+	assert.Contains(t, compareHeadline(c), "1 figure missing on a side")
+	// Missing in some head runs: judged on the others, and said.
+	partly := func(i int, v map[string]float64) {
+		if i < 2 {
+			delete(v, crashes)
+		}
+	}
+	c = mustCompare(t, recordedSet(rec, "base", "aaa", 5, nil), recordedSet(rec, "head", "bbb", 5, partly), CompareOptions{})
+	f = figureOf(t, c, crashes)
+	assert.Equal(t, Unchanged, f.Verdict)
+	assert.Contains(t, f.Why, "missing in 2 of 5 head runs")
+}
+
+func TestSLOsAndBrokenRunsAreCorrectnessFigures(t *testing.T) {
+	rec := loadRecorded(t)
+	base := recordedSet(rec, "base", "aaa", 3, nil)
+	head := recordedSet(rec, "head", "bbb", 3, nil)
+	for _, r := range base.Runs {
+		r.SLOs = []Verdict{pass("lost_dsns == 0"), fail("flaky")}
+		r.Result = ResultFail
+	}
+	for i, r := range head.Runs {
+		r.SLOs = []Verdict{pass("lost_dsns == 0"), fail("flaky")}
+		r.Result = ResultFail
+		if i == 1 {
+			r.SLOs[0] = fail("lost_dsns == 0")
+		}
+	}
+	c := mustCompare(t, base, head, CompareOptions{})
+	lost := figureOf(t, c, "slo:lost_dsns == 0")
+	assert.Equal(t, Regressed, lost.Verdict)
+	assert.Equal(t, "fails in 1 of 3 head runs, 0 of 3 base runs", lost.Why)
+	flaky := figureOf(t, c, "slo:flaky")
+	assert.Equal(t, Unchanged, flaky.Verdict, "failing on both sides is not a change")
+
+	head.Broken = []BrokenRun{{Dir: "runs/head/run-04", Error: "control plane: exited"}}
+	c = mustCompare(t, recordedSet(rec, "base", "aaa", 3, nil), head, CompareOptions{})
+	broken := figureOf(t, c, FigureBroken)
+	assert.Equal(t, Regressed, broken.Verdict)
+	assert.Equal(t, 4, broken.Head.Runs)
+	assert.Equal(t, []float64{0, 0, 0, 1}, broken.Head.Values)
+	assert.Contains(t, strings.Join(c.Warnings, "\n"), "1 of 4 head runs broke and are left out of every figure but run.broken")
+	assert.Equal(t, 3, figureOf(t, c, stormRecovery).Head.Runs, "the broken run is left out")
+}
+
+func TestPerformanceVerdicts(t *testing.T) {
+	rec := loadRecorded(t)
+	scale := func(name string, by float64) func(int, map[string]float64) {
+		return func(_ int, v map[string]float64) { v[name] *= by }
+	}
+	avail := "availability.static_stability_availability"
+	rss := "resources.cp_peak_rss_bytes"
+	conv := "convergence.convergence_p99_seconds"
 	for _, tc := range []struct {
-		name       string
-		base, head float64
-		better     Direction
-		want       Change
-		ratio      float64 // NaN: no ratio
+		name        string
+		runs        int
+		figure      string
+		edit        func(int, map[string]float64)
+		tol         float64
+		verdict     FigureVerdict
+		noisy       bool
+		why         string
+		regressedGt bool
 	}{
-		{"same", 100, 100, LowerIsBetter, Unchanged, 1},
-		{"within tolerance up", 100, 110, LowerIsBetter, Unchanged, 1.1},
-		{"within tolerance down", 100, 90, HigherIsBetter, Unchanged, 0.9},
-		{"latency up", 100, 111, LowerIsBetter, Regressed, 1.11},
-		{"latency down", 100, 80, LowerIsBetter, Improved, 0.8},
-		{"throughput down", 100, 85, HigherIsBetter, Regressed, 0.85},
-		{"throughput up", 100, 130, HigherIsBetter, Improved, 1.3},
-		{"neutral moved", 100, 200, Neutral, Changed, 2},
-		{"from zero errors", 0, 3, LowerIsBetter, Regressed, math.NaN()},
-		{"zero both", 0, 0, LowerIsBetter, Unchanged, 1},
-		{"from zero throughput", 0, 3, HigherIsBetter, Improved, math.NaN()},
-		{"to zero errors", 5, 0, LowerIsBetter, Improved, 0},
-		{"negative base worse", -10, -5, HigherIsBetter, Improved, 0.5},
-		{"negative base lower", -10, -20, HigherIsBetter, Regressed, 2},
+		{"too few runs", 3, stormRecovery, scale(stormRecovery, 2), 0, Inconclusive, false, "need >= 4 runs per side for significance at alpha 0.05 (have 3 and 3)", false},
+		{"within tolerance", 5, stormRecovery, scale(stormRecovery, 1.05), 0, Unchanged, false, "within ±10%", false},
+		{"looser tolerance", 5, stormRecovery, scale(stormRecovery, 1.2), 0.25, Unchanged, false, "within ±25%", false},
+		{"faster", 5, stormRecovery, scale(stormRecovery, 0.7), 0, Improved, false, "better beyond ±10%, significant (p=0.008 <= 0.05)", false},
+		{"availability down", 5, avail, scale(avail, 0.8), 0, Regressed, false, "worse beyond ±10%", true},
+		{"availability up", 5, avail, scale(avail, 1.2), 0, Improved, false, "better", false},
+		{"memory up", 6, rss, scale(rss, 1.3), 0, Regressed, false, "worse", true},
+		{"noisy convergence", 5, conv, scale(conv, 1.5), 0, Regressed, true, "too noisy to gate with 5 runs", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ratio, ch := judge(tc.base, tc.head, tc.better, 0.1)
-			assert.Equal(t, tc.want, ch)
-			if math.IsNaN(tc.ratio) {
-				assert.Nil(t, ratio)
-			} else {
-				require.NotNil(t, ratio)
-				assert.InDelta(t, tc.ratio, *ratio, 1e-9)
+			opts := CompareOptions{}
+			if tc.tol > 0 {
+				opts.Tolerance = Tolerance{Figures: map[string]float64{SLOName(tc.figure): tc.tol}}
 			}
+			c := mustCompare(t, recordedSet(rec, "base", "aaa", tc.runs, nil), recordedSet(rec, "head", "bbb", tc.runs, tc.edit), opts)
+			f := figureOf(t, c, tc.figure)
+			assert.Equal(t, tc.verdict, f.Verdict, f.Why)
+			assert.Equal(t, tc.noisy, f.Noisy, f.Why)
+			assert.Contains(t, f.Why, tc.why)
+			if tc.noisy {
+				assert.Greater(t, f.RunsNeeded, tc.runs)
+			}
+			gated := false
+			for _, r := range c.Regressions() {
+				gated = gated || r.Name == tc.figure
+			}
+			assert.Equal(t, tc.regressedGt, gated)
 		})
 	}
 }
 
-func TestCompareFixtures(t *testing.T) {
-	base, head := generateRun(false), generateRun(true)
-	c := Compare(base, head, DefaultTolerance())
-	assert.True(t, c.Regressed())
-	byName := map[string]FigureDelta{}
-	for _, f := range c.Figures {
-		byName[f.Name] = f
-	}
-	assert.Equal(t, Regressed, byName["control-plane.peak_rss"].Change)
-	assert.Equal(t, Regressed, byName["api-latency.p99"].Change)
-	assert.Equal(t, Unchanged, byName["fleet.peak_rss"].Change)
-	assert.Equal(t, HigherIsBetter, byName["api-latency.throughput"].Better, "the value's name decides, not the measurement's")
-	assert.Equal(t, Neutral, byName["restart-storm.resyncs"].Better, "explicit direction wins")
-
-	slos := map[string]SLOChange{}
-	for _, s := range c.SLOs {
-		slos[s.Name] = s
-	}
-	assert.Equal(t, Regressed, slos["API p99 <= 250ms"].Change)
-	assert.Equal(t, Unchanged, slos["storm reconnect p99 < 60s"].Change)
-
-	// The other way round, the same figures are improvements.
-	back := Compare(head, base, DefaultTolerance())
-	assert.False(t, back.Regressed(), "%+v", back.Figures)
-	self := Compare(head, head, DefaultTolerance())
-	assert.False(t, self.Regressed())
-	assert.Empty(t, self.Warnings, "same run, same machine, same parameters")
-	for _, f := range self.Figures {
-		assert.Equal(t, Unchanged, f.Change, f.Name)
-	}
-	assert.NotEmpty(t, c.Overlays)
+func TestCompareGateSelectsFigures(t *testing.T) {
+	rec := loadRecorded(t)
+	avail := "availability.static_stability_availability"
+	worse := func(_ int, v map[string]float64) { v[avail] *= 0.8; v[stormRecovery] *= 1.3 }
+	base, head := recordedSet(rec, "base", "aaa", 5, nil), recordedSet(rec, "head", "bbb", 5, worse)
+	c := mustCompare(t, base, head, CompareOptions{Gate: []string{"restart/storm_recovery_seconds"}})
+	assert.True(t, figureOf(t, c, stormRecovery).Gated, "named by its SLO name")
+	a := figureOf(t, c, avail)
+	assert.False(t, a.Gated)
+	assert.Equal(t, Regressed, a.Verdict, "judged and shown, not gated")
+	require.Len(t, c.Regressions(), 1)
+	assert.Equal(t, stormRecovery, c.Regressions()[0].Name)
+	assert.True(t, figureOf(t, c, "cp-health.cp_crashes").Gated, "correctness figures always gate")
 }
 
-func TestCompareTolerance(t *testing.T) {
-	base, head := generateRun(false), generateRun(true)
-	loose := Compare(base, head, Tolerance{Default: 0.5})
-	for _, f := range loose.Figures {
-		if f.Ratio != nil {
-			assert.NotEqual(t, Regressed, f.Change, "%s moved %v, within 50%%", f.Name, *f.Ratio)
-		}
+func TestCompareDirectionOverrideAndGuess(t *testing.T) {
+	rec := loadRecorded(t)
+	custom := func(by float64) func(int, map[string]float64) {
+		return func(i int, v map[string]float64) { v["custom.resyncs"] = (100 + float64(i)) * by }
 	}
-	perFigure := Compare(base, head, Tolerance{Default: 0.5, Figures: map[string]float64{"control-plane.peak_rss": 0.05}})
-	for _, f := range perFigure.Figures {
-		if f.Name == "control-plane.peak_rss" {
-			assert.Equal(t, Regressed, f.Change)
-			assert.Equal(t, 0.05, f.Tolerance)
-		}
-	}
-	zero := Compare(base, head, Tolerance{})
-	assert.Equal(t, DefaultToleranceFraction, zero.Figures[0].Tolerance, "zero value means the default")
+	base, head := recordedSet(rec, "base", "aaa", 5, custom(1)), recordedSet(rec, "head", "bbb", 5, custom(1.5))
+	c := mustCompare(t, base, head, CompareOptions{})
+	f := figureOf(t, c, "custom.resyncs")
+	assert.Equal(t, Info, f.Verdict, "no direction known or guessed")
+	c = mustCompare(t, base, head, CompareOptions{Better: map[string]Direction{"custom.resyncs": LowerIsBetter}})
+	f = figureOf(t, c, "custom.resyncs")
+	assert.Equal(t, Regressed, f.Verdict)
+	assert.False(t, f.Guessed)
 
-	bad := Compare(base, head, Tolerance{Default: -1})
-	assert.Equal(t, DefaultTolerance(), bad.Tolerance)
-	assert.Contains(t, bad.Warnings[0], "invalid tolerance")
+	errs := func(i int, v map[string]float64) { v["custom.errors"] = 1 }
+	c = mustCompare(t, recordedSet(rec, "base", "aaa", 5, errs), recordedSet(rec, "head", "bbb", 5, errs), CompareOptions{})
+	f = figureOf(t, c, "custom.errors")
+	assert.True(t, f.Guessed)
+	assert.Contains(t, strings.Join(c.Warnings, "\n"), "1 figure is outside the catalogue: its direction is guessed from its name and unit (custom.errors)")
+}
+
+func TestCompareRefusals(t *testing.T) {
+	rec := loadRecorded(t)
+	base := recordedSet(rec, "base", "aaa", 4, nil)
+	other := recordedSet(rec, "head", "bbb", 4, nil)
+	other.Runs[2].Params["dsns"] = "50"
+	_, err := Compare(base, other, CompareOptions{})
+	require.ErrorIs(t, err, ErrIncomparable)
+	assert.Contains(t, err.Error(), `parameter dsns is "100" in base run base-1 but "50" in head run head-3`)
+	assert.Contains(t, err.Error(), "--allow-different")
+	c, err := Compare(base, other, CompareOptions{AllowDifferent: true})
+	require.NoError(t, err)
+	assert.Contains(t, c.Warnings[0], "parameter dsns")
+
+	scen := recordedSet(rec, "head", "bbb", 4, nil)
+	scen.Runs[0].Scenario.Name = "storm-restart"
+	_, err = Compare(base, scen, CompareOptions{})
+	assert.ErrorIs(t, err, ErrIncomparable)
+	assert.Contains(t, err.Error(), `base run base-1 is of scenario "smoke", head run head-1 of "storm-restart"`)
+
+	_, err = Compare(base, recordedSet(rec, "head", "bbb", 3, nil), CompareOptions{MinRuns: 4})
+	require.ErrorIs(t, err, ErrTooFewRuns)
+	assert.Contains(t, err.Error(), "4 runs per side required; head has 3 good runs")
+
+	for _, bad := range []CompareOptions{{Alpha: 0.9}, {Alpha: math.NaN()}, {MinRuns: -1}, {Tolerance: Tolerance{Default: -1}}, {Better: map[string]Direction{"x": Neutral}}} {
+		_, err := Compare(base, base, bad)
+		assert.Error(t, err, "%+v", bad)
+		assert.True(t, errors.Is(err, ErrOptions) || errors.Is(err, ErrTolerance), "%v", err)
+	}
+}
+
+func TestCompareSameRunsIsQuiet(t *testing.T) {
+	rec := loadRecorded(t)
+	base := recordedSet(rec, "base", "aaa", 8, nil)
+	c := mustCompare(t, base, base, CompareOptions{})
+	assert.False(t, c.Regressed())
+	for _, f := range c.Figures {
+		assert.Contains(t, []FigureVerdict{Unchanged, Info}, f.Verdict, "%s: %s", f.Name, f.Why)
+	}
+	// The recorded smoke runs say their load generator fell behind; that is all there is to say.
+	require.Len(t, c.Warnings, 2, "%q", c.Warnings)
+	for _, w := range c.Warnings {
+		assert.Contains(t, w, "the load generator fell behind its schedule in 8")
+	}
+}
+
+func TestComparisonJSONHasNoNaN(t *testing.T) {
+	rec := loadRecorded(t)
+	c := mustCompare(t, recordedSet(rec, "base", "aaa", 1, nil), recordedSet(rec, "head", "bbb", 2, nil), CompareOptions{})
+	data, err := json.Marshal(c)
+	require.NoError(t, err, "one run on a side has no interval and no spread: those are null")
+	var back map[string]any
+	require.NoError(t, json.Unmarshal(data, &back))
+	assert.Contains(t, string(data), `"cv":null`)
+}
+
+func TestCatalogueKnowsEveryBuiltinFigure(t *testing.T) {
+	figs := generateRun(true).builtinFigures()
+	require.NotEmpty(t, figs)
+	for _, f := range figs {
+		_, ok := LookupFigure(f.Name)
+		assert.True(t, ok, "built-in figure %s is not in the catalogue", f.Name)
+		assert.False(t, f.Guessed, f.Name)
+	}
 }
 
 func TestToleranceValidate(t *testing.T) {
@@ -108,28 +344,11 @@ func TestToleranceValidate(t *testing.T) {
 		require.Error(t, err, "%+v", bad)
 		assert.ErrorIs(t, err, ErrTolerance)
 	}
-}
-
-func TestCompareSLOsAndWarnings(t *testing.T) {
-	base, head := smallRun(), smallRun()
-	head.ID = "r2"
-	head.Params = map[string]string{"dsns": "2000"}
-	head.Environment.NumCPU = 8
-	head.Scenario.Name = "other"
-	head.SLOs = append(head.SLOs,
-		Verdict{Name: "new-failing", Measurement: "m.v", Op: OpLT, Threshold: 1, Observed: Float(2)},
-		Verdict{Name: "new-passing", Measurement: "m.v", Op: OpLT, Threshold: 3, Observed: Float(2), Pass: true})
-	base.SLOs = append(base.SLOs, Verdict{Name: "gone", Measurement: "m.v", Op: OpLT, Threshold: 1, Observed: nil})
-	c := Compare(base, head, DefaultTolerance())
-	got := map[string]Change{}
-	for _, s := range c.SLOs {
-		got[s.Name] = s.Change
-	}
-	assert.Equal(t, map[string]Change{"p99": Unchanged, "gone": Removed, "new-failing": Regressed, "new-passing": Added}, got)
-	assert.Equal(t, 1, c.Regressions())
-	assert.Contains(t, c.Warnings, `the runs are of different scenarios ("smoke" and "other")`)
-	assert.Contains(t, c.Warnings, `parameter dsns is set only in head ("2000")`)
-	assert.Contains(t, c.Warnings, "the runs had different CPU counts (2 and 8)")
+	tol := Tolerance{Default: 0.2, Figures: map[string]float64{"restart/storm_recovery_seconds": 0.3, "api.p99.max": 0.5}}
+	assert.Equal(t, 0.3, tol.For(stormRecovery), "by SLO name")
+	assert.Equal(t, 0.5, tol.For("api.p99.max"))
+	assert.Equal(t, 0.2, tol.For("lost-dsns.lost_dsns"))
+	assert.Equal(t, DefaultToleranceFraction, Tolerance{}.For("x"))
 }
 
 func TestDirectionFor(t *testing.T) {

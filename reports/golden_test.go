@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"flag"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -58,14 +59,56 @@ func TestGoldenRenderers(t *testing.T) {
 	}
 }
 
+// goldenComparison compares five recorded smoke runs with five whose storm recovery is 30%
+// slower, availability 15% higher, a crash in one run, an SLO failing in another, a broken
+// run, the control plane's memory missing and a figure outside the catalogue.
+func goldenComparison(t *testing.T) Comparison {
+	rec := loadRecorded(t)
+	custom := func(i int, v map[string]float64) { v["custom.queue_errors"] = 3 + float64(i%2) }
+	base := recordedSet(rec, "base", "4f2c9a1d7e3b5c8a9f0e1d2c3b4a5968778695a4", 5, custom)
+	head := recordedSet(rec, "head", "b7e1d04c2a9f8e7d6c5b4a39281706f5e4d3c2b1", 5, func(i int, v map[string]float64) {
+		custom(i, v)
+		v[stormRecovery] *= 1.3
+		v["availability.static_stability_availability"] = math.Min(100, v["availability.static_stability_availability"]*1.15)
+		delete(v, "resources.cp_peak_rss_bytes")
+		if i == 3 {
+			v["cp-health.cp_crashes"] = 1
+		}
+	})
+	for _, set := range []*RunSet{base, head} {
+		for i, r := range set.Runs {
+			r.SLOs = []Verdict{pass("lost_dsns == 0"), pass("restart/storm_recovery_seconds <= 30s")}
+			for s := range 20 {
+				r.Acked.Points = append(r.Acked.Points, Point{T: int64(s * 1000), V: math.Min(100, float64(s*10+i))})
+			}
+		}
+	}
+	head.Runs[2].SLOs[0] = fail("lost_dsns == 0")
+	head.Runs[2].Result = ResultFail
+	head.Broken = []BrokenRun{{Dir: "runs/head/run-06", ID: "head-6", Error: "control plane: exited with status 2"}}
+	c, err := Compare(base, head, CompareOptions{})
+	require.NoError(t, err)
+	return c
+}
+
 func TestGoldenComparison(t *testing.T) {
-	base, head := loadFixture(t, "base.json"), loadFixture(t, "run.json")
-	cmp := Compare(base, head, DefaultTolerance())
-	var md, html bytes.Buffer
-	require.NoError(t, RenderCompareMarkdown(&md, cmp))
-	require.NoError(t, RenderCompareHTML(&html, cmp))
-	golden(t, CompareMarkdownFile, md.Bytes())
-	golden(t, CompareHTMLFile, html.Bytes())
+	c := goldenComparison(t)
+	for _, tc := range []struct {
+		file   string
+		render func(io.Writer, Comparison) error
+	}{
+		{"compare-summary.md", RenderCompareMarkdown},
+		{"compare-junit.xml", RenderCompareJUnit},
+		{CompareHTMLFile, RenderCompareHTML},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			var a, b bytes.Buffer
+			require.NoError(t, tc.render(&a, c))
+			require.NoError(t, tc.render(&b, c))
+			require.Equal(t, a.String(), b.String(), "rendering is not deterministic")
+			golden(t, tc.file, a.Bytes())
+		})
+	}
 }
 
 // TestWriteMatchesGolden checks that Write produces exactly the golden files plus a run.json

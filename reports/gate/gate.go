@@ -220,3 +220,22 @@ func (g *Gate) CheckFigures(check func(i int, f Figure) (field, problem string))
 	}
 	return d.Err()
 }
+
+// CheckScenario reports, at the scenario field, runs of another scenario than the gate's.
+func (g *Gate) CheckScenario(scenarios []string) error {
+	if g.Scenario == "" {
+		return nil
+	}
+	d := &strictyaml.Decoder{}
+	if g.dec != nil {
+		d = g.dec
+	}
+	seen := map[string]bool{}
+	for _, s := range scenarios {
+		if s != g.Scenario && !seen[s] {
+			seen[s] = true
+			d.ErrorAt("scenario", "the gate is for %q, but runs of %q were given", g.Scenario, s)
+		}
+	}
+	return d.Err()
+}
