@@ -74,14 +74,15 @@ func Summarize(values []float64, confidence float64) Summary {
 
 // UTest is the two-sided Mann-Whitney U test of whether base and head come from the same
 // distribution; it returns the p-value. Samples in which every value is equal give 1 (no
-// evidence of a difference), as do empty ones.
+// evidence of a difference), as do empty ones. The two-sided p doubles a tail, which for tiny
+// samples can pass 1; it is capped there.
 func UTest(base, head []float64) float64 {
 	if len(base) == 0 || len(head) == 0 {
 		return 1
 	}
 	b := benchmath.NewSample(append([]float64(nil), base...), &benchmath.DefaultThresholds)
 	h := benchmath.NewSample(append([]float64(nil), head...), &benchmath.DefaultThresholds)
-	return benchmath.AssumeNothing.Compare(b, h).P
+	return math.Min(1, benchmath.AssumeNothing.Compare(b, h).P)
 }
 
 // MinP is the smallest p-value the two-sided U test can give for samples of n1 and n2

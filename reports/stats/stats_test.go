@@ -49,6 +49,12 @@ func TestUTest(t *testing.T) {
 	assert.Greater(t, UTest([]float64{1, 3, 5, 7, 9}, []float64{2, 4, 6, 8, 10}), 0.5, "interleaved")
 	assert.Equal(t, 1.0, UTest([]float64{0, 0, 0}, []float64{0, 0, 0}), "all equal: no evidence")
 	assert.Equal(t, 1.0, UTest(nil, []float64{1}))
+	// Two against one that ties: a doubled tail can pass 1.
+	for _, head := range []float64{1, 2, 3} {
+		p := UTest([]float64{1, 3}, []float64{head})
+		assert.LessOrEqual(t, p, 1.0, "head %v", head)
+		assert.Greater(t, p, 0.0, "head %v", head)
+	}
 }
 
 func TestMinRunsAndMinP(t *testing.T) {
