@@ -8,16 +8,17 @@ import (
 	"strings"
 
 	"github.com/dsnscale/dsnscale/loadgen/mix"
+	"github.com/dsnscale/dsnscale/reports/gate"
 	"github.com/dsnscale/dsnscale/scenarios/scencli"
 	"github.com/dsnscale/dsnscale/simdsn/simcli"
 )
 
 func init() {
-	register("run", "run a scenario (run NAME|FILE [--set k=v]... [--out DIR] [--plan])", scencli.Run)
+	register("run", "run a scenario (run NAME|FILE [--set k=v]... [--out DIR] [--plan] [--repeat N])", scencli.Run)
 	register("list", "list the library scenarios", func(_ context.Context, _ []string, stdout, _ io.Writer) int {
 		return scencli.List(stdout)
 	})
-	register("validate", "check a scenario, traffic map or load mix file (validate FILE [--set k=v]...)", runValidate)
+	register("validate", "check a scenario, traffic map, load mix or gate file (validate FILE [--set k=v]...)", runValidate)
 	register("sim", "run a simulated DSN fleet against a control plane (sim --cp URL --count N)", simcli.Run)
 }
 
@@ -45,6 +46,18 @@ func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) int
 			return exitUsage
 		}
 		fmt.Fprintf(stdout, "%s: ok (load mix)\n", path)
+		return exitOK
+	case gate.Kind:
+		if len(rest) > 0 {
+			fmt.Fprintln(stderr, "dsnscale validate: --set applies to scenarios only")
+			return exitUsage
+		}
+		g, err := gate.Load(path)
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return exitUsage
+		}
+		fmt.Fprintf(stdout, "%s: ok (gate: alpha %v, %d runs per side required, %d performance figures listed)\n", path, g.Alpha, g.Runs, len(g.Figures))
 		return exitOK
 	}
 	var set []string

@@ -3,6 +3,7 @@ package scencli
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -98,4 +99,71 @@ func TestSmokeThroughTheBinary(t *testing.T) {
 	t.Log(stdout.String())
 	require.NoError(t, err, stderr.String())
 	checkSmokeRun(t, dir)
+}
+
+// Two smoke runs made with --repeat, compared through the binary as a group, as a single run
+// and as a directory of runs.
+func TestRepeatAndCompareThroughTheBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds dsnscale and runs the smoke scenario twice (about 40s)")
+	}
+	root, err := filepath.Abs(filepath.Join(pkgDir, "..", ".."))
+	require.NoError(t, err)
+	bin := filepath.Join(t.TempDir(), "dsnscale")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/dsnscale")
+	build.Dir = root
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+
+	dsnscale := func(args ...string) (int, string, string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, bin, args...)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		var exit *exec.ExitError
+		if err != nil && !errors.As(err, &exit) {
+			require.NoError(t, err)
+		}
+		return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
+	}
+
+	parent := t.TempDir()
+	group := filepath.Join(parent, "base")
+	code, stdout, stderr := dsnscale("run", "smoke", "--repeat", "2", "--set", "dsns=20", "--out", group)
+	t.Log(stdout)
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, stdout, "== run 2 of 2")
+	g, err := reports.LoadGroup(group)
+	require.NoError(t, err)
+	assert.Equal(t, reports.GroupComplete, g.Status)
+	require.Len(t, g.Runs, 2)
+	for _, r := range g.Runs {
+		assert.Equal(t, reports.ResultPass, r.Result)
+		checkSmokeRun(t, filepath.Join(group, r.Dir))
+	}
+
+	code, stdout, stderr = dsnscale("compare", group, filepath.Join(group, g.Runs[0].Dir))
+	t.Log(stdout)
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, stdout, "smoke: no regression")
+	assert.Contains(t, stdout, "inconclusive (need &gt;= 4 runs per side)")
+	assert.Contains(t, stdout, "| lost\\_dsns | 0 | 0 | 0 | — | = no change |")
+
+	cmpDir := filepath.Join(t.TempDir(), "cmp")
+	code, stdout, stderr = dsnscale("compare", parent, filepath.Join(group, g.Runs[1].Dir, reports.RunFile), "--out", cmpDir)
+	require.Equal(t, 0, code, stderr)
+	for _, f := range reports.CompareFiles {
+		assert.FileExists(t, filepath.Join(cmpDir, f))
+	}
+
+	gate := filepath.Join(t.TempDir(), "gate.yaml")
+	require.NoError(t, os.WriteFile(gate, []byte("apiVersion: dsnscale/v1\nkind: Gate\nfigures:\n  - name: restart/storm_recovery_secs\n"), 0o644))
+	code, _, stderr = dsnscale("compare", group, group, "--gate", gate)
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, gate+`:4: figures[0].name: no figure of the compared runs is called "restart/storm_recovery_secs"; did you mean "restart/storm_recovery_seconds"?`)
+
+	code, _, stderr = dsnscale("validate", gate)
+	assert.Equal(t, 0, code, stderr)
 }

@@ -24,10 +24,12 @@ const (
 	ExitBroken = scenarios.ExitBroken
 )
 
-const runUsage = `usage: dsnscale run NAME|FILE [--set name=value]... [--out DIR] [--plan]
+const runUsage = `usage: dsnscale run NAME|FILE [--set name=value]... [--out DIR] [--plan] [--repeat N]
 
 Runs a scenario from the library (see dsnscale list) or a file, and writes its report to
-runs/<id>/ (or DIR). --plan prints what the run would do and does nothing.`
+runs/<id>/ (or DIR). --plan prints what the run would do and does nothing. --repeat N runs it
+N times into one group directory (runs/<time>-<name>-xN, or DIR) with a group.json, for
+dsnscale compare.`
 
 // runArgs are the parsed arguments of run.
 type runArgs struct {
@@ -35,6 +37,7 @@ type runArgs struct {
 	set    []string
 	out    string
 	plan   bool
+	repeat int
 }
 
 func parseRunArgs(args []string) (runArgs, error) {
@@ -73,6 +76,14 @@ func parseRunArgs(args []string) (runArgs, error) {
 				return ra, err
 			}
 			ra.out = v
+		case "repeat":
+			v, err := needValue()
+			if err != nil {
+				return ra, err
+			}
+			if ra.repeat, err = parseRepeat(v); err != nil {
+				return ra, err
+			}
 		case "plan":
 			if hasValue {
 				return ra, errors.New("--plan takes no value")
@@ -92,7 +103,7 @@ func parseRunArgs(args []string) (runArgs, error) {
 
 var errHelp = errors.New("help")
 
-// Run is `dsnscale run NAME|FILE [--set k=v]... [--out DIR] [--plan]`.
+// Run is `dsnscale run NAME|FILE [--set k=v]... [--out DIR] [--plan] [--repeat N]`.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	ra, err := parseRunArgs(args)
 	if errors.Is(err, errHelp) {
@@ -118,7 +129,13 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "dsnscale run: %v\n", err)
 			return ExitBroken
 		}
+		if ra.repeat > 0 {
+			fmt.Fprintf(stdout, "\nrepeated %d times into one group directory\n", ra.repeat)
+		}
 		return ExitOK
+	}
+	if ra.repeat > 0 {
+		return runRepeated(ctx, s, ra, stdout, stderr)
 	}
 	out, err := scenarios.Run(ctx, s, scenarios.Options{Dir: ra.out, Progress: stdout, Terminal: isTerminal(stdout)})
 	if out == nil {
