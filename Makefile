@@ -5,6 +5,8 @@ GO      ?= go
 BIN     := bin/dsnscale
 NAME    ?= smoke
 SET     ?=
+REPEAT  ?=
+OUT     ?=
 BENCH   ?=
 GOFLAGS ?=
 export GOFLAGS
@@ -17,8 +19,8 @@ help: ## list the targets
 build: ## build the static dsnscale binary into bin/
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/dsnscale
 
-scenario: build ## run a scenario: make scenario NAME=storm-restart [SET="dsns=5000 window=2s"]
-	./$(BIN) run $(NAME) $(foreach s,$(SET),--set $(s))
+scenario: build ## run a scenario: make scenario NAME=storm-restart [SET="dsns=5000 window=2s"] [REPEAT=5] [OUT=DIR]
+	./$(BIN) run $(NAME) $(foreach s,$(SET),--set $(s)) $(if $(REPEAT),--repeat $(REPEAT)) $(if $(OUT),--out $(OUT))
 
 test: ## run the whole test suite, starting the real servers it needs
 	./scripts/test.sh
