@@ -9,7 +9,6 @@ package stats
 
 import (
 	"math"
-	"sort"
 
 	"golang.org/x/perf/benchmath"
 )
@@ -130,17 +129,3 @@ func RunsNeeded(cv, tol, alpha float64) int {
 
 // normalQuantile is the standard normal distribution's quantile function.
 func normalQuantile(p float64) float64 { return math.Sqrt2 * math.Erfinv(2*p-1) }
-
-// Median returns the median of values (NaN when empty), without modifying them.
-func Median(values []float64) float64 {
-	if len(values) == 0 {
-		return math.NaN()
-	}
-	s := append([]float64(nil), values...)
-	sort.Float64s(s)
-	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
-}

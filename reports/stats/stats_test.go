@@ -79,8 +79,3 @@ func TestRunsNeeded(t *testing.T) {
 	assert.Equal(t, 0, RunsNeeded(math.NaN(), 0.1, 0.05))
 	assert.Equal(t, 0, RunsNeeded(0.1, 0, 0.05))
 }
-
-func TestMedian(t *testing.T) {
-	assert.Equal(t, 2.5, Median([]float64{4, 1, 3, 2}))
-	assert.True(t, math.IsNaN(Median(nil)))
-}
