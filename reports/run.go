@@ -1,10 +1,11 @@
 // Package reports holds the record of a scenario run and everything that turns it into files:
 // run.json (the record itself), report.html (self-contained, charts as inline SVG),
-// summary.md (for a CI comment) and junit.xml, and the comparison of two runs
-// (compare.html, compare.md).
+// summary.md (for a CI comment) and junit.xml; groups of repeated runs (group.json); and the
+// comparison of base runs with head runs that gates CI (summary.md, junit.xml, compare.html,
+// compare.json), which judges each figure by the kind and direction the Catalogue gives it.
 //
 // The scenario engine fills a Run and calls Write; `dsnscale report DIR` calls Render to redo
-// the derived files from run.json; `dsnscale compare BASE HEAD` calls Compare and
+// the derived files from run.json; `dsnscale compare BASE HEAD` calls LoadSet, Compare and
 // WriteComparison. Every rendering is deterministic: the same Run gives the same bytes.
 package reports
 
