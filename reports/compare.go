@@ -211,8 +211,9 @@ type Overlay struct {
 //   - a performance figure regressed when its median moved in its worse direction by more
 //     than its tolerance and the Mann-Whitney U test finds the move significant at alpha;
 //     with too few runs for that it is inconclusive, never a guess;
-//   - a correctness figure regressed when its highest value in head is above its highest in
-//     base: any increase, no statistics;
+//   - a correctness figure regressed, from a clean base (0 in every base run), when any head
+//     run is above 0: no statistics; from a base that is not clean, as a performance figure,
+//     with a warning;
 //   - a figure missing on a side is not judged, and says so;
 //   - broken runs are left out of every figure but run.broken.
 //
@@ -354,11 +355,18 @@ func figureWarnings(c Comparison, base, head *RunSet) []string {
 			w = append(w, fmt.Sprintf("the load generator fell behind its schedule in %d %s %s: their API figures understate the load asked for", n, s.name, plural(n, "run", "runs")))
 		}
 	}
-	var guessed []string
+	var guessed, unclean []string
 	for _, f := range c.Figures {
 		if f.Guessed {
 			guessed = append(guessed, f.Name)
 		}
+		if f.Kind == KindCorrectness && len(f.Base.Values) > 0 && f.Base.Summary.Max > 0 {
+			unclean = append(unclean, fmt.Sprintf("%s (up to %s)", displayName(f), FormatNumber(f.Base.Summary.Max)))
+		}
+	}
+	if len(unclean) > 0 {
+		w = append(w, fmt.Sprintf("the base is not clean: %d correctness %s above 0 in base runs, so %s judged by statistics rather than on any increase: %s",
+			len(unclean), plural(len(unclean), "figure is", "figures are"), plural(len(unclean), "it is", "they are"), joinList(unclean, 8)))
 	}
 	if len(guessed) > 0 {
 		w = append(w, fmt.Sprintf("%d %s outside the catalogue: %s guessed from %s name and unit (%s)", len(guessed),

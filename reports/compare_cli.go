@@ -237,17 +237,15 @@ func (idx figureIndex) unknown(name string) string {
 	return msg
 }
 
-// checkTolerance says what is wrong with giving name a tolerance, or "".
+// checkTolerance says what is wrong with giving name a tolerance, or "". A correctness figure
+// takes one for when its base is not clean and it is judged by statistics.
 func (idx figureIndex) checkTolerance(name string) string {
 	figs := idx.lookup(name)
 	if len(figs) == 0 {
 		return idx.unknown(name)
 	}
 	for _, f := range figs {
-		switch f.Kind {
-		case KindCorrectness:
-			return fmt.Sprintf("%s is a correctness figure: any increase regresses, no tolerance applies", f.Name)
-		case KindInfo:
+		if f.Kind == KindInfo {
 			return fmt.Sprintf("%s counts what the run did and is not judged", f.Name)
 		}
 	}
@@ -265,8 +263,8 @@ func (idx figureIndex) checkGateFigure(_ int, gf gate.Figure) (field, problem st
 		switch {
 		case gf.Better != "" && known:
 			return "better", fmt.Sprintf("the direction of %s is known (%s is better)", f.Name, f.Better)
-		case f.Kind == KindCorrectness:
-			return "name", fmt.Sprintf("%s is a correctness figure: it always gates, on any increase; list only performance figures", f.Name)
+		case f.Kind == KindCorrectness && gf.Tolerance == 0:
+			return "name", fmt.Sprintf("%s is a correctness figure: it always gates, on any increase from a clean base; list it only to give the tolerance that applies when its base is not clean", f.Name)
 		case f.Kind == KindInfo && gf.Better == "":
 			return "name", fmt.Sprintf("%s has no better direction and is not judged (for a figure of your own, say better: lower or higher)", f.Name)
 		}

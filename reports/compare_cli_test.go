@@ -57,6 +57,8 @@ func TestCLICompareGroups(t *testing.T) {
 
 	code, _, errOut = cli(compare, base, slow, "--figure-tolerance", "restart/storm_recovery_seconds=0.5")
 	assert.Equal(t, ExitOK, code, errOut)
+	code, _, errOut = cli(compare, base, slow, "--figure-tolerance", "watch_duplicates=0.5")
+	assert.Equal(t, ExitRegression, code, "a correctness figure takes a tolerance, for a base that is not clean: %s", errOut)
 	code, _, errOut = cli(compare, base, slow, "--alpha", "0.001")
 	assert.Equal(t, ExitOK, code, "5 runs cannot reach 0.001: %s", errOut)
 
@@ -83,8 +85,8 @@ func TestCLICompareGroups(t *testing.T) {
 			`--figure-tolerance storm_recovery_secs: no figure of the compared runs is called "storm_recovery_secs"`},
 		{"typo suggests", "", []string{base, slow, "--figure-tolerance", "restart/storm_recovery_secnds=0.2"},
 			`did you mean "restart/storm_recovery_seconds"?`},
-		{"tolerance on correctness", "", []string{base, slow, "--figure-tolerance", "cp_crashes=0.5"},
-			"cp-health.cp_crashes is a correctness figure: any increase regresses, no tolerance applies"},
+		{"tolerance on info", "", []string{base, slow, "--figure-tolerance", "cp_kills=0.5"},
+			"cp-health.cp_kills counts what the run did and is not judged"},
 		{"missing head", "", []string{base, filepath.Join(t.TempDir(), "missing")}, "HEAD: reports: stat"},
 		{"empty directory", "", []string{base, t.TempDir()}, "no runs in it"},
 		{"too few runs", "", []string{base, filepath.Join(slow, "run-1"), "--min-runs", "4"}, "4 runs per side required; head has 1 good run"},
@@ -93,7 +95,7 @@ func TestCLICompareGroups(t *testing.T) {
 		{"gate names nothing", "apiVersion: dsnscale/v1\nkind: Gate\nfigures:\n  - name: storm_recovery_secs\n", []string{base, slow},
 			`gate.yaml:4: figures[0].name: no figure of the compared runs is called "storm_recovery_secs"`},
 		{"gate lists a correctness figure", "apiVersion: dsnscale/v1\nkind: Gate\nfigures:\n  - name: lost_dsns\n", []string{base, slow},
-			"gate.yaml:4: figures[0].name: lost-dsns.lost_dsns is a correctness figure: it always gates"},
+			"gate.yaml:4: figures[0].name: lost-dsns.lost_dsns is a correctness figure: it always gates, on any increase from a clean base; list it only to give the tolerance"},
 		{"gate redirects a known figure", "apiVersion: dsnscale/v1\nkind: Gate\nfigures:\n  - name: convergence_p99_seconds\n    better: higher\n", []string{base, slow},
 			"gate.yaml:5: figures[0].better: the direction of convergence.convergence_p99_seconds is known (lower is better)"},
 		{"gate needs more runs", "apiVersion: dsnscale/v1\nkind: Gate\nruns: 6\n", []string{base, slow},

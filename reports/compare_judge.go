@@ -23,16 +23,17 @@ type FigureComparison struct {
 	Tolerance float64 `json:"tolerance,omitempty"`
 	Base      Side    `json:"base"`
 	Head      Side    `json:"head"`
-	// Change is (head median - base median) / |base median| for a performance figure, the
-	// difference of the highest values for a correctness one; nil when undefined.
+	// Change is (head median - base median) / |base median| for a figure judged by statistics
+	// (P is set), the highest head value for a correctness figure from a clean base; nil when
+	// undefined.
 	Change *float64 `json:"change"`
-	// P is the Mann-Whitney U test's p-value, for performance figures with values on both
-	// sides.
+	// P is the Mann-Whitney U test's p-value, for figures judged by statistics: performance
+	// figures, and correctness figures whose base is not clean.
 	P       *float64      `json:"p"`
 	Verdict FigureVerdict `json:"verdict"`
 	// Noisy says the base runs spread too much for this many runs to tell a move of the
-	// tolerance's size from noise (fewer runs than stats.RunsNeeded): the figure does not gate
-	// in this comparison, whatever its verdict. RunsNeeded is about how many runs per side
+	// tolerance's size from noise (fewer runs than stats.RunsNeeded for the base's coefficient of
+	// variation): the figure does not gate in this comparison, whatever its verdict. RunsNeeded is about how many runs per side
 	// would do.
 	Noisy      bool `json:"noisy,omitempty"`
 	RunsNeeded int  `json:"runsNeeded,omitempty"`
@@ -176,7 +177,7 @@ func judgeAll(base, head *RunSet, opts CompareOptions) []FigureComparison {
 		switch f.Kind {
 		case KindCorrectness:
 			fc.Gated = true
-			judgeCorrectness(&fc)
+			judgeCorrectness(&fc, opts.Tolerance.For(f.Name), opts.Alpha)
 		case KindPerformance:
 			fc.Gated = len(opts.Gate) == 0
 			for _, g := range opts.Gate {
@@ -220,32 +221,35 @@ func partlyMissing(fc *FigureComparison) string {
 	return note
 }
 
-// judgeCorrectness: any increase of the highest value from base to head is a regression.
-func judgeCorrectness(fc *FigureComparison) {
+// judgeCorrectness: from a clean base (no run above 0), any head run above 0 is a
+// regression, without statistics. A base that is not clean (watch duplicates in every run of a
+// restart storm, say) varies from run to run like any count, and any increase over its highest
+// value would be noise as often as not: such a figure is judged like a performance figure, and
+// the comparison warns that the base is not clean.
+func judgeCorrectness(fc *FigureComparison, tolerance, alpha float64) {
 	if why := missingWhy(fc); why != "" {
 		fc.Verdict, fc.Why = Missing, why+": not judged"
 		return
 	}
-	b, h := fc.Base.Summary.Max, fc.Head.Summary.Max
-	fc.Change = Float(h - b)
-	count := func(side Side) int {
-		n := 0
-		for _, v := range side.Values {
-			if v > 0 {
-				n++
-			}
+	if b := fc.Base.Summary.Max; b > 0 {
+		fc.Tolerance = tolerance
+		judgePerformance(fc, alpha)
+		fc.Why = fmt.Sprintf("base not clean (up to %s), so judged by statistics: %s", FormatNumber(b), fc.Why)
+		return
+	}
+	h := fc.Head.Summary.Max
+	fc.Change = Float(h)
+	count := 0
+	for _, v := range fc.Head.Values {
+		if v > 0 {
+			count++
 		}
-		return n
 	}
 	switch {
-	case h > b && IsSLOFigure(fc.Name):
-		fc.Verdict, fc.Why = Regressed, fmt.Sprintf("fails in %d of %d head runs, %d of %d base runs", count(fc.Head), len(fc.Head.Values), count(fc.Base), len(fc.Base.Values))
-	case h > b:
-		fc.Verdict, fc.Why = Regressed, fmt.Sprintf("rose from %s to %s: any increase is a regression", FormatNumber(b), FormatNumber(h))
-	case h < b:
-		fc.Verdict, fc.Why = Improved, fmt.Sprintf("fell from %s to %s", FormatNumber(b), FormatNumber(h))
+	case h > 0 && IsSLOFigure(fc.Name):
+		fc.Verdict, fc.Why = Regressed, fmt.Sprintf("fails in %d of %d head runs, in no base run", count, len(fc.Head.Values))
 	case h > 0:
-		fc.Verdict, fc.Why = Unchanged, fmt.Sprintf("no higher than base, but base had %s too", FormatNumber(b))
+		fc.Verdict, fc.Why = Regressed, fmt.Sprintf("rose from 0 to %s (in %d of %d head runs): any increase from a clean base is a regression", FormatNumber(h), count, len(fc.Head.Values))
 	default:
 		fc.Verdict, fc.Why = Unchanged, "none in base or head"
 	}
@@ -274,9 +278,14 @@ func judgePerformance(fc *FigureComparison, alpha float64) {
 	fc.P = Float(p)
 	worse := (fc.Better == LowerIsBetter && hs.Median > bs.Median) || (fc.Better == HigherIsBetter && hs.Median < bs.Median)
 
-	// The runs' spread says whether they can tell a move of the tolerance's size from noise.
+	// The base runs' spread says whether this many runs can tell a move of the tolerance's size
+	// from noise: the base is the reference, and a head that spreads more (one run of five
+	// stalling, say) shows the change, not the figure's noise.
 	nb, nh := len(fc.Base.Values), len(fc.Head.Values)
-	cv := pooledCV(bs, hs)
+	cv := bs.CV
+	if math.IsNaN(cv) || math.IsInf(cv, 0) {
+		cv = 0
+	}
 	if need := stats.RunsNeeded(cv, fc.Tolerance, alpha); min(nb, nh) < need && stats.CanDetect(nb, nh, alpha) {
 		fc.Noisy, fc.RunsNeeded = true, need
 	}
@@ -294,35 +303,16 @@ func judgePerformance(fc *FigureComparison, alpha float64) {
 		fc.Verdict, fc.Why = Improved, fmt.Sprintf("better beyond ±%s%%, significant (p=%s <= %v)", FormatNumber(fc.Tolerance*100), formatP(p), alpha)
 	}
 	if fc.Noisy {
-		fc.Why += fmt.Sprintf("; too noisy to gate with %d runs: the runs spread by %s, about %d runs per side would tell a %s%% move from noise",
+		fc.Why += fmt.Sprintf("; too noisy to gate with %d runs: the base runs spread by %s, about %d runs per side would tell a %s%% move from noise",
 			min(nb, nh), formatPercent(cv*100), fc.RunsNeeded, FormatNumber(fc.Tolerance*100))
 	}
-	if hs.CV > 2*bs.CV && hs.CV > fc.Tolerance {
+	switch {
+	case hs.CV > 2*bs.CV && hs.CV > fc.Tolerance && fc.Noisy:
+		fc.Why += fmt.Sprintf("; the head runs spread by %s", formatPercent(hs.CV*100))
+	case hs.CV > 2*bs.CV && hs.CV > fc.Tolerance:
 		fc.Why += fmt.Sprintf("; the head runs spread by %s, the base runs by %s", formatPercent(hs.CV*100), formatPercent(bs.CV*100))
 	}
 	fc.Why += partlyMissing(fc)
-}
-
-// pooledCV is the spread within the two samples (their pooled standard deviation) relative to
-// the base's mean: the estimate of noise a power calculation uses. A side with one value has
-// no spread of its own and leaves it to the other.
-func pooledCV(b, h stats.Summary) float64 {
-	var sum float64
-	n := 0
-	for _, s := range []stats.Summary{b, h} {
-		if !math.IsNaN(s.StdDev) {
-			sum += s.StdDev * s.StdDev
-			n++
-		}
-	}
-	mean := b.Mean
-	if mean == 0 || math.IsNaN(mean) {
-		mean = h.Mean
-	}
-	if n == 0 || mean == 0 || math.IsNaN(mean) {
-		return 0
-	}
-	return math.Sqrt(sum/float64(n)) / math.Abs(mean)
 }
 
 // formatP writes a p-value with two significant digits.

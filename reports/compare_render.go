@@ -128,7 +128,7 @@ func formatSide(f FigureComparison, s Side) string {
 		out = fmt.Sprintf("fail %d/%d", count, n)
 	case f.Name == FigureBroken:
 		out = fmt.Sprintf("%d/%d", count, n)
-	case f.Kind == KindCorrectness:
+	case f.Kind == KindCorrectness && f.P == nil:
 		out = figureValue(Figure{Value: s.Summary.Max, Unit: f.Unit})
 		if count > 0 && n > 1 {
 			out += fmt.Sprintf(" (in %d/%d)", count, n)
@@ -172,7 +172,7 @@ func formatChange(f FigureComparison) string {
 	if f.Change == nil {
 		return "from 0"
 	}
-	if f.Kind == KindCorrectness {
+	if f.Kind == KindCorrectness && f.P == nil {
 		if *f.Change == 0 {
 			return "0"
 		}
@@ -222,19 +222,34 @@ func compareRows(c Comparison, marks markSet) []compareRow {
 		}
 		out = append(out, r)
 	}
+	// Within a group: what fails the build first, then by verdict; a figure too noisy to gate
+	// after those that gate.
+	key := func(r compareRow) (int, int) {
+		f := c.Figures[r.rank]
+		noisy := 0
+		if f.Noisy {
+			noisy = 1
+		}
+		return noisy, verdictRank[f.Verdict]
+	}
 	sort.SliceStable(out, func(i, j int) bool {
 		a, b := out[i], out[j]
 		if a.Group != b.Group {
 			return a.Group < b.Group
 		}
-		return verdictRank[c.Figures[a.rank].Verdict] < verdictRank[c.Figures[b.rank].Verdict]
+		an, av := key(a)
+		bn, bv := key(b)
+		if an != bn {
+			return an < bn
+		}
+		return av < bv
 	})
 	return out
 }
 
 // compareHeadline sums the comparison up in one line.
 func compareHeadline(c Comparison) string {
-	var worse []string
+	var worse, noisyWorse []string
 	var better, noisy, inconclusive, missing int
 	for _, f := range c.Figures {
 		if !f.Gated {
@@ -253,6 +268,9 @@ func compareHeadline(c Comparison) string {
 		}
 		if f.Noisy {
 			noisy++
+			if f.Verdict == Regressed {
+				noisyWorse = append(noisyWorse, displayName(f))
+			}
 		}
 	}
 	var parts []string
@@ -267,6 +285,9 @@ func compareHeadline(c Comparison) string {
 	}
 	if noisy > 0 {
 		parts = append(parts, fmt.Sprintf("%d too noisy to gate", noisy))
+	}
+	if len(noisyWorse) > 0 {
+		parts = append(parts, fmt.Sprintf("worse but too noisy to gate: %s", joinList(noisyWorse, 5)))
 	}
 	tail := ""
 	if len(parts) > 0 {
@@ -365,7 +386,7 @@ func RenderCompareMarkdown(w io.Writer, c Comparison) error {
 	fold("Figures not gated", groups[groupUngated])
 	fold("Counts of what the runs did, not judged", groups[groupInfo])
 	b.WriteString("\nMedians ± spread (coefficient of variation) over the runs; p from the Mann-Whitney U test. " +
-		"Correctness figures compare the highest value of each side: any increase is a regression.\n")
+		"Correctness figures show the highest value of each side: from a clean base, any increase is a regression.\n")
 	_, err := io.WriteString(w, b.String())
 	return err
 }

@@ -119,10 +119,12 @@ func TestCorrectnessGatesOnAnyIncrease(t *testing.T) {
 		assert.True(t, f.Gated)
 		assert.Nil(t, f.P, "no statistics")
 		assert.True(t, c.Regressed(), "%d runs per side", runs)
-		assert.Contains(t, f.Why, "rose from 0 to 1")
+		assert.Contains(t, f.Why, "rose from 0 to 1 (in 1 of ")
+		assert.Contains(t, f.Why, "any increase from a clean base is a regression")
 	}
 
-	// A crash in the base too: not worse than base, and said.
+	// A crash in the base too: the base is not clean, a count that varies from run to run is
+	// judged by statistics, and the comparison says so at the top.
 	both := func(i int, v map[string]float64) {
 		if i == 0 {
 			v[crashes] = 1
@@ -131,7 +133,33 @@ func TestCorrectnessGatesOnAnyIncrease(t *testing.T) {
 	c := mustCompare(t, recordedSet(rec, "base", "aaa", 5, both), recordedSet(rec, "head", "bbb", 5, both), CompareOptions{})
 	f := figureOf(t, c, crashes)
 	assert.Equal(t, Unchanged, f.Verdict)
-	assert.Contains(t, f.Why, "base had 1 too")
+	assert.Contains(t, f.Why, "base not clean (up to 1), so judged by statistics")
+	assert.False(t, c.Regressed())
+	assert.Contains(t, strings.Join(c.Warnings, "\n"), "the base is not clean: 1 correctness figure is above 0 in base runs, so it is judged by statistics rather than on any increase: cp_crashes (up to 1)")
+
+	// Watch duplicates in every run of a restart storm: noise between groups of one build
+	// passes, three times as many fails.
+	dups := "watch-correctness.watch_duplicates"
+	some := func(by float64) func(int, map[string]float64) {
+		return func(i int, v map[string]float64) { v[dups] = (63 + float64(i*4)) * by }
+	}
+	c = mustCompare(t, recordedSet(rec, "base", "aaa", 5, some(1)), recordedSet(rec, "head", "bbb", 5, some(1.05)), CompareOptions{})
+	assert.Equal(t, Unchanged, figureOf(t, c, dups).Verdict, figureOf(t, c, dups).Why)
+	// Three times as many: significant, but the count spreads by 9% and five runs cannot tell a
+	// 10% move from noise, so it does not gate at ±10%, and the headline says so.
+	c = mustCompare(t, recordedSet(rec, "base", "aaa", 5, some(1)), recordedSet(rec, "head", "bbb", 5, some(3)), CompareOptions{})
+	f = figureOf(t, c, dups)
+	assert.Equal(t, Regressed, f.Verdict, f.Why)
+	assert.True(t, f.Noisy, f.Why)
+	assert.False(t, c.Regressed())
+	assert.Contains(t, compareHeadline(c), "worse but too noisy to gate: watch_duplicates")
+	// At a tolerance the count's spread allows, it gates.
+	c = mustCompare(t, recordedSet(rec, "base", "aaa", 5, some(1)), recordedSet(rec, "head", "bbb", 5, some(3)),
+		CompareOptions{Tolerance: Tolerance{Figures: map[string]float64{"watch_duplicates": 0.5}}})
+	f = figureOf(t, c, dups)
+	assert.Equal(t, Regressed, f.Verdict, f.Why)
+	assert.False(t, f.Noisy, f.Why)
+	assert.True(t, c.Regressed())
 
 	// Missing on one side: neither a pass nor a fail.
 	gone := func(_ int, v map[string]float64) { delete(v, crashes) }
@@ -171,9 +199,10 @@ func TestSLOsAndBrokenRunsAreCorrectnessFigures(t *testing.T) {
 	c := mustCompare(t, base, head, CompareOptions{})
 	lost := figureOf(t, c, "slo:lost_dsns == 0")
 	assert.Equal(t, Regressed, lost.Verdict)
-	assert.Equal(t, "fails in 1 of 3 head runs, 0 of 3 base runs", lost.Why)
+	assert.Equal(t, "fails in 1 of 3 head runs, in no base run", lost.Why)
 	flaky := figureOf(t, c, "slo:flaky")
-	assert.Equal(t, Unchanged, flaky.Verdict, "failing on both sides is not a change")
+	assert.Equal(t, Inconclusive, flaky.Verdict, "failing in the base: judged by statistics, and 3 runs are too few")
+	assert.Contains(t, flaky.Why, "base not clean")
 
 	head.Broken = []BrokenRun{{Dir: "runs/head/run-04", Error: "control plane: exited"}}
 	c = mustCompare(t, recordedSet(rec, "base", "aaa", 3, nil), head, CompareOptions{})

@@ -16,7 +16,8 @@
 //	  - name: cp_peak_rss_bytes
 //
 // Correctness figures (crashes, lost DSNs, watch gaps, failed SLOs, broken runs) always gate,
-// on any increase, and take no tolerance. Figure names are those of the runs' records
+// on any increase from a clean base; one is listed only to give the tolerance that applies when
+// its base is not clean and it is judged by statistics. Figure names are those of the runs' records
 // ("storm/storm-recovery.storm_recovery_seconds") or the shorter ones SLOs use
 // ("storm/storm_recovery_seconds", "lost_dsns"); they are checked against the figures the
 // compared runs produce, once those are loaded, with CheckFigures.
@@ -56,7 +57,8 @@ type Gate struct {
 	// Tolerance is how far, relative to the base's median, a performance figure may move
 	// (default DefaultTolerance).
 	Tolerance Fraction `yaml:"tolerance"`
-	// Figures are the performance figures that gate; empty means every one.
+	// Figures are the performance figures that gate (empty: every one), and correctness figures
+	// given a tolerance.
 	Figures []Figure `yaml:"figures"`
 
 	dec    *strictyaml.Decoder
