@@ -18,8 +18,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/dsnscale/dsnscale/loadgen"
 	"github.com/dsnscale/dsnscale/internal/strictyaml"
+	"github.com/dsnscale/dsnscale/loadgen"
 )
 
 // APIVersion and Kind identify a scenario file.

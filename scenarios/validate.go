@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/dsnscale/dsnscale/faults"
-	"github.com/dsnscale/dsnscale/loadgen"
 	"github.com/dsnscale/dsnscale/internal/strictyaml"
+	"github.com/dsnscale/dsnscale/loadgen"
 	"github.com/dsnscale/dsnscale/scenarios/measure"
 )
 
