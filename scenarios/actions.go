@@ -2,13 +2,11 @@ package scenarios
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"sort"
 	"strings"
-	"sync"
 
 	"github.com/dsnscale/dsnscale/faults"
+	"github.com/dsnscale/dsnscale/internal/registry"
 	"github.com/dsnscale/dsnscale/scenarios/measure"
 )
 
@@ -34,46 +32,18 @@ type ActionEnv struct {
 	Labels []map[string]string
 }
 
-var (
-	actionsMu sync.RWMutex
-	actions   = map[string]Action{}
-)
+// actions holds the action kinds by name.
+var actions = registry.New[Action]("action")
 
 // RegisterAction adds an action kind; a name already taken is an error.
-func RegisterAction(a Action) error {
-	actionsMu.Lock()
-	defer actionsMu.Unlock()
-	if _, dup := actions[a.Name()]; dup {
-		return fmt.Errorf("scenarios: duplicate action %q", a.Name())
-	}
-	actions[a.Name()] = a
-	return nil
-}
+func RegisterAction(a Action) error { return actions.Register(a.Name(), a) }
 
-func mustRegisterAction(a Action) {
-	if err := RegisterAction(a); err != nil {
-		panic(err)
-	}
-}
+func mustRegisterAction(a Action) { actions.MustRegister(a.Name(), a) }
 
 // LookupAction returns the action called name.
-func LookupAction(name string) (Action, bool) {
-	actionsMu.RLock()
-	defer actionsMu.RUnlock()
-	a, ok := actions[name]
-	return a, ok
-}
+func LookupAction(name string) (Action, bool) { return actions.Lookup(name) }
 
 // ActionNames lists the registered actions, sorted.
-func ActionNames() []string {
-	actionsMu.RLock()
-	defer actionsMu.RUnlock()
-	out := make([]string, 0, len(actions))
-	for n := range actions {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
-}
+func ActionNames() []string { return actions.Names() }
 
 func joinNames(names []string) string { return strings.Join(names, ", ") }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dsnscale/dsnscale/faults"
+	"github.com/dsnscale/dsnscale/internal/registry"
 	"github.com/dsnscale/dsnscale/internal/strictyaml"
 	"github.com/dsnscale/dsnscale/loadgen"
 	"github.com/dsnscale/dsnscale/scenarios/measure"
@@ -54,7 +55,7 @@ func validateFleet(s *Scenario, d *strictyaml.Decoder) {
 	}
 	drivers := FleetDrivers()
 	if !contains(drivers, f.Driver) {
-		d.ErrorAt("fleet.driver", "unknown driver %q (known: %s)", f.Driver, joinNames(drivers))
+		d.ErrorAt("fleet.driver", "unknown driver %q%s", f.Driver, registry.Suggest(f.Driver, drivers))
 	}
 	if f.Traffic != "" {
 		if err := CheckTraffic(f.Traffic, s.Dir); err != nil {
@@ -144,7 +145,7 @@ func validateSteps(s *Scenario, d *strictyaml.Decoder) map[string]*Step {
 			ap := strictyaml.Index(p+".actions", j)
 			act, ok := LookupAction(a.Kind)
 			if !ok {
-				d.ErrorAt(ap+".kind", "unknown action %q (known: %s)", a.Kind, joinNames(ActionNames()))
+				d.ErrorAt(ap+".kind", "unknown action %q%s", a.Kind, registry.Suggest(a.Kind, ActionNames()))
 				continue
 			}
 			reportSpecErr(d, ap, faults.CheckParams(act.Params(), a.Params))
@@ -173,7 +174,7 @@ func validateTiming(st *Step, p string, d *strictyaml.Decoder) {
 		c, ok := conditions[st.Until.Condition]
 		switch {
 		case !ok:
-			d.ErrorAt(p+".until", "unknown condition %q (known: %s)", st.Until.Condition, joinNames(ConditionNames()))
+			d.ErrorAt(p+".until", "unknown condition %q%s", st.Until.Condition, registry.Suggest(st.Until.Condition, ConditionNames()))
 		case c.TakesShare && st.Until.Bare:
 			d.ErrorAt(p+".until", "%s takes a share of the fleet: write {%s: 99%%}", c.Name, c.Name)
 		case !c.TakesShare && !st.Until.Bare:
@@ -300,7 +301,7 @@ func checkMeasurements(d *strictyaml.Decoder, p string, names []string) {
 	for i, n := range names {
 		ip := strictyaml.Index(p, i)
 		if _, ok := measure.Default.Lookup(n); !ok {
-			d.ErrorAt(ip, "unknown measurement %q (known: %s)", n, joinNames(measure.Default.Names()))
+			d.ErrorAt(ip, "unknown measurement %q%s", n, measure.Default.Hint(n))
 			continue
 		}
 		if seen[n] {
@@ -354,39 +355,11 @@ func validateSLOs(s *Scenario, d *strictyaml.Decoder, steps map[string]*Step) {
 
 // suggest offers the closest known value name.
 func suggest(name string) string {
-	best, bestD := "", 4
-	for _, mn := range measure.Default.Names() {
-		m, _ := measure.Default.Lookup(mn)
-		for _, f := range m.Figures() {
-			if dd := editDistance(name, f.Name); dd < bestD {
-				best, bestD = f.Name, dd
-			}
-		}
-	}
+	best := registry.Closest(name, measure.Default.FigureNames())
 	if best == "" {
 		return ""
 	}
 	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
 }
 
 func contains(list []string, s string) bool {

@@ -59,6 +59,14 @@ func (r *Registry[T]) MustRegister(name string, v T) {
 	}
 }
 
+// Unregister removes name, if registered. It is for tests that register a value of their own
+// for a while; production code registers once, from init functions.
+func (r *Registry[T]) Unregister(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.values, name)
+}
+
 // Lookup returns the value registered under name.
 func (r *Registry[T]) Lookup(name string) (T, bool) {
 	r.mu.RLock()
