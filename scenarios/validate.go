@@ -16,6 +16,7 @@ import (
 	"github.com/dsnscale/dsnscale/internal/registry"
 	"github.com/dsnscale/dsnscale/internal/strictyaml"
 	"github.com/dsnscale/dsnscale/loadgen"
+	"github.com/dsnscale/dsnscale/scenarios/action"
 	"github.com/dsnscale/dsnscale/scenarios/measure"
 )
 
@@ -113,8 +114,8 @@ func validateCP(s *Scenario, d *strictyaml.Decoder) {
 	}
 }
 
-// stepLength is how long a step may last: its duration, or its timeout when it waits.
-func stepLength(st *Step) time.Duration {
+// Length is how long the step may last: its duration, or its timeout when it waits.
+func (st *Step) Length() time.Duration {
 	if st.Until != nil {
 		return st.Timeout
 	}
@@ -143,9 +144,9 @@ func validateSteps(s *Scenario, d *strictyaml.Decoder) map[string]*Step {
 		validateTiming(st, p, d)
 		for j, a := range st.Actions {
 			ap := strictyaml.Index(p+".actions", j)
-			act, ok := LookupAction(a.Kind)
+			act, ok := action.Lookup(a.Kind)
 			if !ok {
-				d.ErrorAt(ap+".kind", "unknown action %q%s", a.Kind, registry.Suggest(a.Kind, ActionNames()))
+				d.ErrorAt(ap+".kind", "unknown action %q%s", a.Kind, registry.Suggest(a.Kind, action.Names()))
 				continue
 			}
 			reportSpecErr(d, ap, faults.CheckParams(act.Params(), a.Params))
@@ -190,25 +191,25 @@ func validateTiming(st *Step, p string, d *strictyaml.Decoder) {
 	}
 }
 
-// effectiveLoad is the step's load config with its duration filled from the step: a constant
+// LoadConfig is the step's load config with its duration filled from the step: a constant
 // executor without a duration runs as long as the step may.
-func effectiveLoad(st *Step) loadgen.ExecutorConfig {
+func (st *Step) LoadConfig() loadgen.ExecutorConfig {
 	c := *st.Load
 	typ := c.Type
 	if typ == "" {
 		typ = loadgen.ConstantArrivalRate
 	}
 	if c.Duration == 0 && len(c.Stages) == 0 && (typ == loadgen.ConstantArrivalRate || typ == loadgen.ConstantVUs) {
-		c.Duration = stepLength(st)
+		c.Duration = st.Length()
 	}
 	return c
 }
 
 func validateLoad(s *Scenario, st *Step, p string, d *strictyaml.Decoder) {
-	c := effectiveLoad(st)
+	c := st.LoadConfig()
 	err := c.Validate()
 	if err == nil {
-		if _, mixErr := loadMix(c.Mix, s.Dir); mixErr != nil {
+		if _, mixErr := LoadMix(c.Mix, s.Dir); mixErr != nil {
 			d.ErrorAt(p+".mix", "%v", mixErr)
 		}
 		return
@@ -283,7 +284,7 @@ func validateFault(s *Scenario, st *Step, p string, f *FaultSpec, d *strictyaml.
 	if k.Scope() == faults.ScopeDSNs && f.Target.Count > s.Fleet.Size && len(f.Target.Labels) == 0 {
 		d.ErrorAt(p+".target.count", "%d is more than the fleet's %d DSNs", f.Target.Count, s.Fleet.Size)
 	}
-	length := stepLength(st)
+	length := st.Length()
 	switch {
 	case f.Delay < 0:
 		d.ErrorAt(p+".delay", "must not be negative, got %s", f.Delay)
@@ -361,6 +362,8 @@ func suggest(name string) string {
 	}
 	return fmt.Sprintf(" (did you mean %q?)", best)
 }
+
+func joinNames(names []string) string { return strings.Join(names, ", ") }
 
 func contains(list []string, s string) bool {
 	for _, x := range list {
