@@ -127,7 +127,7 @@ func TestValidate(t *testing.T) {
 		field string
 		msg   string
 	}{
-		{"unknown kind", Spec{Kind: "dsn-reboot"}, "kind", `unknown fault kind "dsn-reboot" (known: cp-kill, cp-restart, dsn-crash, dsn-hang, dsn-restart)`},
+		{"unknown kind", Spec{Kind: "dsn-reboot"}, "kind", `unknown fault kind "dsn-reboot"; did you mean "dsn-restart"? (known: cp-kill, cp-restart, dsn-crash, dsn-hang, dsn-restart)`},
 		{"unknown param", Spec{Kind: "dsn-restart", Params: map[string]string{"spread": "1s"}}, "params.spread", "unknown parameter (known: window, parallel)"},
 		{"bad duration", Spec{Kind: "dsn-restart", Params: map[string]string{"window": "ten"}}, "params.window", `"ten" is not a duration (such as 30s or 1m30s)`},
 		{"negative duration", Spec{Kind: "cp-restart", Params: map[string]string{"down": "-1s"}}, "params.down", `"-1s" is negative`},

@@ -2,15 +2,13 @@ package faults
 
 import (
 	"fmt"
-	"sort"
-	"strings"
-	"sync"
+
+	"github.com/dsnscale/dsnscale/internal/registry"
 )
 
 // Registry maps kind names to kinds. The zero value is empty and ready to use.
 type Registry struct {
-	mu    sync.RWMutex
-	kinds map[string]Kind
+	kinds registry.Registry[Kind]
 }
 
 // Default holds the kinds of this package.
@@ -29,54 +27,31 @@ func (r *Registry) Register(k Kind) error {
 	if k == nil || k.Name() == "" {
 		return fmt.Errorf("faults: register: kind without a name")
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.kinds == nil {
-		r.kinds = map[string]Kind{}
-	}
-	if _, dup := r.kinds[k.Name()]; dup {
+	if err := r.kinds.Register(k.Name(), k); err != nil {
 		return fmt.Errorf("%w: %q", ErrDuplicate, k.Name())
 	}
-	r.kinds[k.Name()] = k
 	return nil
 }
 
 // Lookup returns the kind called name.
-func (r *Registry) Lookup(name string) (Kind, bool) {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	k, ok := r.kinds[name]
-	return k, ok
-}
+func (r *Registry) Lookup(name string) (Kind, bool) { return r.kinds.Lookup(name) }
 
 // Names lists the registered kind names, sorted.
-func (r *Registry) Names() []string {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	names := make([]string, 0, len(r.kinds))
-	for n := range r.kinds {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+func (r *Registry) Names() []string { return r.kinds.Names() }
 
 // Kinds lists the registered kinds by name.
-func (r *Registry) Kinds() []Kind {
-	names := r.Names()
-	out := make([]Kind, len(names))
-	for i, n := range names {
-		out[i], _ = r.Lookup(n)
-	}
-	return out
-}
+func (r *Registry) Kinds() []Kind { return r.kinds.All() }
+
+// Hint is the tail of a message about an unknown kind name: the closest known kind and the
+// known ones.
+func (r *Registry) Hint(name string) string { return registry.Suggest(name, r.Names()) }
 
 // Validate checks spec against the registry: a known kind, a target that suits its scope, known
 // parameters of the right types. Errors are *SpecError with the failing field.
 func (r *Registry) Validate(spec Spec) error {
 	k, ok := r.Lookup(spec.Kind)
 	if !ok {
-		return &SpecError{Field: "kind", Err: fmt.Errorf("%w %q (known: %s)", ErrUnknownKind, spec.Kind, strings.Join(r.Names(), ", "))}
+		return &SpecError{Field: "kind", Err: fmt.Errorf("%w %q%s", ErrUnknownKind, spec.Kind, r.Hint(spec.Kind))}
 	}
 	switch k.Scope() {
 	case ScopeControlPlane:

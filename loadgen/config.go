@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strings"
 	"time"
 )
 
@@ -121,7 +120,7 @@ func (c ExecutorConfig) Validate() error {
 	}
 	t, ok := Lookup(typ)
 	if !ok {
-		return fmt.Errorf("%w: type: %q (known: %s)", ErrUnknownExecutor, c.Type, strings.Join(Types(), ", "))
+		return fmt.Errorf("%w: type: %q%s", ErrUnknownExecutor, c.Type, executors.Hint(c.Type))
 	}
 	var fe fieldErrors
 	checkCommon(c, &fe)

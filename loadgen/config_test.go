@@ -132,15 +132,11 @@ func TestValidate(t *testing.T) {
 func TestValidateUnknownType(t *testing.T) {
 	err := ExecutorConfig{Type: "constant-arival-rate"}.Validate()
 	require.ErrorIs(t, err, ErrUnknownExecutor)
-	assert.Contains(t, err.Error(), `"constant-arival-rate" (known: constant-arrival-rate, constant-vus, ramping-arrival-rate, ramping-vus)`)
+	assert.Contains(t, err.Error(), `"constant-arival-rate"; did you mean "constant-arrival-rate"? (known: constant-arrival-rate, constant-vus, ramping-arrival-rate, ramping-vus)`)
 }
 
 func TestRegistryRejectsDuplicates(t *testing.T) {
-	t.Cleanup(func() {
-		regMu.Lock()
-		delete(registry, "test-dup")
-		regMu.Unlock()
-	})
+	t.Cleanup(func() { executors.Unregister("test-dup") })
 	typ := ExecutorType{Name: "test-dup", Model: ClosedModel, Plan: vuPlan, New: newVUs}
 	require.NoError(t, Register(typ))
 	require.ErrorIs(t, Register(typ), ErrDuplicateExecutor)

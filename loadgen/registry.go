@@ -2,8 +2,8 @@ package loadgen
 
 import (
 	"fmt"
-	"sort"
-	"sync"
+
+	"github.com/dsnscale/dsnscale/internal/registry"
 )
 
 // ExecutorType is a kind of executor: how to default, check, plan and build one.
@@ -22,22 +22,17 @@ type ExecutorType struct {
 	New func(c ExecutorConfig, w Workload, o Options) Executor
 }
 
-var (
-	regMu    sync.RWMutex
-	registry = map[string]ExecutorType{}
-)
+// executors holds the executor types by name.
+var executors = registry.New[ExecutorType]("executor type")
 
 // Register adds an executor type; it refuses an incomplete type or a name already taken.
 func Register(t ExecutorType) error {
 	if t.Name == "" || t.Plan == nil || t.New == nil || (t.Model != OpenModel && t.Model != ClosedModel) {
 		return fmt.Errorf("loadgen: incomplete executor type %q", t.Name)
 	}
-	regMu.Lock()
-	defer regMu.Unlock()
-	if _, dup := registry[t.Name]; dup {
-		return fmt.Errorf("%w: %q", ErrDuplicateExecutor, t.Name)
+	if err := executors.Register(t.Name, t); err != nil {
+		return fmt.Errorf("%w: %w", ErrDuplicateExecutor, err)
 	}
-	registry[t.Name] = t
 	return nil
 }
 
@@ -48,24 +43,10 @@ func mustRegister(t ExecutorType) {
 }
 
 // Lookup returns the executor type registered under name.
-func Lookup(name string) (ExecutorType, bool) {
-	regMu.RLock()
-	defer regMu.RUnlock()
-	t, ok := registry[name]
-	return t, ok
-}
+func Lookup(name string) (ExecutorType, bool) { return executors.Lookup(name) }
 
 // Types lists the registered executor type names, sorted.
-func Types() []string {
-	regMu.RLock()
-	defer regMu.RUnlock()
-	out := make([]string, 0, len(registry))
-	for n := range registry {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
-}
+func Types() []string { return executors.Names() }
 
 // New validates cfg and builds its executor around w.
 func New(cfg ExecutorConfig, w Workload, o Options) (Executor, error) {

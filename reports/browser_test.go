@@ -5,6 +5,7 @@ package reports
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/dsnscale/dsnscale/scripts/testservers"
 )
 
 // chromium returns the headless browser to render reports with. Without one the tests skip,
@@ -27,11 +30,8 @@ func chromium(t *testing.T) string {
 			return p
 		}
 	}
-	msg := "chromium is not installed (apt-get install -y chromium): the report was NOT checked in a browser"
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip("SKIPPING: " + msg)
+	testservers.RequireTool(t, "chromium is not installed (apt-get install -y chromium), so the browser check of the report",
+		errors.New("no chromium, chromium-browser or google-chrome on PATH"))
 	return ""
 }
 

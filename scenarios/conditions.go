@@ -50,6 +50,12 @@ var conditions = map[string]Condition{
 	},
 }
 
+// LookupCondition returns the wait condition called name.
+func LookupCondition(name string) (Condition, bool) {
+	c, ok := conditions[name]
+	return c, ok
+}
+
 // ConditionNames lists the wait conditions, sorted.
 func ConditionNames() []string {
 	out := make([]string, 0, len(conditions))

@@ -9,7 +9,6 @@ import (
 // rejection must be an ErrInvalid with a place.
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(valid))
-	f.Add([]byte(engineScenario))
 	for _, name := range []string{"smoke", "storm-restart", "cp-restart", "steady-state"} {
 		if data, err := LibraryFile(name); err == nil {
 			f.Add(data)

@@ -1,11 +1,9 @@
 package scenarios
 
 import (
-	"bytes"
 	"embed"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -23,9 +21,6 @@ var library embed.FS
 
 // libraryPrefix marks a scenario's Source as coming from the library.
 const libraryPrefix = "library:"
-
-// maxFileBytes bounds a scenario file.
-const maxFileBytes = 1 << 20
 
 // Entry is a library scenario in a listing.
 type Entry struct {
@@ -76,7 +71,7 @@ func Load(nameOrPath string, set map[string]string) (*Scenario, error) {
 	if data, err := LibraryFile(nameOrPath); err == nil && !fileExists(nameOrPath) {
 		return Parse(libraryPrefix+nameOrPath, data, set, "")
 	}
-	f, err := os.Open(nameOrPath)
+	data, err := strictyaml.ReadFile(nameOrPath)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			entries, _ := Library()
@@ -86,17 +81,12 @@ func Load(nameOrPath string, set map[string]string) (*Scenario, error) {
 			}
 			return nil, fmt.Errorf("%w: %q is neither a library scenario (%s) nor a file", ErrNotFound, nameOrPath, joinNames(names))
 		}
+		if errors.Is(err, ErrInvalid) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("scenarios: %w", err)
 	}
-	defer f.Close()
-	var buf bytes.Buffer
-	if _, err := buf.ReadFrom(io.LimitReader(f, maxFileBytes+1)); err != nil {
-		return nil, fmt.Errorf("scenarios: read %s: %w", nameOrPath, err)
-	}
-	if buf.Len() > maxFileBytes {
-		return nil, strictyaml.Errors{{File: nameOrPath, Msg: fmt.Sprintf("file is larger than %d bytes", maxFileBytes)}}
-	}
-	return Parse(nameOrPath, buf.Bytes(), set, filepath.Dir(nameOrPath))
+	return Parse(nameOrPath, data, set, filepath.Dir(nameOrPath))
 }
 
 func fileExists(p string) bool {

@@ -76,7 +76,7 @@ func TestParseErrors(t *testing.T) {
 		wantErr string
 	}{
 		{"unknown top-level field", "kind: Scenario\n", "kind: Scenario\nfleets: {}\n",
-			nil, "test.yaml:3: fleets: unknown field (known: apiVersion, kind, metadata, params, seed, fleet, controlPlane, steps, measurements, slos)"},
+			nil, `test.yaml:3: fleets: unknown field; did you mean "fleet"? (known: apiVersion, kind, metadata, params, seed, fleet, controlPlane, steps, measurements, slos)`},
 		{"unknown nested field", "  mode: inprocess\n", "  mode: inprocess\n  replicas: 3\n",
 			nil, "test.yaml:15: controlPlane.replicas: unknown field (known: mode, url, natsURL, token, tokenFile, binary, heartbeatInterval, tsdb, search, inventory)"},
 		{"wrong apiVersion", "apiVersion: dsnscale/v1", "apiVersion: dsnscale/v2",
@@ -98,7 +98,7 @@ func TestParseErrors(t *testing.T) {
 		{"arithmetic in a param", "size: ${dsns}", "size: ${dsns*2}",
 			nil, "test.yaml:12: fleet.size: ${dsns*2}: only a parameter name may go inside ${} (no expressions)"},
 		{"unknown fault kind", "kind: dsn-restart", "kind: dsn-reboot",
-			nil, `test.yaml:26: steps[1].faults[0].kind: unknown fault kind "dsn-reboot" (known: cp-kill, cp-restart, dsn-crash, dsn-hang, dsn-restart)`},
+			nil, `test.yaml:26: steps[1].faults[0].kind: unknown fault kind "dsn-reboot"; did you mean "dsn-restart"? (known: cp-kill, cp-restart, dsn-crash, dsn-hang, dsn-restart)`},
 		{"unknown fault param", "params: {window: 2s}", "params: {spread: 2s}",
 			nil, "test.yaml:29: steps[1].faults[0].params.spread: unknown parameter (known: window, parallel)"},
 		{"bad fault param", "params: {window: 2s}", "params: {window: 2}",
@@ -108,7 +108,7 @@ func TestParseErrors(t *testing.T) {
 		{"fraction over 100%", "fraction: 50%", "fraction: 150%",
 			nil, `test.yaml:28: steps[1].faults[0].target.fraction: "150%" is not between 0% and 100%`},
 		{"unknown measurement", "[storm-recovery, api-latency]", "[storm-recovery, api-latencies]",
-			nil, `test.yaml:30: steps[1].measurements[1]: unknown measurement "api-latencies" (known: api-latency, availability, convergence, cp-health, lost-dsns, no-config, resources, storm-recovery, telemetry, watch-correctness)`},
+			nil, `test.yaml:30: steps[1].measurements[1]: unknown measurement "api-latencies"; did you mean "api-latency"? (known: api-latency, availability, convergence, cp-health, lost-dsns, no-config, resources, storm-recovery, telemetry, watch-correctness)`},
 		{"unknown action", "kind: seed-intent", "kind: seed",
 			nil, `test.yaml:20: steps[0].actions[0].kind: unknown action "seed" (known: change-intent, seed-intent)`},
 		{"unknown condition", "until: converged", "until: settled",

@@ -7,8 +7,8 @@ import (
 	"github.com/dsnscale/dsnscale/loadgen/mix"
 )
 
-// loadMix loads a built-in mix by name, or a mix file relative to the scenario's directory.
-func loadMix(name, dir string) (*mix.Mix, error) {
+// LoadMix loads a built-in mix by name, or a mix file relative to the scenario's directory.
+func LoadMix(name, dir string) (*mix.Mix, error) {
 	if name == "" {
 		name = "default"
 	}

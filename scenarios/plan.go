@@ -44,7 +44,7 @@ func WritePlan(w io.Writer, s *Scenario) error {
 	var total, upTo time.Duration
 	for i := range s.Steps {
 		st := &s.Steps[i]
-		l := stepLength(st)
+		l := st.Length()
 		upTo += l
 		if st.Until == nil {
 			total += l
@@ -62,7 +62,7 @@ func WritePlan(w io.Writer, s *Scenario) error {
 			fmt.Fprintf(&b, "     action %s%s\n", a.Kind, formatParams(a.Params))
 		}
 		if st.Load != nil {
-			plan, err := effectiveLoad(st).Plan()
+			plan, err := st.LoadConfig().Plan()
 			if err != nil {
 				return fmt.Errorf("scenarios: plan step %s: %w", st.Name, err)
 			}

@@ -1,12 +1,11 @@
-// Package scenarios reads scenario files, checks them, plans them and runs them: it starts a
-// control plane and a simulated fleet, drives northbound load, injects faults at the times the
-// scenario says, computes measurements from what the DSNs report and what the control plane's
-// public API says, judges the SLOs and writes the run's report.
+// Package scenarios is the scenario schema: it reads scenario files, checks them against the
+// registries of fault kinds, measurements, actions, executors and fleet drivers, and plans them.
+// The library of ready-made scenarios is embedded (see Library). Package scenarios/runner runs
+// them.
 //
 // A scenario file is strict YAML (apiVersion dsnscale/v1, kind Scenario): unknown fields are
 // rejected and every error names its file:line and field path. Parameters are substituted as
-// text (${name} in string values) and typed where they are used. The library of ready-made
-// scenarios is embedded (see Library).
+// text (${name} in string values) and typed where they are used.
 package scenarios
 
 import (
@@ -18,8 +17,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/dsnscale/dsnscale/loadgen"
 	"github.com/dsnscale/dsnscale/internal/strictyaml"
+	"github.com/dsnscale/dsnscale/loadgen"
 )
 
 // APIVersion and Kind identify a scenario file.
@@ -34,8 +33,6 @@ var (
 	ErrInvalid = strictyaml.ErrInvalid
 	// ErrNotFound is returned for a scenario name that is neither in the library nor a file.
 	ErrNotFound = errors.New("scenario not found")
-	// ErrAborted is returned by Run when its context ended before the scenario completed.
-	ErrAborted = errors.New("run aborted")
 )
 
 // Scenario is a decoded scenario file.

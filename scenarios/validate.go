@@ -13,8 +13,10 @@ import (
 	"time"
 
 	"github.com/dsnscale/dsnscale/faults"
-	"github.com/dsnscale/dsnscale/loadgen"
+	"github.com/dsnscale/dsnscale/internal/registry"
 	"github.com/dsnscale/dsnscale/internal/strictyaml"
+	"github.com/dsnscale/dsnscale/loadgen"
+	"github.com/dsnscale/dsnscale/scenarios/action"
 	"github.com/dsnscale/dsnscale/scenarios/measure"
 )
 
@@ -54,7 +56,7 @@ func validateFleet(s *Scenario, d *strictyaml.Decoder) {
 	}
 	drivers := FleetDrivers()
 	if !contains(drivers, f.Driver) {
-		d.ErrorAt("fleet.driver", "unknown driver %q (known: %s)", f.Driver, joinNames(drivers))
+		d.ErrorAt("fleet.driver", "unknown driver %q%s", f.Driver, registry.Suggest(f.Driver, drivers))
 	}
 	if f.Traffic != "" {
 		if err := CheckTraffic(f.Traffic, s.Dir); err != nil {
@@ -112,8 +114,8 @@ func validateCP(s *Scenario, d *strictyaml.Decoder) {
 	}
 }
 
-// stepLength is how long a step may last: its duration, or its timeout when it waits.
-func stepLength(st *Step) time.Duration {
+// Length is how long the step may last: its duration, or its timeout when it waits.
+func (st *Step) Length() time.Duration {
 	if st.Until != nil {
 		return st.Timeout
 	}
@@ -142,9 +144,9 @@ func validateSteps(s *Scenario, d *strictyaml.Decoder) map[string]*Step {
 		validateTiming(st, p, d)
 		for j, a := range st.Actions {
 			ap := strictyaml.Index(p+".actions", j)
-			act, ok := LookupAction(a.Kind)
+			act, ok := action.Lookup(a.Kind)
 			if !ok {
-				d.ErrorAt(ap+".kind", "unknown action %q (known: %s)", a.Kind, joinNames(ActionNames()))
+				d.ErrorAt(ap+".kind", "unknown action %q%s", a.Kind, registry.Suggest(a.Kind, action.Names()))
 				continue
 			}
 			reportSpecErr(d, ap, faults.CheckParams(act.Params(), a.Params))
@@ -173,7 +175,7 @@ func validateTiming(st *Step, p string, d *strictyaml.Decoder) {
 		c, ok := conditions[st.Until.Condition]
 		switch {
 		case !ok:
-			d.ErrorAt(p+".until", "unknown condition %q (known: %s)", st.Until.Condition, joinNames(ConditionNames()))
+			d.ErrorAt(p+".until", "unknown condition %q%s", st.Until.Condition, registry.Suggest(st.Until.Condition, ConditionNames()))
 		case c.TakesShare && st.Until.Bare:
 			d.ErrorAt(p+".until", "%s takes a share of the fleet: write {%s: 99%%}", c.Name, c.Name)
 		case !c.TakesShare && !st.Until.Bare:
@@ -189,25 +191,25 @@ func validateTiming(st *Step, p string, d *strictyaml.Decoder) {
 	}
 }
 
-// effectiveLoad is the step's load config with its duration filled from the step: a constant
+// LoadConfig is the step's load config with its duration filled from the step: a constant
 // executor without a duration runs as long as the step may.
-func effectiveLoad(st *Step) loadgen.ExecutorConfig {
+func (st *Step) LoadConfig() loadgen.ExecutorConfig {
 	c := *st.Load
 	typ := c.Type
 	if typ == "" {
 		typ = loadgen.ConstantArrivalRate
 	}
 	if c.Duration == 0 && len(c.Stages) == 0 && (typ == loadgen.ConstantArrivalRate || typ == loadgen.ConstantVUs) {
-		c.Duration = stepLength(st)
+		c.Duration = st.Length()
 	}
 	return c
 }
 
 func validateLoad(s *Scenario, st *Step, p string, d *strictyaml.Decoder) {
-	c := effectiveLoad(st)
+	c := st.LoadConfig()
 	err := c.Validate()
 	if err == nil {
-		if _, mixErr := loadMix(c.Mix, s.Dir); mixErr != nil {
+		if _, mixErr := LoadMix(c.Mix, s.Dir); mixErr != nil {
 			d.ErrorAt(p+".mix", "%v", mixErr)
 		}
 		return
@@ -282,7 +284,7 @@ func validateFault(s *Scenario, st *Step, p string, f *FaultSpec, d *strictyaml.
 	if k.Scope() == faults.ScopeDSNs && f.Target.Count > s.Fleet.Size && len(f.Target.Labels) == 0 {
 		d.ErrorAt(p+".target.count", "%d is more than the fleet's %d DSNs", f.Target.Count, s.Fleet.Size)
 	}
-	length := stepLength(st)
+	length := st.Length()
 	switch {
 	case f.Delay < 0:
 		d.ErrorAt(p+".delay", "must not be negative, got %s", f.Delay)
@@ -300,7 +302,7 @@ func checkMeasurements(d *strictyaml.Decoder, p string, names []string) {
 	for i, n := range names {
 		ip := strictyaml.Index(p, i)
 		if _, ok := measure.Default.Lookup(n); !ok {
-			d.ErrorAt(ip, "unknown measurement %q (known: %s)", n, joinNames(measure.Default.Names()))
+			d.ErrorAt(ip, "unknown measurement %q%s", n, measure.Default.Hint(n))
 			continue
 		}
 		if seen[n] {
@@ -354,40 +356,14 @@ func validateSLOs(s *Scenario, d *strictyaml.Decoder, steps map[string]*Step) {
 
 // suggest offers the closest known value name.
 func suggest(name string) string {
-	best, bestD := "", 4
-	for _, mn := range measure.Default.Names() {
-		m, _ := measure.Default.Lookup(mn)
-		for _, f := range m.Figures() {
-			if dd := editDistance(name, f.Name); dd < bestD {
-				best, bestD = f.Name, dd
-			}
-		}
-	}
+	best := registry.Closest(name, measure.Default.FigureNames())
 	if best == "" {
 		return ""
 	}
 	return fmt.Sprintf(" (did you mean %q?)", best)
 }
 
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
-}
+func joinNames(names []string) string { return strings.Join(names, ", ") }
 
 func contains(list []string, s string) bool {
 	for _, x := range list {

@@ -10,7 +10,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
+
+	"github.com/dsnscale/dsnscale/internal/registry"
 )
 
 // Benchmark measures one or more figures. Figure names are "<area>_<what>_<unit>" and start with
@@ -34,36 +35,26 @@ type Env struct {
 	Logf func(format string, args ...any)
 }
 
-var (
-	mu       sync.Mutex
-	registry = map[string]Benchmark{}
-)
+// benchmarks holds the benchmarks by name.
+var benchmarks = registry.New[Benchmark]("benchmark")
 
 // Register adds a benchmark; it panics on a duplicate or malformed registration, which is a
 // programming error caught by any test that imports the package.
 func Register(b Benchmark) {
-	mu.Lock()
-	defer mu.Unlock()
 	if b.Name == "" || b.Area == "" || b.Run == nil {
 		panic(fmt.Sprintf("benchfig: incomplete benchmark %q", b.Name))
 	}
-	if _, dup := registry[b.Name]; dup {
-		panic(fmt.Sprintf("benchfig: duplicate benchmark %q", b.Name))
-	}
-	registry[b.Name] = b
+	benchmarks.MustRegister(b.Name, b)
 }
 
 // Select returns the registered benchmarks whose area starts with prefix ("" for all), by name.
 func Select(prefix string) []Benchmark {
-	mu.Lock()
-	defer mu.Unlock()
 	var out []Benchmark
-	for _, b := range registry {
+	for _, b := range benchmarks.All() {
 		if strings.HasPrefix(b.Area, prefix) {
 			out = append(out, b)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
 

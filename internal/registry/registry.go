@@ -59,6 +59,14 @@ func (r *Registry[T]) MustRegister(name string, v T) {
 	}
 }
 
+// Unregister removes name, if registered. It is for tests that register a value of their own
+// for a while; production code registers once, from init functions.
+func (r *Registry[T]) Unregister(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.values, name)
+}
+
 // Lookup returns the value registered under name.
 func (r *Registry[T]) Lookup(name string) (T, bool) {
 	r.mu.RLock()
@@ -83,11 +91,18 @@ func (r *Registry[T]) Hint(name string) string {
 	if len(names) == 0 {
 		return fmt.Sprintf(" (no %s is registered)", r.what())
 	}
+	return Suggest(name, names)
+}
+
+// Suggest is the tail of a message about an unknown name among known (kept in known's order):
+// "; did you mean X? (known: A, B, C)", or " (known: A, B, C)" when nothing is close. Every
+// "unknown ..." message (registered names, file fields) ends this way.
+func Suggest(name string, known []string) string {
 	var b strings.Builder
-	if s := Closest(name, names); s != "" {
+	if s := Closest(name, known); s != "" {
 		fmt.Fprintf(&b, "; did you mean %q?", s)
 	}
-	fmt.Fprintf(&b, " (known: %s)", strings.Join(names, ", "))
+	fmt.Fprintf(&b, " (known: %s)", strings.Join(known, ", "))
 	return b.String()
 }
 

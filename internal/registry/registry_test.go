@@ -36,6 +36,17 @@ func TestDuplicatesAndEmptyNamesAreRefused(t *testing.T) {
 
 	assert.Error(t, r.Register("", "x"))
 	assert.Panics(t, func() { r.MustRegister("lost", "c") })
+
+	r.Unregister("lost")
+	_, ok := r.Lookup("lost")
+	assert.False(t, ok)
+	require.NoError(t, r.Register("lost", "d"), "a name unregistered can be registered again")
+}
+
+func TestSuggest(t *testing.T) {
+	known := []string{"name", "count", "items"}
+	assert.Equal(t, `; did you mean "count"? (known: name, count, items)`, Suggest("cont", known))
+	assert.Equal(t, " (known: name, count, items)", Suggest("colour", known), "known names keep their order")
 }
 
 func TestUnknownNamesSuggestTheClosest(t *testing.T) {

@@ -55,10 +55,17 @@ func ReadFile(path string) ([]byte, error) {
 // ErrorAt, and the problems found so far (nil if none).
 func DecodeFile(file string, data []byte, v any) (*Decoder, error) {
 	d := &Decoder{File: file}
-	root, err := Parse(file, data)
+	return d, d.DecodeData(data, v)
+}
+
+// DecodeData parses data (one YAML document from d.File) and decodes it into v strictly, with
+// d's settings (Subst, Sentinel). It returns the problems found so far (nil if none).
+func (d *Decoder) DecodeData(data []byte, v any) error {
+	root, err := Parse(d.File, data)
 	if err != nil {
-		return d, err
+		d.Add(err)
+		return d.Err()
 	}
 	d.Decode(root, "", v)
-	return d, d.Err()
+	return d.Err()
 }

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/dsnscale/dsnscale/internal/registry"
 )
 
 // ErrInvalid is matched by every *Error and Errors.
@@ -32,16 +34,22 @@ type Error struct {
 	Line int
 	Path string
 	Msg  string
+	// Sentinel, when set, is a package's own error that this one matches besides ErrInvalid
+	// (trafficmap.ErrInvalid, say), so callers keep their errors.Is checks.
+	Sentinel error
 }
 
-// Error renders "file:line: path: message".
+// Error renders "file:line: path: message". A problem found in a value built in code, with no
+// file, renders as "path: message".
 func (e *Error) Error() string {
 	var b strings.Builder
-	b.WriteString(e.File)
-	if e.Line > 0 {
-		b.WriteString(":" + strconv.Itoa(e.Line))
+	if e.File != "" {
+		b.WriteString(e.File)
+		if e.Line > 0 {
+			b.WriteString(":" + strconv.Itoa(e.Line))
+		}
+		b.WriteString(": ")
 	}
-	b.WriteString(": ")
 	if e.Path != "" {
 		b.WriteString(e.Path + ": ")
 	}
@@ -49,8 +57,10 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// Is makes every *Error match ErrInvalid.
-func (e *Error) Is(target error) bool { return target == ErrInvalid }
+// Is makes every *Error match ErrInvalid, and its Sentinel if it has one.
+func (e *Error) Is(target error) bool {
+	return target == ErrInvalid || (e.Sentinel != nil && target == e.Sentinel)
+}
 
 // Errors is every problem found in a document, in file order.
 type Errors []*Error
@@ -85,15 +95,22 @@ type Unmarshaler interface {
 // maxErrors bounds how many errors one document collects.
 const maxErrors = 50
 
+// maxVisits bounds how many values one decoder decodes: a file of MaxFileBytes holds at most
+// about half a million, so only aliases of aliases (a "billion laughs") reach it.
+const maxVisits = 1 << 20
+
 // Decoder decodes nodes of one file.
 type Decoder struct {
 	File string
 	// Subst, when set, rewrites every scalar value (never a key) before it is decoded; an error
 	// is reported at the scalar.
 	Subst func(s string) (string, error)
+	// Sentinel, when set, is matched by every problem the decoder reports (see Error.Sentinel).
+	Sentinel error
 
-	errs Errors
-	pos  map[string]Pos
+	errs   Errors
+	pos    map[string]Pos
+	visits int
 }
 
 // Parse reads exactly one YAML document and returns its root node (the mapping, sequence or
@@ -157,7 +174,26 @@ func (d *Decoder) ErrorAt(path, format string, args ...any) {
 	d.add(&Error{File: d.File, Line: d.Pos(path).Line, Path: path, Msg: fmt.Sprintf(format, args...)})
 }
 
+// Add reports problems found elsewhere (by Parse, say) as the decoder's own.
+func (d *Decoder) Add(err error) {
+	var es Errors
+	var e *Error
+	switch {
+	case errors.As(err, &es):
+		for _, e := range es {
+			d.add(e)
+		}
+	case errors.As(err, &e):
+		d.add(e)
+	case err != nil:
+		d.add(&Error{File: d.File, Msg: err.Error()})
+	}
+}
+
 func (d *Decoder) add(e *Error) {
+	if e.Sentinel == nil {
+		e.Sentinel = d.Sentinel
+	}
 	if len(d.errs) < maxErrors {
 		d.errs = append(d.errs, e)
 	}
@@ -234,8 +270,12 @@ func (d *Decoder) Decode(n *yaml.Node, path string, v any) {
 }
 
 func (d *Decoder) decode(n *yaml.Node, path string, v reflect.Value) {
-	if n.Kind == yaml.AliasNode && n.Alias != nil {
-		n = n.Alias
+	n = deref(n)
+	if d.visits++; d.visits > maxVisits {
+		if d.visits == maxVisits+1 {
+			d.Errorf(n, path, "the document expands to more than %d values through aliases", maxVisits)
+		}
+		return
 	}
 	d.mark(path, n)
 	if v.CanAddr() && v.Addr().Type().Implements(unmarshalerType) {
@@ -289,9 +329,7 @@ func isNull(n *yaml.Node) bool {
 // Scalar returns the text of a scalar node after substitution; it reports a problem and returns
 // false for anything else.
 func (d *Decoder) Scalar(n *yaml.Node, path string) (string, bool) {
-	if n.Kind == yaml.AliasNode && n.Alias != nil {
-		n = n.Alias
-	}
+	n = deref(n)
 	if n.Kind != yaml.ScalarNode {
 		d.Errorf(n, path, "want a single value, got %s", describe(n))
 		return "", false
@@ -421,7 +459,7 @@ func (d *Decoder) decodeStruct(n *yaml.Node, path string, v reflect.Value) {
 		seen[key] = true
 		fi, ok := index[key]
 		if !ok {
-			d.Errorf(k, fp, "unknown field (known: %s)", strings.Join(names, ", "))
+			d.Errorf(k, fp, "unknown field%s", registry.Suggest(key, names))
 			continue
 		}
 		d.decode(val, fp, v.Field(fi))
@@ -461,9 +499,7 @@ func (d *Decoder) decodeMap(n *yaml.Node, path string, v reflect.Value) {
 // Pairs returns the key and value nodes of a mapping in file order, reporting duplicates and
 // non-scalar keys; it reports a problem and returns nil for anything but a mapping.
 func (d *Decoder) Pairs(n *yaml.Node, path string) [][2]*yaml.Node {
-	if n.Kind == yaml.AliasNode && n.Alias != nil {
-		n = n.Alias
-	}
+	n = deref(n)
 	if n.Kind != yaml.MappingNode {
 		d.Errorf(n, path, "want a mapping, got %s", describe(n))
 		return nil

@@ -43,7 +43,7 @@ func TestBadInputExits2(t *testing.T) {
 		{"bad stage vus", []string{"--executor", "ramping-vus", "--stages", "10s:x"}, `--stages: stage 1: "x" is not a number of VUs`},
 		{"stage duration", []string{"--executor", "ramping-vus", "--stages", "0s:3"}, `--stages[0].duration: must be positive, got 0s`},
 		{"unknown mix", []string{"--rate", "1/s", "--duration", "1s", "--mix", "nosuch"}, `--mix: unknown mix "nosuch"`},
-		{"bad mix file", []string{"--rate", "1/s", "--duration", "1s", "--mix", badMix}, badMix + `:5: unknown field "extra"`},
+		{"bad mix file", []string{"--rate", "1/s", "--duration", "1s", "--mix", badMix}, badMix + `:5: operations[0].extra: unknown field (known: op, kind, weight, size, index, query)`},
 		{"bad setup", []string{"--rate", "1/s", "--duration", "1s", "--setup", "maybe", "--target", "http://x"}, `--setup: must be "create" or "skip", got "maybe"`},
 		{"no target", []string{"--rate", "1/s", "--duration", "1s"}, "--target: required"},
 		{"bad target", []string{"--rate", "1/s", "--duration", "1s", "--target", "ftp://x"}, `--target "ftp://x": scheme must be http or https`},

@@ -31,11 +31,10 @@ package mix
 
 import (
 	"errors"
-	"fmt"
-	"strings"
 	"time"
 
 	"github.com/dsnscale/dsnscale/controlplane/model"
+	"github.com/dsnscale/dsnscale/internal/strictyaml"
 )
 
 // Kind is the kind of a mix document.
@@ -152,33 +151,9 @@ const (
 	MaxPrefixLength      = 20
 )
 
-// Error is one problem with a mix, located in its file.
-type Error struct {
-	File  string
-	Line  int    // 0 when unknown
-	Field string // YAML path such as operations[2].weight; empty for syntax errors
-	Msg   string
-}
-
-func (e *Error) Error() string {
-	var b strings.Builder
-	if e.File != "" {
-		b.WriteString(e.File)
-		if e.Line > 0 {
-			fmt.Fprintf(&b, ":%d", e.Line)
-		}
-		b.WriteString(": ")
-	}
-	if e.Field != "" {
-		b.WriteString(e.Field)
-		b.WriteString(": ")
-	}
-	b.WriteString(e.Msg)
-	return b.String()
-}
-
-// Is makes every Error match ErrInvalid.
-func (e *Error) Is(target error) bool { return target == ErrInvalid }
+// Error is one problem with a mix, located in its file: the one error of every dsnscale file
+// kind. Those of a mix also match ErrInvalid.
+type Error = strictyaml.Error
 
 // WithDefaults returns a copy with empty optional fields filled.
 func (m Mix) WithDefaults() Mix {

@@ -68,17 +68,17 @@ func TestParseErrorsHaveFileAndLine(t *testing.T) {
 		{
 			name: "unknown field",
 			yaml: strings.Replace(good, "    weight: 3\n", "    weight: 3\n    wieght: 4\n", 1),
-			want: []string{`m.yaml:10: unknown field "wieght"`},
+			want: []string{`m.yaml:10: operations[0].wieght: unknown field; did you mean "weight"? (known: op, kind, weight, size, index, query)`},
 		},
 		{
 			name: "wrong type",
 			yaml: strings.Replace(good, "tenants: 2", "tenants: many", 1),
-			want: []string{"m.yaml:4: a string `many` is not an integer"},
+			want: []string{`m.yaml:4: population.tenants: "many" is not an integer`},
 		},
 		{
 			name: "bad duration",
 			yaml: good + "timeout: soon\n",
-			want: []string{"m.yaml:16: a string `soon` is not a duration such as 10s"},
+			want: []string{`m.yaml:16: timeout: "soon" is not a duration (such as 30s or 1m30s)`},
 		},
 		{
 			name: "syntax",
@@ -88,12 +88,12 @@ func TestParseErrorsHaveFileAndLine(t *testing.T) {
 		{
 			name: "two documents",
 			yaml: good + "---\nkind: LoadMix\n",
-			want: []string{"m.yaml:16: a mix file holds one document; found another"},
+			want: []string{"m.yaml:16: more than one YAML document"},
 		},
 		{
 			name: "empty",
 			yaml: "",
-			want: []string{"m.yaml: empty: want a LoadMix document"},
+			want: []string{"m.yaml:1: empty document"},
 		},
 		{
 			name: "semantic errors at their lines",

@@ -1,13 +1,13 @@
 package mix
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"slices"
 	"strings"
 
 	"github.com/dsnscale/dsnscale/controlplane/model"
+	"github.com/dsnscale/dsnscale/internal/strictyaml"
 )
 
 // problem is a validation finding before it is placed in a file.
@@ -21,31 +21,14 @@ func (ps *problems) add(field, format string, args ...any) {
 
 // Validate checks the mix and returns every problem, each an *Error matching ErrInvalid. The
 // errors have no file position; Parse and Load add one.
-func (m Mix) Validate() error { return m.errorsIn("", nil) }
+func (m Mix) Validate() error { return m.errorsIn(&strictyaml.Decoder{Sentinel: ErrInvalid}) }
 
-// errorsIn validates m and places each problem at its line (lines maps field paths to lines).
-func (m Mix) errorsIn(file string, lines map[string]int) error {
-	ps := m.check()
-	errs := make([]error, len(ps))
-	for i, p := range ps {
-		errs[i] = &Error{File: file, Line: lineOf(lines, p.field), Field: p.field, Msg: p.msg}
+// errorsIn validates m and reports each problem to d, which places it at its field.
+func (m Mix) errorsIn(d *strictyaml.Decoder) error {
+	for _, p := range m.check() {
+		d.ErrorAt(p.field, "%s", p.msg)
 	}
-	return errors.Join(errs...)
-}
-
-// lineOf finds the line of field, or of its closest parent that has one.
-func lineOf(lines map[string]int, field string) int {
-	for f := field; f != ""; {
-		if l, ok := lines[f]; ok {
-			return l
-		}
-		i := strings.LastIndexAny(f, ".[")
-		if i < 0 {
-			break
-		}
-		f = f[:i]
-	}
-	return lines[""]
+	return d.Err()
 }
 
 func (m Mix) check() problems {

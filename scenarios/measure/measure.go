@@ -13,12 +13,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/dsnscale/dsnscale/faults"
+	"github.com/dsnscale/dsnscale/internal/registry"
 )
 
 // Sentinel errors.
@@ -123,12 +123,12 @@ func (in *Input) InjectionsIn(kind string) []faults.Injection {
 	return out
 }
 
-// Registry maps names to measurements.
+// Registry maps names to measurements, and the names of the figures they produce to the
+// measurement producing each. The zero value is empty and ready to use.
 type Registry struct {
-	mu sync.RWMutex
-	m  map[string]Measurement
-	// figures maps figure names to the measurement that produces them.
-	figures map[string]string
+	mu           sync.Mutex // makes a measurement and its figures one registration
+	measurements registry.Registry[Measurement]
+	figures      registry.Registry[string]
 }
 
 // Default holds this package's measurements.
@@ -144,41 +144,33 @@ func mustRegister(m Measurement) {
 func (r *Registry) Register(m Measurement) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.m == nil {
-		r.m, r.figures = map[string]Measurement{}, map[string]string{}
-	}
-	if _, dup := r.m[m.Name()]; dup {
+	if _, dup := r.measurements.Lookup(m.Name()); dup {
 		return fmt.Errorf("%w: %q", ErrDuplicate, m.Name())
 	}
 	for _, f := range m.Figures() {
-		if other, dup := r.figures[f.Name]; dup {
+		if other, dup := r.figures.Lookup(f.Name); dup {
 			return fmt.Errorf("%w: figure %q of %q is already produced by %q", ErrDuplicate, f.Name, m.Name(), other)
 		}
 	}
-	r.m[m.Name()] = m
+	if err := r.measurements.Register(m.Name(), m); err != nil {
+		return fmt.Errorf("%w: %w", ErrDuplicate, err)
+	}
 	for _, f := range m.Figures() {
-		r.figures[f.Name] = m.Name()
+		r.figures.MustRegister(f.Name, m.Name())
 	}
 	return nil
 }
 
 // Lookup returns the measurement called name.
-func (r *Registry) Lookup(name string) (Measurement, bool) {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	m, ok := r.m[name]
-	return m, ok
-}
+func (r *Registry) Lookup(name string) (Measurement, bool) { return r.measurements.Lookup(name) }
 
 // Producer returns the measurement that produces figure, and the figure.
 func (r *Registry) Producer(figure string) (Measurement, Figure, bool) {
-	r.mu.RLock()
-	name, ok := r.figures[figure]
-	m := r.m[name]
-	r.mu.RUnlock()
+	name, ok := r.figures.Lookup(figure)
 	if !ok {
 		return nil, Figure{}, false
 	}
+	m, _ := r.measurements.Lookup(name)
 	for _, f := range m.Figures() {
 		if f.Name == figure {
 			return m, f, true
@@ -188,16 +180,14 @@ func (r *Registry) Producer(figure string) (Measurement, Figure, bool) {
 }
 
 // Names lists the registered names, sorted.
-func (r *Registry) Names() []string {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	out := make([]string, 0, len(r.m))
-	for n := range r.m {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
-}
+func (r *Registry) Names() []string { return r.measurements.Names() }
+
+// FigureNames lists the names of every figure the registered measurements produce, sorted.
+func (r *Registry) FigureNames() []string { return r.figures.Names() }
+
+// Hint is the tail of a message about an unknown measurement name: the closest known name and
+// the known ones.
+func (r *Registry) Hint(name string) string { return registry.Suggest(name, r.Names()) }
 
 // missing returns a Value without a number.
 func missing(f Figure, format string, args ...any) Value {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dsnscale/dsnscale/reports"
 	"github.com/dsnscale/dsnscale/scenarios"
+	"github.com/dsnscale/dsnscale/scenarios/runner"
 )
 
 // MaxRepeat bounds --repeat: beyond it a number is a typo.
@@ -26,8 +27,8 @@ func parseRepeat(v string) (int, error) {
 	return n, nil
 }
 
-// runScenario runs one scenario; scenarios.Run, or a stand-in in tests.
-type runScenario func(ctx context.Context, s *scenarios.Scenario, opts scenarios.Options) (*scenarios.Outcome, error)
+// runScenario runs one scenario; runner.Run, or a stand-in in tests.
+type runScenario func(ctx context.Context, s *scenarios.Scenario, opts runner.Options) (*runner.Outcome, error)
 
 // repeater runs a scenario several times into one group directory.
 type repeater struct {
@@ -45,7 +46,7 @@ type repeater struct {
 // runs out of every figure but run.broken. The exit code is 3 when a run broke or the group
 // was interrupted, else 1 when an SLO failed in any run, else 0.
 func runRepeated(ctx context.Context, s *scenarios.Scenario, ra runArgs, stdout, stderr io.Writer) int {
-	r := repeater{run: scenarios.Run, now: time.Now, terminal: isTerminal(stdout)}
+	r := repeater{run: runner.Run, now: time.Now, terminal: isTerminal(stdout)}
 	return r.do(ctx, s, ra, stdout, stderr)
 }
 
@@ -53,7 +54,7 @@ func (r repeater) do(ctx context.Context, s *scenarios.Scenario, ra runArgs, std
 	start := r.now()
 	dir := ra.out
 	if dir == "" {
-		dir = filepath.Join("runs", fmt.Sprintf("%s-x%d", scenarios.RunID(start, s.Metadata.Name), ra.repeat))
+		dir = filepath.Join("runs", fmt.Sprintf("%s-x%d", runner.RunID(start, s.Metadata.Name), ra.repeat))
 	}
 	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
 		fmt.Fprintf(stderr, "dsnscale run: group directory %s is not empty\n", dir)
@@ -86,7 +87,7 @@ func (r repeater) do(ctx context.Context, s *scenarios.Scenario, ra runArgs, std
 		}
 		fmt.Fprintf(stdout, "\n== run %d of %d (group %s)\n", i, ra.repeat, dir)
 		entry := reports.GroupRun{Dir: fmt.Sprintf("run-%0*d", width, i)}
-		out, err := r.run(ctx, s, scenarios.Options{Dir: filepath.Join(dir, entry.Dir), Progress: stdout, Terminal: r.terminal})
+		out, err := r.run(ctx, s, runner.Options{Dir: filepath.Join(dir, entry.Dir), Progress: stdout, Terminal: r.terminal})
 		switch {
 		case out == nil || out.Run == nil:
 			entry.Broken, entry.Error = true, errText(err, "the run left no record")

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dsnscale/dsnscale/reports"
 	"github.com/dsnscale/dsnscale/scenarios"
+	"github.com/dsnscale/dsnscale/scenarios/runner"
 )
 
 // fakeRuns stands in for the engine: run i (from 1) does what outcomes[i-1] says, writing a
@@ -25,7 +26,7 @@ type fakeRuns struct {
 	calls    int
 }
 
-func (f *fakeRuns) run(ctx context.Context, s *scenarios.Scenario, opts scenarios.Options) (*scenarios.Outcome, error) {
+func (f *fakeRuns) run(ctx context.Context, s *scenarios.Scenario, opts runner.Options) (*runner.Outcome, error) {
 	f.calls++
 	what := f.outcomes[f.calls-1]
 	if what == "norecord" {
@@ -33,11 +34,11 @@ func (f *fakeRuns) run(ctx context.Context, s *scenarios.Scenario, opts scenario
 	}
 	start := time.Date(2026, 3, 1, 12, f.calls, 0, 0, time.UTC)
 	run := &reports.Run{
-		SchemaVersion: reports.SchemaVersion, ID: scenarios.RunID(start, s.Metadata.Name), Scenario: reports.Scenario{Name: s.Metadata.Name},
+		SchemaVersion: reports.SchemaVersion, ID: runner.RunID(start, s.Metadata.Name), Scenario: reports.Scenario{Name: s.Metadata.Name},
 		Params: s.Values, Environment: reports.CurrentEnvironment(), Start: start, End: start.Add(time.Second), Result: reports.ResultPass,
 		Measurements: []reports.Measurement{{Name: "cp-health", Values: []reports.Value{{Name: "cp_crashes", Value: 0}}}},
 	}
-	out := &scenarios.Outcome{Dir: opts.Dir, Run: run}
+	out := &runner.Outcome{Dir: opts.Dir, Run: run}
 	switch what {
 	case "fail":
 		run.Result, run.Error = reports.ResultFail, "step restart: timed out"

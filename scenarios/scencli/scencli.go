@@ -14,14 +14,15 @@ import (
 
 	"github.com/dsnscale/dsnscale/reports"
 	"github.com/dsnscale/dsnscale/scenarios"
+	"github.com/dsnscale/dsnscale/scenarios/runner"
 )
 
 // Exit codes.
 const (
-	ExitOK     = scenarios.ExitPass
-	ExitFailed = scenarios.ExitFail
-	ExitUsage  = scenarios.ExitInput
-	ExitBroken = scenarios.ExitBroken
+	ExitOK     = runner.ExitPass
+	ExitFailed = runner.ExitFail
+	ExitUsage  = runner.ExitInput
+	ExitBroken = runner.ExitBroken
 )
 
 const runUsage = `usage: dsnscale run NAME|FILE [--set name=value]... [--out DIR] [--plan] [--repeat N]
@@ -137,7 +138,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if ra.repeat > 0 {
 		return runRepeated(ctx, s, ra, stdout, stderr)
 	}
-	out, err := scenarios.Run(ctx, s, scenarios.Options{Dir: ra.out, Progress: stdout, Terminal: isTerminal(stdout)})
+	out, err := runner.Run(ctx, s, runner.Options{Dir: ra.out, Progress: stdout, Terminal: isTerminal(stdout)})
 	if out == nil {
 		fmt.Fprintf(stderr, "dsnscale run: %v\n", err)
 		if errors.Is(err, scenarios.ErrInvalid) {
@@ -162,7 +163,7 @@ func printLoadError(w io.Writer, err error) {
 	fmt.Fprintln(w, err)
 }
 
-func printOutcome(w io.Writer, out *scenarios.Outcome) {
+func printOutcome(w io.Writer, out *runner.Outcome) {
 	run := out.Run
 	fmt.Fprintf(w, "\n%s: %s in %s\n", run.ID, strings.ToUpper(string(run.Result)), run.Duration().Round(1e8))
 	if run.Error != "" {

@@ -43,6 +43,21 @@ func Require(t testing.TB, name string) string {
 	return ""
 }
 
+// RequireTool skips the test loudly when a tool the machine should have (the Docker engine, a
+// browser) is unavailable, and fails it in CI, where the suite must run. why says what was not
+// tested; err says why the tool is unavailable (nil: it is available and nothing happens).
+func RequireTool(t testing.TB, why string, err error) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	msg := fmt.Sprintf("%s: %s did NOT run (%v)", why, t.Name(), err)
+	if InCI() {
+		t.Fatalf("CI=true and %s", msg)
+	}
+	loud(t, msg)
+}
+
 // Optional returns the URL in the environment variable name, or skips the test with a loud
 // message, in CI too: nothing here starts that server.
 func Optional(t testing.TB, name string) string {

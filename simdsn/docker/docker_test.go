@@ -12,6 +12,7 @@ import (
 
 	"github.com/dsnscale/dsnscale/controlplane/client"
 	"github.com/dsnscale/dsnscale/controlplane/model"
+	"github.com/dsnscale/dsnscale/scripts/testservers"
 	"github.com/dsnscale/dsnscale/simdsn"
 	"github.com/dsnscale/dsnscale/simdsn/docker"
 	"github.com/dsnscale/dsnscale/simdsn/internal/simtest"
@@ -27,12 +28,10 @@ func TestMain(m *testing.M) {
 }
 
 func TestDockerDriver(t *testing.T) {
-	if err := docker.Available(); err != nil {
-		t.Skipf("SKIPPED: THE DOCKER DRIVER IS NOT TESTED: `docker info` does not work here (%v)", err)
-	}
 	if testing.Short() {
 		t.Skip("starts containers: not in -short")
 	}
+	testservers.RequireTool(t, "the Docker engine does not answer `docker info`, so the docker driver", docker.Available())
 	bin := simtest.Binary(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

@@ -10,9 +10,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sort"
-	"sync"
 
+	"github.com/dsnscale/dsnscale/internal/registry"
 	"github.com/dsnscale/dsnscale/simdsn/bus"
 	"github.com/dsnscale/dsnscale/simdsn/engine"
 	"github.com/dsnscale/dsnscale/simdsn/stage"
@@ -96,22 +95,17 @@ type Driver interface {
 	Launch(ctx context.Context, p *Plan, records io.Writer) (Deployment, error)
 }
 
-var (
-	mu       sync.Mutex
-	registry = map[string]Driver{}
-)
+// drivers holds the drivers by name.
+var drivers = registry.New[Driver]("driver")
 
 // Register adds a driver under name; a second driver of the same name is an error.
 func Register(name string, d Driver) error {
-	mu.Lock()
-	defer mu.Unlock()
 	if name == "" || d == nil {
 		return fmt.Errorf("driver: Register needs a name and a driver")
 	}
-	if _, dup := registry[name]; dup {
+	if err := drivers.Register(name, d); err != nil {
 		return fmt.Errorf("%w: %q", ErrDuplicate, name)
 	}
-	registry[name] = d
 	return nil
 }
 
@@ -124,30 +118,15 @@ func MustRegister(name string, d Driver) {
 
 // Lookup returns the driver registered under name.
 func Lookup(name string) (Driver, error) {
-	mu.Lock()
-	defer mu.Unlock()
-	d, ok := registry[name]
+	d, ok := drivers.Lookup(name)
 	if !ok {
-		return nil, fmt.Errorf("%w: %q (have: %v)", ErrUnknown, name, namesLocked())
+		return nil, fmt.Errorf("%w %q%s", ErrUnknown, name, drivers.Hint(name))
 	}
 	return d, nil
 }
 
 // Names lists the registered drivers, sorted.
-func Names() []string {
-	mu.Lock()
-	defer mu.Unlock()
-	return namesLocked()
-}
-
-func namesLocked() []string {
-	out := make([]string, 0, len(registry))
-	for n := range registry {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
-}
+func Names() []string { return drivers.Names() }
 
 // Split divides a command among units: each unit gets the DSNs it holds (all of its DSNs when
 // the command names none, except recover, which each unit resolves itself).

@@ -4,7 +4,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/dsnscale/dsnscale/simdsn/internal/strictyaml"
+	"github.com/dsnscale/dsnscale/internal/registry"
+	"github.com/dsnscale/dsnscale/internal/strictyaml"
 )
 
 // Behaviour is a StageSet compiled (with any overlays laid over it) into the tables the DSN
@@ -47,21 +48,15 @@ func (b *Behaviour) Index(name string) (int, bool) {
 	return i, ok
 }
 
-// compile validates s (decoded with doc) and builds its Behaviour.
-func compile(key string, s *Set, doc *strictyaml.Doc) (*Behaviour, error) {
-	var errs errList
-	if s.APIVersion != APIVersion {
-		errs.add(doc.Errorf("apiVersion", "want %q, got %q", APIVersion, s.APIVersion))
-	}
-	if s.Kind != KindStageSet {
-		errs.add(doc.Errorf("kind", "want %q, got %q", KindStageSet, s.Kind))
-	}
+// compile validates s (decoded by dec, which places the problems) and builds its Behaviour.
+func compile(key string, s *Set, dec *strictyaml.Decoder) (*Behaviour, error) {
+	dec.CheckHeader(strictyaml.Header{APIVersion: s.APIVersion, Kind: s.Kind}, KindStageSet)
 	if s.Name == "" {
-		errs.add(doc.Errorf("name", "a stage set needs a name"))
+		dec.ErrorAt("name", "a stage set needs a name")
 	}
 	if len(s.Stages) == 0 {
-		errs.add(doc.Errorf("stages", "a stage set needs stages"))
-		return nil, errs.err()
+		dec.ErrorAt("stages", "a stage set needs stages")
+		return nil, dec.Err()
 	}
 	b := &Behaviour{Key: key, ClockSkew: s.ClockSkew, Apply: s.Apply, Telemetry: s.Telemetry, Health: s.Health, index: map[string]int{}}
 	names := sortedKeys(s.Stages)
@@ -74,7 +69,7 @@ func compile(key string, s *Set, doc *strictyaml.Doc) (*Behaviour, error) {
 		}
 		i, ok := b.index[name]
 		if !ok {
-			errs.add(doc.Errorf(path, "unknown stage %q (stages: %s)", name, joinNames(names)))
+			dec.ErrorAt(path, "unknown stage %q%s", name, registry.Suggest(name, names))
 			return -1
 		}
 		return i
@@ -88,69 +83,69 @@ func compile(key string, s *Set, doc *strictyaml.Doc) (*Behaviour, error) {
 	}
 	b.Initial, b.Off = ref("initial", initial), ref("off", off)
 	for _, name := range names {
-		b.Stages = append(b.Stages, compileStage(name, s.Stages[name], doc, ref, &errs))
+		b.Stages = append(b.Stages, compileStage(name, s.Stages[name], dec, ref))
 	}
 	if b.Off >= 0 && b.Stages[b.Off].State != Off {
-		errs.add(doc.Errorf("off", "stage %q must have state off", off))
+		dec.ErrorAt("off", "stage %q must have state off", off)
 	}
-	checkProb(doc, "apply.errorProbability", s.Apply.ErrorProbability, &errs)
-	checkProb(doc, "apply.dropAckProbability", s.Apply.DropAckProbability, &errs)
-	checkProb(doc, "apply.wrongRevisionProbability", s.Apply.WrongRevisionProbability, &errs)
-	checkProb(doc, "telemetry.corruptProbability", s.Telemetry.CorruptProbability, &errs)
-	checkDelay(doc, "apply.delay", s.Apply.Delay, &errs)
+	checkProb(dec, "apply.errorProbability", s.Apply.ErrorProbability)
+	checkProb(dec, "apply.dropAckProbability", s.Apply.DropAckProbability)
+	checkProb(dec, "apply.wrongRevisionProbability", s.Apply.WrongRevisionProbability)
+	checkProb(dec, "telemetry.corruptProbability", s.Telemetry.CorruptProbability)
+	checkDelay(dec, "apply.delay", s.Apply.Delay)
 	switch s.Telemetry.CorruptMode {
 	case "":
 		b.Telemetry.CorruptMode = CorruptGarbage
 	case CorruptGarbage, CorruptImpossible, CorruptWrongDSN:
 	default:
-		errs.add(doc.Errorf("telemetry.corruptMode", "unknown mode %q (want %s, %s or %s)", s.Telemetry.CorruptMode, CorruptGarbage, CorruptImpossible, CorruptWrongDSN))
+		dec.ErrorAt("telemetry.corruptMode", "unknown mode %q (want %s, %s or %s)", s.Telemetry.CorruptMode, CorruptGarbage, CorruptImpossible, CorruptWrongDSN)
 	}
 	if s.Health.TemperatureRisePerMinute < 0 {
-		errs.add(doc.Errorf("health.temperatureRisePerMinute", "must not be negative, got %v", s.Health.TemperatureRisePerMinute))
+		dec.ErrorAt("health.temperatureRisePerMinute", "must not be negative, got %v", s.Health.TemperatureRisePerMinute)
 	}
 	if s.Health.DiskHealthLossPerHour < 0 {
-		errs.add(doc.Errorf("health.diskHealthLossPerHour", "must not be negative, got %v", s.Health.DiskHealthLossPerHour))
+		dec.ErrorAt("health.diskHealthLossPerHour", "must not be negative, got %v", s.Health.DiskHealthLossPerHour)
 	}
-	if err := errs.err(); err != nil {
+	if err := dec.Err(); err != nil {
 		return nil, err
 	}
 	return b, nil
 }
 
-func compileStage(name string, st *Stage, doc *strictyaml.Doc, ref func(path, name string) int, errs *errList) Compiled {
+func compileStage(name string, st *Stage, dec *strictyaml.Decoder, ref func(path, name string) int) Compiled {
 	p := "stages." + name
 	c := Compiled{Name: name, Next: -1}
 	for i := range c.On {
 		c.On[i] = -1
 	}
 	if st == nil {
-		errs.add(doc.Errorf(p, "empty stage"))
+		dec.ErrorAt(p, "empty stage")
 		return c
 	}
 	state, ok := ParseState(st.State)
 	if !ok {
-		errs.add(doc.Errorf(p+".state", "unknown state %q (want one of %s)", st.State, joinNames(StateNames())))
+		dec.ErrorAt(p+".state", "unknown state %q (want one of %s)", st.State, joinNames(StateNames()))
 	}
 	c.State = state
 	act, ok := parseAction(st.Action)
 	if !ok {
-		errs.add(doc.Errorf(p+".action", "unknown action %q (want one of %s)", st.Action, joinNames(actionNames[1:])))
+		dec.ErrorAt(p+".action", "unknown action %q (want one of %s)", st.Action, joinNames(actionNames[1:]))
 	}
 	c.Action = act
 	c.Delay = st.Delay
-	checkDelay(doc, p+".delay", st.Delay, errs)
+	checkDelay(dec, p+".delay", st.Delay)
 	c.Timeout = st.Timeout
 	if st.Timeout < 0 {
-		errs.add(doc.Errorf(p+".timeout", "must not be negative, got %v", st.Timeout))
+		dec.ErrorAt(p+".timeout", "must not be negative, got %v", st.Timeout)
 	}
 	if (act == ActConnect || act == ActHello || act == ActFetchSnapshot) && st.Timeout <= 0 {
-		errs.add(doc.Errorf(p+".timeout", "action %s needs a positive timeout", act))
+		dec.ErrorAt(p+".timeout", "action %s needs a positive timeout", act)
 	}
 	if act == ActBackoff {
 		if st.Backoff == nil {
-			errs.add(doc.Errorf(p+".backoff", "action backoff needs a backoff {initial, max, factor, jitter}"))
+			dec.ErrorAt(p+".backoff", "action backoff needs a backoff {initial, max, factor, jitter}")
 		} else {
-			checkBackoff(doc, p+".backoff", *st.Backoff, errs)
+			checkBackoff(dec, p+".backoff", *st.Backoff)
 		}
 	}
 	if st.Backoff != nil {
@@ -162,17 +157,17 @@ func compileStage(name string, st *Stage, doc *strictyaml.Doc, ref func(path, na
 		tp := fmt.Sprintf("%s.transitions[%d]", p, i)
 		to := ref(tp+".to", t.To)
 		if t.To == "" {
-			errs.add(doc.Errorf(tp+".to", "a transition needs a target stage"))
+			dec.ErrorAt(tp+".to", "a transition needs a target stage")
 		}
-		checkProb(doc, tp+".probability", t.Probability, errs)
+		checkProb(dec, tp+".probability", t.Probability)
 		sum += t.Probability
 		c.Transitions = append(c.Transitions, CompiledTransition{To: to, Probability: t.Probability})
 	}
 	if sum > 1+1e-9 {
-		errs.add(doc.Errorf(p+".transitions", "probabilities add up to %v, more than 1", sum))
+		dec.ErrorAt(p+".transitions", "probabilities add up to %v, more than 1", sum)
 	}
 	if (c.Next >= 0 || len(c.Transitions) > 0) && st.Delay == (Delay{}) && act != ActNone {
-		errs.add(doc.Errorf(p+".delay", "next/transitions alongside action %s need a delay, or the action never runs", act))
+		dec.ErrorAt(p+".delay", "next/transitions alongside action %s need a delay, or the action never runs", act)
 	}
 	allowed := map[Outcome]bool{}
 	for _, o := range actionOutcomes[act] {
@@ -182,18 +177,18 @@ func compileStage(name string, st *Stage, doc *strictyaml.Doc, ref func(path, na
 		o, ok := parseOutcome(k)
 		op := p + ".on." + k
 		if !ok {
-			errs.add(doc.Errorf(op, "unknown outcome %q", k))
+			dec.ErrorAt(op, "unknown outcome %q", k)
 			continue
 		}
 		if !allowed[o] && !o.Signal() {
-			errs.add(doc.Errorf(op, "action %s has no outcome %q (it has: %s)", act, k, outcomeList(actionOutcomes[act])))
+			dec.ErrorAt(op, "action %s has no outcome %q (it has: %s)", act, k, outcomeList(actionOutcomes[act]))
 			continue
 		}
 		c.On[o] = ref(op, st.On[k])
 	}
 	for _, o := range actionOutcomes[act] {
 		if _, ok := st.On[o.String()]; !ok {
-			errs.add(doc.Errorf(p+".on", "action %s can end with %q but on does not say where to go", act, o))
+			dec.ErrorAt(p+".on", "action %s can end with %q but on does not say where to go", act, o)
 		}
 	}
 	return c
@@ -220,29 +215,29 @@ func parseOutcome(s string) (Outcome, bool) {
 	return 0, false
 }
 
-func checkProb(doc *strictyaml.Doc, path string, p float64, errs *errList) {
+func checkProb(dec *strictyaml.Decoder, path string, p float64) {
 	if !(p >= 0 && p <= 1) {
-		errs.add(doc.Errorf(path, "probability %v is outside [0,1]", p))
+		dec.ErrorAt(path, "probability %v is outside [0,1]", p)
 	}
 }
 
-func checkDelay(doc *strictyaml.Doc, path string, d Delay, errs *errList) {
+func checkDelay(dec *strictyaml.Decoder, path string, d Delay) {
 	if d.Base < 0 || d.Jitter < 0 {
-		errs.add(doc.Errorf(path, "base and jitter must not be negative, got %v and %v", d.Base, d.Jitter))
+		dec.ErrorAt(path, "base and jitter must not be negative, got %v and %v", d.Base, d.Jitter)
 	}
 }
 
-func checkBackoff(doc *strictyaml.Doc, path string, b Backoff, errs *errList) {
+func checkBackoff(dec *strictyaml.Decoder, path string, b Backoff) {
 	switch {
 	case b.Initial <= 0:
-		errs.add(doc.Errorf(path+".initial", "must be positive, got %v", b.Initial))
+		dec.ErrorAt(path+".initial", "must be positive, got %v", b.Initial)
 	case b.Max < b.Initial:
-		errs.add(doc.Errorf(path+".max", "must be at least initial (%v), got %v", b.Initial, b.Max))
+		dec.ErrorAt(path+".max", "must be at least initial (%v), got %v", b.Initial, b.Max)
 	}
 	if b.Factor < 1 {
-		errs.add(doc.Errorf(path+".factor", "must be at least 1, got %v", b.Factor))
+		dec.ErrorAt(path+".factor", "must be at least 1, got %v", b.Factor)
 	}
-	checkProb(doc, path+".jitter", b.Jitter, errs)
+	checkProb(dec, path+".jitter", b.Jitter)
 }
 
 func outcomeList(os []Outcome) string {

@@ -12,7 +12,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/dsnscale/dsnscale/simdsn/internal/strictyaml"
+	"github.com/dsnscale/dsnscale/internal/strictyaml"
 )
 
 //go:embed defaults/*.yaml
@@ -79,36 +79,31 @@ func (r *Registry) AddDir(dir string) error {
 // is compiled at once, so its errors surface here; a misbehaviour is checked against the sets by
 // Check.
 func (r *Registry) AddFile(file string, data []byte) error {
+	dec := &strictyaml.Decoder{File: file, Sentinel: ErrInvalid}
+	root, err := strictyaml.Parse(file, data)
+	if err != nil {
+		dec.Add(err)
+		return dec.Err()
+	}
 	var head struct {
 		Kind string `yaml:"kind"`
-		Name string `yaml:"name"`
 	}
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		_, derr := strictyaml.Decode(file, data, &struct{}{})
-		return fmt.Errorf("%w: %w", ErrInvalid, derr)
-	}
-	if root.Kind != yaml.DocumentNode || len(root.Content) == 0 {
-		return fmt.Errorf("%w: %s: empty document", ErrInvalid, file)
-	}
-	if err := root.Content[0].Decode(&head); err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrInvalid, file, err)
-	}
+	_ = root.Decode(&head) // only to pick the kind; the strict decode below reports problems
 	switch head.Kind {
 	case KindStageSet:
 		var s Set
-		doc, err := strictyaml.Decode(file, data, &s)
-		if err != nil {
-			return fmt.Errorf("%w: %w", ErrInvalid, err)
+		dec.Decode(root, "", &s)
+		if err := dec.Err(); err != nil {
+			return err
 		}
-		b, err := compile(s.Name, &s, doc)
+		b, err := compile(s.Name, &s, dec)
 		if err != nil {
 			return err
 		}
 		r.mu.Lock()
 		err = r.claim(file, s.Name)
 		if err == nil {
-			r.sets[s.Name] = &setSource{file: file, node: root.Content[0]}
+			r.sets[s.Name] = &setSource{file: file, node: root}
 			r.compiled[s.Name] = b
 		}
 		r.mu.Unlock()
@@ -117,26 +112,23 @@ func (r *Registry) AddFile(file string, data []byte) error {
 		}
 	case KindMisbehaviour:
 		var m Misbehaviour
-		doc, err := strictyaml.Decode(file, data, &m)
-		if err != nil {
-			return fmt.Errorf("%w: %w", ErrInvalid, err)
+		dec.Decode(root, "", &m)
+		if err := dec.Err(); err != nil {
+			return err
 		}
-		var errs errList
-		if m.APIVersion != APIVersion {
-			errs.add(doc.Errorf("apiVersion", "want %q, got %q", APIVersion, m.APIVersion))
-		}
+		dec.CheckHeader(strictyaml.Header{APIVersion: m.APIVersion, Kind: m.Kind}, KindMisbehaviour)
 		if m.Name == "" {
-			errs.add(doc.Errorf("name", "a misbehaviour needs a name"))
+			dec.ErrorAt("name", "a misbehaviour needs a name")
 		}
 		for _, p := range sortedKeys(m.Params) {
 			if m.Params[p] == "" {
-				errs.add(doc.Errorf("params."+p, "needs a dotted path into the overlay"))
+				dec.ErrorAt(strictyaml.Key("params", p), "needs a dotted path into the overlay")
 			}
 		}
 		if m.Overlay.Kind == 0 && m.Goto == "" && m.Recover == "" {
-			errs.add(doc.Errorf("", "a misbehaviour needs an overlay, a goto stage or a recover stage"))
+			dec.ErrorAt("", "a misbehaviour needs an overlay, a goto stage or a recover stage")
 		}
-		if err := errs.err(); err != nil {
+		if err := dec.Err(); err != nil {
 			return err
 		}
 		r.mu.Lock()
@@ -149,13 +141,12 @@ func (r *Registry) AddFile(file string, data []byte) error {
 			return err
 		}
 	default:
-		_, derr := strictyaml.Decode(file, data, &struct {
-			Kind string `yaml:"kind"`
-		}{})
-		if derr == nil {
-			derr = fmt.Errorf("%s: kind: want %s or %s, got %q", file, KindStageSet, KindMisbehaviour, head.Kind)
+		kind := strictyaml.Lookup(root, []string{"kind"})
+		if kind == nil {
+			kind = root
 		}
-		return fmt.Errorf("%w: %w", ErrInvalid, derr)
+		dec.Errorf(kind, "kind", "must be %q or %q, got %q", KindStageSet, KindMisbehaviour, head.Kind)
+		return dec.Err()
 	}
 	r.mu.Lock()
 	r.sources[file] = append([]byte(nil), data...)
@@ -307,11 +298,12 @@ func (r *Registry) Compile(base string, overlays []Overlay) (*Behaviour, error) 
 		file += " with " + m.Name
 	}
 	var s Set
-	doc, err := strictyaml.DecodeNode(file, node, &s)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	dec := &strictyaml.Decoder{File: file, Sentinel: ErrInvalid}
+	dec.Decode(node, "", &s)
+	if err := dec.Err(); err != nil {
+		return nil, err
 	}
-	b, err := compile(key, &s, doc)
+	b, err := compile(key, &s, dec)
 	if err != nil {
 		return nil, err
 	}

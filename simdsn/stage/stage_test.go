@@ -55,7 +55,7 @@ func TestCompileOverlayWithParams(t *testing.T) {
 
 	_, err = r.Compile(DefaultSet, []Overlay{{Name: "slow-apply", Params: map[string]string{"delay": "soon"}}})
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), `apply.delay: want a duration`)
+	assert.Contains(t, err.Error(), `apply.delay: "soon" is not a duration`)
 
 	_, err = r.Compile(DefaultSet, []Overlay{{Name: "slow-apply", Params: map[string]string{"colour": "red"}}})
 	assert.ErrorContains(t, err, `unknown parameter "colour"`)
@@ -84,8 +84,8 @@ func TestStageSetErrors(t *testing.T) {
 	tests := []struct {
 		name, replace, with, want string
 	}{
-		{"unknown stage", "next: serve", "next: serv", `tiny.yaml:9:11: stages.boot.next: unknown stage "serv"`},
-		{"unknown field", "delay: 1s", "delya: 1s", `tiny.yaml:8:5: stages.boot.delya: unknown field "delya"`},
+		{"unknown stage", "next: serve", "next: serv", `tiny.yaml:9: stages.boot.next: unknown stage "serv"; did you mean "serve"? (known: boot, off, serve)`},
+		{"unknown field", "delay: 1s", "delya: 1s", `tiny.yaml:8: stages.boot.delya: unknown field; did you mean "delay"?`},
 		{"bad state", "state: booting", "state: sleeping", `stages.boot.state: unknown state "sleeping"`},
 		{"bad action", "action: serve", "action: dance", `stages.serve.action: unknown action "dance"`},
 		{"negative delay", "delay: 1s", "delay: -1s", `stages.boot.delay: base and jitter must not be negative`},
@@ -94,7 +94,7 @@ func TestStageSetErrors(t *testing.T) {
 		{"unmapped outcome", "action: serve", "action: hello\n    timeout: 1s", `action hello can end with "up-to-date" but on does not say where to go`},
 		{"foreign outcome", "action: serve", "action: serve\n    on: {snapshot: boot}", `action serve has no outcome "snapshot"`},
 		{"missing timeout", "action: serve", "action: connect\n    on: {ok: boot, error: boot}", `action connect needs a positive timeout`},
-		{"wrong version", "dsnscale/v1", "dsnscale/v2", `apiVersion: want "dsnscale/v1"`},
+		{"wrong version", "dsnscale/v1", "dsnscale/v2", `tiny.yaml:1: apiVersion: must be "dsnscale/v1", got "dsnscale/v2"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -16,7 +16,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/dsnscale/dsnscale/simdsn/internal/strictyaml"
+	"github.com/dsnscale/dsnscale/internal/strictyaml"
 )
 
 // APIVersion is the apiVersion of stage files.
@@ -176,19 +176,18 @@ func (d Delay) Sample(u float64) time.Duration {
 	return max(v, 0)
 }
 
-// UnmarshalStrict accepts the scalar shorthand.
-func (d *Delay) UnmarshalStrict(dec *strictyaml.Decoder, n *yaml.Node, path string) error {
+// UnmarshalYAMLNode accepts the scalar shorthand.
+func (d *Delay) UnmarshalYAMLNode(dec *strictyaml.Decoder, n *yaml.Node, path string) {
 	if n.Kind == yaml.ScalarNode {
 		var base time.Duration
-		dec.Value(n, path, reflectValue(&base))
+		dec.Decode(n, path, &base)
 		*d = Delay{Base: base}
-		return nil
+		return
 	}
 	type plain Delay
 	var p plain
-	dec.Value(n, path, reflectValue(&p))
+	dec.Decode(n, path, &p)
 	*d = Delay(p)
-	return nil
 }
 
 // Backoff is jittered exponential back-off: the n-th wait is min(Max, Initial*Factor^n), reduced
@@ -299,8 +298,8 @@ type Misbehaviour struct {
 	Overlay yaml.Node `yaml:"overlay"`
 }
 
-// UnmarshalStrict keeps the overlay as a raw node; it is checked when compiled over a set.
-func (m *Misbehaviour) UnmarshalStrict(dec *strictyaml.Decoder, n *yaml.Node, path string) error {
+// UnmarshalYAMLNode keeps the overlay as a raw node; it is checked when compiled over a set.
+func (m *Misbehaviour) UnmarshalYAMLNode(dec *strictyaml.Decoder, n *yaml.Node, path string) {
 	type plain struct {
 		APIVersion  string            `yaml:"apiVersion"`
 		Kind        string            `yaml:"kind"`
@@ -312,19 +311,20 @@ func (m *Misbehaviour) UnmarshalStrict(dec *strictyaml.Decoder, n *yaml.Node, pa
 		Overlay     rawNode           `yaml:"overlay"`
 	}
 	var p plain
-	dec.Value(n, path, reflectValue(&p))
+	dec.Decode(n, path, &p)
 	*m = Misbehaviour{APIVersion: p.APIVersion, Kind: p.Kind, Name: p.Name, Description: p.Description,
 		Goto: p.Goto, Recover: p.Recover, Params: p.Params, Overlay: yaml.Node(p.Overlay)}
-	return nil
 }
 
 type rawNode yaml.Node
 
-func (r *rawNode) UnmarshalStrict(dec *strictyaml.Decoder, n *yaml.Node, path string) error {
+// UnmarshalYAMLNode keeps the mapping as it is.
+func (r *rawNode) UnmarshalYAMLNode(dec *strictyaml.Decoder, n *yaml.Node, path string) {
 	if n.Kind != yaml.MappingNode {
-		dec.NodeErrorf(n, path, "want a mapping laid over the stage set")
-		return nil
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!null" {
+			dec.Errorf(n, path, "want a mapping laid over the stage set")
+		}
+		return
 	}
 	*r = rawNode(*strictyaml.Clone(n))
-	return nil
 }

@@ -10,10 +10,9 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
-	"github.com/dsnscale/dsnscale/simdsn/internal/strictyaml"
+	"github.com/dsnscale/dsnscale/internal/strictyaml"
 	"github.com/dsnscale/dsnscale/simdsn/stage"
 )
 
@@ -153,7 +152,7 @@ func DefaultSource() []byte { return append([]byte(nil), defaultMap...) }
 
 // Load reads, decodes and validates a map file.
 func Load(path string, stages StageNames) (*Map, error) {
-	data, err := os.ReadFile(path)
+	data, err := strictyaml.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
@@ -163,11 +162,11 @@ func Load(path string, stages StageNames) (*Map, error) {
 // Parse decodes and validates a map; file names it in errors. Defaults are filled in.
 func Parse(file string, data []byte, stages StageNames) (*Map, error) {
 	var m Map
-	doc, err := strictyaml.Decode(file, data, &m)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	d := &strictyaml.Decoder{File: file, Sentinel: ErrInvalid}
+	if err := d.DecodeData(data, &m); err != nil {
+		return nil, err
 	}
-	if err := m.validate(doc, stages); err != nil {
+	if err := m.validate(d, stages); err != nil {
 		return nil, err
 	}
 	m.setDefaults()
@@ -176,7 +175,7 @@ func Parse(file string, data []byte, stages StageNames) (*Map, error) {
 
 // Validate checks a map built in code (errors carry field paths but no lines).
 func (m *Map) Validate(stages StageNames) error {
-	return m.validate(&strictyaml.Doc{File: m.Name}, stages)
+	return m.validate(&strictyaml.Decoder{File: m.Name, Sentinel: ErrInvalid}, stages)
 }
 
 func (m *Map) setDefaults() {

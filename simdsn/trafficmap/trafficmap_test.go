@@ -48,20 +48,20 @@ groups:
 
 func TestParseErrors(t *testing.T) {
 	tests := []struct{ name, old, new, want string }{
-		{"unknown field", "total: 10", "totl: 10", `small.yaml:4:1: totl: unknown field "totl"`},
+		{"unknown field", "total: 10", "totl: 10", `small.yaml:4: totl: unknown field; did you mean "total"? (known: apiVersion, kind, name, description, total, heartbeat, sites, groups)`},
 		{"counts", "count: 7", "count: 8", `sites[0].racks: counts do not add up: the racks of site "s1" hold 10 DSNs but its groups have 11`},
 		{"total", "total: 10", "total: 12", `total: counts do not add up: total is 12 but the groups have 10`},
-		{"negative rate", "connectionsPerSecond: 10", "connectionsPerSecond: -1", `small.yaml:15:29: groups[0].traffic.connectionsPerSecond: must be a non-negative number, got -1`},
+		{"negative rate", "connectionsPerSecond: 10", "connectionsPerSecond: -1", `small.yaml:15: groups[0].traffic.connectionsPerSecond: must be a non-negative number, got -1`},
 		{"probability", "probability: 0.5, to: {labels: {app: web}}", "probability: 1.5, to: {labels: {app: web}}", `groups[0].traffic.flows[0].probability: probability 1.5 is outside [0,1]`},
 		{"probability sum", "probability: 0.5, to: {labels: {app: db}}", "probability: 0.4, to: {labels: {app: db}}", `flow probabilities add up to 0.9, not 1`},
-		{"unknown misbehaviour", "[slow-apply]", "[slow-aply]", `small.yaml:21:21: groups[1].misbehaviours[0]: unknown misbehaviour "slow-aply"`},
+		{"unknown misbehaviour", "[slow-apply]", "[slow-aply]", `small.yaml:21: groups[1].misbehaviours[0]: unknown misbehaviour "slow-aply"`},
 		{"unknown stage set", "name: b\n", "name: b\n    stages: nope\n", `groups[1].stages: unknown stage set "nope"`},
 		{"negative count", "count: 3", "count: -3", `groups[1].count: must not be negative`},
 		{"bad site", "name: b\n", "name: b\n    site: s9\n", `groups[1].site: unknown site "s9"`},
 		{"bad port", "port: 443", "port: 70000", `port 70000 is outside 0-65535`},
 		{"bad label", "{role: web}", "{'ro,le': web}", `label key "ro,le"`},
 		{"series", "misbehaviours: [slow-apply]", "misbehaviours: [slow-apply]\n    telemetry: {series: 3}", `groups[1].telemetry.series: must be at least 10`},
-		{"kind", "kind: TrafficMap", "kind: Map", `kind: want "TrafficMap"`},
+		{"kind", "kind: TrafficMap", "kind: Map", `small.yaml:2: kind: must be "TrafficMap", got "Map"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

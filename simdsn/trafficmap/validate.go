@@ -1,23 +1,18 @@
 package trafficmap
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"strings"
 
 	"github.com/dsnscale/dsnscale/controlplane/wire"
-	"github.com/dsnscale/dsnscale/simdsn/internal/strictyaml"
+	"github.com/dsnscale/dsnscale/internal/strictyaml"
 )
 
-type checker struct {
-	doc  *strictyaml.Doc
-	errs []error
-}
+// checker reports problems at the decoded fields' places.
+type checker struct{ d *strictyaml.Decoder }
 
-func (c *checker) errorf(path, format string, args ...any) {
-	c.errs = append(c.errs, c.doc.Errorf(path, format, args...))
-}
+func (c *checker) errorf(path, format string, args ...any) { c.d.ErrorAt(path, format, args...) }
 
 func (c *checker) nonNegative(path string, v float64) {
 	if v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {
@@ -37,14 +32,9 @@ func (c *checker) name(path, kind, v string) {
 	}
 }
 
-func (m *Map) validate(doc *strictyaml.Doc, stages StageNames) error {
-	c := &checker{doc: doc}
-	if m.APIVersion != APIVersion {
-		c.errorf("apiVersion", "want %q, got %q", APIVersion, m.APIVersion)
-	}
-	if m.Kind != Kind {
-		c.errorf("kind", "want %q, got %q", Kind, m.Kind)
-	}
+func (m *Map) validate(d *strictyaml.Decoder, stages StageNames) error {
+	c := &checker{d: d}
+	d.CheckHeader(strictyaml.Header{APIVersion: m.APIVersion, Kind: m.Kind}, Kind)
 	if m.Name == "" {
 		c.errorf("name", "a traffic map needs a name")
 	}
@@ -130,10 +120,7 @@ func (m *Map) validate(doc *strictyaml.Doc, stages StageNames) error {
 	if groupSum == 0 && len(m.Groups) > 0 {
 		c.errorf("groups", "the groups have no DSNs")
 	}
-	if len(c.errs) > 0 {
-		return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(c.errs...))
-	}
-	return nil
+	return d.Err()
 }
 
 func (c *checker) labels(path string, labels map[string]string) {

@@ -1,4 +1,4 @@
-package scenarios
+package action
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"github.com/dsnscale/dsnscale/faults"
 )
 
-func init() { mustRegisterAction(changeIntent{}) }
+func init() { mustRegister(changeIntent{}) }
 
 // changeIntent updates policies seed-intent made, one at a time (a new port on every rule):
 // each update is one intent change the convergence measurement follows.
@@ -28,7 +28,7 @@ func (changeIntent) Description() string {
 
 func (changeIntent) Params() []faults.Param { return changeParams }
 
-func (changeIntent) Run(ctx context.Context, env ActionEnv, p faults.ParamValues) error {
+func (changeIntent) Run(ctx context.Context, env Env, p faults.ParamValues) error {
 	count, err := p.Int("count")
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package scenarios
+package runner
 
 import (
 	"bytes"
@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dsnscale/dsnscale/reports"
+	"github.com/dsnscale/dsnscale/scenarios"
 )
 
 const engineScenario = `apiVersion: dsnscale/v1
@@ -70,7 +71,7 @@ func TestEngineWithReferenceAgents(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a control plane and a fleet for about 10s")
 	}
-	s, err := Parse("engine-test.yaml", []byte(engineScenario), nil, "")
+	s, err := scenarios.Parse("engine-test.yaml", []byte(engineScenario), nil, "")
 	require.NoError(t, err)
 	dir := filepath.Join(t.TempDir(), "run")
 	var progress bytes.Buffer
@@ -128,7 +129,7 @@ func TestEngineAbortRecoversFaultsAndWritesReport(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a control plane and a fleet for a few seconds")
 	}
-	s, err := Parse("abort-test.yaml", []byte(abortScenario), nil, "")
+	s, err := scenarios.Parse("abort-test.yaml", []byte(abortScenario), nil, "")
 	require.NoError(t, err)
 	dir := filepath.Join(t.TempDir(), "run")
 	ctx, cancel := context.WithCancel(context.Background())
@@ -222,7 +223,7 @@ var buildBinary = sync.OnceValues(func() (string, error) {
 	}
 	bin := filepath.Join(dir, "dsnscale")
 	cmd := exec.Command("go", "build", "-o", bin, "./cmd/dsnscale")
-	cmd.Dir = ".."
+	cmd.Dir = "../.."
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("%v: %s", err, out)
 	}
@@ -233,15 +234,15 @@ func TestEngineControlPlaneRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds dsnscale and runs a control plane for a few seconds")
 	}
-	for _, mode := range []string{CPProcess, CPInProcess} {
+	for _, mode := range []string{scenarios.CPProcess, scenarios.CPInProcess} {
 		t.Run(mode, func(t *testing.T) {
 			var bin string
-			if mode == CPProcess {
+			if mode == scenarios.CPProcess {
 				var err error
 				bin, err = buildBinary()
 				require.NoError(t, err)
 			}
-			s, err := Parse("cp-test.yaml", []byte(cpRestartScenario), map[string]string{"mode": mode}, "")
+			s, err := scenarios.Parse("cp-test.yaml", []byte(cpRestartScenario), map[string]string{"mode": mode}, "")
 			require.NoError(t, err)
 			dir := filepath.Join(t.TempDir(), "run")
 			out, err := Run(context.Background(), s, Options{Dir: dir, Binary: bin, Fleets: newAgentFleet, Logger: testLogger(t)})
@@ -297,7 +298,7 @@ func TestEngineSimulatedFleetFaults(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a control plane and a simulated fleet for about 15s")
 	}
-	s, err := Parse("sim-faults.yaml", []byte(simFaultsScenario), nil, "")
+	s, err := scenarios.Parse("sim-faults.yaml", []byte(simFaultsScenario), nil, "")
 	require.NoError(t, err)
 	dir := filepath.Join(t.TempDir(), "run")
 	out, err := Run(context.Background(), s, Options{Dir: dir, Logger: testLogger(t)})
@@ -313,7 +314,7 @@ func TestEngineSimulatedFleetFaults(t *testing.T) {
 }
 
 func TestEngineBrokenRunStillWritesReport(t *testing.T) {
-	s, err := Parse("broken.yaml", []byte(cpRestartScenario), map[string]string{"mode": CPProcess}, "")
+	s, err := scenarios.Parse("broken.yaml", []byte(cpRestartScenario), map[string]string{"mode": scenarios.CPProcess}, "")
 	require.NoError(t, err)
 	dir := filepath.Join(t.TempDir(), "run")
 	out, err := Run(context.Background(), s, Options{Dir: dir, Binary: filepath.Join(t.TempDir(), "no-such-dsnscale"), Fleets: newAgentFleet, Logger: testLogger(t)})
@@ -327,5 +328,5 @@ func TestEngineBrokenRunStillWritesReport(t *testing.T) {
 
 	// A run directory that already holds a run is refused before anything starts.
 	_, err = Run(context.Background(), s, Options{Dir: dir, Fleets: newAgentFleet, Logger: testLogger(t)})
-	require.ErrorIs(t, err, ErrInvalid)
+	require.ErrorIs(t, err, scenarios.ErrInvalid)
 }

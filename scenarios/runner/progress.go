@@ -1,4 +1,4 @@
-package scenarios
+package runner
 
 import (
 	"fmt"
@@ -12,19 +12,20 @@ import (
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
 
+	"github.com/dsnscale/dsnscale/scenarios"
 	"github.com/dsnscale/dsnscale/scenarios/measure"
 )
 
 // progress shows a run as it goes: the step, the DSNs per state, the share acked, the elapsed
 // time.
 type progress interface {
-	Step(i, n int, st *Step, start time.Time)
+	Step(i, n int, st *scenarios.Step, start time.Time)
 	Update(step string, c measure.Counts, size int, rev uint64, elapsed time.Duration)
 	Log(format string, args ...any)
 	Close()
 }
 
-func newProgress(w io.Writer, terminal bool, s *Scenario) progress {
+func newProgress(w io.Writer, terminal bool, s *scenarios.Scenario) progress {
 	switch {
 	case w == nil:
 		return nopProgress{}
@@ -36,7 +37,7 @@ func newProgress(w io.Writer, terminal bool, s *Scenario) progress {
 
 type nopProgress struct{}
 
-func (nopProgress) Step(int, int, *Step, time.Time)                           {}
+func (nopProgress) Step(int, int, *scenarios.Step, time.Time)                 {}
 func (nopProgress) Update(string, measure.Counts, int, uint64, time.Duration) {}
 func (nopProgress) Log(string, ...any)                                        {}
 func (nopProgress) Close()                                                    {}
@@ -79,11 +80,11 @@ type lines struct {
 	length   time.Duration
 }
 
-func (l *lines) Step(i, n int, st *Step, start time.Time) {
+func (l *lines) Step(i, n int, st *scenarios.Step, start time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.stepLine = fmt.Sprintf("step %d/%d %s", i+1, n, st.Name)
-	l.stepAt, l.length = start, stepLength(st)
+	l.stepAt, l.length = start, st.Length()
 	wait := "for " + st.Duration.String()
 	if st.Until != nil {
 		wait = fmt.Sprintf("until %s (timeout %s)", st.Until, st.Timeout)
@@ -135,7 +136,7 @@ type bars struct {
 
 const barScale = 1000
 
-func newBars(w io.Writer, s *Scenario) *bars {
+func newBars(w io.Writer, s *scenarios.Scenario) *bars {
 	// In a terminal mpb uses the terminal's width; WithWidth only applies elsewhere.
 	b := &bars{p: mpb.New(mpb.WithOutput(w), mpb.WithWidth(160), mpb.WithRefreshRate(200*time.Millisecond), mpb.WithAutoRefresh())}
 	b.summary.Store("starting")
@@ -151,7 +152,7 @@ func newBars(w io.Writer, s *Scenario) *bars {
 	return b
 }
 
-func (b *bars) Step(i, n int, st *Step, start time.Time) {
+func (b *bars) Step(i, n int, st *scenarios.Step, start time.Time) {
 	label := fmt.Sprintf("step %d/%d %s", i+1, n, st.Name)
 	what := "for " + st.Duration.String()
 	if st.Until != nil {
@@ -163,7 +164,7 @@ func (b *bars) Step(i, n int, st *Step, start time.Time) {
 	bar.SetTotal(barScale, false)
 	b.mu.Lock()
 	prev := b.step
-	b.step, b.stepAt, b.length = bar, start, stepLength(st)
+	b.step, b.stepAt, b.length = bar, start, st.Length()
 	b.mu.Unlock()
 	if prev != nil {
 		prev.SetCurrent(barScale)

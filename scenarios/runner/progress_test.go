@@ -1,4 +1,4 @@
-package scenarios
+package runner
 
 import (
 	"bytes"
@@ -8,14 +8,15 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
+	"github.com/dsnscale/dsnscale/scenarios"
 	"github.com/dsnscale/dsnscale/scenarios/measure"
 )
 
 func TestProgressLines(t *testing.T) {
 	var b bytes.Buffer
-	s := &Scenario{Fleet: FleetSpec{Size: 10}}
+	s := &scenarios.Scenario{Fleet: scenarios.FleetSpec{Size: 10}}
 	p := newProgress(&b, false, s)
-	st := &Step{Name: "storm", Duration: 30 * time.Second}
+	st := &scenarios.Step{Name: "storm", Duration: 30 * time.Second}
 	p.Step(1, 3, st, time.Now())
 	p.Update("storm", measure.Counts{States: map[string]int{"serving": 7, "restarting": 3}, AtOrPast: 7}, 10, 42, 65*time.Second)
 	p.Update("storm", measure.Counts{}, 10, 42, 66*time.Second) // within the interval: not printed
@@ -30,9 +31,9 @@ func TestProgressLines(t *testing.T) {
 
 func TestProgressBars(t *testing.T) {
 	var b bytes.Buffer
-	s := &Scenario{Fleet: FleetSpec{Size: 10}}
+	s := &scenarios.Scenario{Fleet: scenarios.FleetSpec{Size: 10}}
 	p := newProgress(&b, true, s)
-	p.Step(0, 1, &Step{Name: "seed", Until: &Until{Condition: "converged", Share: 1, Bare: true}, Timeout: time.Minute}, time.Now())
+	p.Step(0, 1, &scenarios.Step{Name: "seed", Until: &scenarios.Until{Condition: "converged", Share: 1, Bare: true}, Timeout: time.Minute}, time.Now())
 	p.Update("seed", measure.Counts{States: map[string]int{"serving": 10}, AtOrPast: 10}, 10, 5, time.Second)
 	p.Log("seed: action %s", "seed-intent")
 	p.Close()

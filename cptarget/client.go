@@ -1,12 +1,9 @@
-package scenarios
+package cptarget
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -17,8 +14,8 @@ import (
 // maxAnswerBytes bounds an answer read by Get.
 const maxAnswerBytes = 16 << 20
 
-// clientAPI is the engine's API over the northbound client, plus raw GETs for endpoints the
-// client does not wrap (telemetry queries).
+// clientAPI is the API over the northbound client, plus raw GETs for endpoints the client does
+// not wrap (telemetry queries).
 type clientAPI struct {
 	c     *client.Client
 	base  string
@@ -87,28 +84,3 @@ func (a *clientAPI) List(ctx context.Context, kind model.Kind, tenant string, se
 
 // Ready reports whether the control plane answers its readiness check.
 func (a *clientAPI) Ready(ctx context.Context) error { return a.c.Ready(ctx) }
-
-// token returns the bearer token for the control plane's API: a fresh one of the harness's own
-// login for a control plane it started, the scenario's for an external one.
-func (e *engine) token() (string, error) {
-	if e.cp != nil {
-		if a, ok := e.cp.API().(*clientAPI); ok && a.login {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			return a.c.Token(ctx)
-		}
-	}
-	c := e.s.ControlPlane
-	if c.TokenFile == "" {
-		return c.Token, nil
-	}
-	p := c.TokenFile
-	if !filepath.IsAbs(p) && e.s.Dir != "" {
-		p = filepath.Join(e.s.Dir, p)
-	}
-	b, err := os.ReadFile(p)
-	if err != nil {
-		return "", fmt.Errorf("controlPlane.tokenFile: %w", err)
-	}
-	return strings.TrimSpace(string(b)), nil
-}

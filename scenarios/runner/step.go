@@ -1,4 +1,4 @@
-package scenarios
+package runner
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"github.com/dsnscale/dsnscale/faults"
 	"github.com/dsnscale/dsnscale/loadgen"
 	"github.com/dsnscale/dsnscale/loadgen/northbound"
+	"github.com/dsnscale/dsnscale/scenarios"
+	"github.com/dsnscale/dsnscale/scenarios/action"
 	"github.com/dsnscale/dsnscale/scenarios/measure"
 )
 
@@ -63,10 +65,10 @@ func (e *engine) runStep(ctx context.Context, i int) error {
 		return err
 	}
 
-	env := ActionEnv{API: e.cp.API(), Revisions: e.revisions, Clock: e.clock, Logger: e.log,
+	env := action.Env{API: e.cp.API(), Revisions: e.revisions, Clock: e.clock, Logger: e.log,
 		Seed: e.s.Seed + int64(i), Labels: e.fleetLabels()}
 	for j, a := range st.Actions {
-		act, _ := LookupAction(a.Kind)
+		act, _ := action.Lookup(a.Kind)
 		e.prog.Log("%s: action %s", st.Name, a.Kind)
 		if err := act.Run(ctx, env, faults.ParamValues{Decl: act.Params(), Got: a.Params}); err != nil {
 			if ctx.Err() != nil {
@@ -127,7 +129,7 @@ func (e *engine) runStep(ctx context.Context, i int) error {
 }
 
 // wait waits out the step: its duration, or its condition once its faults are in place.
-func (e *engine) wait(ctx context.Context, st *Step, start time.Time, injected <-chan struct{}, tracked []*faults.Tracked) error {
+func (e *engine) wait(ctx context.Context, st *scenarios.Step, start time.Time, injected <-chan struct{}, tracked []*faults.Tracked) error {
 	if st.Until == nil {
 		return sleepCtx(ctx, e.clock, st.Duration-e.clock.Now().Sub(start))
 	}
@@ -140,7 +142,7 @@ func (e *engine) wait(ctx context.Context, st *Step, start time.Time, injected <
 		return errTimeout
 	}
 	e.awaitNoticed(ctx, tracked, deadline)
-	cond := conditions[st.Until.Condition]
+	cond, _ := scenarios.LookupCondition(st.Until.Condition)
 	for {
 		c := e.census(e.revisions.Latest())
 		if cond.Holds(c, e.s.Fleet.Size, st.Until.Share) {
@@ -192,7 +194,7 @@ func (e *engine) ownInjection(rec faults.Injection, tracked []*faults.Tracked) b
 
 // startFaults schedules the step's faults; injected closes once every one has been injected
 // (or given up when faultCtx ended).
-func (e *engine) startFaults(faultCtx context.Context, i int, st *Step, start time.Time) (<-chan struct{}, []*faults.Tracked) {
+func (e *engine) startFaults(faultCtx context.Context, i int, st *scenarios.Step, start time.Time) (<-chan struct{}, []*faults.Tracked) {
 	injected := make(chan struct{})
 	env := faults.Env{Fleet: e.fleet, ControlPlane: e.cp.Faults(), Clock: e.clock, Seed: e.s.Seed + int64(i), Logger: e.log}
 	var wg sync.WaitGroup
@@ -265,9 +267,9 @@ const setupSettle = 2 * time.Minute
 
 // prepareLoad builds the step's workload, creates (or adopts) its mix's objects, waits until the
 // fleet has applied them, and returns the executor, not yet running.
-func (e *engine) prepareLoad(ctx context.Context, st *Step) (*northbound.Workload, loadgen.Executor, error) {
-	cfg := effectiveLoad(st)
-	m, err := loadMix(cfg.Mix, e.s.Dir)
+func (e *engine) prepareLoad(ctx context.Context, st *scenarios.Step) (*northbound.Workload, loadgen.Executor, error) {
+	cfg := st.LoadConfig()
+	m, err := scenarios.LoadMix(cfg.Mix, e.s.Dir)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -290,7 +292,7 @@ func (e *engine) prepareLoad(ctx context.Context, st *Step) (*northbound.Workloa
 		e.revisions.Add(measure.Mark{Revision: rev, At: e.clock.Now(), Source: measure.SourcePoll})
 	}
 	deadline := e.clock.Now().Add(setupSettle)
-	cond := conditions["converged"]
+	cond, _ := scenarios.LookupCondition("converged")
 	for !cond.Holds(e.census(e.revisions.Latest()), e.s.Fleet.Size, 1) {
 		if !e.clock.Now().Before(deadline) {
 			e.note("step %s: the fleet had not applied the load's setup after %s; the step started anyway", st.Name, setupSettle)

@@ -1,44 +1,14 @@
-package scenarios
+package runner
 
 import (
 	"context"
+	"errors"
 	"time"
 
-	"github.com/dsnscale/dsnscale/controlplane/model"
 	"github.com/dsnscale/dsnscale/faults"
 	"github.com/dsnscale/dsnscale/scenarios/measure"
+	"github.com/dsnscale/dsnscale/simdsn/bus"
 )
-
-// API is the control plane's northbound API as the engine uses it: only its public endpoints.
-type API interface {
-	measure.API
-	// Revision returns the control plane's current revision.
-	Revision(ctx context.Context) (uint64, error)
-	// Create creates an object and returns it as stored (with its resourceVersion).
-	Create(ctx context.Context, obj *model.Object) (*model.Object, error)
-	// Update replaces an object and returns it as stored.
-	Update(ctx context.Context, obj *model.Object) (*model.Object, error)
-	// List lists the objects of a kind (in tenant, for namespaced kinds; "" for all) whose
-	// labels carry every key/value of selector.
-	List(ctx context.Context, kind model.Kind, tenant string, selector map[string]string) ([]*model.Object, error)
-}
-
-// ControlPlane is the control plane a run drives.
-type ControlPlane interface {
-	// APIURL is the base URL of the northbound API; NATSURL is where DSNs connect.
-	APIURL() string
-	NATSURL() string
-	// API is a client of the northbound API.
-	API() API
-	// Mode is CPInProcess, CPProcess or CPExternal.
-	Mode() string
-	// PID is the control plane's process (the harness's own in process; 0 when external).
-	PID() int
-	// Faults is what control-plane faults act on; nil when the harness does not run it.
-	Faults() faults.ControlPlane
-	// Stop stops a control plane the harness runs (nothing for an external one).
-	Stop(ctx context.Context) error
-}
 
 // FleetConfig says what fleet to start.
 type FleetConfig struct {
@@ -51,6 +21,8 @@ type FleetConfig struct {
 	Seed int64
 	// Binary is the dsnscale executable, for drivers that start processes.
 	Binary string
+	// Security is how the DSNs get their bus identities from the control plane (nil: none).
+	Security *bus.Security
 }
 
 // Fleet is a running simulated fleet.
@@ -79,3 +51,6 @@ type Fleet interface {
 
 // Clock is the time source of the engine; faults pace themselves with the same one.
 type Clock = faults.Clock
+
+// ErrAborted is returned by Run when its context ended before the scenario completed.
+var ErrAborted = errors.New("run aborted")

@@ -1,12 +1,6 @@
 package strictyaml
 
-import (
-	"sort"
-
-	"gopkg.in/yaml.v3"
-)
-
-func sortStrings(s []string) { sort.Strings(s) }
+import "gopkg.in/yaml.v3"
 
 // Merge returns a deep copy of base with overlay laid over it: mappings merge key by key,
 // anything else in overlay replaces what base had. Neither input is changed.
@@ -94,8 +88,7 @@ func Set(root *yaml.Node, path []string, value *yaml.Node) bool {
 				break
 			}
 		}
-		last := i == len(path)-1
-		if last {
+		if i == len(path)-1 {
 			if idx >= 0 {
 				n.Content[idx] = value
 			} else {

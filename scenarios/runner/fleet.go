@@ -1,11 +1,10 @@
-package scenarios
+package runner
 
 import (
 	"context"
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -13,38 +12,15 @@ import (
 
 	"github.com/dsnscale/dsnscale/controlplane/agent"
 	"github.com/dsnscale/dsnscale/faults"
+	"github.com/dsnscale/dsnscale/scenarios"
 	"github.com/dsnscale/dsnscale/scenarios/measure"
 	"github.com/dsnscale/dsnscale/simdsn"
 	"github.com/dsnscale/dsnscale/simdsn/bus"
-	"github.com/dsnscale/dsnscale/simdsn/driver"
 	simengine "github.com/dsnscale/dsnscale/simdsn/engine"
 	"github.com/dsnscale/dsnscale/simdsn/record"
 	"github.com/dsnscale/dsnscale/simdsn/stage"
 	"github.com/dsnscale/dsnscale/simdsn/trafficmap"
 )
-
-// DefaultDriver is the fleet driver of a scenario that names none.
-const DefaultDriver = "inproc"
-
-// DefaultTraffic names the simulator's embedded traffic-pattern map.
-const DefaultTraffic = "default"
-
-// FleetDrivers lists the fleet drivers a scenario may name.
-func FleetDrivers() []string { return driver.Names() }
-
-// CheckTraffic checks that a traffic-pattern map (the default, or a file relative to dir) exists
-// and is valid.
-func CheckTraffic(name, dir string) error {
-	if name == "" || name == DefaultTraffic {
-		return nil
-	}
-	p := name
-	if dir != "" && !filepath.IsAbs(p) {
-		p = filepath.Join(dir, p)
-	}
-	_, err := trafficmap.Load(p, stage.Default())
-	return err
-}
 
 // Misbehaviours of the simulator that the fault verbs map to.
 var verbMisbehaviour = map[string]string{
@@ -66,7 +42,7 @@ type simFleet struct {
 
 func newSimFleet(ctx context.Context, cfg FleetConfig, log *slog.Logger) (Fleet, error) {
 	var m *trafficmap.Map
-	if cfg.Traffic != "" && cfg.Traffic != DefaultTraffic {
+	if cfg.Traffic != "" && cfg.Traffic != scenarios.DefaultTraffic {
 		var err error
 		if m, err = trafficmap.Load(cfg.Traffic, stage.Default()); err != nil {
 			return nil, err
@@ -78,7 +54,7 @@ func newSimFleet(ctx context.Context, cfg FleetConfig, log *slog.Logger) (Fleet,
 	f, err := simdsn.New(ctx, simdsn.Config{
 		Driver: cfg.Driver, NATSURL: cfg.NATSURL, Count: cfg.Size, Map: m,
 		Seed: uint64(cfg.Seed), WorkDir: cfg.Dir, Binary: cfg.Binary, Logger: log,
-		Security: fleetSecurity(cfg.NATSURL),
+		Security: cfg.Security,
 	})
 	if err != nil {
 		return nil, err
@@ -254,11 +230,10 @@ func (s *simFleet) Timeline() *measure.Timeline {
 }
 
 // fleetNATSOptions are the bus connection options of a fleet of the harness's own (the
-// reference agents of the engine's tests) for the control plane at natsURL: a fleet gateway
-// identity obtained with the harness's gateway token, or none for a control plane the harness
-// did not start.
-func fleetNATSOptions(ctx context.Context, natsURL string) ([]nats.Option, error) {
-	sec := fleetSecurity(natsURL)
+// reference agents of the engine's tests) with the control plane's fleet credentials sec: a
+// fleet gateway identity obtained with the harness's gateway token, or none for a control
+// plane the harness did not start.
+func fleetNATSOptions(ctx context.Context, sec *bus.Security) ([]nats.Option, error) {
 	if sec == nil {
 		return nil, nil
 	}

@@ -1,4 +1,4 @@
-package scenarios
+package action
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"github.com/dsnscale/dsnscale/scenarios/measure"
 )
 
-func init() { mustRegisterAction(seedIntent{}) }
+func init() { mustRegister(seedIntent{}) }
 
 // seedIntent creates tenants, networks and policies: the intent the fleet converges on. Policy i
 // of a tenant selects the i-th DSN group of the traffic map (round robin), or every DSN when the
@@ -63,7 +63,7 @@ func ruleSet(n, networks, variant int) []model.Rule {
 	return rules
 }
 
-func (seedIntent) Run(ctx context.Context, env ActionEnv, p faults.ParamValues) error {
+func (seedIntent) Run(ctx context.Context, env Env, p faults.ParamValues) error {
 	tenants, err := p.Int("tenants")
 	if err != nil {
 		return err
@@ -132,7 +132,7 @@ func (seedIntent) Run(ctx context.Context, env ActionEnv, p faults.ParamValues) 
 // recordWrite records the revision a write committed, timed when its request was sent: the
 // commit happened between then and the answer, so convergence measured from here errs on the
 // slow side by at most the request's own latency.
-func recordWrite(env ActionEnv, stored *model.Object, what string, sent time.Time) {
+func recordWrite(env Env, stored *model.Object, what string, sent time.Time) {
 	if stored == nil {
 		return
 	}

@@ -1,4 +1,4 @@
-package scenarios
+package runner
 
 import (
 	"context"
@@ -52,7 +52,7 @@ func (f *agentFleet) DSNs() []faults.DSN { return f.dsns }
 
 func (f *agentFleet) Launch(ctx context.Context) error {
 	f.ctx, f.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	secure, err := fleetNATSOptions(ctx, f.cfg.NATSURL)
+	secure, err := fleetNATSOptions(ctx, f.cfg.Security)
 	if err != nil {
 		return err
 	}

@@ -1,17 +1,21 @@
-package scenarios
+package runner
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/dsnscale/dsnscale/cptarget"
 	"github.com/dsnscale/dsnscale/faults"
 	"github.com/dsnscale/dsnscale/reports"
+	"github.com/dsnscale/dsnscale/scenarios"
 	"github.com/dsnscale/dsnscale/scenarios/measure"
 )
 
@@ -37,8 +41,8 @@ type measured struct {
 func (e *engine) buildRecord(ctx context.Context, runErr error) *reports.Run {
 	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
-	if s, ok := e.cp.(interface{ settle(context.Context) }); ok && runErr != nil {
-		s.settle(mctx)
+	if s, ok := e.cp.(cptarget.Settler); ok && runErr != nil {
+		s.Settle(mctx)
 	}
 	end := e.clock.Now()
 	e.mu.Lock()
@@ -163,7 +167,7 @@ func (e *engine) apiOrNil() measure.API {
 	return e.cp.API()
 }
 
-func (e *engine) stepSpec(name string) *Step {
+func (e *engine) stepSpec(name string) *scenarios.Step {
 	for i := range e.s.Steps {
 		if e.s.Steps[i].Name == name {
 			return &e.s.Steps[i]
@@ -194,7 +198,7 @@ func (e *engine) fleetLabels() []map[string]string {
 	seen := map[string]bool{}
 	var out []map[string]string
 	for _, d := range e.fleet.DSNs() {
-		k := fmt.Sprint(sortedKeys(d.Labels), d.Labels)
+		k := fmt.Sprint(slices.Sorted(maps.Keys(d.Labels)), d.Labels)
 		if len(d.Labels) == 0 || seen[k] {
 			continue
 		}
@@ -207,7 +211,7 @@ func (e *engine) fleetLabels() []map[string]string {
 
 func (e *engine) scenarioRecord() reports.Scenario {
 	sc := reports.Scenario{Name: e.s.Metadata.Name, Path: e.s.Source, Content: string(e.s.Content)}
-	if t := e.trafficPath(); t != "" && fileExists(t) {
+	if t := e.trafficPath(); t != "" && isFile(t) {
 		if b, err := os.ReadFile(t); err == nil {
 			sc.Includes = append(sc.Includes, reports.SourceFile{Path: t, Content: string(b)})
 		}
@@ -271,7 +275,7 @@ func (e *engine) verdicts(all []measured, steps []stepRun) []reports.Verdict {
 	out := make([]reports.Verdict, 0, len(e.s.SLOs))
 	for _, slo := range e.s.SLOs {
 		m, fig, _ := measure.Default.Producer(slo.Value)
-		threshold, _ := ParseThreshold(slo.Threshold, fig.Unit)
+		threshold, _ := scenarios.ParseThreshold(slo.Threshold, fig.Unit)
 		v := reports.Verdict{Name: slo.Name, Measurement: m.Name() + "." + slo.Value, Op: reports.Op(slo.Op), Threshold: threshold, Unit: fig.Unit}
 		if slo.Step != "" {
 			v.Measurement = slo.Step + "/" + v.Measurement
@@ -358,4 +362,9 @@ func (e *engine) componentsRecord(ctx context.Context, run *reports.Run, end tim
 		}
 		run.Components = append(run.Components, c)
 	}
+}
+
+func isFile(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && !st.IsDir()
 }

@@ -1,8 +1,10 @@
-package scenarios
+package runner
 
 import (
 	"context"
 	"log/slog"
+	"maps"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -47,7 +49,7 @@ func (w *seriesWriter) add(ls *promutils.Labels, at time.Time, v float64) {
 }
 
 func (w *seriesWriter) censusSample(at time.Time, c measure.Counts, size int, rev uint64) {
-	for _, state := range sortedKeys(c.States) {
+	for _, state := range slices.Sorted(maps.Keys(c.States)) {
 		w.add(tsdb.Labels(seriesDSNs, "state", state), at, float64(c.States[state]))
 	}
 	acked := 0.0

@@ -1,4 +1,4 @@
-package scenarios
+package cptarget
 
 import (
 	"context"
@@ -18,19 +18,21 @@ import (
 	"github.com/dsnscale/dsnscale/controlplane/pki"
 	"github.com/dsnscale/dsnscale/faults"
 	"github.com/dsnscale/dsnscale/scenarios/measure"
+	"github.com/dsnscale/dsnscale/simdsn/bus"
 )
 
-// processCP is the reference control plane as a child process (`dsnscale cp serve`). A kill
-// is SIGKILL; a start runs it again on the same data directory and addresses. An exit the
+// processTarget is the reference control plane as a child process (`dsnscale cp serve`). A
+// kill is SIGKILL; a start runs it again on the same data directory and addresses. An exit the
 // harness did not cause is recorded as a crash.
-type processCP struct {
-	e        *engine
-	bin      string
+type processTarget struct {
+	env      Env
+	cfg      Config
 	dataDir  string
 	apiAddr  string
 	natsAddr string
 	logPath  string
 	api      *clientAPI
+	sec      *bus.Security
 
 	mu      sync.Mutex
 	cmd     *exec.Cmd
@@ -38,12 +40,8 @@ type processCP struct {
 	killing bool
 }
 
-func startProcessCP(ctx context.Context, e *engine) (*processCP, error) {
-	bin := e.s.ControlPlane.Binary
-	if bin == "" {
-		bin = e.opts.Binary
-	}
-	if bin == "" {
+func startProcess(ctx context.Context, cfg Config, env Env) (*processTarget, error) {
+	if cfg.Binary == "" {
 		return nil, errors.New("no dsnscale binary to run the control plane with (set controlPlane.binary)")
 	}
 	apiAddr, err := freeAddr()
@@ -54,8 +52,8 @@ func startProcessCP(ctx context.Context, e *engine) (*processCP, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &processCP{e: e, bin: bin, dataDir: filepath.Join(e.dir, "cp"), apiAddr: apiAddr, natsAddr: natsAddr,
-		logPath: filepath.Join(e.dir, "cp.log")}
+	c := &processTarget{env: env, cfg: cfg, dataDir: filepath.Join(cfg.Dir, "cp"), apiAddr: apiAddr, natsAddr: natsAddr,
+		logPath: filepath.Join(cfg.Dir, "cp.log")}
 	if err := c.Start(ctx); err != nil {
 		return nil, err
 	}
@@ -69,7 +67,7 @@ func startProcessCP(ctx context.Context, e *engine) (*processCP, error) {
 		}
 	}
 	if err == nil {
-		err = trustControlPlane(ctx, c.api, c.APIURL(), c.NATSURL(), caPEM)
+		c.sec, err = trust(ctx, c.api, c.APIURL(), caPEM)
 	}
 	if err != nil {
 		_ = c.Stop(ctx)
@@ -80,7 +78,7 @@ func startProcessCP(ctx context.Context, e *engine) (*processCP, error) {
 
 // ready asks the control plane whether it is ready, trusting the CA it wrote (which exists once
 // it has started the first time).
-func (c *processCP) ready(ctx context.Context) error {
+func (c *processTarget) ready(ctx context.Context) error {
 	api := c.api
 	if api == nil {
 		caPEM, err := os.ReadFile(filepath.Join(c.dataDir, controlplane.CADir, pki.CertFile))
@@ -97,7 +95,7 @@ func (c *processCP) ready(ctx context.Context) error {
 }
 
 // Start runs the control plane and waits until its API says it is ready.
-func (c *processCP) Start(ctx context.Context) error {
+func (c *processTarget) Start(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.cmd != nil {
@@ -109,21 +107,21 @@ func (c *processCP) Start(ctx context.Context) error {
 	}
 	args := []string{"cp", "serve", "--data", c.dataDir, "--listen", c.apiAddr, "--nats-listen", c.natsAddr,
 		"--token-ttl", harnessTokenTTL.String()}
-	if hb := c.e.s.ControlPlane.HeartbeatInterval; hb > 0 {
+	if hb := c.cfg.HeartbeatInterval; hb > 0 {
 		args = append(args, "--heartbeat-interval", hb.String())
 	}
-	for _, b := range []struct{ flag, url string }{{"--tsdb", c.e.s.ControlPlane.TSDB}, {"--search", c.e.s.ControlPlane.Search}, {"--inventory", c.e.s.ControlPlane.Inventory}} {
+	for _, b := range []struct{ flag, url string }{{"--tsdb", c.cfg.TSDB}, {"--search", c.cfg.Search}, {"--inventory", c.cfg.Inventory}} {
 		if b.url != "" {
 			args = append(args, b.flag, b.url)
 		}
 	}
-	cmd := exec.Command(c.bin, args...)
+	cmd := exec.Command(c.cfg.Binary, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// The control plane must not outlive the harness, even when the harness is killed.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		_ = logf.Close()
-		return fmt.Errorf("start %s: %w", c.bin, err)
+		return fmt.Errorf("start %s: %w", c.cfg.Binary, err)
 	}
 	exited := make(chan struct{})
 	c.cmd, c.exited, c.killing = cmd, exited, false
@@ -144,12 +142,12 @@ func (c *processCP) Start(ctx context.Context) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	c.e.cpEvents.Add(measure.CPEvent{At: c.e.clock.Now(), Kind: measure.CPStarted, Detail: fmt.Sprintf("pid %d", cmd.Process.Pid)})
+	c.env.Events.Add(measure.CPEvent{At: c.env.Clock.Now(), Kind: measure.CPStarted, Detail: fmt.Sprintf("pid %d", cmd.Process.Pid)})
 	return nil
 }
 
 // reap waits for the process and records an exit nobody asked for as a crash.
-func (c *processCP) reap(cmd *exec.Cmd, exited chan struct{}, logf *os.File) {
+func (c *processTarget) reap(cmd *exec.Cmd, exited chan struct{}, logf *os.File) {
 	err := cmd.Wait()
 	_ = logf.Close()
 	c.mu.Lock()
@@ -164,14 +162,14 @@ func (c *processCP) reap(cmd *exec.Cmd, exited chan struct{}, logf *os.File) {
 		if err != nil {
 			detail = err.Error()
 		}
-		c.e.cpEvents.Add(measure.CPEvent{At: c.e.clock.Now(), Kind: measure.CPExited, Detail: detail + lastLines(c.logPath, 3)})
-		c.e.log.Error("control plane exited on its own", "err", err)
+		c.env.Events.Add(measure.CPEvent{At: c.env.Clock.Now(), Kind: measure.CPExited, Detail: detail + lastLines(c.logPath, 3)})
+		c.env.Logger.Error("control plane exited on its own", "err", err)
 	}
 }
 
-// settle waits a little for a control plane that stopped answering to either answer again or
+// Settle waits a little for a control plane that stopped answering to either answer again or
 // be seen to exit, so that a crash that broke the run is counted before the run is measured.
-func (c *processCP) settle(ctx context.Context) {
+func (c *processTarget) Settle(ctx context.Context) {
 	deadline := time.Now().Add(2 * time.Second)
 	for time.Now().Before(deadline) {
 		c.mu.Lock()
@@ -204,7 +202,7 @@ func lastLines(path string, n int) string {
 }
 
 // Kill sends SIGKILL and waits for the process to be gone.
-func (c *processCP) Kill(ctx context.Context) error {
+func (c *processTarget) Kill(ctx context.Context) error {
 	c.mu.Lock()
 	cmd, exited := c.cmd, c.exited
 	if cmd == nil {
@@ -221,18 +219,18 @@ func (c *processCP) Kill(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	c.e.cpEvents.Add(measure.CPEvent{At: c.e.clock.Now(), Kind: measure.CPKilled, Detail: "SIGKILL"})
+	c.env.Events.Add(measure.CPEvent{At: c.env.Clock.Now(), Kind: measure.CPKilled, Detail: "SIGKILL"})
 	return nil
 }
 
-func (c *processCP) Running() bool {
+func (c *processTarget) Running() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.cmd != nil
 }
 
 // Stop asks the control plane to shut down (SIGTERM) and kills it if it takes too long.
-func (c *processCP) Stop(ctx context.Context) error {
+func (c *processTarget) Stop(ctx context.Context) error {
 	c.mu.Lock()
 	cmd, exited := c.cmd, c.exited
 	c.killing = true
@@ -252,13 +250,13 @@ func (c *processCP) Stop(ctx context.Context) error {
 	return errors.New("control plane did not stop on SIGTERM; killed")
 }
 
-func (c *processCP) APIURL() string              { return "https://" + c.apiAddr }
-func (c *processCP) NATSURL() string             { return "tls://" + c.natsAddr }
-func (c *processCP) API() API                    { return c.api }
-func (c *processCP) Mode() string                { return CPProcess }
-func (c *processCP) Faults() faults.ControlPlane { return c }
+func (c *processTarget) APIURL() string              { return "https://" + c.apiAddr }
+func (c *processTarget) NATSURL() string             { return "tls://" + c.natsAddr }
+func (c *processTarget) API() API                    { return c.api }
+func (c *processTarget) Mode() string                { return Process }
+func (c *processTarget) Faults() faults.ControlPlane { return c }
 
-func (c *processCP) PID() int {
+func (c *processTarget) PID() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.cmd == nil || c.cmd.Process == nil {
@@ -267,32 +265,8 @@ func (c *processCP) PID() int {
 	return c.cmd.Process.Pid
 }
 
-// externalCP is someone else's control plane, reached by URL. The harness neither starts nor
-// stops it and cannot inject control-plane faults into it.
-type externalCP struct {
-	spec ControlPlaneSpec
-	api  *clientAPI
-}
+// Token is a fresh token of the harness's own login.
+func (c *processTarget) Token(ctx context.Context) (string, error) { return c.api.c.Token(ctx) }
 
-func newExternalCP(ctx context.Context, e *engine) (*externalCP, error) {
-	token, err := e.token()
-	if err != nil {
-		return nil, err
-	}
-	c := &externalCP{spec: e.s.ControlPlane, api: newClientAPI(e.s.ControlPlane.URL, token)}
-	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if _, err := c.api.Revision(rctx); err != nil {
-		return nil, fmt.Errorf("external control plane at %s: %w", c.spec.URL, err)
-	}
-	e.resources.SetNote(measure.ComponentControlPlane, "external: not sampled")
-	return c, nil
-}
-
-func (c *externalCP) APIURL() string              { return c.spec.URL }
-func (c *externalCP) NATSURL() string             { return c.spec.NATSURL }
-func (c *externalCP) API() API                    { return c.api }
-func (c *externalCP) Mode() string                { return CPExternal }
-func (c *externalCP) PID() int                    { return 0 }
-func (c *externalCP) Faults() faults.ControlPlane { return nil }
-func (c *externalCP) Stop(context.Context) error  { return nil }
+// FleetSecurity is the fleet's gateway credentials.
+func (c *processTarget) FleetSecurity() *bus.Security { return copySecurity(c.sec) }

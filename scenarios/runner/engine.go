@@ -1,4 +1,8 @@
-package scenarios
+// Package runner runs scenarios: it starts the scenario's control plane (package cptarget) and a
+// simulated fleet, runs the steps' actions, drives northbound load, injects faults at the times
+// the scenario says, computes measurements from what the DSNs report and what the control
+// plane's public API says, judges the SLOs and writes the run's report.
+package runner
 
 import (
 	"context"
@@ -12,8 +16,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dsnscale/dsnscale/cptarget"
 	"github.com/dsnscale/dsnscale/faults"
 	"github.com/dsnscale/dsnscale/reports"
+	"github.com/dsnscale/dsnscale/scenarios"
 	"github.com/dsnscale/dsnscale/scenarios/measure"
 	"github.com/dsnscale/dsnscale/tsdb"
 )
@@ -120,7 +126,7 @@ type stepRun struct {
 
 // engine runs one scenario.
 type engine struct {
-	s     *Scenario
+	s     *scenarios.Scenario
 	opts  Options
 	clock Clock
 	log   *slog.Logger
@@ -135,7 +141,7 @@ type engine struct {
 	recorder  *faults.Recorder
 	series    *seriesWriter
 
-	cp    ControlPlane
+	cp    cptarget.Target
 	fleet Fleet
 	prog  progress
 
@@ -151,7 +157,7 @@ type engine struct {
 // could not be made or a report that could not be written; how the run itself went is in the
 // Outcome. When ctx ends, every fault is recovered, everything is stopped and the report is
 // written, marked aborted.
-func Run(ctx context.Context, s *Scenario, opts Options) (*Outcome, error) {
+func Run(ctx context.Context, s *scenarios.Scenario, opts Options) (*Outcome, error) {
 	opts = opts.withDefaults()
 	e := &engine{
 		s: s, opts: opts, clock: opts.Clock,
@@ -188,7 +194,7 @@ func Run(ctx context.Context, s *Scenario, opts Options) (*Outcome, error) {
 
 func prepareDir(dir string) error {
 	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
-		return fmt.Errorf("%w: run directory %s is not empty", ErrInvalid, dir)
+		return fmt.Errorf("%w: run directory %s is not empty", scenarios.ErrInvalid, dir)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("scenarios: create run directory: %w", err)
@@ -227,14 +233,22 @@ func (e *engine) run(ctx context.Context) error {
 		return fmt.Errorf("time-series store: %w", err)
 	}
 	e.prog.Log("starting the control plane (%s)", e.s.ControlPlane.Mode)
-	e.cp, err = startControlPlane(ctx, e)
+	e.cp, err = cptarget.Open(ctx, e.targetConfig(), cptarget.Env{Clock: e.clock, Logger: e.log, Events: e.cpEvents})
 	if err != nil {
 		return fmt.Errorf("control plane: %w", err)
+	}
+	switch e.cp.Mode() {
+	case cptarget.InProcess:
+		e.resources.SetNote(measure.ComponentControlPlane, "runs in the harness process: its figures are the harness's")
+		e.note("the control plane runs in the harness process: a crash of it would end the run itself; mode process sees crashes")
+	case cptarget.External:
+		e.resources.SetNote(measure.ComponentControlPlane, "external: not sampled")
 	}
 	// The fleet is built (nothing runs yet) before the observers start, which read it.
 	e.fleet, err = e.opts.Fleets(ctx, FleetConfig{
 		Size: e.s.Fleet.Size, Driver: e.s.Fleet.Driver, Traffic: e.trafficPath(),
 		NATSURL: e.cp.NATSURL(), Dir: filepath.Join(e.dir, "fleet"), Seed: e.s.Seed, Binary: e.opts.Binary,
+		Security: e.cp.FleetSecurity(),
 	}, e.log)
 	if err != nil {
 		return fmt.Errorf("fleet: %w", err)
@@ -266,6 +280,32 @@ func (e *engine) run(ctx context.Context) error {
 	e.horizon = e.clock.Now()
 	e.mu.Unlock()
 	return nil
+}
+
+// targetConfig is the scenario's control plane as a target: one the harness runs keeps its data
+// and log in the run directory; a token file is relative to the scenario.
+func (e *engine) targetConfig() cptarget.Config {
+	c := e.s.ControlPlane
+	cfg := cptarget.Config{
+		Mode: c.Mode, Dir: e.dir, Binary: c.Binary, HeartbeatInterval: c.HeartbeatInterval,
+		TSDB: c.TSDB, Search: c.Search, Inventory: c.Inventory,
+		URL: c.URL, NATSURL: c.NATSURL, Token: c.Token, TokenFile: c.TokenFile,
+	}
+	if cfg.Binary == "" {
+		cfg.Binary = e.opts.Binary
+	}
+	if cfg.TokenFile != "" && !filepath.IsAbs(cfg.TokenFile) && e.s.Dir != "" {
+		cfg.TokenFile = filepath.Join(e.s.Dir, cfg.TokenFile)
+	}
+	return cfg
+}
+
+// token returns the bearer token for the control plane's API: a fresh one of the harness's own
+// login for a control plane it started, the scenario's for an external one.
+func (e *engine) token() (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return e.cp.Token(ctx)
 }
 
 func (e *engine) trafficPath() string {
