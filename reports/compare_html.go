@@ -71,13 +71,22 @@ func RenderCompareHTML(w io.Writer, c Comparison) error {
 // maxValueCharts bounds the per-figure charts of one comparison.
 const maxValueCharts = 12
 
-// valueCharts plot each run's value of the performance figures that regressed or improved:
-// base runs then head runs, so that a shift and the spread around it show at a glance.
+// valueCharts plot each run's value of the figures judged by statistics that regressed or
+// improved, those that gate first: base runs then head runs, so that a shift and the spread
+// around it show at a glance.
 func valueCharts(c Comparison) []chartView {
+	var figs []FigureComparison
+	for _, gating := range []bool{true, false} {
+		for _, f := range c.Figures {
+			if f.P != nil && (f.Verdict == Regressed || f.Verdict == Improved) && (f.Gated && !f.Noisy) == gating {
+				figs = append(figs, f)
+			}
+		}
+	}
 	var out []chartView
-	for _, f := range c.Figures {
-		if f.Kind != KindPerformance || (f.Verdict != Regressed && f.Verdict != Improved) || len(out) == maxValueCharts {
-			continue
+	for _, f := range figs {
+		if len(out) == maxValueCharts {
+			break
 		}
 		unit, div := f.Unit, 1.0
 		switch f.Unit {
