@@ -59,12 +59,28 @@ func points(s Series, div float64) []svgchart.Point {
 	return out
 }
 
-// rate turns cumulative samples into a per-second rate at each sample after the first.
+// samplingGap is how far apart, in seconds, two points of a series must be for the chart to
+// take the stretch between them as a gap in sampling rather than draw a line across it: three
+// times the series' usual interval (its median spacing). 0 when the series is too short to say.
+func samplingGap(s Series) float64 {
+	if len(s.Points) < 3 {
+		return 0
+	}
+	steps := make([]float64, 0, len(s.Points)-1)
+	for i := 1; i < len(s.Points); i++ {
+		steps = append(steps, float64(s.Points[i].T-s.Points[i-1].T)/1000)
+	}
+	return 3 * median(steps)
+}
+
+// rate turns cumulative samples into a per-second rate at each sample after the first; across a
+// gap in sampling (see samplingGap) there is no rate, since it would average over the gap.
 func rate(s Series) []svgchart.Point {
 	var out []svgchart.Point
+	gap := samplingGap(s)
 	for i := 1; i < len(s.Points); i++ {
 		dt := float64(s.Points[i].T-s.Points[i-1].T) / 1000
-		if dt <= 0 {
+		if dt <= 0 || (gap > 0 && dt > gap) {
 			continue
 		}
 		out = append(out, svgchart.Point{X: float64(s.Points[i].T) / 1000, Y: (s.Points[i].V - s.Points[i-1].V) / dt})
@@ -135,9 +151,9 @@ func runCharts(r *Run) []chartView {
 	out = append(out, f.chart("chart-convergence", "Convergence: time to 50/90/99/100% acked, per intent change",
 		svgchart.Axis{Label: "time since commit", Unit: unit, Min: zero}, conv))
 
-	out = append(out, f.chart("chart-acked", "Fleet acked at the desired revision",
+	out = append(out, f.chart("chart-acked", "Fleet acked: share in session with every change older than 1 s applied",
 		svgchart.Axis{Label: "acked", Unit: "%", Min: zero, Max: svgchart.F(100)},
-		nonEmpty(svgchart.Series{Name: "acked", Points: points(r.Acked, 1), Style: svgchart.Area})))
+		nonEmpty(svgchart.Series{Name: "acked", Points: points(r.Acked, 1), Style: svgchart.Area, Gap: samplingGap(r.Acked)})))
 
 	comps := append([]Component(nil), r.Components...)
 	sort.SliceStable(comps, func(i, j int) bool { return componentRank(comps[i].Name) < componentRank(comps[j].Name) })
@@ -149,10 +165,10 @@ func runCharts(r *Run) []chartView {
 	rssUnit, rssDiv := bytesScale(rssMax)
 	for _, c := range comps {
 		if len(c.CPU.Points) > 1 {
-			cpu = append(cpu, svgchart.Series{Name: c.Name, Points: rate(c.CPU)})
+			cpu = append(cpu, svgchart.Series{Name: c.Name, Points: rate(c.CPU), Gap: samplingGap(c.CPU)})
 		}
 		if len(c.RSS.Points) > 0 {
-			rss = append(rss, svgchart.Series{Name: c.Name, Points: points(c.RSS, rssDiv)})
+			rss = append(rss, svgchart.Series{Name: c.Name, Points: points(c.RSS, rssDiv), Gap: samplingGap(c.RSS)})
 		}
 	}
 	out = append(out, f.chart("chart-cpu", "CPU use per component", svgchart.Axis{Label: "CPU", Unit: "cores", Min: zero}, cpu))
@@ -161,15 +177,15 @@ func runCharts(r *Run) []chartView {
 	latUnit, latDiv := millisScale(seriesMax(r.API.P50, r.API.P99))
 	out = append(out, f.chart("chart-api-latency", "Northbound API latency",
 		svgchart.Axis{Label: "latency", Unit: latUnit, Min: zero},
-		nonEmpty(svgchart.Series{Name: "p50", Points: points(r.API.P50, latDiv)},
-			svgchart.Series{Name: "p99", Points: points(r.API.P99, latDiv)})))
+		nonEmpty(svgchart.Series{Name: "p50", Points: points(r.API.P50, latDiv), Gap: samplingGap(r.API.P50)},
+			svgchart.Series{Name: "p99", Points: points(r.API.P99, latDiv), Gap: samplingGap(r.API.P99)})))
 	out = append(out, f.chart("chart-api-errors", "Northbound API errors",
 		svgchart.Axis{Label: "errors", Unit: "per second", Min: zero},
-		nonEmpty(svgchart.Series{Name: "errors/s", Points: points(r.API.Errors, 1), Color: "#d62728", Style: svgchart.Area})))
+		nonEmpty(svgchart.Series{Name: "errors/s", Points: points(r.API.Errors, 1), Color: "#d62728", Style: svgchart.Area, Gap: samplingGap(r.API.Errors)})))
 	if len(r.API.Requests.Points) > 0 {
 		out = append(out, f.chart("chart-api-requests", "Northbound API throughput",
 			svgchart.Axis{Label: "requests", Unit: "per second", Min: zero},
-			[]svgchart.Series{{Name: "requests/s", Points: points(r.API.Requests, 1), Color: "#2ca02c"}}))
+			[]svgchart.Series{{Name: "requests/s", Points: points(r.API.Requests, 1), Color: "#2ca02c", Gap: samplingGap(r.API.Requests)}}))
 	}
 
 	// Each measurement's own series, one chart per unit.
@@ -186,7 +202,7 @@ func runCharts(r *Run) []chartView {
 			var ss []svgchart.Series
 			var names []string
 			for _, s := range units[u] {
-				ss = append(ss, svgchart.Series{Name: s.Name, Points: points(s, 1)})
+				ss = append(ss, svgchart.Series{Name: s.Name, Points: points(s, 1), Gap: samplingGap(s)})
 				names = append(names, s.Name)
 			}
 			title := m.Name + ": " + strings.Join(names, ", ")

@@ -68,6 +68,9 @@ func (r *Run) Figures() []Figure {
 	}
 	for _, m := range r.Measurements {
 		for _, v := range m.Values {
+			if !v.Present() {
+				continue // a missing value is no figure, never 0
+			}
 			name := m.Name + "." + v.Name
 			if seen[name] || math.IsNaN(v.Value) || math.IsInf(v.Value, 0) {
 				continue

@@ -2,6 +2,7 @@ package reports
 
 import (
 	"flag"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -222,6 +223,9 @@ slos:
 		{Name: "convergence", Kind: "convergence", Step: "policy-churn",
 			Values: []Value{{Name: "to99_p99", Value: round(3120*worse, 0), Unit: UnitMillis}, {Name: "unacked", Value: b2f(head) * 3}}},
 	}
+	if head {
+		addTrouble(r, at)
+	}
 	r.SLOs = []Verdict{
 		verdict("storm reconnect p99 < 60s", "restart-storm.reconnect_p99", OpLT, 60000, UnitMillis, reconnect),
 		verdict("API p99 <= 250ms", "api-latency.p99", OpLE, 250, UnitMillis, p99),
@@ -251,3 +255,54 @@ func b2f(b bool) float64 {
 
 func seriesMaxValue(s Series) float64 { return maxOf(values(s)) }
 func seriesMedian(s Series) float64   { return median(values(s)) }
+
+// addTrouble gives the head run what went wrong beside its SLOs: anomalies, a load's setup
+// phase, measurement notes, a value that could not be measured and DSNs that stood out.
+func addTrouble(r *Run, at func(float64) time.Time) {
+	// The churn's load was set up in the first 4 s of its step.
+	r.Steps = []Step{r.Steps[0], r.Steps[1], {Name: "policy-churn:setup", Phase: PhaseSetup, Start: at(180), End: at(184)},
+		{Name: "policy-churn", Start: at(184), End: at(300)}, r.Steps[3]}
+	r.Anomalies = []Anomaly{
+		{Kind: "generator-limited", Source: "api-latency", Summary: "step storm: load generator limited: 1,512 of 23,630 iterations (6.4%) started more than 10ms late (worst 48ms)",
+			Count: 1512, Of: 23630},
+		{Kind: "dropped", Source: "cp-drops", Summary: `the control plane counted 577,405 dropped: dsnscale_queue_dropped_total{queue="events",reason="full"}`, Count: 577405},
+		{Kind: "lost", Source: "telemetry", Summary: "telemetry events: 643,685 found again of 1,237,339 sent (593,654 not found by the end of the run)",
+			Count: 593654, Of: 1237339},
+		{Kind: "duplicated", Source: "watch-correctness", Summary: "437 watch duplicates on 434 DSNs (changes a DSN received again)", Count: 437,
+			DSNs: []string{"dsn-0007", "dsn-0011", "dsn-0042"}, Examples: []string{"dsn-0007 at +1m2s: revision 102 after 102"}},
+	}
+	for i := range r.Measurements {
+		switch r.Measurements[i].Name {
+		case "api-latency":
+			r.Measurements[i].Notes = []string{"generator limited: 1512 of 23630 iterations (6.4%) started more than 10ms late (worst 48ms)"}
+		case "convergence":
+			r.Measurements[i].Values = append(r.Measurements[i].Values, Value{Name: "to100_p99", Unit: UnitMillis, Missing: "3 changes never reached every DSN"})
+		}
+	}
+	// 1,000 DSNs over two sites of five racks: rack eu1-r3 recovered slowly, and so did four
+	// DSNs elsewhere; three DSNs needed corrective actions.
+	labels := map[string]map[string]string{}
+	recovery, corrective := map[string]float64{}, map[string]float64{}
+	censored := map[string]bool{}
+	for i := range 1000 {
+		id := fmt.Sprintf("dsn-%04d", i)
+		site := []string{"eu1", "us1"}[i%2]
+		rack := fmt.Sprintf("%s-r%d", site, (i/2)%5)
+		labels[id] = map[string]string{"site": site, "rack": rack, "group": []string{"web", "db", "edge"}[i%3]}
+		v := 3.1 + 0.8*noise(i, 3)
+		if rack == "eu1-r3" {
+			v += 4
+		}
+		recovery[id] = round(v, 3)
+		corrective[id] = 0
+	}
+	for _, id := range []string{"dsn-0101", "dsn-0512", "dsn-0777"} {
+		recovery[id] += 20
+	}
+	recovery["dsn-0999"], censored["dsn-0999"] = 65.2, true
+	corrective["dsn-0512"], corrective["dsn-0777"], corrective["dsn-0013"] = 4, 2, 1
+	rec := AnalyseDSNs("recovery_seconds", "recovery time after a restart fault", UnitSeconds, recovery, censored, labels)
+	rec.Note = "from the restart fault until the DSN served the current revision again; the slowest of its restarts"
+	cor := AnalyseDSNs("corrective_actions", "corrective actions", "", corrective, nil, labels)
+	r.DSNs = []DSNFigure{rec, cor, {Name: "dropped_acks", Label: "dropped acks", Missing: "the fleet does not count the acks its DSNs drop"}}
+}

@@ -30,20 +30,33 @@ type reportView struct {
 	Run                  *Run
 	Start, End, Duration string
 	Commit               string
+	Anomalies            []anomalyRow
 	SLOs                 []sloRow
 	Figures              []figureRow
+	StepFigures          []stepFigureRow
 	Charts               []htmlChart
+	DSNs                 []htmlDSNFigure
 	Changes              []changeRow
 	Measurements         []measurementRow
+	Notes                []noteRow
 	Faults               []faultRow
 	Steps                []stepRow
 	Components           []componentRow
 	Env, Params          []keyValue
 }
 
+// htmlDSNFigure is a per-DSN figure with its histogram as trusted markup (svgchart escapes every
+// piece of text it places).
+type htmlDSNFigure struct {
+	dsnFigureView
+	Histogram template.HTML
+}
+
 // RenderHTML writes report.html: one self-contained page (inline CSS and SVG, no script, no
-// external resource) with the SLO verdicts, key figures, charts with fault windows and step
-// boundaries, the fault timeline, steps, resource use, environment and the scenario file.
+// external resource) with, first, the anomalies (whatever the verdict), then the SLO verdicts,
+// key figures of the run and of each step, charts with fault windows and step boundaries, the
+// DSNs that stood out, the measurements and their notes, the fault timeline, steps, resource
+// use, environment and the scenario file.
 func RenderHTML(w io.Writer, r *Run) error {
 	v := reportView{
 		Run:          r,
@@ -51,16 +64,22 @@ func RenderHTML(w io.Writer, r *Run) error {
 		End:          formatTime(r.End),
 		Duration:     formatDuration(r.Duration()),
 		Commit:       shortCommit(r.Environment.GitCommit),
+		Anomalies:    anomalyRows(r),
 		SLOs:         sloRows(r),
 		Figures:      keyFigures(r),
+		StepFigures:  stepFigureRows(r),
 		Charts:       trustCharts(runCharts(r)),
 		Changes:      changeRows(r),
 		Measurements: measurementRows(r),
+		Notes:        noteRows(r),
 		Faults:       faultRows(r),
 		Steps:        stepRows(r),
 		Components:   componentRows(r),
 		Env:          environmentRows(r),
 		Params:       sortedPairs(r.Params),
+	}
+	for _, d := range dsnFigureViews(r) {
+		v.DSNs = append(v.DSNs, htmlDSNFigure{dsnFigureView: d, Histogram: template.HTML(d.SVG)})
 	}
 	return templates.ExecuteTemplate(w, "report", v)
 }

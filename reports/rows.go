@@ -16,9 +16,12 @@ type sloRow struct {
 func sloRows(r *Run) []sloRow {
 	out := make([]sloRow, len(r.SLOs))
 	for i, v := range r.SLOs {
-		obs := "not observed"
+		obs := "missing"
 		if v.Reason != "" {
 			obs += ": " + v.Reason
+		}
+		if v.Observed == nil && v.MissingOK {
+			obs += " (the SLO allows a missing value)"
 		}
 		if v.Observed != nil {
 			obs = FormatValue(*v.Observed, v.Unit)
@@ -53,13 +56,36 @@ func keyFigures(r *Run) []figureRow {
 
 type measurementRow struct {
 	Measurement, Kind, Step, Value, Figure string
+	// Missing says why the value has no number.
+	Missing string
 }
 
 func measurementRows(r *Run) []measurementRow {
 	var out []measurementRow
 	for _, m := range r.Measurements {
 		for _, v := range m.Values {
-			out = append(out, measurementRow{Measurement: m.Name, Kind: m.Kind, Step: m.Step, Value: v.Name, Figure: FormatValue(v.Value, v.Unit)})
+			row := measurementRow{Measurement: m.Name, Kind: m.Kind, Step: m.Step, Value: v.Name}
+			if v.Present() {
+				row.Figure = FormatValue(v.Value, v.Unit)
+			} else {
+				row.Figure, row.Missing = "missing", v.Missing
+			}
+			out = append(out, row)
+		}
+	}
+	return out
+}
+
+// noteRow is one remark of a measurement.
+type noteRow struct {
+	Measurement, Note string
+}
+
+func noteRows(r *Run) []noteRow {
+	var out []noteRow
+	for _, m := range r.Measurements {
+		for _, n := range m.Notes {
+			out = append(out, noteRow{Measurement: m.Name, Note: n})
 		}
 	}
 	return out
@@ -105,13 +131,13 @@ func faultRows(r *Run) []faultRow {
 }
 
 type stepRow struct {
-	Name, Start, End, Duration, Error string
+	Name, Phase, Start, End, Duration, Error string
 }
 
 func stepRows(r *Run) []stepRow {
 	out := make([]stepRow, len(r.Steps))
 	for i, s := range r.Steps {
-		out[i] = stepRow{Name: s.Name, Start: formatOffset(r.Start, s.Start), End: formatOffset(r.Start, s.End), Duration: formatDuration(s.End.Sub(s.Start)), Error: s.Error}
+		out[i] = stepRow{Name: s.Name, Phase: s.Phase, Start: formatOffset(r.Start, s.Start), End: formatOffset(r.Start, s.End), Duration: formatDuration(s.End.Sub(s.Start)), Error: s.Error}
 	}
 	return out
 }

@@ -13,9 +13,9 @@ func TestMissingValueShowsWhy(t *testing.T) {
 		{Name: "b", Measurement: "m.b", Op: OpLE, Threshold: 1},
 	}}
 	rows := sloRows(r)
-	require.Equal(t, "not observed: the control plane serves no event search", rows[0].Observed)
-	require.Equal(t, "not observed", rows[1].Observed)
+	require.Equal(t, "missing: the control plane serves no event search", rows[0].Observed)
+	require.Equal(t, "missing", rows[1].Observed)
 	var b strings.Builder
 	require.NoError(t, RenderSummary(&b, r))
-	require.Contains(t, b.String(), "not observed: the control plane serves no event search")
+	require.Contains(t, b.String(), "missing: the control plane serves no event search")
 }

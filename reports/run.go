@@ -56,15 +56,21 @@ type Run struct {
 	// Error says why the run failed outside its SLOs or was aborted. Required when aborted.
 	Error string `json:"error,omitempty"`
 
+	// Anomalies are what went wrong (lost, dropped, duplicated, a load generator that could not
+	// keep up), found whatever the scenario measured; reports show them first.
+	Anomalies    []Anomaly     `json:"anomalies,omitempty"`
 	Steps        []Step        `json:"steps,omitempty"`
 	Faults       []Fault       `json:"faults,omitempty"`
 	SLOs         []Verdict     `json:"slos,omitempty"`
 	Measurements []Measurement `json:"measurements,omitempty"`
+	// DSNs are figures measured per DSN, with the DSNs and groups of DSNs that stood out.
+	DSNs []DSNFigure `json:"dsns,omitempty"`
 
 	// Convergence has one entry per intent change the run made, in commit order.
 	Convergence []IntentChange `json:"convergence,omitempty"`
-	// Acked is the share of the fleet whose applied revision is the desired one, over time
-	// (unit %).
+	// Acked is the share of the fleet in session whose applied revision is at or past the one
+	// committed a second before each sample, over time (unit %): how much of the fleet keeps up
+	// with changes, which a load that writes cannot make flap as it moves the revision.
 	Acked Series `json:"acked,omitzero"`
 	// API is the northbound API as the load generator saw it, over time.
 	API API `json:"api,omitzero"`
@@ -124,13 +130,20 @@ func CurrentEnvironment() Environment {
 
 // Step is one step of the scenario as it ran.
 type Step struct {
-	Name  string    `json:"name"`
+	Name string `json:"name"`
+	// Phase is PhaseSetup for the setup of a step's load, which runs before the step; empty
+	// for a step of the scenario.
+	Phase string    `json:"phase,omitempty"`
 	Start time.Time `json:"start"`
 	// End is when the step ended, or when the run was aborted during it.
 	End time.Time `json:"end"`
 	// Error says why the step failed, if it did.
 	Error string `json:"error,omitempty"`
 }
+
+// PhaseSetup marks the record of a step's load setup: the load's objects created and the
+// fleet given time to apply them, before the step starts.
+const PhaseSetup = "setup"
 
 // Fault is one injected fault.
 type Fault struct {
@@ -186,11 +199,14 @@ type Verdict struct {
 	Op          Op      `json:"op"`
 	Threshold   float64 `json:"threshold"`
 	Unit        string  `json:"unit,omitempty"`
-	// Observed is nil when the measurement produced no value; the SLO then fails.
+	// Observed is nil when the measurement produced no value; the SLO then fails, unless
+	// MissingOK.
 	Observed *float64 `json:"observed"`
 	Pass     bool     `json:"pass"`
 	// Reason says why there is no observed value (a measurement that could not be taken).
 	Reason string `json:"reason,omitempty"`
+	// MissingOK says the SLO passes when its value is missing (the scenario's "missing: pass").
+	MissingOK bool `json:"missingOK,omitempty"`
 }
 
 // Float returns a pointer to v, for Verdict.Observed and the IntentChange times.
@@ -204,6 +220,8 @@ type Measurement struct {
 	Step   string   `json:"step,omitempty"`
 	Values []Value  `json:"values,omitempty"`
 	Series []Series `json:"series,omitempty"`
+	// Notes are the measurement's remarks: what was not available, what was assumed.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // Direction says which way a figure improves.
@@ -218,14 +236,43 @@ const (
 	Neutral Direction = "neutral"
 )
 
-// Value is one named figure.
+// Value is one named figure. A value that could not be measured (nothing to measure, or the
+// measurement failed) is missing: Missing says why, and Value means nothing (it is absent from
+// run.json, never 0).
 type Value struct {
 	Name  string  `json:"name"`
 	Value float64 `json:"value"`
 	Unit  string  `json:"unit,omitempty"`
 	// Better overrides the direction derived from the unit.
 	Better Direction `json:"better,omitempty"`
+	// Missing, when set, says why there is no value.
+	Missing string `json:"missing,omitempty"`
 }
+
+// Present reports whether the value was measured.
+func (v Value) Present() bool { return v.Missing == "" }
+
+// Anomaly is one thing that went wrong in a run, with its counts: reports show anomalies first,
+// whether the run passed or not.
+type Anomaly struct {
+	// Kind is lost, dropped, refused, rolled-up, duplicated, regressed, failed, incomplete,
+	// generator-limited, or another a newer build knows.
+	Kind string `json:"kind"`
+	// Source is the measurement that found it, or "harness" for the harness's own trouble.
+	Source string `json:"source"`
+	// Step is the step it happened in, when it belongs to one.
+	Step    string `json:"step,omitempty"`
+	Summary string `json:"summary"`
+	// Count is how many things it concerns; Of, when not 0, the whole they are part of.
+	Count float64 `json:"count"`
+	Of    float64 `json:"of,omitempty"`
+	// DSNs are the first few DSNs concerned; Examples the first few instances.
+	DSNs     []string `json:"dsns,omitempty"`
+	Examples []string `json:"examples,omitempty"`
+}
+
+// SourceHarness is the Source of an anomaly of the harness's own (its store, its records).
+const SourceHarness = "harness"
 
 // Series is a named time series.
 type Series struct {

@@ -116,6 +116,9 @@ func (r *Run) Validate() error {
 		c.timeSet(p+".start", s.Start)
 		c.timeSet(p+".end", s.End)
 		c.ordered(p+".end", s.Start, s.End)
+		if s.Phase != "" && s.Phase != PhaseSetup {
+			c.add(p+".phase", "must be empty or %q, got %q", PhaseSetup, s.Phase)
+		}
 	}
 	for i, f := range r.Faults {
 		p := fmt.Sprintf("faults[%d]", i)
@@ -125,6 +128,8 @@ func (r *Run) Validate() error {
 	}
 	c.verdicts(r.SLOs)
 	c.measurements(r.Measurements)
+	c.anomalies(r.Anomalies)
+	c.dsnFigures(r.DSNs)
 	c.convergence(r.Convergence)
 	c.series("acked", r.Acked, UnitPercent, false)
 	c.series("api.p50", r.API.P50, UnitMillis, false)
@@ -194,8 +199,8 @@ func (c *checker) verdicts(vs []Verdict) {
 			continue
 		}
 		if v.Observed == nil {
-			if v.Pass {
-				c.add(p+".pass", "is true but nothing was observed")
+			if v.Pass != v.MissingOK {
+				c.add(p+".pass", "is %t but nothing was observed and missingOK is %t", v.Pass, v.MissingOK)
 			}
 			continue
 		}
@@ -222,6 +227,76 @@ func validDirection(d Direction) bool {
 	return false
 }
 
+func (c *checker) anomalies(as []Anomaly) {
+	for i, a := range as {
+		p := fmt.Sprintf("anomalies[%d]", i)
+		c.required(p+".kind", a.Kind)
+		c.required(p+".source", a.Source)
+		c.required(p+".summary", a.Summary)
+		c.finite(p+".count", a.Count)
+		c.finite(p+".of", a.Of)
+		if a.Count < 0 {
+			c.add(p+".count", "must not be negative, got %v", a.Count)
+		}
+		if a.Of != 0 && a.Of < a.Count {
+			c.add(p+".of", "%v is less than count %v", a.Of, a.Count)
+		}
+	}
+}
+
+func (c *checker) dsnFigures(fs []DSNFigure) {
+	seen := map[string]int{}
+	for i, f := range fs {
+		p := fmt.Sprintf("dsns[%d]", i)
+		c.required(p+".name", f.Name)
+		if j, dup := seen[f.Name]; dup && f.Name != "" {
+			c.add(p+".name", "%q repeats dsns[%d]", f.Name, j)
+		}
+		seen[f.Name] = i
+		if f.Missing != "" {
+			if f.DSNs != 0 || len(f.Histogram) > 0 || len(f.Top) > 0 {
+				c.add(p+".missing", "is set on a figure that has values")
+			}
+			continue
+		}
+		if f.DSNs < 1 {
+			c.add(p+".dsns", "must be at least 1 for a figure that is not missing, got %d", f.DSNs)
+		}
+		for _, x := range []struct {
+			name string
+			v    float64
+		}{{"median", f.Median}, {"mad", f.MAD}, {"p90", f.P90}, {"max", f.Max}} {
+			c.finite(p+"."+x.name, x.v)
+		}
+		total := 0
+		for k, b := range f.Histogram {
+			bp := fmt.Sprintf("%s.histogram[%d]", p, k)
+			c.finite(bp+".from", b.From)
+			c.finite(bp+".to", b.To)
+			if b.To < b.From {
+				c.add(bp+".to", "%v is below from %v", b.To, b.From)
+			}
+			if b.Count < 0 {
+				c.add(bp+".count", "must not be negative, got %d", b.Count)
+			}
+			total += b.Count
+		}
+		if len(f.Histogram) > 0 && total != f.DSNs {
+			c.add(p+".histogram", "counts %d DSNs, the figure %d", total, f.DSNs)
+		}
+		for k, d := range f.Top {
+			c.required(fmt.Sprintf("%s.top[%d].dsn", p, k), d.DSN)
+			c.finite(fmt.Sprintf("%s.top[%d].value", p, k), d.Value)
+			c.finite(fmt.Sprintf("%s.top[%d].z", p, k), d.Z)
+		}
+		for k, g := range f.Groups {
+			c.required(fmt.Sprintf("%s.groups[%d].label", p, k), g.Label)
+			c.finite(fmt.Sprintf("%s.groups[%d].median", p, k), g.Median)
+			c.finite(fmt.Sprintf("%s.groups[%d].z", p, k), g.Z)
+		}
+	}
+}
+
 func (c *checker) measurements(ms []Measurement) {
 	seen := map[string]int{}
 	for i, m := range ms {
@@ -239,7 +314,14 @@ func (c *checker) measurements(ms []Measurement) {
 				c.add(vp+".name", "%q repeats values[%d]", v.Name, j)
 			}
 			vals[v.Name] = k
-			c.finite(vp+".value", v.Value)
+			switch {
+			case v.Missing != "" && v.Value != 0:
+				c.add(vp+".value", "is set on a value that says it is missing (%s)", v.Missing)
+			case v.Missing == "" && math.IsNaN(v.Value):
+				c.add(vp+".value", "is absent: a value has a number, or says why it is missing")
+			case v.Missing == "":
+				c.finite(vp+".value", v.Value)
+			}
 			if !validDirection(v.Better) {
 				c.add(vp+".better", "must be %q, %q or %q, got %q", LowerIsBetter, HigherIsBetter, Neutral, v.Better)
 			}

@@ -10,6 +10,14 @@ import (
 	"github.com/dsnscale/dsnscale/scenarios/measure"
 )
 
+// LoadSetupSettle bounds how long a step's load setup waits for the fleet to apply the
+// objects it created; the step then starts anyway, with a note in the report.
+const LoadSetupSettle = 2 * time.Minute
+
+// SetupStepName names the record of a step's load setup, which runs before the step: the
+// step's name and ":setup" (a name no step of a scenario can have).
+func SetupStepName(step string) string { return step + ":setup" }
+
 // WritePlan describes what running s would do: the fleet, the control plane, each step with
 // its actions, load plan, faults and measurements, and the SLOs. It has no side effects.
 func WritePlan(w io.Writer, s *Scenario) error {
@@ -48,6 +56,12 @@ func WritePlan(w io.Writer, s *Scenario) error {
 		upTo += l
 		if st.Until == nil {
 			total += l
+		}
+		if st.Load != nil {
+			mix := st.LoadConfig().Mix
+			fmt.Fprintf(&b, "  -  %s: load setup before step %s: creates the objects of mix %s, then waits until the fleet has applied them (at most %s)\n",
+				SetupStepName(st.Name), st.Name, mix, LoadSetupSettle)
+			upTo += LoadSetupSettle
 		}
 		fmt.Fprintf(&b, "  %d. %s: ", i+1, st.Name)
 		if st.Until != nil {
@@ -104,7 +118,11 @@ func WritePlan(w io.Writer, s *Scenario) error {
 			if slo.Step != "" {
 				scope = "step " + slo.Step
 			}
-			fmt.Fprintf(&b, "  %s  (%s, %s: %s)\n", slo.String(), scope, m.Name(), fig.Description)
+			missing := ""
+			if slo.MissingPasses() {
+				missing = "; passes when the value is missing"
+			}
+			fmt.Fprintf(&b, "  %s  (%s, %s: %s%s)\n", slo.String(), scope, m.Name(), fig.Description, missing)
 		}
 	}
 	_, err := io.WriteString(w, b.String())

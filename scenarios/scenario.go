@@ -285,7 +285,19 @@ type SLO struct {
 	Step      string `yaml:"step"`
 	Op        string `yaml:"op"`
 	Threshold string `yaml:"threshold"`
+	// Missing is what the SLO says when its value is missing (nothing to measure, or the
+	// measurement failed): MissingFail (the default) or MissingPass.
+	Missing string `yaml:"missing"`
 }
+
+// What an SLO says of a missing value.
+const (
+	MissingFail = "fail"
+	MissingPass = "pass"
+)
+
+// MissingPasses reports whether the SLO passes when its value is missing.
+func (s SLO) MissingPasses() bool { return s.Missing == MissingPass }
 
 // String renders the SLO as one line.
 func (s SLO) String() string {

@@ -329,6 +329,9 @@ func validateSLOs(s *Scenario, d *strictyaml.Decoder, steps map[string]*Step) {
 		if !validOps[slo.Op] {
 			d.ErrorAt(p+".op", "must be one of < <= > >= == !=, got %q", slo.Op)
 		}
+		if slo.Missing != "" && slo.Missing != MissingFail && slo.Missing != MissingPass {
+			d.ErrorAt(p+".missing", "must be %q or %q, got %q", MissingFail, MissingPass, slo.Missing)
+		}
 		taken := s.Measurements
 		where := "the scenario's run-wide measurements"
 		if slo.Step != "" {

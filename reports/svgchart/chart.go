@@ -41,6 +41,10 @@ type Series struct {
 	Color string
 	// Dashed draws the line dashed, to set apart e.g. a baseline.
 	Dashed bool
+	// Gap, when above 0, breaks the line between points further apart than Gap on the X axis:
+	// where sampling stopped (a component that was down), nothing is drawn rather than a
+	// straight line across.
+	Gap float64
 }
 
 // Band is a shaded vertical region from From to To on the X axis, such as a fault window.

@@ -2,7 +2,11 @@ package measure
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"time"
+
+	"github.com/dsnscale/dsnscale/loadgen"
 )
 
 func init() { mustRegister(apiLatency{}) }
@@ -35,6 +39,8 @@ func (apiLatency) Figures() []Figure {
 	return []Figure{figAPIRequests, figAPIErrors, figAPIErrPct, figAPISrvErr, figAPISrvPct, figAPIP50, figAPIP90, figAPIP99, figAPIMax, figAPILimited}
 }
 
+func (apiLatency) FindsAnomalies() {}
+
 func quantileDur(sorted []time.Duration, q float64) time.Duration {
 	if len(sorted) == 0 {
 		return 0
@@ -46,13 +52,15 @@ func quantileDur(sorted []time.Duration, q float64) time.Duration {
 func (apiLatency) Measure(_ context.Context, in *Input) (Result, error) {
 	c := in.Requests.Count(in.Start, in.End)
 	n, failed, lat := c.N, c.Failed, c.Latencies
-	res := Result{Values: []Value{value(figAPIRequests, float64(n)), value(figAPIErrors, float64(failed)), value(figAPISrvErr, float64(c.ServerFailed))}}
+	res := Result{Values: []Value{value(figAPIRequests, float64(n))}}
 	if n == 0 {
-		for _, f := range []Figure{figAPIErrPct, figAPISrvPct, figAPIP50, figAPIP90, figAPIP99, figAPIMax} {
+		for _, f := range []Figure{figAPIErrors, figAPISrvErr, figAPIErrPct, figAPISrvPct, figAPIP50, figAPIP90, figAPIP99, figAPIMax} {
 			res.Values = append(res.Values, missing(f, "no northbound request completed in the window"))
 		}
 	} else {
 		res.Values = append(res.Values,
+			value(figAPIErrors, float64(failed)),
+			value(figAPISrvErr, float64(c.ServerFailed)),
 			value(figAPIErrPct, 100*float64(failed)/float64(n)),
 			value(figAPISrvPct, 100*float64(c.ServerFailed)/float64(n)),
 			value(figAPIP50, quantileDur(lat, 0.5).Seconds()),
@@ -60,16 +68,59 @@ func (apiLatency) Measure(_ context.Context, in *Input) (Result, error) {
 			value(figAPIP99, quantileDur(lat, 0.99).Seconds()),
 			value(figAPIMax, lat[len(lat)-1].Seconds()))
 	}
-	limited := 0.0
-	if s, ok := in.Requests.Summary(in.Step); ok && in.Step != "" {
-		if s.GeneratorLimited {
+	// A step's own load, or every step's for the whole run.
+	sums := in.Requests.Summaries()
+	if in.Step != "" {
+		s, ok := sums[in.Step]
+		sums = map[string]loadgen.Summary{}
+		if ok {
+			sums[in.Step] = s
+		}
+	}
+	if len(sums) == 0 {
+		res.Values = append(res.Values, missing(figAPILimited, "no load ran in the window"))
+	} else {
+		limited := 0.0
+		for _, step := range sortedKeys(sums) {
+			s := sums[step]
+			if !s.GeneratorLimited {
+				continue
+			}
 			limited = 1
 			for _, r := range s.LimitReasons {
 				res.Notes = append(res.Notes, "generator limited: "+r)
 			}
+			res.Anomalies = append(res.Anomalies, Anomaly{
+				Kind:    AnomalyGeneratorLimited,
+				Summary: fmt.Sprintf("step %s: load generator limited: %s", step, strings.Join(s.LimitReasons, "; ")),
+				Count:   float64(s.LateStarts + s.Missed), Of: float64(max(s.Planned, s.Started)),
+			})
 		}
-		res.Details = s
+		res.Values = append(res.Values, value(figAPILimited, limited))
+		if in.Step != "" {
+			res.Details = sums[in.Step]
+		}
 	}
-	res.Values = append(res.Values, value(figAPILimited, limited))
+	if failed > 0 {
+		a := Anomaly{
+			Kind: AnomalyFailed,
+			Summary: fmt.Sprintf("%s of %s northbound requests failed (%s on the server's side: 5xx, timeouts, broken connections)",
+				count(float64(failed)), count(float64(n)), count(float64(c.ServerFailed))),
+			Count: float64(failed), Of: float64(n),
+		}
+		for _, step := range sortedKeys(sums) {
+			s := sums[step]
+			var classes []string
+			for _, cl := range sortedKeys(s.ErrorsByClass) {
+				if cl != loadgen.ClassNoObject && s.ErrorsByClass[cl] > 0 {
+					classes = append(classes, fmt.Sprintf("%s %s", count(float64(s.ErrorsByClass[cl])), cl))
+				}
+			}
+			if len(classes) > 0 {
+				a.Examples = append(a.Examples, "step "+step+": "+strings.Join(classes, ", "))
+			}
+		}
+		res.Anomalies = append(res.Anomalies, a)
+	}
 	return res, nil
 }

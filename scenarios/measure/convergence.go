@@ -2,6 +2,7 @@ package measure
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"sort"
 	"time"
@@ -31,6 +32,8 @@ func (convergence) Description() string {
 func (convergence) Figures() []Figure {
 	return []Figure{figConv50, figConv90, figConv99, figConv100, figChanges, figIncomple}
 }
+
+func (convergence) FindsAnomalies() {}
 
 // Change is how the fleet converged on one intent change. The To* times are nil when that
 // share of the fleet never applied the change before the end of observation.
@@ -144,18 +147,42 @@ func (convergence) Measure(_ context.Context, in *Input) (Result, error) {
 		res.Notes = append(res.Notes, plural(len(all), "change was", "changes were")+" committed; "+plural(len(changes), "was", "were")+" followed (sampled evenly)")
 	}
 	res.Values = append(res.Values, value(figChanges, float64(len(all))))
-	if len(changes) == 0 {
-		for _, f := range []Figure{figConv50, figConv90, figConv99, figConv100} {
-			res.Values = append(res.Values, missing(f, "no intent change was committed in the window"))
+	why := ""
+	switch {
+	case len(in.DSNs) == 0:
+		why = noFleet
+	case len(changes) == 0:
+		why = "no intent change was committed in the window"
+	}
+	if why != "" {
+		for _, f := range []Figure{figConv50, figConv90, figConv99, figConv100, figIncomple} {
+			res.Values = append(res.Values, missing(f, "%s", why))
 		}
-		res.Values = append(res.Values, value(figIncomple, 0))
 		return res, nil
 	}
 	incomplete := 0
+	stragglers := map[string]bool{}
+	var examples []string
 	for _, c := range changes {
-		if c.To100 == nil {
-			incomplete++
+		if c.To100 != nil {
+			continue
 		}
+		incomplete++
+		for _, id := range c.Stragglers {
+			stragglers[id] = true
+		}
+		if len(examples) < maxAnomalyExamples {
+			examples = append(examples, fmt.Sprintf("revision %d (%s): %s of %s never applied it",
+				c.Revision, c.Source, count(float64(c.NeverReached)), count(float64(c.Targets))))
+		}
+	}
+	if incomplete > 0 {
+		res.Anomalies = append(res.Anomalies, Anomaly{
+			Kind: AnomalyIncomplete,
+			Summary: fmt.Sprintf("%s of %s followed never reached every DSN by the end of the run",
+				countOf(incomplete, "intent change", "intent changes"), count(float64(len(changes)))),
+			Count: float64(incomplete), Of: float64(len(changes)), DSNs: limit(sortedKeys(stragglers), maxAnomalyDSNs), Examples: examples,
+		})
 	}
 	for _, q := range []struct {
 		f   Figure

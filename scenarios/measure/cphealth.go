@@ -27,8 +27,9 @@ func (cpHealth) Figures() []Figure { return []Figure{figCPCrashes, figCPDown, fi
 
 func (cpHealth) Measure(_ context.Context, in *Input) (Result, error) {
 	var res Result
-	crashes, kills := 0, 0
+	crashes, kills, watched := 0, 0, false
 	for _, e := range in.CP.Events() {
+		watched = watched || e.Kind == CPStarted
 		if e.At.Before(in.Start) || e.At.After(in.End) {
 			continue
 		}
@@ -71,6 +72,9 @@ func (cpHealth) Measure(_ context.Context, in *Input) (Result, error) {
 	res.Values = []Value{value(figCPCrashes, float64(crashes)), value(figCPDown, down.Seconds()), value(figCPKills, float64(kills))}
 	if len(probes) == 0 {
 		res.Values[1] = missing(figCPDown, "the control plane's API was not probed")
+	}
+	if !watched {
+		res.Values[0] = missing(figCPCrashes, "the harness did not start the control plane, so it cannot see it crash")
 	}
 	return res, nil
 }

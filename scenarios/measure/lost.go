@@ -2,7 +2,9 @@ package measure
 
 import (
 	"context"
+	"fmt"
 	"sort"
+	"strings"
 )
 
 func init() { mustRegister(lostDSNs{}) }
@@ -21,6 +23,8 @@ func (lostDSNs) Description() string {
 
 func (lostDSNs) Figures() []Figure { return []Figure{figLost} }
 
+func (lostDSNs) FindsAnomalies() {}
+
 // Lost is a DSN that did not recover, with its last state.
 type Lost struct {
 	DSN      string `json:"dsn"`
@@ -29,6 +33,9 @@ type Lost struct {
 }
 
 func (lostDSNs) Measure(_ context.Context, in *Input) (Result, error) {
+	if len(in.DSNs) == 0 {
+		return Result{Values: []Value{missing(figLost, noFleet)}}, nil
+	}
 	var lost []Lost
 	for _, id := range in.DSNs {
 		changes, applies, _ := in.Timeline.History(id)
@@ -41,10 +48,20 @@ func (lostDSNs) Measure(_ context.Context, in *Input) (Result, error) {
 	res := Result{Values: []Value{value(figLost, float64(len(lost)))}, Details: lost}
 	if len(lost) > 0 {
 		ids := make([]string, len(lost))
+		states := map[string]int{}
 		for i, l := range lost {
-			ids[i] = l.DSN + " (" + l.State + ")"
+			ids[i] = l.DSN
+			states[l.State]++
 		}
-		res.Notes = append(res.Notes, "lost: "+firstN(ids, 10))
+		var byState []string
+		for _, st := range sortedKeys(states) {
+			byState = append(byState, fmt.Sprintf("%s %s", count(float64(states[st])), st))
+		}
+		res.Anomalies = append(res.Anomalies, Anomaly{
+			Kind:    AnomalyLost,
+			Summary: fmt.Sprintf("%s of %s not in session and forwarding at the end (%s)", countOf(len(lost), "DSN", "DSNs"), count(float64(len(in.DSNs))), strings.Join(byState, ", ")),
+			Count:   float64(len(lost)), Of: float64(len(in.DSNs)), DSNs: limit(ids, maxAnomalyDSNs),
+		})
 	}
 	return res, nil
 }

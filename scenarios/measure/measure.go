@@ -12,7 +12,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -58,8 +61,61 @@ type Result struct {
 	Values []Value
 	// Notes are short remarks for the report (what was not available, what was assumed).
 	Notes []string
+	// Anomalies are what went wrong in the window (lost, dropped, duplicated, a generator
+	// that could not keep up): reports show them first, whether the run passed or not.
+	Anomalies []Anomaly
 	// Details are larger findings kept in the run directory (stragglers, per-change tables).
 	Details any
+}
+
+// Kinds of anomaly.
+const (
+	// AnomalyLost: DSNs, changes or data that never got where they were going.
+	AnomalyLost = "lost"
+	// AnomalyDropped: something the control plane counted as dropped (a full queue).
+	AnomalyDropped = "dropped"
+	// AnomalyRefused: something the control plane refused (invalid, rejected).
+	AnomalyRefused = "refused"
+	// AnomalyRolledUp: data the control plane kept only in aggregate.
+	AnomalyRolledUp = "rolled-up"
+	// AnomalyDuplicated: something delivered more than once.
+	AnomalyDuplicated = "duplicated"
+	// AnomalyRegressed: a revision that went back.
+	AnomalyRegressed = "regressed"
+	// AnomalyFailed: requests that failed.
+	AnomalyFailed = "failed"
+	// AnomalyIncomplete: changes that never reached every DSN.
+	AnomalyIncomplete = "incomplete"
+	// AnomalyGeneratorLimited: the load generator could not keep its schedule, so its figures
+	// describe the generator as much as the control plane.
+	AnomalyGeneratorLimited = "generator-limited"
+)
+
+// Anomaly is one thing that went wrong, with its counts.
+type Anomaly struct {
+	Kind string
+	// Summary says what happened, with the counts, in one line.
+	Summary string
+	// Count is how many things it concerns; Of, when not 0, the whole they are part of.
+	Count, Of float64
+	// DSNs are the first few DSNs concerned (maxAnomalyDSNs at most).
+	DSNs []string
+	// Examples are the first few instances, one line each (maxAnomalyExamples at most).
+	Examples []string
+}
+
+// Bounds of an anomaly's lists.
+const (
+	maxAnomalyDSNs     = 20
+	maxAnomalyExamples = 10
+)
+
+// AnomalyFinder marks a measurement the engine takes over the whole of every run, listed in
+// the scenario or not, for the anomalies it finds: a report shows trouble whatever the
+// scenario chose to measure.
+type AnomalyFinder interface {
+	Measurement
+	FindsAnomalies()
 }
 
 // Measurement is a registered kind of measurement.
@@ -91,8 +147,9 @@ type API interface {
 // Input is everything a measurement may use.
 type Input struct {
 	Window
-	// DSNs are the fleet's members.
+	// DSNs are the fleet's members; Labels their labels (site, rack, group, ...), by DSN.
 	DSNs       []string
+	Labels     map[string]map[string]string
 	Timeline   *Timeline
 	Revisions  *Revisions
 	Injections []faults.Injection
@@ -100,7 +157,12 @@ type Input struct {
 	Resources  *Resources
 	CP         *CPEvents
 	Telemetry  TelemetryCounts
-	API        API
+	// Counters are the control plane's counters of what it dropped, refused or rolled up.
+	Counters *Counters
+	API      API
+	// Wait waits d (on the engine's clock) or until ctx ends; nil means measurements do not
+	// wait for anything.
+	Wait func(ctx context.Context, d time.Duration) error
 }
 
 // TelemetryCounts are what the fleet says it sent.
@@ -182,6 +244,18 @@ func (r *Registry) Producer(figure string) (Measurement, Figure, bool) {
 // Names lists the registered names, sorted.
 func (r *Registry) Names() []string { return r.measurements.Names() }
 
+// AnomalyFinders lists the measurements that look for anomalies in every run, by name.
+func (r *Registry) AnomalyFinders() []Measurement {
+	var out []Measurement
+	for _, n := range r.Names() {
+		m, _ := r.Lookup(n)
+		if _, ok := m.(AnomalyFinder); ok {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 // FigureNames lists the names of every figure the registered measurements produce, sorted.
 func (r *Registry) FigureNames() []string { return r.figures.Names() }
 
@@ -218,9 +292,51 @@ func plural(n int, one, many string) string {
 	return fmt.Sprintf("%d %s", n, many)
 }
 
+// limit returns the first n of xs.
+func limit(xs []string, n int) []string {
+	if len(xs) <= n {
+		return xs
+	}
+	return append([]string(nil), xs[:n]...)
+}
+
+// count formats n with thousands grouped: 1,237,339.
+func count(n float64) string {
+	s := strconv.FormatFloat(math.Round(n), 'f', 0, 64)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	if neg {
+		return "-" + s
+	}
+	return s
+}
+
+// countOf formats n things: "1 DSN", "1,024 DSNs".
+func countOf(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return count(float64(n)) + " " + many
+}
+
+// noFleet is why a value about DSNs has nothing to measure.
+const noFleet = "the fleet has no DSNs: nothing to measure"
+
 func firstN(ids []string, n int) string {
 	if len(ids) <= n {
 		return strings.Join(ids, ", ")
 	}
 	return strings.Join(ids[:n], ", ") + fmt.Sprintf(" and %d more", len(ids)-n)
+}
+
+func sortedKeys[K ~string, V any](m map[K]V) []K {
+	out := make([]K, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
 }

@@ -2,6 +2,7 @@ package measure
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"time"
 )
@@ -24,6 +25,8 @@ func (noConfig) Description() string {
 }
 
 func (noConfig) Figures() []Figure { return []Figure{figNoConfig, figLostConfig} }
+
+func (noConfig) FindsAnomalies() {}
 
 // servedWithout reports whether the DSN forwarded with revision 0 during [start, end), and
 // whether it did so after once having a config. Events at the same instant are taken together
@@ -86,6 +89,9 @@ func servedWithout(changes []StateChange, applies []Apply, start, end time.Time)
 }
 
 func (noConfig) Measure(_ context.Context, in *Input) (Result, error) {
+	if len(in.DSNs) == 0 {
+		return Result{Values: []Value{missing(figNoConfig, noFleet), missing(figLostConfig, noFleet)}}, nil
+	}
 	var without, lostCfg []string
 	for _, id := range in.DSNs {
 		changes, applies, _ := in.Timeline.History(id)
@@ -103,6 +109,11 @@ func (noConfig) Measure(_ context.Context, in *Input) (Result, error) {
 	}
 	if len(lostCfg) > 0 {
 		res.Notes = append(res.Notes, "served without the config they had: "+firstN(lostCfg, 10))
+		res.Anomalies = append(res.Anomalies, Anomaly{
+			Kind:    AnomalyLost,
+			Summary: fmt.Sprintf("%s of %s forwarded traffic with no config after having one (static stability broken)", countOf(len(lostCfg), "DSN", "DSNs"), count(float64(len(in.DSNs)))),
+			Count:   float64(len(lostCfg)), Of: float64(len(in.DSNs)), DSNs: limit(lostCfg, maxAnomalyDSNs),
+		})
 	}
 	return res, nil
 }

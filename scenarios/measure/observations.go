@@ -64,6 +64,17 @@ func (r *Requests) Summary(step string) (loadgen.Summary, bool) {
 	return s, ok
 }
 
+// Summaries returns the summary of every step's load, by step.
+func (r *Requests) Summaries() map[string]loadgen.Summary {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]loadgen.Summary, len(r.summaries))
+	for k, v := range r.summaries {
+		out[k] = v
+	}
+	return out
+}
+
 // Between returns the number of requests that ended in [start, end), how many failed, and the
 // sorted latencies of all of them.
 func (r *Requests) Between(start, end time.Time) (n, failed int, latencies []time.Duration) {

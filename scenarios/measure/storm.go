@@ -2,6 +2,7 @@ package measure
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"time"
 )
@@ -31,6 +32,8 @@ func (stormRecovery) Description() string {
 func (stormRecovery) Figures() []Figure {
 	return []Figure{figStorm, figStorm50, figStorm99, figStormDSNs, figStormUnrec}
 }
+
+func (stormRecovery) FindsAnomalies() {}
 
 // Recovery is one restarted DSN's way back.
 type Recovery struct {
@@ -116,10 +119,9 @@ func (stormRecovery) Measure(_ context.Context, in *Input) (Result, error) {
 	res := Result{Details: recs}
 	res.Values = append(res.Values, value(figStormDSNs, float64(len(recs))))
 	if len(recs) == 0 {
-		for _, f := range []Figure{figStorm, figStorm50, figStorm99} {
+		for _, f := range []Figure{figStorm, figStorm50, figStorm99, figStormUnrec} {
 			res.Values = append(res.Values, missing(f, "no DSN was restarted by a %s fault in the window", restartFaultID))
 		}
-		res.Values = append(res.Values, value(figStormUnrec, 0))
 		return res, nil
 	}
 	var secs []float64
@@ -145,5 +147,19 @@ func (stormRecovery) Measure(_ context.Context, in *Input) (Result, error) {
 		res.Values = append(res.Values, missing(figStorm50, "no restarted DSN recovered"), missing(figStorm99, "no restarted DSN recovered"))
 	}
 	res.Values = append(res.Values, value(figStormUnrec, float64(len(never))))
+	if len(never) > 0 {
+		var ex []string
+		for _, r := range recs {
+			if r.After == nil && len(ex) < maxAnomalyExamples {
+				ex = append(ex, r.DSN+": "+r.Problem)
+			}
+		}
+		res.Anomalies = append(res.Anomalies, Anomaly{
+			Kind: AnomalyLost,
+			Summary: fmt.Sprintf("%s of %s restarted never served the current revision again",
+				countOf(len(never), "DSN", "DSNs"), count(float64(len(recs)))),
+			Count: float64(len(never)), Of: float64(len(recs)), DSNs: limit(never, maxAnomalyDSNs), Examples: ex,
+		})
+	}
 	return res, nil
 }

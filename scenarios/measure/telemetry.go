@@ -3,6 +3,7 @@ package measure
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"strconv"
 	"time"
@@ -37,6 +38,8 @@ func (telemetry) Description() string {
 func (telemetry) Figures() []Figure {
 	return []Figure{figBatchesSent, figSamplesSent, figSamplesFound, figEventsSent, figEventsFound}
 }
+
+func (telemetry) FindsAnomalies() {}
 
 // ProbeMetric is the metric whose samples the measurement counts: every telemetry batch of a
 // simulated DSN carries exactly one, so the count found compares with the batches sent.
@@ -109,11 +112,44 @@ func (telemetry) eventsFound(ctx context.Context, in *Input) Value {
 	return value(figEventsFound, float64(*a.Total))
 }
 
+// settleTries and settlePause bound how long a count found is given to catch up with the count
+// sent: what the DSNs sent just before the end may still be on its way into storage.
+const (
+	settleTries = 10
+	settlePause = 500 * time.Millisecond
+)
+
+// settled asks find until its count reaches what was sent, stops growing, or settleTries runs
+// out.
+func (telemetry) settled(ctx context.Context, in *Input, vals []Value, sentFig Figure, find func(context.Context, *Input) Value) Value {
+	v := find(ctx, in)
+	sent := -1.0
+	for _, s := range vals {
+		if s.Name == sentFig.Name && s.Missing == "" {
+			sent = s.Value
+		}
+	}
+	for i := 0; i < settleTries && in.Wait != nil && v.Missing == "" && v.Value < sent; i++ {
+		if in.Wait(ctx, settlePause) != nil {
+			break
+		}
+		next := find(ctx, in)
+		if next.Missing != "" || next.Value <= v.Value {
+			break
+		}
+		v = next
+	}
+	return v
+}
+
 func (t telemetry) Measure(ctx context.Context, in *Input) (Result, error) {
 	var res Result
 	tc := in.Telemetry
 	const uncounted = "the fleet does not count what it sends"
 	switch {
+	case in.Step != "":
+		const whole = "the fleet counts what it sent over the whole run, not per step"
+		res.Values = append(res.Values, missing(figBatchesSent, whole), missing(figSamplesSent, whole), missing(figEventsSent, whole))
 	case !tc.Known:
 		res.Values = append(res.Values, missing(figBatchesSent, uncounted), missing(figSamplesSent, uncounted), missing(figEventsSent, uncounted))
 	case tc.Samples < 0:
@@ -124,13 +160,40 @@ func (t telemetry) Measure(ctx context.Context, in *Input) (Result, error) {
 	}
 	if in.API == nil {
 		res.Values = append(res.Values, missing(figSamplesFound, "no control-plane API"), missing(figEventsFound, "no control-plane API"))
-		return res, nil
+	} else {
+		res.Values = append(res.Values, t.settled(ctx, in, res.Values, figBatchesSent, t.samplesFound), t.settled(ctx, in, res.Values, figEventsSent, t.eventsFound))
 	}
-	res.Values = append(res.Values, t.samplesFound(ctx, in), t.eventsFound(ctx, in))
 	for _, v := range res.Values {
-		if v.Missing != "" {
+		if v.Missing != "" && in.Step == "" {
 			res.Notes = append(res.Notes, v.Name+": "+v.Missing)
 		}
+	}
+	get := func(f Figure) (float64, bool) {
+		for _, v := range res.Values {
+			if v.Name == f.Name && v.Missing == "" {
+				return v.Value, true
+			}
+		}
+		return 0, false
+	}
+	for _, p := range []struct {
+		what        string
+		sent, found Figure
+	}{
+		{"telemetry batches", figBatchesSent, figSamplesFound},
+		{"telemetry events", figEventsSent, figEventsFound},
+	} {
+		sent, ok1 := get(p.sent)
+		found, ok2 := get(p.found)
+		if !ok1 || !ok2 || found >= sent {
+			continue
+		}
+		res.Anomalies = append(res.Anomalies, Anomaly{
+			Kind: AnomalyLost,
+			Summary: fmt.Sprintf("%s: %s found again of %s sent (%s not found by the end of the run)",
+				p.what, count(found), count(sent), count(sent-found)),
+			Count: sent - found, Of: sent,
+		})
 	}
 	return res, nil
 }

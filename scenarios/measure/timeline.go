@@ -50,10 +50,11 @@ type WatchIssue struct {
 }
 
 type track struct {
-	cur     Status
-	changes []StateChange
-	applies []Apply
-	issues  []WatchIssue
+	cur         Status
+	changes     []StateChange
+	applies     []Apply
+	issues      []WatchIssue
+	acksDropped int
 }
 
 // Timeline records what every DSN reported over a run. It is safe for concurrent use; events
@@ -61,6 +62,42 @@ type track struct {
 type Timeline struct {
 	mu     sync.RWMutex
 	tracks map[string]*track
+	// acksCounted says the fleet reports the acks its DSNs dropped.
+	acksCounted bool
+	// truncated counts, by DSN, the history entries the fleet kept no more of; rejected the
+	// reports it could not read.
+	truncated map[string]int
+	rejected  int64
+}
+
+// HistoryTruncated records that the fleet dropped the n oldest entries of a DSN's history:
+// measurements see only the rest.
+func (t *Timeline) HistoryTruncated(id string, n int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.truncated == nil {
+		t.truncated = map[string]int{}
+	}
+	t.truncated[id] += n
+}
+
+// RecordsRejected records that the fleet could not read n of its DSNs' reports.
+func (t *Timeline) RecordsRejected(n int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.rejected += n
+}
+
+// Losses says what the timeline misses: the DSNs whose history was truncated, with the entries
+// dropped, and the reports the fleet could not read.
+func (t *Timeline) Losses() (truncated map[string]int, rejected int64) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	out := make(map[string]int, len(t.truncated))
+	for k, v := range t.truncated {
+		out[k] = v
+	}
+	return out, t.rejected
 }
 
 // NewTimeline returns an empty timeline for the given DSNs (others are added as they report).
@@ -105,6 +142,32 @@ func (t *Timeline) Watch(id string, issue WatchIssue) {
 	defer t.mu.Unlock()
 	tr := t.track(id)
 	tr.issues = append(tr.issues, issue)
+}
+
+// AcksDropped records that a DSN dropped n acks it should have sent (a misbehaviour), and
+// that the fleet counts them.
+func (t *Timeline) AcksDropped(id string, n int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.acksCounted = true
+	t.track(id).acksDropped += n
+}
+
+// CountsAcks says whether the fleet reported the acks its DSNs dropped.
+func (t *Timeline) CountsAcks() bool {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.acksCounted
+}
+
+// DroppedAcks returns how many acks a DSN dropped over the run.
+func (t *Timeline) DroppedAcks(id string) int {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if tr, ok := t.tracks[id]; ok {
+		return tr.acksDropped
+	}
+	return 0
 }
 
 // DSNs lists the DSNs seen, sorted.

@@ -2,7 +2,9 @@ package measure
 
 import (
 	"context"
+	"fmt"
 	"sort"
+	"time"
 )
 
 func init() { mustRegister(watchCorrectness{}) }
@@ -28,6 +30,8 @@ func (watchCorrectness) Description() string {
 func (watchCorrectness) Figures() []Figure {
 	return []Figure{figWatchGaps, figWatchDups, figWatchRegr, figWatchDSNs}
 }
+
+func (watchCorrectness) FindsAnomalies() {}
 
 // Violation is one watch problem on one DSN.
 type Violation struct {
@@ -57,6 +61,13 @@ func regressions(changes []StateChange, applies []Apply, in *Input) []WatchIssue
 }
 
 func (watchCorrectness) Measure(_ context.Context, in *Input) (Result, error) {
+	if len(in.DSNs) == 0 {
+		var res Result
+		for _, f := range []Figure{figWatchGaps, figWatchDups, figWatchRegr, figWatchDSNs} {
+			res.Values = append(res.Values, missing(f, noFleet))
+		}
+		return res, nil
+	}
 	counts := map[string]int{}
 	var found []Violation
 	bad := map[string]bool{}
@@ -94,5 +105,39 @@ func (watchCorrectness) Measure(_ context.Context, in *Input) (Result, error) {
 	if len(found) > keep {
 		res.Notes = append(res.Notes, "only the first 200 violations are listed")
 	}
+	res.Anomalies = watchAnomalies(found, in)
 	return res, nil
+}
+
+// watchAnomalies gives one anomaly per kind of violation found, with the DSNs that had it.
+func watchAnomalies(found []Violation, in *Input) []Anomaly {
+	var out []Anomaly
+	for _, k := range []struct{ kind, anomaly, one, many, note string }{
+		{WatchGap, AnomalyLost, "watch gap", "watch gaps", "changes a DSN never received"},
+		{WatchDuplicate, AnomalyDuplicated, "watch duplicate", "watch duplicates", "changes a DSN received again"},
+		{WatchRegression, AnomalyRegressed, "watch regression", "watch regressions", "applied revisions that went back"},
+	} {
+		n := 0
+		dsns := map[string]bool{}
+		var examples []string
+		for _, v := range found {
+			if v.Kind != k.kind {
+				continue
+			}
+			n++
+			dsns[v.DSN] = true
+			if len(examples) < maxAnomalyExamples {
+				examples = append(examples, fmt.Sprintf("%s at +%s: revision %d after %d", v.DSN, v.At.Sub(in.Start).Round(time.Millisecond), v.Revision, v.Previous))
+			}
+		}
+		if n == 0 {
+			continue
+		}
+		out = append(out, Anomaly{
+			Kind:    k.anomaly,
+			Summary: fmt.Sprintf("%s on %s (%s)", countOf(n, k.one, k.many), countOf(len(dsns), "DSN", "DSNs"), k.note),
+			Count:   float64(n), DSNs: limit(sortedKeys(dsns), maxAnomalyDSNs), Examples: examples,
+		})
+	}
+	return out
 }

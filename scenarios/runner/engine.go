@@ -118,7 +118,9 @@ func RunID(start time.Time, name string) string {
 
 // stepRun is what happened in one step.
 type stepRun struct {
-	name       string
+	name string
+	// phase is reports.PhaseSetup for a step's load setup.
+	phase      string
 	start, end time.Time
 	err        error
 	timedOut   bool
@@ -138,6 +140,7 @@ type engine struct {
 	requests  *measure.Requests
 	resources *measure.Resources
 	cpEvents  *measure.CPEvents
+	counters  *measure.Counters
 	recorder  *faults.Recorder
 	series    *seriesWriter
 
@@ -151,6 +154,9 @@ type engine struct {
 	pending []*faults.Tracked
 	notes   []string
 	horizon time.Time
+	// sentAtHorizon is what the fleet said it sent when the last step ended.
+	sentAtHorizon measure.TelemetryCounts
+	sentKnown     bool
 }
 
 // Run runs scenario s end to end and writes its report. The error is for a run directory that
@@ -165,6 +171,7 @@ func Run(ctx context.Context, s *scenarios.Scenario, opts Options) (*Outcome, er
 		requests:  &measure.Requests{},
 		resources: &measure.Resources{},
 		cpEvents:  &measure.CPEvents{},
+		counters:  &measure.Counters{},
 	}
 	e.recorder = faults.NewRecorder(e.clock)
 	e.start = e.clock.Now()
@@ -276,8 +283,10 @@ func (e *engine) run(ctx context.Context) error {
 			return fmt.Errorf("step %s: %w", e.s.Steps[i].Name, err)
 		}
 	}
+	sent := e.fleet.Telemetry()
 	e.mu.Lock()
 	e.horizon = e.clock.Now()
+	e.sentAtHorizon, e.sentKnown = sent, true
 	e.mu.Unlock()
 	return nil
 }

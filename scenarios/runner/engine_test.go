@@ -96,6 +96,22 @@ func TestEngineWithReferenceAgents(t *testing.T) {
 	require.Len(t, run.Faults, 1)
 	assert.Equal(t, "dsn-restart", run.Faults[0].Kind)
 	assert.NotEmpty(t, run.Acked.Points, "acked series read back from the time-series store")
+	// The load's setup is a phase of its own, just before its step.
+	var names []string
+	for _, st := range run.Steps {
+		names = append(names, st.Name+"/"+st.Phase)
+	}
+	assert.Equal(t, []string{"seed/", "changes:setup/setup", "changes/", "storm/"}, names)
+	assert.False(t, run.Steps[1].End.After(run.Steps[2].Start), "the setup ends before its step starts")
+	// Every per-DSN figure is there, measured or saying why not; recovery is the restarted half's.
+	require.Len(t, run.DSNs, 5)
+	for _, f := range run.DSNs {
+		want := 12
+		if f.Name == "recovery_seconds" {
+			want = 6
+		}
+		assert.True(t, f.Missing != "" || f.DSNs == want, "%s: %d DSNs, missing %q", f.Name, f.DSNs, f.Missing)
+	}
 	for _, f := range []string{"run.json", "report.html", "summary.md", "junit.xml", DetailsFile, "cp.log"} {
 		_, err := os.Stat(filepath.Join(dir, f))
 		assert.NoError(t, err, f)
@@ -325,6 +341,14 @@ func TestEngineBrokenRunStillWritesReport(t *testing.T) {
 	assert.Equal(t, reports.ResultAborted, run.Result)
 	assert.Contains(t, run.Error, "control plane: start")
 	assert.Empty(t, run.Steps)
+	// No fleet ever registered: nothing was lost, and nothing says 0 DSNs were.
+	for _, v := range run.SLOs {
+		if v.Name == "lost_dsns == 0" {
+			assert.Nil(t, v.Observed)
+			assert.False(t, v.Pass)
+			assert.Contains(t, v.Reason, "no DSNs")
+		}
+	}
 
 	// A run directory that already holds a run is refused before anything starts.
 	_, err = Run(context.Background(), s, Options{Dir: dir, Fleets: newAgentFleet, Logger: testLogger(t)})

@@ -206,10 +206,13 @@ func (s *simFleet) Timeline() *measure.Timeline {
 		ids[i] = r.ID
 	}
 	tl := measure.NewTimeline(ids)
+	tl.RecordsRejected(s.f.Reports().Summary().Rejected)
 	for _, r := range reps {
 		if r.Dropped > 0 {
 			s.log.Warn("DSN history was truncated; measurements see only its latest entries", "dsn", r.ID, "dropped", r.Dropped)
+			tl.HistoryTruncated(r.ID, r.Dropped)
 		}
+		tl.AcksDropped(r.ID, r.AcksDropped)
 		i, j := 0, 0
 		for i < len(r.Transitions) || j < len(r.Applied) {
 			if j >= len(r.Applied) || (i < len(r.Transitions) && !r.Transitions[i].At.After(r.Applied[j].At)) {

@@ -17,7 +17,7 @@ import (
 // Series names the engine writes to the run's time-series store.
 const (
 	seriesDSNs        = "dsnscale_fleet_dsns"          // {state}
-	seriesAcked       = "dsnscale_fleet_acked_percent" // share in session at the current revision
+	seriesAcked       = "dsnscale_fleet_acked_percent" // share in session at the revision current ackedGrace ago
 	seriesRevision    = "dsnscale_cp_revision"
 	seriesCPU         = "dsnscale_component_cpu_seconds_total" // {component}
 	seriesRSS         = "dsnscale_component_rss_bytes"         // {component}
@@ -36,12 +36,17 @@ func (e *engine) census(rev uint64) measure.Counts {
 }
 
 // startObservers starts the goroutines that watch the run from outside: the revision poll (which
-// is also the API health probe) and the sampler of the fleet census, resources and API figures.
+// is also the API health probe), the reader of the control plane's loss counters and the
+// sampler of the fleet census, resources and API figures.
 func (e *engine) startObservers(ctx context.Context, wg *sync.WaitGroup) {
-	wg.Add(2)
+	wg.Add(3)
 	go func() {
 		defer wg.Done()
 		e.pollRevisions(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		e.watchCounters(ctx)
 	}()
 	go func() {
 		defer wg.Done()
@@ -74,6 +79,12 @@ func (e *engine) pollRevisions(ctx context.Context) {
 	}
 }
 
+// ackedGrace is how old a change must be before the acked share expects the fleet to have
+// applied it. Against the latest revision, a load that writes would move the target under the
+// fleet at every sample and the share would flap between 0 and 100%; against the revision
+// current ackedGrace ago, it says how much of the fleet keeps up within that time.
+const ackedGrace = time.Second
+
 // sample records, every SampleInterval, the fleet census, the resources of each component and
 // the API's figures over the last interval, to the time-series store and the progress display.
 func (e *engine) sample(ctx context.Context) {
@@ -81,9 +92,9 @@ func (e *engine) sample(ctx context.Context) {
 	lastAPI := e.clock.Now()
 	for {
 		now := e.clock.Now()
-		rev := e.revisions.Latest()
+		rev := e.revisions.At(now.Add(-ackedGrace))
 		c := e.census(rev)
-		e.series.censusSample(now, c, e.s.Fleet.Size, rev)
+		e.series.censusSample(now, c, e.s.Fleet.Size, e.revisions.Latest())
 		e.sampleResources(now, cpu)
 		n, failed, lat := e.requests.Between(lastAPI, now)
 		if secs := now.Sub(lastAPI).Seconds(); secs > 0 && n > 0 {

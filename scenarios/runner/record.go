@@ -34,6 +34,8 @@ type measured struct {
 	Notes   []string        `json:"notes,omitempty"`
 	Error   string          `json:"error,omitempty"`
 	Details any             `json:"details,omitempty"`
+
+	anomalies []measure.Anomaly
 }
 
 // buildRecord takes the measurements, judges the SLOs and assembles the run record. The control
@@ -61,31 +63,37 @@ func (e *engine) buildRecord(ctx context.Context, runErr error) *reports.Run {
 	if e.fleet != nil {
 		timeline = e.fleet.Timeline()
 	}
+	e.scrapeCounters(mctx)
 	base := measure.Input{
-		DSNs: dsns, Timeline: timeline, Revisions: e.revisions, Injections: e.recorder.Injections(),
-		Requests: e.requests, Resources: e.resources, CP: e.cpEvents, API: e.apiOrNil(),
+		DSNs: dsns, Labels: e.fleetLabelsByID(), Timeline: timeline, Revisions: e.revisions, Injections: e.recorder.Injections(),
+		Requests: e.requests, Resources: e.resources, CP: e.cpEvents, Counters: e.counters, API: e.apiOrNil(),
+		Wait: func(ctx context.Context, d time.Duration) error { return sleepCtx(ctx, e.clock, d) },
 	}
 	if e.fleet != nil {
-		base.Telemetry = e.fleet.Telemetry()
+		base.Telemetry = e.telemetryAtHorizon(horizon)
+	}
+	measureOne := func(m measure.Measurement, w measure.Window) measured {
+		in := base
+		in.Window = w
+		res, err := m.Measure(mctx, &in)
+		rec := measured{Name: m.Name(), Kind: m.Name(), Step: w.Step, Start: w.Start, End: w.End, Values: res.Values, Notes: res.Notes,
+			Details: res.Details, anomalies: res.Anomalies}
+		if w.Step != "" {
+			rec.Name = w.Step + "/" + m.Name()
+		}
+		if err != nil {
+			rec.Error = err.Error()
+			for _, f := range m.Figures() {
+				rec.Values = append(rec.Values, measure.Value{Name: f.Name, Unit: f.Unit, Missing: "measurement failed: " + err.Error()})
+			}
+		}
+		return rec
 	}
 	var all []measured
 	take := func(names []string, w measure.Window) {
 		for _, n := range names {
 			m, _ := measure.Default.Lookup(n)
-			in := base
-			in.Window = w
-			res, err := m.Measure(mctx, &in)
-			rec := measured{Name: n, Kind: n, Step: w.Step, Start: w.Start, End: w.End, Values: res.Values, Notes: res.Notes, Details: res.Details}
-			if w.Step != "" {
-				rec.Name = w.Step + "/" + n
-			}
-			if err != nil {
-				rec.Error = err.Error()
-				for _, f := range m.Figures() {
-					rec.Values = append(rec.Values, measure.Value{Name: f.Name, Unit: f.Unit, Missing: "measurement failed: " + err.Error()})
-				}
-			}
-			all = append(all, rec)
+			all = append(all, measureOne(m, w))
 		}
 	}
 	for _, sr := range steps {
@@ -94,7 +102,9 @@ func (e *engine) buildRecord(ctx context.Context, runErr error) *reports.Run {
 			take(st.Measurements, measure.Window{Step: sr.name, Start: sr.start, End: sr.end, Horizon: horizon})
 		}
 	}
-	take(e.s.Measurements, measure.Window{Start: e.start, End: horizon, Horizon: horizon})
+	runWide := measure.Window{Start: e.start, End: horizon, Horizon: horizon}
+	take(e.s.Measurements, runWide)
+	anomalies := e.findAnomalies(all, func(m measure.Measurement) measured { return measureOne(m, runWide) }, timeline)
 
 	run := &reports.Run{
 		SchemaVersion: reports.SchemaVersion,
@@ -106,7 +116,7 @@ func (e *engine) buildRecord(ctx context.Context, runErr error) *reports.Run {
 		End:           end,
 	}
 	for _, sr := range steps {
-		s := reports.Step{Name: sr.name, Start: sr.start, End: sr.end}
+		s := reports.Step{Name: sr.name, Phase: sr.phase, Start: sr.start, End: sr.end}
 		if sr.err != nil {
 			s.Error = sr.err.Error()
 		}
@@ -114,14 +124,21 @@ func (e *engine) buildRecord(ctx context.Context, runErr error) *reports.Run {
 	}
 	run.Faults = faultRecords(e.recorder.Injections())
 	for _, m := range all {
-		rm := reports.Measurement{Name: m.Name, Kind: m.Kind, Step: m.Step}
+		rm := reports.Measurement{Name: m.Name, Kind: m.Kind, Step: m.Step, Notes: m.Notes}
+		if m.Error != "" {
+			rm.Notes = append(rm.Notes, "measurement failed: "+m.Error)
+		}
 		for _, v := range m.Values {
+			rv := reports.Value{Name: v.Name, Unit: v.Unit, Missing: v.Missing}
 			if v.Missing == "" {
-				rm.Values = append(rm.Values, reports.Value{Name: v.Name, Value: v.Value, Unit: v.Unit})
+				rv.Value = v.Value
 			}
+			rm.Values = append(rm.Values, rv)
 		}
 		run.Measurements = append(run.Measurements, rm)
 	}
+	run.Anomalies = anomalies
+	run.DSNs = e.dsnFigures(mctx, base, runWide)
 	run.SLOs = e.verdicts(all, steps)
 	run.Convergence = e.convergenceRecord(timeline, dsns, steps, horizon)
 	if e.series != nil {
@@ -276,7 +293,8 @@ func (e *engine) verdicts(all []measured, steps []stepRun) []reports.Verdict {
 	for _, slo := range e.s.SLOs {
 		m, fig, _ := measure.Default.Producer(slo.Value)
 		threshold, _ := scenarios.ParseThreshold(slo.Threshold, fig.Unit)
-		v := reports.Verdict{Name: slo.Name, Measurement: m.Name() + "." + slo.Value, Op: reports.Op(slo.Op), Threshold: threshold, Unit: fig.Unit}
+		v := reports.Verdict{Name: slo.Name, Measurement: m.Name() + "." + slo.Value, Op: reports.Op(slo.Op), Threshold: threshold, Unit: fig.Unit,
+			MissingOK: slo.MissingPasses()}
 		if slo.Step != "" {
 			v.Measurement = slo.Step + "/" + v.Measurement
 		}
@@ -291,8 +309,13 @@ func (e *engine) verdicts(all []measured, steps []stepRun) []reports.Verdict {
 					v.Pass = v.Op.Holds(val.Value, threshold)
 				case val.Name == slo.Value:
 					v.Reason = val.Missing
+					v.Pass = v.MissingOK
 				}
 			}
+		}
+		if v.Observed == nil && v.Reason == "" {
+			v.Reason = "not measured: the run ended before its measurement was taken"
+			v.Pass = v.MissingOK
 		}
 		out = append(out, v)
 	}

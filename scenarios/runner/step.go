@@ -11,6 +11,7 @@ import (
 	"github.com/dsnscale/dsnscale/faults"
 	"github.com/dsnscale/dsnscale/loadgen"
 	"github.com/dsnscale/dsnscale/loadgen/northbound"
+	"github.com/dsnscale/dsnscale/reports"
 	"github.com/dsnscale/dsnscale/scenarios"
 	"github.com/dsnscale/dsnscale/scenarios/action"
 	"github.com/dsnscale/dsnscale/scenarios/measure"
@@ -33,17 +34,27 @@ func (e *engine) runStep(ctx context.Context, i int) error {
 	var load loadgen.Executor
 	var workload *northbound.Workload
 	if st.Load != nil {
+		// The setup is a phase of its own in the record, so that its time and its burst of
+		// changes are seen and kept apart from the step's.
+		setup := stepRun{name: scenarios.SetupStepName(st.Name), phase: reports.PhaseSetup, start: e.clock.Now()}
+		e.mu.Lock()
+		e.current = setup.name
+		e.mu.Unlock()
 		var err error
-		if workload, load, err = e.prepareLoad(ctx, st); err != nil {
-			now := e.clock.Now()
+		workload, load, err = e.prepareLoad(ctx, st)
+		setup.end = e.clock.Now()
+		if err != nil {
 			if ctx.Err() != nil {
 				err = fmt.Errorf("%w: %w", ErrAborted, ctx.Err())
 			} else {
 				err = fmt.Errorf("load setup: %w", err)
 			}
-			e.mu.Lock()
-			e.steps = append(e.steps, stepRun{name: st.Name, start: now, end: now, err: err})
-			e.mu.Unlock()
+			setup.err = err
+		}
+		e.mu.Lock()
+		e.steps = append(e.steps, setup)
+		e.mu.Unlock()
+		if err != nil {
 			return err
 		}
 	}
@@ -263,7 +274,7 @@ func (e *engine) dropPending(done []*faults.Tracked) {
 }
 
 // setupSettle bounds the wait for the fleet to apply what a load's setup created.
-const setupSettle = 2 * time.Minute
+const setupSettle = scenarios.LoadSetupSettle
 
 // prepareLoad builds the step's workload, creates (or adopts) its mix's objects, waits until the
 // fleet has applied them, and returns the executor, not yet running.

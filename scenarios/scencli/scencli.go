@@ -169,6 +169,12 @@ func printOutcome(w io.Writer, out *runner.Outcome) {
 	if run.Error != "" {
 		fmt.Fprintf(w, "  %s\n", run.Error)
 	}
+	if lines := reports.AnomalyLines(run); len(lines) > 0 {
+		fmt.Fprintf(w, "  anomalies (%d):\n", len(lines))
+		for _, l := range lines {
+			fmt.Fprintf(w, "    %s\n", l)
+		}
+	}
 	for _, st := range run.Steps {
 		if st.Error != "" && !strings.Contains(run.Error, st.Error) {
 			fmt.Fprintf(w, "  step %s: %s\n", st.Name, st.Error)
@@ -179,7 +185,10 @@ func printOutcome(w io.Writer, out *runner.Outcome) {
 		if !v.Pass {
 			mark = "FAIL"
 		}
-		obs := "no value"
+		obs := "missing"
+		if v.Reason != "" {
+			obs += ": " + v.Reason
+		}
 		if v.Observed != nil {
 			obs = reports.FormatValue(*v.Observed, v.Unit)
 		}

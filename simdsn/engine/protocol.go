@@ -250,7 +250,11 @@ func (e *Engine) commit(d *dsn, a applied, now time.Time, how string) {
 // ack tells the control plane what the DSN has applied, unless a misbehaviour loses or bends it.
 func (e *Engine) ack(d *dsn, rev uint64, errMsg string, now time.Time) {
 	ap := d.beh.Apply
-	if d.session == "" || d.r.Float64() < ap.DropAckProbability {
+	if d.session == "" {
+		return
+	}
+	if d.r.Float64() < ap.DropAckProbability {
+		e.emit(record.Record{At: now.UnixNano(), Type: record.TypeAckDropped, DSN: d.id, Revision: rev})
 		return
 	}
 	if d.r.Float64() < ap.WrongRevisionProbability {

@@ -60,7 +60,9 @@ type DSNReport struct {
 	NoConfigServing time.Duration  `json:"noConfigServing"`
 	Watch           WatchStats     `json:"watch"`
 	Faults          map[string]int `json:"faults,omitempty"`
-	Dropped         int            `json:"dropped,omitempty"` // history entries dropped by MaxHistory
+	// AcksDropped counts the acks the DSN did not send because a misbehaviour dropped them.
+	AcksDropped int `json:"acksDropped,omitempty"`
+	Dropped     int `json:"dropped,omitempty"` // history entries dropped by MaxHistory
 }
 
 // UnitStatus is the last reported status of a unit.
@@ -209,6 +211,8 @@ func (c *Collector) apply(d *dsnState, r Record, at time.Time) {
 			rep.Watch.Regressions++
 		}
 		rep.Watch.Events = appendBounded(rep.Watch.Events, WatchEvent{At: at, Kind: r.Watch, Revision: r.Revision, Applied: r.Prev}, &rep.Dropped)
+	case TypeAckDropped:
+		rep.AcksDropped++
 	case TypeFault:
 		if rep.Faults == nil {
 			rep.Faults = map[string]int{}

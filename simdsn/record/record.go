@@ -31,6 +31,8 @@ const (
 	TypeFault = "fault"
 	// TypeUnit is about a unit (process or container) rather than one DSN.
 	TypeUnit = "unit"
+	// TypeAckDropped is an ack of Revision the DSN did not send (a misbehaviour dropped it).
+	TypeAckDropped = "ack-dropped"
 )
 
 // Watch anomalies.
@@ -62,7 +64,7 @@ type Record struct {
 // Validate checks a decoded record.
 func (r *Record) Validate() error {
 	switch r.Type {
-	case TypeState, TypeApplied, TypeWatch, TypeFault:
+	case TypeState, TypeApplied, TypeWatch, TypeFault, TypeAckDropped:
 		if !wire.ValidID(r.DSN) {
 			return fmt.Errorf("%w: %s record: dsn %q is not a DSN id", ErrInvalid, r.Type, r.DSN)
 		}
