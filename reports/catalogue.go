@@ -83,7 +83,12 @@ func init() {
 		"storm_recovery_seconds", "storm_recovery_p50_seconds", "storm_recovery_p99_seconds")
 	perf(HigherIsBetter, "static_stability_availability", "dataplane_availability")
 	must("cp_crashes", "lost_dsns", "dsns_lost_config", "convergence_incomplete_changes", "storm_unrecovered_dsns",
-		"watch_gaps", "watch_duplicates", "watch_regressions", "watch_violation_dsns")
+		"watch_gaps", "watch_duplicates", "watch_regressions", "watch_violation_dsns",
+		// Data the control plane dropped is data lost; refusals (429, admission sheds) are by
+		// design under load and judged as performance.
+		"cp_dropped_items")
+	perf(LowerIsBetter, "cp_refused_items")
+	info("cp_rolled_up_items")
 	// Counts of what the run did; the telemetry counts follow how much the fleet sent.
 	info("api_requests", "api_generator_limited", "convergence_changes", "cp_kills", "dsns_served_without_config",
 		"storm_restarted_dsns", "telemetry_batches_sent", "telemetry_samples_sent", "telemetry_batches_found",
