@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dsnscale/dsnscale/internal/backendurl"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -109,8 +110,7 @@ func Open(rawURL, dir string, opts Options) (*DB, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	switch {
-	case rawURL == "":
+	if rawURL == "" {
 		if dir == "" {
 			return nil, fmt.Errorf("%w: the embedded inventory needs a directory", ErrBadURL)
 		}
@@ -118,23 +118,33 @@ func Open(rawURL, dir string, opts Options) (*DB, error) {
 			return nil, fmt.Errorf("%w: %v", ErrBackend, err)
 		}
 		return openSQLite(filepath.Join(dir, "inventory.db"), opts)
-	case strings.HasPrefix(rawURL, "sqlite://"):
-		u, err := url.Parse(rawURL)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %q: %v", ErrBadURL, rawURL, err)
-		}
-		if u.Host != "" || u.Path == "" || u.RawQuery != "" {
-			return nil, fmt.Errorf("%w: %q: want sqlite:///absolute/path.db", ErrBadURL, rawURL)
-		}
-		return openSQLite(u.Path, opts)
-	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
+	}
+	s, err := urls.SchemeOf(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	if s.Kind == dialectPostgres {
 		return openPostgres(rawURL, opts)
 	}
-	scheme, _, ok := strings.Cut(rawURL, "://")
-	if !ok {
-		return nil, fmt.Errorf("%w: %q: no scheme; want postgres://, postgresql:// or sqlite://", ErrBadURL, redact(rawURL))
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, urls.Errorf(rawURL, "%v", err)
 	}
-	return nil, fmt.Errorf("%w: %q: scheme %q: want postgres, postgresql or sqlite", ErrBadURL, redact(rawURL), scheme)
+	if u.Host != "" || u.Path == "" || u.RawQuery != "" {
+		return nil, urls.Errorf(rawURL, "want sqlite:///absolute/path.db")
+	}
+	return openSQLite(u.Path, opts)
+}
+
+// urls are the database URLs of the inventory role.
+var urls = backendurl.Role{
+	Schemes: []backendurl.Scheme{
+		{Name: "postgres", Kind: dialectPostgres},
+		{Name: "postgresql", Kind: dialectPostgres},
+		{Name: "sqlite", Kind: dialectSQLite},
+	},
+	Secrets: []string{"password"},
+	Err:     ErrBadURL,
 }
 
 func openSQLite(file string, opts Options) (*DB, error) {
@@ -154,7 +164,7 @@ func openPostgres(rawURL string, opts Options) (*DB, error) {
 	opts = opts.withDefaults(postgresDialect)
 	cfg, err := pgx.ParseConfig(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %q: %v", ErrBadURL, redact(rawURL), err)
+		return nil, urls.Errorf(rawURL, "%v", err)
 	}
 	where := fmt.Sprintf("postgres %s:%d/%s", cfg.Host, cfg.Port, cfg.Database)
 	db := stdlib.OpenDB(*cfg)
@@ -191,24 +201,4 @@ func start(db *sql.DB, d dialect, where string, opts Options) (*DB, error) {
 		opts.Logger.Info("inventory schema migrated", "db", where, "applied", applied)
 	}
 	return &DB{db: db, d: d, where: where, now: opts.Now}, nil
-}
-
-// redact hides a password in a URL that goes into an error message.
-func redact(rawURL string) string {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		if strings.Contains(rawURL, "@") || strings.Contains(rawURL, "password") {
-			return "<unparsable URL>"
-		}
-		return rawURL
-	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	}
-	q := u.Query()
-	if q.Has("password") {
-		q.Set("password", "xxxxx")
-		u.RawQuery = q.Encode()
-	}
-	return u.String()
 }
