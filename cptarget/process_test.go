@@ -16,11 +16,7 @@ import (
 	"github.com/dsnscale/dsnscale/scenarios/measure"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testbin.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testbin.Main(m) }
 
 func kinds(es []measure.CPEvent) []string {
 	var out []string

@@ -119,21 +119,51 @@ func Open(rawURL, dir string, opts Options) (*DB, error) {
 		}
 		return openSQLite(filepath.Join(dir, "inventory.db"), opts)
 	}
-	s, err := urls.SchemeOf(rawURL)
+	t, err := ParseURL(rawURL)
 	if err != nil {
 		return nil, err
 	}
+	if t.Dialect == dialectPostgres {
+		return openPostgres(t.Postgres, opts)
+	}
+	return openSQLite(t.File, opts)
+}
+
+// Target is a parsed database URL.
+type Target struct {
+	// Dialect is "sqlite" or "postgres".
+	Dialect string
+	// File is the SQLite database file.
+	File string
+	// Postgres is the PostgreSQL connection configuration.
+	Postgres *pgx.ConnConfig
+}
+
+// ParseURL parses a database URL (see Open) without connecting.
+func ParseURL(rawURL string) (Target, error) {
+	s, err := urls.SchemeOf(rawURL)
+	if err != nil {
+		return Target{}, err
+	}
 	if s.Kind == dialectPostgres {
-		return openPostgres(rawURL, opts)
+		cfg, err := pgx.ParseConfig(rawURL)
+		if err != nil {
+			// pgx's message may quote the URL, password and all.
+			msg := err.Error()
+			if u, uerr := url.Parse(rawURL); uerr == nil {
+				if pw, ok := u.User.Password(); ok && pw != "" {
+					msg = strings.ReplaceAll(msg, pw, "xxxxx")
+				}
+			}
+			return Target{}, urls.Errorf(rawURL, "%s", msg)
+		}
+		return Target{Dialect: dialectPostgres, Postgres: cfg}, nil
 	}
 	u, err := url.Parse(rawURL)
-	if err != nil {
-		return nil, urls.Errorf(rawURL, "%v", err)
+	if err != nil || u.Host != "" || u.Path == "" || u.RawQuery != "" {
+		return Target{}, urls.Errorf(rawURL, "want sqlite:///absolute/path.db")
 	}
-	if u.Host != "" || u.Path == "" || u.RawQuery != "" {
-		return nil, urls.Errorf(rawURL, "want sqlite:///absolute/path.db")
-	}
-	return openSQLite(u.Path, opts)
+	return Target{Dialect: dialectSQLite, File: u.Path}, nil
 }
 
 // urls are the database URLs of the inventory role.
@@ -160,12 +190,8 @@ func openSQLite(file string, opts Options) (*DB, error) {
 	return start(db, sqliteDialect, "sqlite "+file, opts)
 }
 
-func openPostgres(rawURL string, opts Options) (*DB, error) {
+func openPostgres(cfg *pgx.ConnConfig, opts Options) (*DB, error) {
 	opts = opts.withDefaults(postgresDialect)
-	cfg, err := pgx.ParseConfig(rawURL)
-	if err != nil {
-		return nil, urls.Errorf(rawURL, "%v", err)
-	}
 	where := fmt.Sprintf("postgres %s:%d/%s", cfg.Host, cfg.Port, cfg.Database)
 	db := stdlib.OpenDB(*cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), opts.Timeout)

@@ -3,6 +3,8 @@ package scenarios
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -150,7 +152,7 @@ func formatParams(m map[string]string) string {
 		return ""
 	}
 	parts := make([]string, 0, len(m))
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		parts = append(parts, k+"="+m[k])
 	}
 	return " (" + strings.Join(parts, ", ") + ")"

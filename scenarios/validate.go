@@ -3,14 +3,14 @@ package scenarios
 import (
 	"errors"
 	"fmt"
-	"github.com/dsnscale/dsnscale/controlplane/ingest"
 	"math"
 	"net/url"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dsnscale/dsnscale/controlplane/ingest"
 
 	"github.com/dsnscale/dsnscale/faults"
 	"github.com/dsnscale/dsnscale/internal/registry"
@@ -428,16 +428,6 @@ func ParseThreshold(text, unit string) (float64, error) {
 		return 0, err
 	}
 	return f, nil
-}
-
-// sortedKeys returns a map's keys in order.
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // backendURL checks one backend URL of the reference control plane; empty means embedded.

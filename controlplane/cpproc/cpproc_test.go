@@ -21,11 +21,7 @@ import (
 	"github.com/dsnscale/dsnscale/internal/testbin"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testbin.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testbin.Main(m) }
 
 // patient is a StartTimeout no test waits out: a result that comes back is not a timeout.
 const patient = 10 * time.Minute

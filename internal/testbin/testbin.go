@@ -57,7 +57,15 @@ func Path(t testing.TB) string {
 	return bin
 }
 
-// Cleanup removes the built binary; call it from TestMain after m.Run.
+// Main runs a package's tests and then removes the binary they built: a package whose tests
+// use Path has `func TestMain(m *testing.M) { testbin.Main(m) }`.
+func Main(m *testing.M) {
+	code := m.Run()
+	Cleanup()
+	os.Exit(code)
+}
+
+// Cleanup removes the built binary; Main calls it.
 func Cleanup() {
 	mu.Lock()
 	defer mu.Unlock()

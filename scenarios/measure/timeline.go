@@ -1,6 +1,8 @@
 package measure
 
 import (
+	"maps"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -111,12 +113,7 @@ func (t *Timeline) Watch(id string, issue WatchIssue) {
 func (t *Timeline) DSNs() []string {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	out := make([]string, 0, len(t.tracks))
-	for id := range t.tracks {
-		out = append(out, id)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(t.tracks))
 }
 
 // Current returns a DSN's last status.

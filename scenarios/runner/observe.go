@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dsnscale/dsnscale/faults"
 	"github.com/dsnscale/dsnscale/scenarios/measure"
 )
 
@@ -68,7 +69,7 @@ func (e *engine) pollRevisions(ctx context.Context) {
 			last = rev
 			e.revisions.Add(measure.Mark{Revision: rev, At: now, Source: measure.SourcePoll})
 		}
-		if sleepCtx(ctx, e.clock, e.opts.PollInterval) != nil {
+		if faults.Sleep(ctx, e.clock, e.opts.PollInterval) != nil {
 			return
 		}
 	}
@@ -95,7 +96,7 @@ func (e *engine) sample(ctx context.Context) {
 		step := e.current
 		e.mu.Unlock()
 		e.prog.Update(step, c, e.s.Fleet.Size, rev, now.Sub(e.start))
-		if sleepCtx(ctx, e.clock, e.opts.SampleInterval) != nil {
+		if faults.Sleep(ctx, e.clock, e.opts.SampleInterval) != nil {
 			return
 		}
 	}

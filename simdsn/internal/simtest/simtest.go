@@ -18,9 +18,6 @@ import (
 	"github.com/dsnscale/dsnscale/simdsn/bus"
 )
 
-// Cleanup removes the built binary; call it from TestMain after m.Run.
-func Cleanup() { testbin.Cleanup() }
-
 // Binary returns the path of the static dsnscale binary that the process and docker drivers
 // start, building it on first use.
 func Binary(t testing.TB) string { return testbin.Path(t) }
