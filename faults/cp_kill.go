@@ -48,7 +48,7 @@ func (f *cpFault) Inject(ctx context.Context) error {
 	if !f.restart {
 		return nil
 	}
-	if err := Sleep(ctx, f.env.clock(), f.down); err != nil {
+	if err := sleep(ctx, f.env.clock(), f.down); err != nil {
 		return err
 	}
 	return f.start(ctx)

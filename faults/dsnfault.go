@@ -112,7 +112,7 @@ func (f *dsnFault) Inject(ctx context.Context) error {
 	for i, id := range ids {
 		if f.window > 0 && len(ids) > 1 {
 			at := start.Add(time.Duration(int64(f.window) * int64(i) / int64(len(ids))))
-			if err := Sleep(ctx, clock, at.Sub(clock.Now())); err != nil {
+			if err := sleep(ctx, clock, at.Sub(clock.Now())); err != nil {
 				stopErr = err
 				break
 			}
@@ -172,7 +172,7 @@ func (f *dsnFault) injectBatch(ctx context.Context, b Batcher, ids []string) err
 	f.undo = undo
 	f.mu.Unlock()
 	f.env.logger().Info("fault injected", "action", f.act.verb, "dsns", len(ids), "window", f.window)
-	return Sleep(ctx, f.env.clock(), f.window)
+	return sleep(ctx, f.env.clock(), f.window)
 }
 
 // Recover undoes the action on every DSN it was applied to, once.

@@ -166,8 +166,8 @@ func (SystemClock) Now() time.Time { return time.Now() }
 // After returns time.After(d).
 func (SystemClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
-// Sleep waits d on c, or until ctx ends (whose error it returns).
-func Sleep(ctx context.Context, c Clock, d time.Duration) error {
+// sleep waits d on c, or until ctx ends.
+func sleep(ctx context.Context, c Clock, d time.Duration) error {
 	if d <= 0 {
 		return ctx.Err()
 	}
