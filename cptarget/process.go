@@ -169,6 +169,20 @@ func (c *processTarget) down(p *cpproc.Process) {
 	}
 }
 
+// Pause freezes the control plane's process (SIGSTOP) or thaws it (SIGCONT).
+func (c *processTarget) Pause(_ context.Context, on bool) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.p == nil {
+		return errors.New("control plane is not running")
+	}
+	sig := syscall.SIGCONT
+	if on {
+		sig = syscall.SIGSTOP
+	}
+	return syscall.Kill(c.p.PID(), sig)
+}
+
 func (c *processTarget) Running() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -51,6 +51,17 @@ func TestProcessTargetKillStartAndCrash(t *testing.T) {
 	require.NoError(t, err, "the harness logs in again after the restart")
 	assert.GreaterOrEqual(t, again, rev)
 
+	// Frozen, it does not answer; thawed, it does.
+	pt := tg.(*processTarget)
+	require.NoError(t, pt.Pause(ctx, true))
+	frozen, cancelFrozen := context.WithTimeout(ctx, 500*time.Millisecond)
+	_, err = tg.API().Revision(frozen)
+	cancelFrozen()
+	require.Error(t, err, "a frozen control plane answers nothing")
+	require.NoError(t, pt.Pause(ctx, false))
+	_, err = tg.API().Revision(ctx)
+	require.NoError(t, err)
+
 	// A crash: the process ends and nobody asked it to.
 	require.NoError(t, syscall.Kill(tg.PID(), syscall.SIGKILL))
 	require.Eventually(t, func() bool { return !f.Running() }, time.Minute, 10*time.Millisecond)

@@ -3,8 +3,6 @@ package scenarios
 import (
 	"fmt"
 	"io"
-	"maps"
-	"slices"
 	"strings"
 	"time"
 
@@ -152,7 +150,7 @@ func formatParams(m map[string]string) string {
 		return ""
 	}
 	parts := make([]string, 0, len(m))
-	for _, k := range slices.Sorted(maps.Keys(m)) {
+	for _, k := range sortedKeys(m) {
 		parts = append(parts, k+"="+m[k])
 	}
 	return " (" + strings.Join(parts, ", ") + ")"

@@ -3,14 +3,15 @@ package scenarios
 import (
 	"errors"
 	"fmt"
+	"github.com/dsnscale/dsnscale/controlplane/ingest"
+	"maps"
 	"math"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/dsnscale/dsnscale/controlplane/ingest"
 
 	"github.com/dsnscale/dsnscale/faults"
 	"github.com/dsnscale/dsnscale/internal/registry"
@@ -429,6 +430,9 @@ func ParseThreshold(text, unit string) (float64, error) {
 	}
 	return f, nil
 }
+
+// sortedKeys returns a map's keys in order.
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
 
 // backendURL checks one backend URL of the reference control plane; empty means embedded.
 func backendURL(role, v string) error {

@@ -337,9 +337,11 @@ func (p *Process) Exited() bool {
 // Stop asks the control plane to shut down (SIGTERM) and kills it after 5 s.
 func (p *Process) Stop() { _ = p.Shutdown(context.Background(), 5*time.Second) }
 
-// Shutdown asks the control plane to shut down (SIGTERM) and waits up to grace (or until ctx
-// ends) before it kills it; it returns an error when it had to.
+// Shutdown asks the control plane to shut down (SIGTERM, after a SIGCONT in case it is frozen)
+// and waits up to grace (or until ctx ends) before it kills it; it returns an error when it had
+// to.
 func (p *Process) Shutdown(ctx context.Context, grace time.Duration) error {
+	_ = p.cmd.Process.Signal(syscall.SIGCONT) // a frozen (SIGSTOP) control plane must be able to stop
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	t := time.NewTimer(grace)
 	defer t.Stop()

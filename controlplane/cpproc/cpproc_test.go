@@ -161,6 +161,8 @@ func TestRestartOnTheSameAddresses(t *testing.T) {
 	log, err := os.ReadFile(filepath.Join(dir, LogFile))
 	require.NoError(t, err)
 	assert.Equal(t, 2, strings.Count(string(log), "api "+p.APIURL()+"\n"), "both starts logged what they printed")
+	// Even a frozen control plane shuts down cleanly.
+	require.NoError(t, syscall.Kill(again.PID(), syscall.SIGSTOP))
 	require.NoError(t, again.Shutdown(ctx, time.Minute))
 	assert.True(t, again.Exited())
 	assert.NoError(t, again.ExitErr(), "SIGTERM is a clean shutdown")

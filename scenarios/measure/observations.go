@@ -1,8 +1,8 @@
 package measure
 
 import (
-	"maps"
 	"slices"
+	"sort"
 	"sync"
 	"time"
 
@@ -148,7 +148,12 @@ func (r *Resources) Note(component string) string {
 func (r *Resources) Components() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return slices.Sorted(maps.Keys(r.samples))
+	out := make([]string, 0, len(r.samples))
+	for c := range r.samples {
+		out = append(out, c)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Samples returns a copy of a component's samples.

@@ -1,8 +1,6 @@
 package measure
 
 import (
-	"maps"
-	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -113,7 +111,12 @@ func (t *Timeline) Watch(id string, issue WatchIssue) {
 func (t *Timeline) DSNs() []string {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	return slices.Sorted(maps.Keys(t.tracks))
+	out := make([]string, 0, len(t.tracks))
+	for id := range t.tracks {
+		out = append(out, id)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Current returns a DSN's last status.

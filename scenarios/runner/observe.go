@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/dsnscale/dsnscale/faults"
 	"github.com/dsnscale/dsnscale/scenarios/measure"
 )
 
@@ -69,7 +68,7 @@ func (e *engine) pollRevisions(ctx context.Context) {
 			last = rev
 			e.revisions.Add(measure.Mark{Revision: rev, At: now, Source: measure.SourcePoll})
 		}
-		if faults.Sleep(ctx, e.clock, e.opts.PollInterval) != nil {
+		if sleepCtx(ctx, e.clock, e.opts.PollInterval) != nil {
 			return
 		}
 	}
@@ -96,7 +95,7 @@ func (e *engine) sample(ctx context.Context) {
 		step := e.current
 		e.mu.Unlock()
 		e.prog.Update(step, c, e.s.Fleet.Size, rev, now.Sub(e.start))
-		if faults.Sleep(ctx, e.clock, e.opts.SampleInterval) != nil {
+		if sleepCtx(ctx, e.clock, e.opts.SampleInterval) != nil {
 			return
 		}
 	}

@@ -131,7 +131,7 @@ func (e *engine) runStep(ctx context.Context, i int) error {
 // wait waits out the step: its duration, or its condition once its faults are in place.
 func (e *engine) wait(ctx context.Context, st *scenarios.Step, start time.Time, injected <-chan struct{}, tracked []*faults.Tracked) error {
 	if st.Until == nil {
-		return faults.Sleep(ctx, e.clock, st.Duration-e.clock.Now().Sub(start))
+		return sleepCtx(ctx, e.clock, st.Duration-e.clock.Now().Sub(start))
 	}
 	deadline := start.Add(st.Timeout)
 	select {
@@ -152,7 +152,7 @@ func (e *engine) wait(ctx context.Context, st *scenarios.Step, start time.Time, 
 		if left <= 0 {
 			return errTimeout
 		}
-		if err := faults.Sleep(ctx, e.clock, min(conditionPoll, left)); err != nil {
+		if err := sleepCtx(ctx, e.clock, min(conditionPoll, left)); err != nil {
 			return err
 		}
 	}
@@ -175,7 +175,7 @@ func (e *engine) awaitNoticed(ctx context.Context, tracked []*faults.Tracked, de
 					e.note("not every DSN a %s fault acted on reported a change within %s", rec.Kind, settleWait)
 					return
 				}
-				if faults.Sleep(ctx, e.clock, conditionPoll) != nil {
+				if sleepCtx(ctx, e.clock, conditionPoll) != nil {
 					return
 				}
 			}
@@ -214,7 +214,7 @@ func (e *engine) startFaults(faultCtx context.Context, i int, st *scenarios.Step
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if faults.Sleep(faultCtx, e.clock, fs.Delay-e.clock.Now().Sub(start)) != nil {
+			if sleepCtx(faultCtx, e.clock, fs.Delay-e.clock.Now().Sub(start)) != nil {
 				return
 			}
 			e.prog.Log("%s: injecting %s", st.Name, fs.Kind)
@@ -222,7 +222,7 @@ func (e *engine) startFaults(faultCtx context.Context, i int, st *scenarios.Step
 				e.log.Warn("fault injection", "fault", label, "err", err)
 			}
 			if fs.Duration > 0 {
-				if faults.Sleep(faultCtx, e.clock, fs.Duration) != nil {
+				if sleepCtx(faultCtx, e.clock, fs.Duration) != nil {
 					return
 				}
 				rctx, cancel := context.WithTimeout(context.WithoutCancel(faultCtx), time.Minute)
@@ -298,7 +298,7 @@ func (e *engine) prepareLoad(ctx context.Context, st *scenarios.Step) (*northbou
 			e.note("step %s: the fleet had not applied the load's setup after %s; the step started anyway", st.Name, setupSettle)
 			break
 		}
-		if err := faults.Sleep(ctx, e.clock, conditionPoll); err != nil {
+		if err := sleepCtx(ctx, e.clock, conditionPoll); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -308,3 +308,6 @@ func (e *engine) prepareLoad(ctx context.Context, st *scenarios.Step) (*northbou
 	}
 	return w, ex, nil
 }
+
+// sleepCtx waits d on c, or until ctx ends.
+func sleepCtx(ctx context.Context, c Clock, d time.Duration) error { return faults.Sleep(ctx, c, d) }
