@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -152,13 +151,3 @@ func (c *inProcessTarget) Token(ctx context.Context) (string, error) { return c.
 
 // FleetSecurity is the fleet's gateway credentials.
 func (c *inProcessTarget) FleetSecurity() *bus.Security { return copySecurity(c.sec) }
-
-// freeAddr picks a free loopback port for a child process to listen on.
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	addr := l.Addr().String()
-	return addr, l.Close()
-}

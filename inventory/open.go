@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dsnscale/dsnscale/internal/backendurl"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -109,8 +110,7 @@ func Open(rawURL, dir string, opts Options) (*DB, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	switch {
-	case rawURL == "":
+	if rawURL == "" {
 		if dir == "" {
 			return nil, fmt.Errorf("%w: the embedded inventory needs a directory", ErrBadURL)
 		}
@@ -118,23 +118,63 @@ func Open(rawURL, dir string, opts Options) (*DB, error) {
 			return nil, fmt.Errorf("%w: %v", ErrBackend, err)
 		}
 		return openSQLite(filepath.Join(dir, "inventory.db"), opts)
-	case strings.HasPrefix(rawURL, "sqlite://"):
-		u, err := url.Parse(rawURL)
+	}
+	t, err := ParseURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	if t.Dialect == dialectPostgres {
+		return openPostgres(t.Postgres, opts)
+	}
+	return openSQLite(t.File, opts)
+}
+
+// Target is a parsed database URL.
+type Target struct {
+	// Dialect is "sqlite" or "postgres".
+	Dialect string
+	// File is the SQLite database file.
+	File string
+	// Postgres is the PostgreSQL connection configuration.
+	Postgres *pgx.ConnConfig
+}
+
+// ParseURL parses a database URL (see Open) without connecting.
+func ParseURL(rawURL string) (Target, error) {
+	s, err := urls.SchemeOf(rawURL)
+	if err != nil {
+		return Target{}, err
+	}
+	if s.Kind == dialectPostgres {
+		cfg, err := pgx.ParseConfig(rawURL)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %q: %v", ErrBadURL, rawURL, err)
+			// pgx's message may quote the URL, password and all.
+			msg := err.Error()
+			if u, uerr := url.Parse(rawURL); uerr == nil {
+				if pw, ok := u.User.Password(); ok && pw != "" {
+					msg = strings.ReplaceAll(msg, pw, "xxxxx")
+				}
+			}
+			return Target{}, urls.Errorf(rawURL, "%s", msg)
 		}
-		if u.Host != "" || u.Path == "" || u.RawQuery != "" {
-			return nil, fmt.Errorf("%w: %q: want sqlite:///absolute/path.db", ErrBadURL, rawURL)
-		}
-		return openSQLite(u.Path, opts)
-	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
-		return openPostgres(rawURL, opts)
+		return Target{Dialect: dialectPostgres, Postgres: cfg}, nil
 	}
-	scheme, _, ok := strings.Cut(rawURL, "://")
-	if !ok {
-		return nil, fmt.Errorf("%w: %q: no scheme; want postgres://, postgresql:// or sqlite://", ErrBadURL, redact(rawURL))
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Host != "" || u.Path == "" || u.RawQuery != "" {
+		return Target{}, urls.Errorf(rawURL, "want sqlite:///absolute/path.db")
 	}
-	return nil, fmt.Errorf("%w: %q: scheme %q: want postgres, postgresql or sqlite", ErrBadURL, redact(rawURL), scheme)
+	return Target{Dialect: dialectSQLite, File: u.Path}, nil
+}
+
+// urls are the database URLs of the inventory role.
+var urls = backendurl.Role{
+	Schemes: []backendurl.Scheme{
+		{Name: "postgres", Kind: dialectPostgres},
+		{Name: "postgresql", Kind: dialectPostgres},
+		{Name: "sqlite", Kind: dialectSQLite},
+	},
+	Secrets: []string{"password"},
+	Err:     ErrBadURL,
 }
 
 func openSQLite(file string, opts Options) (*DB, error) {
@@ -150,12 +190,8 @@ func openSQLite(file string, opts Options) (*DB, error) {
 	return start(db, sqliteDialect, "sqlite "+file, opts)
 }
 
-func openPostgres(rawURL string, opts Options) (*DB, error) {
+func openPostgres(cfg *pgx.ConnConfig, opts Options) (*DB, error) {
 	opts = opts.withDefaults(postgresDialect)
-	cfg, err := pgx.ParseConfig(rawURL)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %q: %v", ErrBadURL, redact(rawURL), err)
-	}
 	where := fmt.Sprintf("postgres %s:%d/%s", cfg.Host, cfg.Port, cfg.Database)
 	db := stdlib.OpenDB(*cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), opts.Timeout)
@@ -191,24 +227,4 @@ func start(db *sql.DB, d dialect, where string, opts Options) (*DB, error) {
 		opts.Logger.Info("inventory schema migrated", "db", where, "applied", applied)
 	}
 	return &DB{db: db, d: d, where: where, now: opts.Now}, nil
-}
-
-// redact hides a password in a URL that goes into an error message.
-func redact(rawURL string) string {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		if strings.Contains(rawURL, "@") || strings.Contains(rawURL, "password") {
-			return "<unparsable URL>"
-		}
-		return rawURL
-	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	}
-	q := u.Query()
-	if q.Has("password") {
-		q.Set("password", "xxxxx")
-		u.RawQuery = q.Encode()
-	}
-	return u.String()
 }

@@ -61,3 +61,22 @@ func TestPostgresWrongPassword(t *testing.T) {
 	require.ErrorIs(t, err, inventory.ErrBackend, "a refused login is not an unreachable server")
 	assert.Contains(t, err.Error(), "28P01")
 }
+
+func TestParseURL(t *testing.T) {
+	got, err := inventory.ParseURL("sqlite:///var/lib/inv.db")
+	require.NoError(t, err)
+	assert.Equal(t, inventory.Target{Dialect: "sqlite", File: "/var/lib/inv.db"}, got)
+
+	got, err = inventory.ParseURL("postgresql://u:pw@db.local:5433/inv?sslmode=disable")
+	require.NoError(t, err)
+	assert.Equal(t, "postgres", got.Dialect)
+	assert.Equal(t, "db.local", got.Postgres.Host)
+	assert.Equal(t, uint16(5433), got.Postgres.Port)
+	assert.Equal(t, "inv", got.Postgres.Database)
+
+	for _, bad := range []string{"postgres://u:s3cr3t@h:5432/db?sslmode=maybe", "postgres://u:s3cr3t@h:notaport/db", "sqlite://h/x.db", "mysql://u:s3cr3t@h/db"} {
+		_, err := inventory.ParseURL(bad)
+		require.ErrorIs(t, err, inventory.ErrBadURL, bad)
+		assert.NotContains(t, err.Error(), "s3cr3t", bad)
+	}
+}

@@ -1,7 +1,8 @@
 package scenarios
 
 import (
-	"sort"
+	"maps"
+	"slices"
 
 	"github.com/dsnscale/dsnscale/scenarios/measure"
 )
@@ -57,11 +58,4 @@ func LookupCondition(name string) (Condition, bool) {
 }
 
 // ConditionNames lists the wait conditions, sorted.
-func ConditionNames() []string {
-	out := make([]string, 0, len(conditions))
-	for n := range conditions {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
-}
+func ConditionNames() []string { return slices.Sorted(maps.Keys(conditions)) }

@@ -4,10 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"github.com/dsnscale/dsnscale/controlplane/ingest"
+	"maps"
 	"math"
 	"net/url"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -434,14 +435,7 @@ func ParseThreshold(text, unit string) (float64, error) {
 }
 
 // sortedKeys returns a map's keys in order.
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
 
 // backendURL checks one backend URL of the reference control plane; empty means embedded.
 func backendURL(role, v string) error {

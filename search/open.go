@@ -3,12 +3,11 @@ package search
 import (
 	"fmt"
 	"log/slog"
-	"net"
-	"net/url"
 	"regexp"
 	"strconv"
-	"strings"
 	"time"
+
+	"github.com/dsnscale/dsnscale/internal/backendurl"
 )
 
 // Options tune an Index. Zero fields take the defaults given with each field.
@@ -100,93 +99,51 @@ func (t Target) String() string {
 
 var prefixPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,199}$`)
 
-// ParseURL parses a server URL (see Open).
-func ParseURL(rawURL string) (Target, error) {
-	bad := func(format string, args ...any) (Target, error) {
-		return Target{}, fmt.Errorf("%w: %q: %s", ErrBadURL, redact(rawURL), fmt.Sprintf(format, args...))
-	}
-	if !strings.Contains(rawURL, "://") {
-		return bad("no scheme; want elasticsearch://, opensearch://, http:// or https://")
-	}
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return bad("%v", err)
-	}
-	t := Target{Prefix: "dsnscale-events", Shards: 1, Replicas: 1}
-	httpScheme := "http"
-	switch u.Scheme {
-	case "elasticsearch", "http":
-		t.Flavor = FlavorElasticsearch
-	case "elasticsearch+https", "https":
-		t.Flavor, httpScheme = FlavorElasticsearch, "https"
-	case "opensearch":
-		t.Flavor = FlavorOpenSearch
-	case "opensearch+https":
-		t.Flavor, httpScheme = FlavorOpenSearch, "https"
-	default:
-		return bad("scheme %q: want elasticsearch, elasticsearch+https, opensearch, opensearch+https, http or https", u.Scheme)
-	}
-	host, port, err := net.SplitHostPort(u.Host)
-	if err != nil || host == "" {
-		return bad("host %q: want host:port", u.Host)
-	}
-	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
-		return bad("port %q: want 1-65535", port)
-	}
-	if u.Fragment != "" {
-		return bad("unexpected fragment %q", u.Fragment)
-	}
-	t.BaseURL = httpScheme + "://" + u.Host + strings.TrimRight(u.EscapedPath(), "/")
-	if u.User != nil {
-		t.User = u.User.Username()
-		t.Password, _ = u.User.Password()
-	}
-	for k, v := range u.Query() {
-		if len(v) != 1 || v[0] == "" {
-			return bad("parameter %q: want exactly one non-empty value", k)
-		}
-		switch k {
-		case "index":
-			if !prefixPattern.MatchString(v[0]) {
-				return bad("index %q: want 1-200 of [a-z0-9_-], starting with a letter or digit", v[0])
-			}
-			t.Prefix = v[0]
-		case "shards", "replicas":
-			n, err := strconv.Atoi(v[0])
-			lo := map[string]int{"shards": 1, "replicas": 0}[k]
-			if err != nil || n < lo || n > 1024 {
-				return bad("%s %q: want %d-1024", k, v[0], lo)
-			}
-			if k == "shards" {
-				t.Shards = n
-			} else {
-				t.Replicas = n
-			}
-		case "api_key":
-			t.APIKey = v[0]
-		default:
-			return bad("unknown parameter %q; want index, shards, replicas, api_key", k)
-		}
-	}
-	return t, nil
+// urls are the server URLs of the search role.
+var urls = backendurl.Role{
+	Schemes: []backendurl.Scheme{
+		{Name: "elasticsearch", Kind: FlavorElasticsearch},
+		{Name: "elasticsearch+https", Kind: FlavorElasticsearch, HTTPS: true},
+		{Name: "opensearch", Kind: FlavorOpenSearch},
+		{Name: "opensearch+https", Kind: FlavorOpenSearch, HTTPS: true},
+		{Name: "http", Kind: FlavorElasticsearch},
+		{Name: "https", Kind: FlavorElasticsearch, HTTPS: true},
+	},
+	Secrets: []string{"api_key"},
+	Err:     ErrBadURL,
 }
 
-// redact hides a password or API key in a URL that goes into an error message.
-func redact(rawURL string) string {
-	u, err := url.Parse(rawURL)
+// ParseURL parses a server URL (see Open).
+func ParseURL(rawURL string) (Target, error) {
+	u, err := urls.Parse(rawURL)
 	if err != nil {
-		if strings.Contains(rawURL, "@") || strings.Contains(rawURL, "api_key") {
-			return "<unparsable URL>"
+		return Target{}, err
+	}
+	if err := urls.Params(rawURL, u.Query, "index", "shards", "replicas", "api_key"); err != nil {
+		return Target{}, err
+	}
+	t := Target{Flavor: u.Scheme.Kind, BaseURL: u.BaseURL, User: u.Username(), Password: u.Password(),
+		Prefix: "dsnscale-events", Shards: 1, Replicas: 1, APIKey: u.Query.Get("api_key")}
+	if v := u.Query.Get("index"); v != "" {
+		if !prefixPattern.MatchString(v) {
+			return Target{}, urls.Errorf(rawURL, "index %q: want 1-200 of [a-z0-9_-], starting with a letter or digit", v)
 		}
-		return rawURL
+		t.Prefix = v
 	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	for _, p := range []struct {
+		name string
+		lo   int
+		to   *int
+	}{{"shards", 1, &t.Shards}, {"replicas", 0, &t.Replicas}} {
+		v := u.Query.Get(p.name)
+		if v == "" {
+			continue
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < p.lo || n > 1024 {
+			return Target{}, urls.Errorf(rawURL, "%s %q: want %d-1024", p.name, v, p.lo)
+		}
+		*p.to = n
 	}
-	q := u.Query()
-	if q.Has("api_key") {
-		q.Set("api_key", "xxxxx")
-		u.RawQuery = q.Encode()
-	}
-	return u.String()
+	return t, nil
 }

@@ -4,11 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/url"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/dsnscale/dsnscale/internal/backendurl"
 )
 
 // Options tune a Storage. Zero fields take the defaults given with each field. Embedded-only
@@ -145,95 +143,46 @@ func (t Target) String() string {
 	return t.Kind + " " + t.BaseURL
 }
 
+// urls are the server URLs of the TSDB role.
+var urls = backendurl.Role{
+	Schemes: []backendurl.Scheme{
+		{Name: "victoriametrics", Kind: KindVictoriaMetrics},
+		{Name: "victoriametrics+https", Kind: KindVictoriaMetrics, HTTPS: true},
+		{Name: "http", Kind: KindVictoriaMetrics},
+		{Name: "https", Kind: KindVictoriaMetrics, HTTPS: true},
+		{Name: "influxdb", Kind: KindInfluxDB},
+		{Name: "influxdb+https", Kind: KindInfluxDB, HTTPS: true},
+	},
+	Secrets: []string{"token"},
+	Err:     ErrBadURL,
+}
+
 // ParseURL parses a remote storage URL (see Open for the schemes).
 func ParseURL(rawURL string) (Target, error) {
-	if !strings.Contains(rawURL, "://") {
-		return Target{}, fmt.Errorf("%w: %q: no scheme; want victoriametrics://, http://, https:// or influxdb://", ErrBadURL, redact(rawURL))
-	}
-	u, err := url.Parse(rawURL)
+	u, err := urls.Parse(rawURL)
 	if err != nil {
-		return Target{}, fmt.Errorf("%w: %q: %v", ErrBadURL, redact(rawURL), err)
+		return Target{}, err
 	}
-	var t Target
-	httpScheme := "http"
-	switch u.Scheme {
-	case "victoriametrics", "http":
-		t.Kind = KindVictoriaMetrics
-	case "victoriametrics+https", "https":
-		t.Kind, httpScheme = KindVictoriaMetrics, "https"
-	case "influxdb":
-		t.Kind = KindInfluxDB
-	case "influxdb+https":
-		t.Kind, httpScheme = KindInfluxDB, "https"
-	case "":
-		return Target{}, fmt.Errorf("%w: %q: no scheme; want victoriametrics://, http://, https:// or influxdb://", ErrBadURL, redact(rawURL))
-	default:
-		return Target{}, fmt.Errorf("%w: %q: scheme %q: want victoriametrics, victoriametrics+https, http, https, influxdb or influxdb+https", ErrBadURL, redact(rawURL), u.Scheme)
-	}
-	if u.Opaque != "" {
-		return Target{}, fmt.Errorf("%w: %q: want scheme://host:port", ErrBadURL, redact(rawURL))
-	}
-	host, port, err := net.SplitHostPort(u.Host)
-	if err != nil || host == "" {
-		return Target{}, fmt.Errorf("%w: %q: host %q: want host:port", ErrBadURL, redact(rawURL), u.Host)
-	}
-	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
-		return Target{}, fmt.Errorf("%w: %q: port %q: want 1-65535", ErrBadURL, redact(rawURL), port)
-	}
-	if u.Fragment != "" {
-		return Target{}, fmt.Errorf("%w: %q: unexpected fragment %q", ErrBadURL, redact(rawURL), u.Fragment)
-	}
-	t.BaseURL = httpScheme + "://" + u.Host + strings.TrimRight(u.EscapedPath(), "/")
-	q := u.Query()
+	t := Target{Kind: u.Scheme.Kind, BaseURL: u.BaseURL}
 	switch t.Kind {
 	case KindVictoriaMetrics:
-		if len(q) > 0 {
-			return Target{}, fmt.Errorf("%w: %q: VictoriaMetrics URLs take no query parameters", ErrBadURL, redact(rawURL))
+		if len(u.Query) > 0 {
+			return Target{}, urls.Errorf(rawURL, "VictoriaMetrics URLs take no query parameters")
 		}
-		if u.User != nil {
-			t.User = u.User.Username()
-			t.Password, _ = u.User.Password()
-		}
+		t.User, t.Password = u.Username(), u.Password()
 	case KindInfluxDB:
 		if u.User != nil {
-			return Target{}, fmt.Errorf("%w: %q: InfluxDB authenticates with ?token=, not user:password@", ErrBadURL, redact(rawURL))
+			return Target{}, urls.Errorf(rawURL, "InfluxDB authenticates with ?token=, not user:password@")
 		}
-		for k, v := range q {
-			switch k {
-			case "org", "bucket", "token":
-				if len(v) != 1 || v[0] == "" {
-					return Target{}, fmt.Errorf("%w: %q: parameter %q: want exactly one non-empty value", ErrBadURL, redact(rawURL), k)
-				}
-			default:
-				return Target{}, fmt.Errorf("%w: %q: unknown parameter %q; want org, bucket, token", ErrBadURL, redact(rawURL), k)
-			}
+		if err := urls.Params(rawURL, u.Query, "org", "bucket", "token"); err != nil {
+			return Target{}, err
 		}
-		t.Org, t.Bucket, t.Token = q.Get("org"), q.Get("bucket"), q.Get("token")
+		t.Org, t.Bucket, t.Token = u.Query.Get("org"), u.Query.Get("bucket"), u.Query.Get("token")
 		for _, p := range []struct{ name, v string }{{"org", t.Org}, {"bucket", t.Bucket}, {"token", t.Token}} {
 			if p.v == "" {
-				return Target{}, fmt.Errorf("%w: %q: parameter %q is required", ErrBadURL, redact(rawURL), p.name)
+				return Target{}, urls.Errorf(rawURL, "parameter %q is required", p.name)
 			}
 		}
 	}
 	return t, nil
-}
-
-// redact hides a password or token in a URL that goes into an error message.
-func redact(rawURL string) string {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		if strings.ContainsAny(rawURL, "@") || strings.Contains(rawURL, "token") {
-			return "<unparsable URL>"
-		}
-		return rawURL
-	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	}
-	q := u.Query()
-	if q.Has("token") {
-		q.Set("token", "xxxxx")
-		u.RawQuery = q.Encode()
-	}
-	return u.String()
 }

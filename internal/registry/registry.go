@@ -9,7 +9,8 @@ package registry
 import (
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -110,12 +111,7 @@ func Suggest(name string, known []string) string {
 func (r *Registry[T]) Names() []string {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	names := make([]string, 0, len(r.values))
-	for n := range r.values {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
+	return slices.Sorted(maps.Keys(r.values))
 }
 
 // All returns the registered values in name order.

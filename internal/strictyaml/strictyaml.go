@@ -96,8 +96,9 @@ type Unmarshaler interface {
 const maxErrors = 50
 
 // maxVisits bounds how many values one decoder decodes: a file of MaxFileBytes holds at most
-// about half a million, so only aliases of aliases (a "billion laughs") reach it.
-const maxVisits = 1 << 20
+// about half a million, so only aliases of aliases (a "billion laughs") reach it. (A variable
+// so that a test can reach it quickly.)
+var maxVisits = 1 << 20
 
 // Decoder decodes nodes of one file.
 type Decoder struct {
@@ -255,6 +256,7 @@ func (d *Decoder) mark(path string, n *yaml.Node) {
 }
 
 var (
+	nodeType        = reflect.TypeOf(yaml.Node{})
 	durationType    = reflect.TypeOf(time.Duration(0))
 	unmarshalerType = reflect.TypeOf((*Unmarshaler)(nil)).Elem()
 	textType        = reflect.TypeOf((*encoding.TextUnmarshaler)(nil)).Elem()
@@ -284,6 +286,11 @@ func (d *Decoder) decode(n *yaml.Node, path string, v reflect.Value) {
 	}
 	if isNull(n) {
 		return // absent: the zero value stays
+	}
+	if v.Type() == nodeType {
+		// A yaml.Node field keeps its part of the document as written, to be decoded later.
+		v.Set(reflect.ValueOf(*Clone(n)))
+		return
 	}
 	if v.Kind() == reflect.Pointer {
 		if v.IsNil() {

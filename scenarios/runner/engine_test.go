@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -16,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dsnscale/dsnscale/internal/testbin"
 	"github.com/dsnscale/dsnscale/reports"
 	"github.com/dsnscale/dsnscale/scenarios"
 )
@@ -231,21 +231,6 @@ slos:
   - rejoin/convergence_full_seconds <= 20s
 `
 
-// buildBinary builds dsnscale once per test binary.
-var buildBinary = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "dsnscale-bin")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "dsnscale")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/dsnscale")
-	cmd.Dir = "../.."
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("%v: %s", err, out)
-	}
-	return bin, nil
-})
-
 func TestEngineControlPlaneRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds dsnscale and runs a control plane for a few seconds")
@@ -255,7 +240,7 @@ func TestEngineControlPlaneRestart(t *testing.T) {
 			var bin string
 			if mode == scenarios.CPProcess {
 				var err error
-				bin, err = buildBinary()
+				bin, err = testbin.Build()
 				require.NoError(t, err)
 			}
 			s, err := scenarios.Parse("cp-test.yaml", []byte(cpRestartScenario), map[string]string{"mode": mode}, "")

@@ -321,14 +321,4 @@ func (e *engine) prepareLoad(ctx context.Context, st *scenarios.Step) (*northbou
 }
 
 // sleepCtx waits d on c, or until ctx ends.
-func sleepCtx(ctx context.Context, c Clock, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-c.After(d):
-		return nil
-	}
-}
+func sleepCtx(ctx context.Context, c Clock, d time.Duration) error { return faults.Sleep(ctx, c, d) }

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dsnscale/dsnscale/internal/testbin"
 	"github.com/dsnscale/dsnscale/reports"
 )
 
@@ -77,13 +78,7 @@ func TestSmokeThroughTheBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds dsnscale and runs the smoke scenario (about 30s)")
 	}
-	root, err := filepath.Abs(filepath.Join(pkgDir, "..", ".."))
-	require.NoError(t, err)
-	bin := filepath.Join(t.TempDir(), "dsnscale")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/dsnscale")
-	build.Dir = root
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "%s", out)
+	bin := testbin.Path(t)
 
 	help, _ := exec.Command(bin, "help").CombinedOutput()
 	if !strings.Contains(string(help), "\n  run ") {
@@ -95,7 +90,7 @@ func TestSmokeThroughTheBinary(t *testing.T) {
 	cmd := exec.CommandContext(ctx, bin, "run", "smoke", "--out", dir)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err = cmd.Run()
+	err := cmd.Run()
 	t.Log(stdout.String())
 	require.NoError(t, err, stderr.String())
 	checkSmokeRun(t, dir)

@@ -3,7 +3,6 @@ package docker_test
 import (
 	"context"
 	"encoding/json"
-	"os"
 	"testing"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 
 	"github.com/dsnscale/dsnscale/controlplane/client"
 	"github.com/dsnscale/dsnscale/controlplane/model"
+	"github.com/dsnscale/dsnscale/internal/testbin"
 	"github.com/dsnscale/dsnscale/scripts/testservers"
 	"github.com/dsnscale/dsnscale/simdsn"
 	"github.com/dsnscale/dsnscale/simdsn/docker"
@@ -21,11 +21,7 @@ import (
 	"github.com/dsnscale/dsnscale/simdsn/trafficmap"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	simtest.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testbin.Main(m) }
 
 func TestDockerDriver(t *testing.T) {
 	if testing.Short() {

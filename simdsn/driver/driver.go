@@ -120,7 +120,7 @@ func MustRegister(name string, d Driver) {
 func Lookup(name string) (Driver, error) {
 	d, ok := drivers.Lookup(name)
 	if !ok {
-		return nil, fmt.Errorf("%w %q%s", ErrUnknown, name, drivers.Hint(name))
+		return nil, fmt.Errorf("%w: %q%s", ErrUnknown, name, drivers.Hint(name))
 	}
 	return d, nil
 }

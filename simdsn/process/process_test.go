@@ -2,13 +2,13 @@ package process_test
 
 import (
 	"context"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dsnscale/dsnscale/internal/testbin"
 	"github.com/dsnscale/dsnscale/simdsn"
 	"github.com/dsnscale/dsnscale/simdsn/internal/simtest"
 	"github.com/dsnscale/dsnscale/simdsn/process"
@@ -17,11 +17,7 @@ import (
 	"github.com/dsnscale/dsnscale/simdsn/trafficmap"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	simtest.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testbin.Main(m) }
 
 func unitDSNs(f *simdsn.Fleet, unit string) []string {
 	for _, u := range f.Units() {

@@ -125,6 +125,9 @@ func (r *Registry) AddFile(file string, data []byte) error {
 				dec.ErrorAt(strictyaml.Key("params", p), "needs a dotted path into the overlay")
 			}
 		}
+		if m.Overlay.Kind != 0 && m.Overlay.Kind != yaml.MappingNode {
+			dec.ErrorAt("overlay", "want a mapping laid over the stage set")
+		}
 		if m.Overlay.Kind == 0 && m.Goto == "" && m.Recover == "" {
 			dec.ErrorAt("", "a misbehaviour needs an overlay, a goto stage or a recover stage")
 		}

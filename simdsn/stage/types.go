@@ -297,34 +297,3 @@ type Misbehaviour struct {
 	// Overlay is laid over the StageSet document (same shape: apply, telemetry, stages, ...).
 	Overlay yaml.Node `yaml:"overlay"`
 }
-
-// UnmarshalYAMLNode keeps the overlay as a raw node; it is checked when compiled over a set.
-func (m *Misbehaviour) UnmarshalYAMLNode(dec *strictyaml.Decoder, n *yaml.Node, path string) {
-	type plain struct {
-		APIVersion  string            `yaml:"apiVersion"`
-		Kind        string            `yaml:"kind"`
-		Name        string            `yaml:"name"`
-		Description string            `yaml:"description"`
-		Goto        string            `yaml:"goto"`
-		Recover     string            `yaml:"recover"`
-		Params      map[string]string `yaml:"params"`
-		Overlay     rawNode           `yaml:"overlay"`
-	}
-	var p plain
-	dec.Decode(n, path, &p)
-	*m = Misbehaviour{APIVersion: p.APIVersion, Kind: p.Kind, Name: p.Name, Description: p.Description,
-		Goto: p.Goto, Recover: p.Recover, Params: p.Params, Overlay: yaml.Node(p.Overlay)}
-}
-
-type rawNode yaml.Node
-
-// UnmarshalYAMLNode keeps the mapping as it is.
-func (r *rawNode) UnmarshalYAMLNode(dec *strictyaml.Decoder, n *yaml.Node, path string) {
-	if n.Kind != yaml.MappingNode {
-		if n.Kind != yaml.ScalarNode || n.Tag != "!!null" {
-			dec.Errorf(n, path, "want a mapping laid over the stage set")
-		}
-		return
-	}
-	*r = rawNode(*strictyaml.Clone(n))
-}

@@ -3,7 +3,8 @@ package stage
 import (
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -18,13 +19,6 @@ func (l *errList) err() error {
 	return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(l.errs...))
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
 
 func joinNames(names []string) string { return strings.Join(names, ", ") }

@@ -1,16 +1,11 @@
-// Package simtest helps tests of the simulated fleet: it builds the dsnscale binary (the sim
-// subset) that the process and docker drivers start, statically, once per test process, and
-// starts the reference control plane with its credentials.
+// Package simtest helps tests of the simulated fleet: it hands out the dsnscale binary that the
+// process and docker drivers start (package testbin builds it), and starts the reference
+// control plane with its credentials.
 package simtest
 
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,48 +14,13 @@ import (
 	"github.com/dsnscale/dsnscale/controlplane"
 	"github.com/dsnscale/dsnscale/controlplane/client"
 	"github.com/dsnscale/dsnscale/controlplane/model"
+	"github.com/dsnscale/dsnscale/internal/testbin"
 	"github.com/dsnscale/dsnscale/simdsn/bus"
 )
 
-var (
-	once   sync.Once
-	dir    string
-	binary string
-	errOut string
-)
-
-// Cleanup removes the built binary; call it from TestMain after m.Run.
-func Cleanup() {
-	if dir != "" {
-		_ = os.RemoveAll(dir)
-	}
-}
-
-// Binary returns the path of a static dsnscale binary with the sim subcommands, building it on
-// first use.
-func Binary(t testing.TB) string {
-	t.Helper()
-	once.Do(func() {
-		var err error
-		dir, err = os.MkdirTemp("", "dsnscale-simtest-")
-		if err != nil {
-			errOut = err.Error()
-			return
-		}
-		out := filepath.Join(dir, "dsnscale")
-		cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", out, "github.com/dsnscale/dsnscale/simdsn/internal/simtest/dsnscale")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-mod=mod")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			errOut = err.Error() + ": " + string(b)
-			return
-		}
-		binary = out
-	})
-	if binary == "" {
-		t.Fatalf("building the dsnscale test binary: %s", errOut)
-	}
-	return binary
-}
+// Binary returns the path of the static dsnscale binary that the process and docker drivers
+// start, building it on first use.
+func Binary(t testing.TB) string { return testbin.Path(t) }
 
 // Map is a small traffic map: racks racks of perRack DSNs, one group, fast telemetry.
 func Map(racks, perRack int) string {
