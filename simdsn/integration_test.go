@@ -184,7 +184,13 @@ func TestFleetAgainstReferenceControlPlane(t *testing.T) {
 	checkSplit(t, ctx, tel, rev2, want2.Allowed)
 
 	// Restart them all, spread over 3 s: they come back with their cached config and
-	// reconverge; none forwards without config.
+	// reconverge; none forwards without config. Serving without config before the first
+	// config arrived is allowed (it depends on how fast the machine is); after the restart
+	// it must not grow at all.
+	noConfigBefore := map[string]time.Duration{}
+	for _, r := range f.Reports().Reports() {
+		noConfigBefore[r.ID] = r.NoConfigServing
+	}
 	before := time.Now()
 	inj, err := f.Inject(ctx, simdsn.FaultSpec{Kind: "restart", Spread: 3 * time.Second})
 	require.NoError(t, err)
@@ -195,7 +201,7 @@ func TestFleetAgainstReferenceControlPlane(t *testing.T) {
 		})) == 500
 	}))
 	for _, r := range f.Reports().Reports() {
-		assert.Less(t, r.NoConfigServing, 2*time.Second, r.ID)
+		assert.Equal(t, noConfigBefore[r.ID], r.NoConfigServing, "%s served without config after its restart", r.ID)
 		assert.Zero(t, r.Watch.Gaps+r.Watch.Regressions, r.ID)
 	}
 	require.Eventually(t, func() bool {
