@@ -43,8 +43,26 @@ const (
 const saturationVUs = 64
 
 func init() {
-	benchfig.Register(benchfig.Benchmark{Name: "loadgen-vs-vegeta", Area: "loadgen", Run: benchVsVegeta})
-	benchfig.Register(benchfig.Benchmark{Name: "cp-api", Area: "cp", Run: benchCPAPI})
+	benchfig.Register(benchfig.Benchmark{Name: "loadgen-vs-vegeta", Area: "loadgen", Run: benchVsVegeta, Figures: []string{
+		"loadgen_max_get_per_s", "loadgen_max_get_failed_per_s", "loadgen_vegeta_max_get_per_s", "loadgen_vegeta_max_get_failed_per_s",
+		"loadgen_equal_rate_per_s", "loadgen_vs_vegeta_max_rate", "loadgen_vs_vegeta_p50_ratio", "loadgen_vs_vegeta_p99_ratio",
+		"loadgen_vs_vegeta_p99_intended_ratio",
+	}})
+	benchfig.Register(benchfig.Benchmark{Name: "cp-api", Area: "cp", Run: benchCPAPI, Figures: cpAPIFigures()})
+}
+
+// cpAPIFigures are the figures every run of the capacity benchmark measures.
+func cpAPIFigures() []string {
+	var out []string
+	for _, op := range []string{"get", "write"} {
+		for _, suf := range []string{"", "_secure"} {
+			for _, what := range []string{"_per_s", "_failed_per_s", "_p50_ms", "_p99_ms"} {
+				out = append(out, "cp_api_"+op+what+suf)
+			}
+		}
+		out = append(out, "cp_api_"+op+"_secure_ratio")
+	}
+	return out
 }
 
 // cpTenants and cpNetworksPerTenant size the capacity benchmark's population: enough networks
