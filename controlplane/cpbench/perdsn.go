@@ -24,7 +24,7 @@ const PerDSNFleetSize = FleetSize
 const admitWorkers = 16
 
 func init() {
-	benchfig.Register(benchfig.Benchmark{Name: "cp_fleet_conn_per_dsn", Area: "cp", Runs: 1, Run: runFleetPerDSN, Figures: []string{
+	benchfig.Register(benchfig.Benchmark{Name: "cp_fleet_conn_per_dsn", Area: "cp", Runs: 3, Run: runFleetPerDSN, Figures: []string{
 		"cp_connect_10k_dsns_s_conn_per_dsn", "cp_rss_bytes_conn_per_dsn", "cp_rss_bytes_per_dsn_conn_per_dsn",
 		"cp_propagation_p50_ms_conn_per_dsn", "cp_propagation_p99_ms_conn_per_dsn", "cp_propagation_max_ms_conn_per_dsn",
 		"cp_propagation_unacked_dsns_conn_per_dsn",
