@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"github.com/dsnscale/dsnscale/controlplane/ingest"
 	"log/slog"
-	"math"
 	"net"
 	"time"
 
@@ -78,61 +77,6 @@ type Config struct {
 	// Clock reads the time for certificates, tokens, rate limits and audit records (default
 	// time.Now).
 	Clock func() time.Time
-}
-
-// RateLimits are the northbound API's request rate limits: a budget per source address and one
-// per user, each shared fairly among the keys that are active (package ratelimit). A refused
-// request gets 429 with Retry-After.
-type RateLimits struct {
-	// Off disables rate limiting.
-	Off bool
-	// SourceRate and SourceBurst are the requests per second (and bucket) of all callers from
-	// addresses, shared fairly between addresses (defaults 2000/s and 4000).
-	SourceRate  float64
-	SourceBurst int
-	// UserRate and UserBurst are the requests per second (and bucket) of all authenticated
-	// callers, shared fairly between users (defaults 1000/s and 2000).
-	UserRate  float64
-	UserBurst int
-}
-
-// Default rate limits.
-const (
-	DefaultSourceRate  = 2000
-	DefaultSourceBurst = 4000
-	DefaultUserRate    = 1000
-	DefaultUserBurst   = 2000
-)
-
-func (l RateLimits) validate() error {
-	for _, f := range []struct {
-		name string
-		v    float64
-	}{{"SourceRate", l.SourceRate}, {"UserRate", l.UserRate}} {
-		if f.v < 0 || math.IsNaN(f.v) || math.IsInf(f.v, 0) {
-			return fmt.Errorf("%w: RateLimits.%s %v: want 0 (the default) or a positive number", ErrConfig, f.name, f.v)
-		}
-	}
-	if l.SourceBurst < 0 || l.UserBurst < 0 {
-		return fmt.Errorf("%w: RateLimits bursts must not be negative", ErrConfig)
-	}
-	return nil
-}
-
-func (l RateLimits) withDefaults() RateLimits {
-	if l.SourceRate == 0 {
-		l.SourceRate = DefaultSourceRate
-	}
-	if l.SourceBurst == 0 {
-		l.SourceBurst = max(DefaultSourceBurst, int(l.SourceRate*2))
-	}
-	if l.UserRate == 0 {
-		l.UserRate = DefaultUserRate
-	}
-	if l.UserBurst == 0 {
-		l.UserBurst = max(DefaultUserBurst, int(l.UserRate*2))
-	}
-	return l
 }
 
 // Validate checks the configuration.

@@ -228,8 +228,9 @@ func (sec *security) handler(cfg Config, intent store.Store, apiHandler http.Han
 	mux.fallback = apiHandler
 
 	h := rbac.Middleware(sec.authz, rbac.Options{OnDecision: audit.RBACHook})(http.Handler(mux))
+	userLimits, sourceLimits := cfg.RateLimits.limiters(cfg.Clock)
 	if !cfg.RateLimits.Off {
-		users, err := ratelimit.New(ratelimit.Config{Rate: cfg.RateLimits.UserRate, Burst: cfg.RateLimits.UserBurst, Clock: cfg.Clock})
+		users, err := ratelimit.New(userLimits)
 		if err != nil {
 			return nil, fmt.Errorf("controlplane: user rate limit: %w", err)
 		}
@@ -238,7 +239,7 @@ func (sec *security) handler(cfg Config, intent store.Store, apiHandler http.Han
 	public := authn.PublicPaths(append(append([]string(nil), rbac.PublicAPIPaths...), "/healthz", "/readyz")...)
 	h = authn.Middleware(sec.tokens, authn.MiddlewareOptions{Public: public, OnResult: audit.AuthnHook, Logger: cfg.Logger})(h)
 	if !cfg.RateLimits.Off {
-		sources, err := ratelimit.New(ratelimit.Config{Rate: cfg.RateLimits.SourceRate, Burst: cfg.RateLimits.SourceBurst, Clock: cfg.Clock})
+		sources, err := ratelimit.New(sourceLimits)
 		if err != nil {
 			return nil, fmt.Errorf("controlplane: source rate limit: %w", err)
 		}

@@ -3,7 +3,6 @@ package inventory
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -41,10 +40,9 @@ func init() {
 		Name: "inventory_upserts_postgres",
 		Area: "inventory",
 		Run: func(ctx context.Context, env benchfig.Env) (map[string]float64, error) {
-			url := os.Getenv("DSNSCALE_TEST_POSTGRES_URL")
-			if url == "" {
-				env.Logf("inventory_upserts_per_s_postgres not measured: DSNSCALE_TEST_POSTGRES_URL is not set (scripts/testservers/start.sh starts PostgreSQL)")
-				return map[string]float64{}, nil
+			url, err := benchfig.ServerURL("DSNSCALE_TEST_POSTGRES_URL", "scripts/testservers/start.sh starts PostgreSQL")
+			if err != nil {
+				return nil, err
 			}
 			inv, err := Open(url, "", Options{})
 			if err != nil {

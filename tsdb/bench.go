@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -43,10 +42,9 @@ func init() {
 		Name: "tsdb_append_victoriametrics",
 		Area: "tsdb",
 		Run: func(ctx context.Context, env benchfig.Env) (map[string]float64, error) {
-			url := os.Getenv("DSNSCALE_TEST_VM_URL")
-			if url == "" {
-				env.Logf("tsdb_vm_append_samples_per_s not measured: DSNSCALE_TEST_VM_URL is not set (scripts/testservers/start.sh starts VictoriaMetrics)")
-				return map[string]float64{}, nil
+			url, err := benchfig.ServerURL("DSNSCALE_TEST_VM_URL", "scripts/testservers/start.sh starts VictoriaMetrics")
+			if err != nil {
+				return nil, err
 			}
 			st, err := Open(url, "", Options{Logger: discardLogger()})
 			if err != nil {

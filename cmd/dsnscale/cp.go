@@ -59,8 +59,9 @@ func runCP(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.AdminPasswordFile, "admin-password-file", "", "file holding the first admin's password (default: generate one into DATA/admin-password)")
 	fs.DurationVar(&cfg.TokenTTL, "token-ttl", 0, "lifetime of API tokens (default 15m)")
 	fs.DurationVar(&cfg.CertTTL, "cert-ttl", 0, "lifetime of DSN certificates (default 24h)")
-	fs.Float64Var(&cfg.RateLimits.SourceRate, "rate-per-source", 0, "API requests per second shared by all source addresses (default 2000)")
-	fs.Float64Var(&cfg.RateLimits.UserRate, "rate-per-user", 0, "API requests per second shared by all users (default 1000)")
+	fs.Float64Var(&cfg.RateLimits.UserRate, "rate-per-user", 0, fmt.Sprintf("API requests per second of each user (default %d)", controlplane.DefaultUserRate))
+	fs.Float64Var(&cfg.RateLimits.SourceRate, "rate-per-source", 0, "API requests per second of each source address (default: twice --rate-total)")
+	fs.Float64Var(&cfg.RateLimits.TotalRate, "rate-total", 0, fmt.Sprintf("API requests per second of all users together, shared fairly among them when short (default %d)", controlplane.DefaultTotalRate))
 	fs.BoolVar(&cfg.RateLimits.Off, "no-rate-limits", false, "do not rate limit the API")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args[1:]); err != nil {

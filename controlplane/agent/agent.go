@@ -64,6 +64,9 @@ type Config struct {
 	// OnApply, if set, is called (on the agent's goroutine) each time the applied revision
 	// advances, with the revision and the time it was applied.
 	OnApply func(rev uint64, at time.Time)
+	// OnAck, if set, is called (on the agent's goroutine) each time the agent has sent an ack,
+	// with the revision acked and the time it was sent.
+	OnAck func(rev uint64, at time.Time)
 	// HelloTimeout bounds the wait for an Admission (default 5s).
 	HelloTimeout time.Duration
 	// MinBackoff and MaxBackoff bound the jittered exponential back-off after failed Hellos

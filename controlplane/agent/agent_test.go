@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -151,8 +152,13 @@ func TestAgentFollowsTheRules(t *testing.T) {
 	require.NoError(t, err)
 	defer nc.Close()
 	var mu sync.Mutex
-	var applies []uint64
+	var applies, acks []uint64
 	a, _ := run(t, Config{ID: "d1", Labels: map[string]string{"role": "web"}, Conn: nc,
+		OnAck: func(rev uint64, _ time.Time) {
+			mu.Lock()
+			acks = append(acks, rev)
+			mu.Unlock()
+		},
 		InitialRevision: 5, InitialObjects: []model.Object{*netObj("a", 4)},
 		QuarantineHold: 100 * time.Millisecond, MinBackoff: 10 * time.Millisecond,
 		OnApply: func(rev uint64, _ time.Time) {
@@ -180,6 +186,11 @@ func TestAgentFollowsTheRules(t *testing.T) {
 	assert.Equal(t, uint64(8), s.ack().Revision)
 	assert.Equal(t, []string{"b@7"}, names(a))
 	assert.EqualValues(t, 1, a.Stats().Duplicates)
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Equal(acks, []uint64{6, 8})
+	}, 5*time.Second, time.Millisecond, "OnAck hears of each ack sent")
 
 	// A push that does not follow on is a gap: the agent says Hello with what it has.
 	s.push("d1", wire.Push{Type: wire.PushCurrent, From: 9, To: 10})

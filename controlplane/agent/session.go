@@ -341,9 +341,13 @@ func (a *Agent) loadSnapshot(ctx context.Context, ref *wire.SnapshotRef) error {
 }
 
 func (a *Agent) ack() {
-	data, _ := json.Marshal(&wire.Ack{DSN: a.cfg.ID, SessionID: a.session, Revision: a.Applied()})
+	rev := a.Applied()
+	data, _ := json.Marshal(&wire.Ack{DSN: a.cfg.ID, SessionID: a.session, Revision: rev})
 	if err := a.cfg.Conn.Publish(wire.AckSubject(a.cfg.ID), data); err == nil {
 		a.c.acks.Add(1)
+		if a.cfg.OnAck != nil {
+			a.cfg.OnAck(rev, time.Now())
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -25,12 +26,18 @@ const FleetSize = 10_000
 const sharedConnections = 100
 
 func init() {
-	benchfig.Register(benchfig.Benchmark{Name: "cp_fleet", Area: "cp", Runs: 3, Run: runFleet})
+	benchfig.Register(benchfig.Benchmark{Name: "cp_fleet", Area: "cp", Runs: 3, Run: runFleet, Figures: []string{
+		"cp_connect_10k_dsns_s", "cp_rss_bytes", "cp_rss_bytes_per_dsn",
+		"cp_propagation_p50_ms", "cp_propagation_p99_ms", "cp_propagation_max_ms", "cp_propagation_unacked_dsns",
+		"cp_storm_10k_reconnect_s", "cp_storm_api_p99_ms", "cp_storm_api_errors", "cp_storm_retry_hints",
+	}})
 }
 
-// runFleet connects FleetSize sessions to a control plane process and measures its memory per
-// DSN, the time for a policy change to reach the fleet, and a storm of every session
-// reconnecting at once while the API is in use.
+// runFleet connects FleetSize sessions, over sharedConnections gateway connections, to a
+// control plane process at its default settings with its security on, and measures its memory
+// per DSN, the time for policy changes made through the API to reach every DSN's ack (the
+// headline cp_propagation_*), and a storm of every session reconnecting at once while the API
+// is in use.
 func runFleet(ctx context.Context, env benchfig.Env) (map[string]float64, error) {
 	cp, err := startCP(ctx, env.Binary, env.WorkDir)
 	if err != nil {
@@ -48,7 +55,7 @@ func runFleet(ctx context.Context, env benchfig.Env) (map[string]float64, error)
 	}
 
 	figs := map[string]float64{}
-	tracker := newApplyTracker(FleetSize)
+	tracker := newAckTracker(FleetSize)
 	cfgs := make([]agent.Config, FleetSize)
 	for i := range cfgs {
 		cfgs[i] = agentConfig(i, tracker)
@@ -79,27 +86,18 @@ func runFleet(ctx context.Context, env benchfig.Env) (map[string]float64, error)
 	figs["cp_rss_bytes"] = float64(steady.RSSBytes)
 	figs["cp_rss_bytes_per_dsn"] = float64(steady.RSSBytes-base.RSSBytes) / FleetSize
 
-	// A policy change through the API, timed to each session's apply.
-	tracker.reset()
-	policy.Spec = mustJSON(model.PolicySpec{
-		Selector: model.Selector{MatchLabels: map[string]string{"role": "edge"}},
-		Rules:    []model.Rule{{Action: model.ActionAllow, From: model.Peer{Network: "web"}, To: model.Peer{Labels: map[string]string{"tier": "db"}}, Protocol: "tcp", Ports: []string{"5432"}}},
-	})
-	committed := time.Now()
-	updated, err := cp.api.Update(ctx, policy)
+	// Policy changes through the API, timed to each session's ack.
+	prop, err := propagate(ctx, cp.api, policy, tracker, "", env.Logf)
 	if err != nil {
 		stopPool()
-		return nil, fmt.Errorf("policy update: %w", err)
+		return nil, err
 	}
-	newRev := parseRV(updated)
-	if err := waitConverged(ctx, cp.api, newRev, FleetSize, time.Minute); err != nil {
+	maps.Copy(figs, prop)
+	newRev, err := cp.api.Revision(ctx)
+	if err != nil {
 		stopPool()
-		return nil, fmt.Errorf("propagation: %w", err)
+		return nil, err
 	}
-	lat := tracker.latenciesMs(newRev, committed)
-	figs["cp_process_propagation_p50_ms"] = quantile(lat, 0.50)
-	figs["cp_process_propagation_p99_ms"] = quantile(lat, 0.99)
-	figs["cp_process_propagation_max_ms"] = quantile(lat, 1)
 
 	// The storm: every session drops and says Hello again at once, keeping its config.
 	stopPool()
@@ -140,12 +138,12 @@ func runFleet(ctx context.Context, env benchfig.Env) (map[string]float64, error)
 	return figs, nil
 }
 
-func agentConfig(i int, t *applyTracker) agent.Config {
+func agentConfig(i int, t *ackTracker) agent.Config {
 	return agent.Config{
 		ID:              fmt.Sprintf("dsn-%05d", i),
 		Labels:          map[string]string{"role": "edge", "site": "s1", "rack": fmt.Sprintf("r%02d", i%40)},
 		SoftwareVersion: "1.0.0",
-		OnApply:         func(rev uint64, at time.Time) { t.applied(i, rev, at) },
+		OnAck:           func(rev uint64, at time.Time) { t.onAck(i, rev, at) },
 	}
 }
 
@@ -230,42 +228,6 @@ func waitAdmitted(ctx context.Context, pool *agent.Pool, rev uint64, timeout tim
 		}
 	}
 	return fmt.Errorf("%d of %d sessions admitted at revision %d after %s", n, len(pool.Agents()), rev, timeout)
-}
-
-// applyTracker records when each session applied each revision.
-type applyTracker struct {
-	mu  sync.Mutex
-	rev []uint64
-	at  []time.Time
-}
-
-func newApplyTracker(n int) *applyTracker {
-	return &applyTracker{rev: make([]uint64, n), at: make([]time.Time, n)}
-}
-
-func (t *applyTracker) applied(i int, rev uint64, at time.Time) {
-	t.mu.Lock()
-	t.rev[i], t.at[i] = rev, at
-	t.mu.Unlock()
-}
-
-func (t *applyTracker) reset() {
-	t.mu.Lock()
-	clear(t.rev)
-	t.mu.Unlock()
-}
-
-// latenciesMs returns, for sessions that applied rev or later, the time from committed.
-func (t *applyTracker) latenciesMs(rev uint64, committed time.Time) []float64 {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	var out []float64
-	for i, r := range t.rev {
-		if r >= rev {
-			out = append(out, float64(t.at[i].Sub(committed).Microseconds())/1000)
-		}
-	}
-	return out
 }
 
 // apiProbe issues GETs at a fixed rate and times them from their intended start.

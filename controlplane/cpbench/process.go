@@ -1,6 +1,8 @@
 // Package cpbench measures the reference control plane as users run it, as a process of its own
-// (`dsnscale cp serve`) with thousands of DSN sessions connected: its memory per DSN and how it
-// rides out a reconnect storm.
+// (`dsnscale cp serve`) at its default settings with its security on, with thousands of DSN
+// sessions connected over shared gateway connections or one mutual-TLS connection each: its
+// memory per DSN, how long a change made through the API takes to reach every DSN's ack, and
+// how it rides out a reconnect storm.
 package cpbench
 
 import (
@@ -23,9 +25,10 @@ type cpProcess struct {
 	busOpts []nats.Option
 }
 
-// startCP runs binary as a control plane under dir and waits until it is ready.
+// startCP runs binary as a control plane under dir, with its default settings, and waits until
+// it is ready.
 func startCP(ctx context.Context, binary, dir string) (*cpProcess, error) {
-	p, err := cpproc.Start(ctx, cpproc.Options{Binary: binary, Dir: dir, Args: []string{"--max-in-flight", "4096"}, UserAgent: "dsnscale-cpbench"})
+	p, err := cpproc.Start(ctx, cpproc.Options{Binary: binary, Dir: dir, UserAgent: "dsnscale-cpbench"})
 	if err != nil {
 		return nil, err
 	}

@@ -9,7 +9,7 @@ import (
 	"github.com/dsnscale/dsnscale/internal/benchfig"
 )
 
-// BenchmarkPropagation runs the registered cp_propagation benchmark once per iteration
+// BenchmarkPropagation runs the registered cp_propagation_inprocess benchmark once per iteration
 // (go test -run XXX -bench Propagation -benchtime 1x ./controlplane/distrib/).
 func BenchmarkPropagation(b *testing.B) {
 	for i := 0; i < b.N; i++ {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -47,10 +46,9 @@ func init() {
 		Name: "tsdb_ingest_victoriametrics",
 		Area: "tsdb",
 		Run: func(ctx context.Context, env benchfig.Env) (map[string]float64, error) {
-			url := os.Getenv("DSNSCALE_TEST_VM_URL")
-			if url == "" {
-				env.Logf("tsdb_ingest_vm_samples_per_s not measured: DSNSCALE_TEST_VM_URL is not set (scripts/testservers/start.sh starts VictoriaMetrics)")
-				return map[string]float64{}, nil
+			url, err := benchfig.ServerURL("DSNSCALE_TEST_VM_URL", "scripts/testservers/start.sh starts VictoriaMetrics")
+			if err != nil {
+				return nil, err
 			}
 			rate, err := benchIngest(ctx, env, url, benchWarmup, benchMeasure)
 			if err != nil {

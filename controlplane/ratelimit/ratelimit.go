@@ -9,6 +9,8 @@
 // capacity up to its cap; once it falls below, a key is served only from its fair share. A
 // flood therefore drains the global bucket only down to the busy mark, and what is left over
 // serves the quiet keys.
+//
+// A Limiter with no global budget (Rate 0) holds each key to its own cap alone.
 package ratelimit
 
 import (
@@ -34,7 +36,9 @@ var ErrConfig = errors.New("ratelimit: invalid config")
 
 // Config configures a Limiter. It is pure data but for the clock.
 type Config struct {
-	// Rate is the global budget in requests per second, Burst its bucket size. Required.
+	// Rate is the global budget in requests per second, Burst its bucket size. A Rate of 0
+	// means no global budget: each key is held to its own cap alone, and PerKeyRate and
+	// PerKeyBurst are then required.
 	Rate  float64
 	Burst int
 	// PerKeyRate and PerKeyBurst cap each key even when the server is idle. 0 means Rate and
@@ -60,14 +64,16 @@ type Config struct {
 // Validate checks the configuration.
 func (c Config) Validate() error {
 	switch {
-	case !(c.Rate > 0) || math.IsInf(c.Rate, 0):
-		return fmt.Errorf("%w: Rate %v: must be a positive number", ErrConfig, c.Rate)
-	case c.Burst < 1:
+	case !(c.Rate >= 0) || math.IsInf(c.Rate, 0):
+		return fmt.Errorf("%w: Rate %v: must be 0 (no global budget) or a positive number", ErrConfig, c.Rate)
+	case c.Rate > 0 && c.Burst < 1:
 		return fmt.Errorf("%w: Burst %d: must be at least 1", ErrConfig, c.Burst)
 	case c.PerKeyRate < 0 || math.IsInf(c.PerKeyRate, 0) || math.IsNaN(c.PerKeyRate):
 		return fmt.Errorf("%w: PerKeyRate %v: must be 0 or a positive number", ErrConfig, c.PerKeyRate)
 	case c.PerKeyBurst < 0:
 		return fmt.Errorf("%w: PerKeyBurst %d is negative", ErrConfig, c.PerKeyBurst)
+	case c.Rate == 0 && (c.PerKeyRate == 0 || c.PerKeyBurst < 1):
+		return fmt.Errorf("%w: with no global Rate, PerKeyRate and PerKeyBurst are required", ErrConfig)
 	case c.BusyFraction < 0 || c.BusyFraction >= 1 || math.IsNaN(c.BusyFraction):
 		return fmt.Errorf("%w: BusyFraction %v: want 0 to 1 (excluded)", ErrConfig, c.BusyFraction)
 	case c.ActiveWindow < 0 || c.IdleTTL < 0:
@@ -158,7 +164,9 @@ func New(cfg Config) (*Limiter, error) {
 	if l.now == nil {
 		l.now = time.Now
 	}
-	l.global = rate.NewLimiter(rate.Limit(cfg.Rate), cfg.Burst)
+	if cfg.Rate > 0 {
+		l.global = rate.NewLimiter(rate.Limit(cfg.Rate), cfg.Burst)
+	}
 	return l, nil
 }
 
@@ -191,6 +199,10 @@ func (l *Limiter) Allow(key string) Result {
 	if d := capRes.DelayFrom(now); d > 0 {
 		capRes.CancelAt(now)
 		return l.refuse(ReasonKeyLimit, d)
+	}
+	if l.global == nil {
+		l.allowed++
+		return Result{Allowed: true}
 	}
 	busy := l.global.TokensAt(now) < l.cfg.BusyFraction*float64(l.cfg.Burst)
 	// Every request the key makes counts against its fair share, even one refused below, so that

@@ -38,7 +38,7 @@ func newLimiter(t *testing.T, cfg Config) (*Limiter, *fakeClock) {
 func TestConfigValidate(t *testing.T) {
 	require.NoError(t, Config{Rate: 10, Burst: 10}.Validate())
 	for _, c := range []Config{
-		{},
+		{Rate: 0, Burst: 1},
 		{Rate: 10},
 		{Rate: -1, Burst: 1},
 		{Rate: 10, Burst: 1, PerKeyRate: -1},
@@ -159,4 +159,22 @@ func TestConcurrentUse(t *testing.T) {
 	wg.Wait()
 	st := l.Stats()
 	require.EqualValues(t, 16000, st.Allowed+st.Limited)
+}
+
+// TestNoGlobalBudget: with Rate 0 each key has its own cap and nothing more, however many keys
+// ask at once.
+func TestNoGlobalBudget(t *testing.T) {
+	require.ErrorIs(t, Config{}.Validate(), ErrConfig, "no rate at all")
+	require.ErrorIs(t, Config{PerKeyRate: 10}.Validate(), ErrConfig, "a per-key rate needs its bucket")
+	l, clk := newLimiter(t, Config{PerKeyRate: 10, PerKeyBurst: 10})
+	for k := range 1000 {
+		for range 10 {
+			require.True(t, l.Allow(fmt.Sprint(k)).Allowed, "key %d within its cap", k)
+		}
+		res := l.Allow(fmt.Sprint(k))
+		require.False(t, res.Allowed)
+		require.Equal(t, ReasonKeyLimit, res.Reason)
+	}
+	clk.Add(100 * time.Millisecond)
+	require.True(t, l.Allow("0").Allowed, "the cap refills")
 }

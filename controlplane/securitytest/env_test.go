@@ -56,7 +56,7 @@ type env struct {
 func start(t *testing.T, clk *clock, limits controlplane.RateLimits) *env {
 	t.Helper()
 	if limits == (controlplane.RateLimits{}) {
-		limits = controlplane.RateLimits{SourceRate: 1e6, UserRate: 1e6}
+		limits = controlplane.RateLimits{SourceRate: 1e6, UserRate: 1e6, TotalRate: 1e6}
 	}
 	cfg := controlplane.Config{
 		DataDir:           t.TempDir(),

@@ -7,7 +7,9 @@ package benchfig
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 
@@ -21,8 +23,26 @@ type Benchmark struct {
 	Area string
 	// Runs is how many times to repeat the benchmark; the median of each figure is kept. 0 means 3.
 	Runs int
-	// Run measures once. It writes progress to log lines, never to stdout.
+	// Figures names the figures every run must measure; a run without one of them fails the
+	// benchmark. Figures a run measures beyond these are kept too, but must then be measured
+	// by every run.
+	Figures []string
+	// Run measures once. It writes progress to log lines, never to stdout. A figure it cannot
+	// measure (a server it needs is missing, a search found no bracket) is an error, never a
+	// figure left out.
 	Run func(ctx context.Context, env Env) (map[string]float64, error)
+}
+
+// ErrMissingServer marks a benchmark that needs a server nobody gave it.
+var ErrMissingServer = errors.New("a server the benchmark needs is missing")
+
+// ServerURL returns the URL of a server a benchmark needs from the environment variable
+// variable, or an ErrMissingServer error naming it and what starts one (hint).
+func ServerURL(variable, hint string) (string, error) {
+	if u := os.Getenv(variable); u != "" {
+		return u, nil
+	}
+	return "", fmt.Errorf("%w: %s is not set (%s)", ErrMissingServer, variable, hint)
 }
 
 // Env is what the runner gives a benchmark.

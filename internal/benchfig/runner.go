@@ -2,10 +2,14 @@ package benchfig
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -26,7 +30,9 @@ type Result struct {
 }
 
 // RunAll runs each benchmark Runs times in a fresh directory under workRoot and keeps each
-// figure's median. A failing benchmark is recorded in Errors and the others still run.
+// figure's median. A benchmark any run of which failed, or did not measure a figure it should
+// have, is recorded in Errors and none of its figures is kept: the median of the runs that
+// happened to succeed would not be the median of the runs asked for. The others still run.
 func RunAll(ctx context.Context, benches []Benchmark, workRoot, binary string, logf func(string, ...any)) Result {
 	start := time.Now()
 	res := Result{
@@ -39,32 +45,11 @@ func RunAll(ctx context.Context, benches []Benchmark, workRoot, binary string, l
 		Errors:    map[string]string{},
 	}
 	for _, b := range benches {
-		runs := b.Runs
-		if runs <= 0 {
-			runs = 3
-		}
-		samples := map[string][]float64{}
-		for i := 0; i < runs; i++ {
-			if ctx.Err() != nil {
-				res.Errors[b.Name] = ctx.Err().Error()
-				break
-			}
-			logf("bench %s: run %d/%d", b.Name, i+1, runs)
-			dir, err := os.MkdirTemp(workRoot, "bench-"+b.Name+"-")
-			if err != nil {
-				res.Errors[b.Name] = err.Error()
-				break
-			}
-			figs, err := b.Run(ctx, Env{WorkDir: dir, Binary: binary, Logf: logf})
-			_ = os.RemoveAll(dir)
-			if err != nil {
-				res.Errors[b.Name] = err.Error()
-				logf("bench %s: %v", b.Name, err)
-				break
-			}
-			for k, v := range figs {
-				samples[k] = append(samples[k], v)
-			}
+		samples, err := runOne(ctx, b, workRoot, binary, logf)
+		if err != nil {
+			res.Errors[b.Name] = err.Error()
+			logf("bench %s: FAILED: %v", b.Name, err)
+			continue
 		}
 		names := make([]string, 0, len(samples))
 		for k := range samples {
@@ -82,6 +67,69 @@ func RunAll(ctx context.Context, benches []Benchmark, workRoot, binary string, l
 		res.Errors = nil
 	}
 	return res
+}
+
+// runOne runs b its number of times and returns each figure's samples, or why b failed.
+func runOne(ctx context.Context, b Benchmark, workRoot, binary string, logf func(string, ...any)) (map[string][]float64, error) {
+	runs := b.Runs
+	if runs <= 0 {
+		runs = 3
+	}
+	want := append([]string(nil), b.Figures...)
+	samples := map[string][]float64{}
+	for i := 0; i < runs; i++ {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("run %d of %d: %w", i+1, runs, err)
+		}
+		logf("bench %s: run %d/%d", b.Name, i+1, runs)
+		dir, err := os.MkdirTemp(workRoot, "bench-"+b.Name+"-")
+		if err != nil {
+			return nil, err
+		}
+		figs, err := b.Run(ctx, Env{WorkDir: dir, Binary: binary, Logf: logf})
+		_ = os.RemoveAll(dir)
+		if err == nil {
+			err = checkFigures(figs, want)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("run %d of %d: %w", i+1, runs, err)
+		}
+		if i == 0 {
+			// What the first run measured, every later run must measure too.
+			for k := range figs {
+				if !slices.Contains(want, k) {
+					want = append(want, k)
+				}
+			}
+		}
+		for k, v := range figs {
+			samples[k] = append(samples[k], v)
+		}
+	}
+	return samples, nil
+}
+
+// checkFigures checks that a run measured something, every figure in want, and only numbers.
+func checkFigures(figs map[string]float64, want []string) error {
+	if len(figs) == 0 {
+		return errors.New("measured no figure")
+	}
+	var missing []string
+	for _, k := range want {
+		if _, ok := figs[k]; !ok {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		return fmt.Errorf("did not measure %s", strings.Join(missing, ", "))
+	}
+	for k, v := range figs {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Errorf("%s is %v, not a measurement", k, v)
+		}
+	}
+	return nil
 }
 
 func commit() string {

@@ -22,23 +22,47 @@ import (
 	"github.com/dsnscale/dsnscale/controlplane/client"
 	"github.com/dsnscale/dsnscale/controlplane/model"
 	"github.com/dsnscale/dsnscale/internal/benchfig"
+	"github.com/dsnscale/dsnscale/internal/ratesearch"
 	"github.com/dsnscale/dsnscale/loadgen/mix"
 	"github.com/dsnscale/dsnscale/loadgen/northbound"
 )
 
 // runTimeout bounds one run of a benchmark.
-const runTimeout = 150 * time.Second
+const runTimeout = 300 * time.Second
 
 // cpSearchBudget bounds the interleaved rate searches of one operation of the capacity
-// benchmark, both modes together.
-const cpSearchBudget = 48 * time.Second
+// benchmark, both modes together, and vegetaSearchBudget those of loadgen and vegeta: room for
+// about eight steps of each search, more than a search that starts near the limit needs. A
+// search the budget stops fails the benchmark rather than giving a figure.
+const (
+	cpSearchBudget     = 75 * time.Second
+	vegetaSearchBudget = 90 * time.Second
+)
 
 // saturationVUs is how many virtual users, back to back, find where a search starts.
 const saturationVUs = 64
 
 func init() {
-	benchfig.Register(benchfig.Benchmark{Name: "loadgen-vs-vegeta", Area: "loadgen", Run: benchVsVegeta})
-	benchfig.Register(benchfig.Benchmark{Name: "cp-api", Area: "cp", Run: benchCPAPI})
+	benchfig.Register(benchfig.Benchmark{Name: "loadgen-vs-vegeta", Area: "loadgen", Run: benchVsVegeta, Figures: []string{
+		"loadgen_max_get_per_s", "loadgen_max_get_failed_per_s", "loadgen_vegeta_max_get_per_s", "loadgen_vegeta_max_get_failed_per_s",
+		"loadgen_equal_rate_per_s", "loadgen_vs_vegeta_max_rate", "loadgen_vs_vegeta_p50_ratio", "loadgen_vs_vegeta_p99_ratio",
+		"loadgen_vs_vegeta_p99_intended_ratio",
+	}})
+	benchfig.Register(benchfig.Benchmark{Name: "cp-api", Area: "cp", Run: benchCPAPI, Figures: cpAPIFigures()})
+}
+
+// cpAPIFigures are the figures every run of the capacity benchmark measures.
+func cpAPIFigures() []string {
+	var out []string
+	for _, op := range []string{"get", "write"} {
+		for _, suf := range []string{"", "_secure"} {
+			for _, what := range []string{"_per_s", "_failed_per_s", "_p50_ms", "_p99_ms"} {
+				out = append(out, "cp_api_"+op+what+suf)
+			}
+		}
+		out = append(out, "cp_api_"+op+"_secure_ratio")
+	}
+	return out
 }
 
 // cpTenants and cpNetworksPerTenant size the capacity benchmark's population: enough networks
@@ -178,18 +202,33 @@ func benchVsVegeta(ctx context.Context, env benchfig.Env) (map[string]float64, e
 	}
 	env.Logf("loadgen vs vegeta: %d GET targets at %s", len(targets), tg.url)
 
-	lg := newSearch("loadgen", 1000, 100, 64000, func(ctx context.Context, r float64) (stepResult, error) { return runLoadgen(ctx, w, r, cold) })
-	vg := newSearch("vegeta", 1000, 100, 64000, func(ctx context.Context, r float64) (stepResult, error) { return runVegeta(ctx, targets, r) })
-	if err := runSearches(ctx, env.Logf, 36*time.Second, lg, vg); err != nil {
+	// Both searches judge their steps by the same rule, service p99 included (vegeta has no
+	// intended start), so that the ratio compares like with like.
+	lg, err := newSearch("loadgen", 1000, 100, 64000, 2, serviceP99, env.Logf,
+		func(ctx context.Context, r float64) (stepResult, error) { return runLoadgen(ctx, w, r, cold) })
+	if err != nil {
 		return nil, err
 	}
-	env.Logf("max sustained: loadgen %.0f/s, vegeta %.0f/s", lg.maxRate(), vg.maxRate())
-	if lg.maxRate() == 0 || vg.maxRate() == 0 {
-		return nil, fmt.Errorf("no sustained rate: loadgen %.0f/s, vegeta %.0f/s", lg.maxRate(), vg.maxRate())
+	vg, err := newSearch("vegeta", 1000, 100, 64000, 2, serviceP99, env.Logf,
+		func(ctx context.Context, r float64) (stepResult, error) { return runVegeta(ctx, targets, r) })
+	if err != nil {
+		return nil, err
 	}
+	if err := runSearches(ctx, env.Logf, vegetaSearchBudget, lg, vg); err != nil {
+		return nil, err
+	}
+	lgB, lgBest, err := bracketOf(lg)
+	if err != nil {
+		return nil, err
+	}
+	vgB, _, err := bracketOf(vg)
+	if err != nil {
+		return nil, err
+	}
+	env.Logf("highest held rate: loadgen %.0f/s (failed %.0f/s), vegeta %.0f/s (failed %.0f/s)", lgB.Held, lgB.Failed, vgB.Held, vgB.Failed)
 
 	// Latency at an equal rate that both sustain with room to spare, in alternating order.
-	equal := float64(int(min(lg.maxRate(), vg.maxRate()) / 2))
+	equal := float64(int(min(lgB.Held, vgB.Held) / 2))
 	var ls, vs []stepResult
 	for _, loadgenFirst := range []bool{true, false} {
 		for i := 0; i < 2; i++ {
@@ -219,12 +258,14 @@ func benchVsVegeta(ctx context.Context, env benchfig.Env) (map[string]float64, e
 	p99i := func(r stepResult) float64 { return r.Latency.P99.Seconds() }
 
 	figs := map[string]float64{
-		"loadgen_max_get_per_s":        lg.maxRate(),
-		"loadgen_vegeta_max_get_per_s": vg.maxRate(),
-		"loadgen_equal_rate_per_s":     equal,
+		"loadgen_max_get_per_s":               lgB.Held,
+		"loadgen_max_get_failed_per_s":        lgB.Failed,
+		"loadgen_vegeta_max_get_per_s":        vgB.Held,
+		"loadgen_vegeta_max_get_failed_per_s": vgB.Failed,
+		"loadgen_equal_rate_per_s":            equal,
 	}
 	for name, pair := range map[string][2]float64{
-		"loadgen_vs_vegeta_max_rate":           {lg.maxRate(), vg.maxRate()},
+		"loadgen_vs_vegeta_max_rate":           {lgB.Held, vgB.Held},
 		"loadgen_vs_vegeta_p50_ratio":          {mean(ls, p50), mean(vs, p50)},
 		"loadgen_vs_vegeta_p99_ratio":          {mean(ls, p99), mean(vs, p99)},
 		"loadgen_vs_vegeta_p99_intended_ratio": {mean(ls, p99i), mean(vs, p99)},
@@ -237,7 +278,7 @@ func benchVsVegeta(ctx context.Context, env benchfig.Env) (map[string]float64, e
 		figs["loadgen_vs_vegeta_cpu_per_req_ratio"] = lc / vc
 		figs["loadgen_cpu_us_per_req"] = lc * 1e6
 	}
-	if sh, ok := cpuShare(*lg.best); ok {
+	if sh, ok := cpuShare(lgBest); ok {
 		figs["loadgen_gen_cpu_share_at_max"] = sh
 	}
 	return figs, nil
@@ -275,7 +316,7 @@ func benchCPAPI(ctx context.Context, env benchfig.Env) (map[string]float64, erro
 		{"get", "get-only", 1000, 64000},
 		{"write", "update-only", 250, 16000},
 	} {
-		var searches []*stepSearch
+		var searches []*ratesearch.Search
 		var loads []*northbound.Workload
 		for _, tg := range targets {
 			hc, err := capacityClient(tg)
@@ -296,8 +337,8 @@ func benchCPAPI(ctx context.Context, env benchfig.Env) (map[string]float64, erro
 			}
 			tg.settleAudit(ctx, &droppedBase)
 			env.Logf("cp %s (%s) saturated by %d users: %.0f/s", c.what, tg.label(), saturationVUs, sat.Achieved)
-			start := math.Max(c.start, math.Round(sat.Achieved*0.8))
-			search := newSearch("cp "+c.what+" "+tg.label(), start, 25, c.ceil,
+			start := math.Min(c.ceil, math.Max(c.start, math.Round(sat.Achieved*0.8)))
+			search, err := newSearch("cp "+c.what+" "+tg.label(), start, 25, c.ceil, 1.25, intendedP99, env.Logf,
 				func(ctx context.Context, r float64) (stepResult, error) {
 					res, err := measured(tg, func() (stepResult, error) { return runLoadgen(ctx, w, r, warm) })
 					if d := tg.settleAudit(ctx, &droppedBase); d > 0 {
@@ -306,18 +347,20 @@ func benchCPAPI(ctx context.Context, env benchfig.Env) (map[string]float64, erro
 					}
 					return res, err
 				})
-			search.growth = 1.25
+			if err != nil {
+				return nil, err
+			}
 			searches = append(searches, search)
 		}
 		if err := runSearches(ctx, env.Logf, cpSearchBudget, searches...); err != nil {
 			return nil, err
 		}
 		for i, tg := range targets {
-			s := searches[i]
-			if s.best == nil {
-				return nil, fmt.Errorf("cp %s (%s): no sustained rate down to %.0f/s", c.what, tg.label(), s.floor)
+			b, best, err := bracketOf(searches[i])
+			if err != nil {
+				return nil, err
 			}
-			half, err := runLoadgen(ctx, loads[i], s.maxRate()/2, warm)
+			half, err := runLoadgen(ctx, loads[i], math.Round(b.Held/2), warm)
 			if err != nil {
 				return nil, err
 			}
@@ -326,13 +369,14 @@ func benchCPAPI(ctx context.Context, env benchfig.Env) (map[string]float64, erro
 			if tg.secure {
 				suf = "_secure"
 			}
-			figs[pre+"_per_s"+suf] = s.maxRate()
+			figs[pre+"_per_s"+suf] = b.Held
+			figs[pre+"_failed_per_s"+suf] = b.Failed
 			figs[pre+"_p50_ms"+suf] = float64(half.Latency.P50) / float64(time.Millisecond)
 			figs[pre+"_p99_ms"+suf] = float64(half.Latency.P99) / float64(time.Millisecond)
-			if sh, ok := cpuShare(*s.best); ok {
+			if sh, ok := cpuShare(best); ok {
 				figs[pre+"_gen_cpu_share_at_max"+suf] = sh
 			}
-			if us, ok := serverCPUPerRequest(*s.best); ok {
+			if us, ok := serverCPUPerRequest(best); ok {
 				figs[pre+"_server_cpu_us"+suf] = us
 			}
 			if sh, ok := cpuShare(half); ok {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/dsnscale/dsnscale/controlplane/model"
 	"github.com/dsnscale/dsnscale/internal/benchfig"
+	"github.com/dsnscale/dsnscale/internal/ratesearch"
 )
 
 func TestBenchmarksRegistered(t *testing.T) {
@@ -64,40 +65,44 @@ func TestLabeledShareSplitsAProfile(t *testing.T) {
 	require.Error(t, err)
 }
 
-func TestStepSearchConverges(t *testing.T) {
-	capacity := 5000.0
-	var tried []float64
-	s := newSearch("x", 1000, 100, 64000, func(_ context.Context, r float64) (stepResult, error) {
-		tried = append(tried, r)
+// TestSearchBracketsAFakeTarget runs the package's searches, with its rule, against a fake
+// target of known capacity whose latency from the intended start (a generator falling behind)
+// crosses the bound well below the rate where errors start.
+func TestSearchBracketsAFakeTarget(t *testing.T) {
+	const errorsFrom, queuesFrom = 5000.0, 3000.0
+	fake := func(_ context.Context, r float64) (stepResult, error) {
 		res := stepResult{Gen: "fake", Rate: r, Completed: int64(2 * r), Achieved: r}
-		if r > capacity {
+		res.Service.P99 = 5 * time.Millisecond
+		res.Latency.P99 = 5 * time.Millisecond
+		if r > queuesFrom {
+			res.Latency.P99 = time.Second
+		}
+		if r > errorsFrom {
 			res.Errors = res.Completed / 2
 		}
 		return res, nil
-	})
-	require.NoError(t, runSearches(t.Context(), t.Logf, time.Hour, s))
-	assert.Equal(t, []float64{1000, 2000, 4000, 8000, 8000, 6000, 6000, 5000, 5500, 5500, 5250, 5250}, tried)
-	assert.Equal(t, 5000.0, s.maxRate())
+	}
+	for _, tc := range []struct {
+		p99      p99Of
+		capacity float64
+	}{{serviceP99, errorsFrom}, {intendedP99, queuesFrom}} {
+		s, err := newSearch("fake", 1000, 100, 64000, 2, tc.p99, t.Logf, fake)
+		require.NoError(t, err)
+		require.NoError(t, runSearches(t.Context(), t.Logf, time.Hour, s))
+		b, best, err := bracketOf(s)
+		require.NoError(t, err)
+		assert.LessOrEqual(t, b.Held, tc.capacity)
+		assert.Greater(t, b.Failed, tc.capacity)
+		assert.LessOrEqual(t, b.Failed-b.Held, searchResolution*b.Held+1)
+		assert.Equal(t, b.Held, best.Rate, "the held step's own record")
+	}
 
-	// One failure is tried again; a pass the second time counts.
-	failed := map[float64]bool{}
-	flaky := newSearch("flaky", 1000, 100, 4000, func(_ context.Context, r float64) (stepResult, error) {
-		res := stepResult{Rate: r, Completed: 10, Achieved: r}
-		if r == 2000 && !failed[r] {
-			failed[r] = true
-			res.Errors = 10
-		}
-		return res, nil
-	})
-	require.NoError(t, runSearches(t.Context(), t.Logf, time.Hour, flaky))
-	assert.Equal(t, 4000.0, flaky.maxRate())
-
-	// A target that sustains nothing ends the search at the floor.
-	none := newSearch("none", 1000, 100, 64000, func(_ context.Context, r float64) (stepResult, error) {
-		return stepResult{Rate: r, Completed: 10, Errors: 10}, nil
-	})
-	require.NoError(t, runSearches(t.Context(), t.Logf, time.Hour, none))
-	assert.Zero(t, none.maxRate())
+	// A budget too short for the bracket is an error, not the best rate so far.
+	s, err := newSearch("short", 1000, 100, 64000, 2, serviceP99, t.Logf, fake)
+	require.NoError(t, err)
+	require.NoError(t, runSearches(t.Context(), t.Logf, stepCost, s))
+	_, _, err = bracketOf(s)
+	require.ErrorIs(t, err, ratesearch.ErrBudget)
 }
 
 func TestBothGeneratorsAgainstTheControlPlane(t *testing.T) {

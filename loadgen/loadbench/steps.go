@@ -13,6 +13,7 @@ import (
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
+	"github.com/dsnscale/dsnscale/internal/ratesearch"
 	"github.com/dsnscale/dsnscale/loadgen"
 	"github.com/dsnscale/dsnscale/loadgen/northbound"
 )
@@ -24,8 +25,8 @@ const (
 	stepGrace      = 2 * time.Second
 	requestTimeout = 2 * time.Second
 	settle         = 200 * time.Millisecond
-	// A rate is sustained with fewer than maxErrorRate errors and at least minAchieved of the
-	// requested rate answered successfully.
+	// A step holds with fewer than maxErrorRate errors and at least minAchieved of the
+	// requested rate answered successfully (and a p99 within latencyBound, below).
 	maxErrorRate = 0.01
 	minAchieved  = 0.95
 )
@@ -52,15 +53,7 @@ type stepResult struct {
 	Reasons   []string
 }
 
-func (s stepResult) sustained() bool {
-	return s.Completed > 0 && float64(s.Errors) < maxErrorRate*float64(s.Completed) && s.Achieved >= minAchieved*s.Rate
-}
-
 func (s stepResult) String() string {
-	verdict := "sustained"
-	if !s.sustained() {
-		verdict = "NOT sustained"
-	}
 	gen := ""
 	if s.CPU.Known {
 		gen = fmt.Sprintf(", generator CPU %.2fs of %.2fs", s.CPU.Generator.Seconds(), s.CPU.Process.Seconds())
@@ -72,8 +65,8 @@ func (s stepResult) String() string {
 	if s.Limited {
 		lim = fmt.Sprintf(" (generator-limited: %v)", s.Reasons)
 	}
-	return fmt.Sprintf("%-7s %8.0f/s: %s, achieved %.0f/s, %d done, statuses %v, %d errors %v, %d missed, service p50 %s p99 %s, latency p99 %s%s%s",
-		s.Gen, s.Rate, verdict, s.Achieved, s.Completed, s.Statuses, s.Errors, s.Classes, s.Missed, s.Service.P50, s.Service.P99, s.Latency.P99, gen, lim)
+	return fmt.Sprintf("%-7s %8.0f/s: achieved %.0f/s, %d done, statuses %v, %d errors %v, %d missed, service p50 %s p99 %s, latency p99 %s%s%s",
+		s.Gen, s.Rate, s.Achieved, s.Completed, s.Statuses, s.Errors, s.Classes, s.Missed, s.Service.P50, s.Service.P99, s.Latency.P99, gen, lim)
 }
 
 // maxVUs is the VU (or vegeta worker) cap at a rate: one second of it, as loadgen defaults.
@@ -193,98 +186,59 @@ func quantiles(h *hdr.Histogram) loadgen.Quantiles {
 	}
 }
 
-// stepSearch looks for the highest sustained rate: it multiplies a start rate by its growth
-// (2 unless set) until a step fails, then bisects between the best pass and the first failure
-// until they are within 10%.
-// A failing first step halves the rate instead, down to a floor. A rate fails only when it
-// fails twice in a row, so one hiccup of a shared machine does not end a search early.
-type stepSearch struct {
-	name        string
-	rate        float64
-	floor, ceil float64
-	lo, hi      float64 // best sustained, lowest failed (0: none yet)
-	best        *stepResult
-	retried     bool // the current rate failed once and is being tried again
-	done        bool
-	growth      float64
-	try         func(ctx context.Context, rate float64) (stepResult, error)
+// The rate searches' rule: a rate holds when one step at it holds (package ratesearch):
+// fewer than maxErrorRate errors, minAchieved of the rate answered, and a p99 within
+// latencyBound. Each search runs until its bracket is within searchResolution.
+const (
+	latencyBound     = 500 * time.Millisecond
+	searchResolution = 0.1
+)
+
+// criteria is the one rule every search of this package holds its steps to.
+var criteria = ratesearch.Criteria{MaxErrorRate: maxErrorRate, MinAchieved: minAchieved, MaxP99: latencyBound}
+
+// stepCost is the longest one step takes, for the searches' time budget.
+const stepCost = stepDuration + stepGrace + settle
+
+// p99Of picks the p99 a search judges a step by.
+type p99Of func(stepResult) time.Duration
+
+// Which p99 the searches judge by: the latency from each request's intended start (loadgen's
+// headline, which counts the time a request waited for the generator), or the service time
+// from its actual start (all vegeta measures, so the comparison with it uses it for both).
+var (
+	intendedP99 p99Of = func(r stepResult) time.Duration { return r.Latency.P99 }
+	serviceP99  p99Of = func(r stepResult) time.Duration { return r.Service.P99 }
+)
+
+// newSearch makes a rate search that grows its rate by growth from start until a step fails,
+// then bisects to searchResolution; try runs one step, logf gets each step's line.
+func newSearch(name string, start, floor, ceil, growth float64, p99 p99Of, logf func(string, ...any),
+	try func(ctx context.Context, rate float64) (stepResult, error)) (*ratesearch.Search, error) {
+	cfg := ratesearch.Config{Start: start, Floor: floor, Ceil: ceil, Growth: growth, Resolution: searchResolution, Criteria: criteria}
+	return ratesearch.New(name, cfg, func(ctx context.Context, rate float64) (ratesearch.Outcome, error) {
+		r, err := try(ctx, rate)
+		if err != nil {
+			return ratesearch.Outcome{}, err
+		}
+		logf("%s", r)
+		return ratesearch.Outcome{Rate: rate, Requests: r.Completed, Errors: r.Errors, Achieved: r.Achieved, P99: p99(r), Detail: r}, nil
+	})
 }
 
-func newSearch(name string, start, floor, ceil float64, try func(context.Context, float64) (stepResult, error)) *stepSearch {
-	return &stepSearch{name: name, rate: start, floor: floor, ceil: ceil, growth: 2, try: try}
+// runSearches interleaves the searches until each has a bracket or budget is spent; a search
+// the budget stopped has an error for a result, not a figure.
+func runSearches(ctx context.Context, logf func(string, ...any), budget time.Duration, searches ...*ratesearch.Search) error {
+	return ratesearch.Run(ctx, ratesearch.Budget{Until: time.Now().Add(budget), StepCost: stepCost}, logf, searches...)
 }
 
-// step runs the next step and updates the search.
-func (s *stepSearch) step(ctx context.Context, logf func(string, ...any)) error {
-	r, err := s.try(ctx, s.rate)
+// bracketOf is a finished search's bracket and the step that held at its held rate.
+func bracketOf(s *ratesearch.Search) (ratesearch.Bracket, stepResult, error) {
+	b, err := s.Result()
 	if err != nil {
-		return err
+		return b, stepResult{}, fmt.Errorf("%w (a rate holds when one %s step holds: %s)", err, stepDuration, criteria)
 	}
-	logf("%s", r)
-	if !r.sustained() && !s.retried {
-		s.retried = true
-		return nil
-	}
-	s.retried = false
-	if r.sustained() {
-		s.lo = s.rate
-		best := r
-		s.best = &best
-	} else {
-		s.hi = s.rate
-	}
-	switch {
-	case s.hi == 0:
-		s.rate = math.Round(s.rate * s.growth)
-		if s.rate > s.ceil {
-			s.done = true
-		}
-	case s.lo == 0:
-		s.rate /= 2
-		if s.rate < s.floor {
-			s.done = true
-		}
-	default:
-		s.rate = math.Round((s.lo + s.hi) / 2)
-		if (s.hi-s.lo)/s.lo < 0.1 {
-			s.done = true
-		}
-	}
-	return nil
-}
-
-// maxRate is the best sustained rate (0 if none).
-func (s *stepSearch) maxRate() float64 {
-	if s.best == nil {
-		return 0
-	}
-	return s.best.Rate
-}
-
-// runSearches interleaves the searches step by step, so a change in the machine's load over
-// time falls on all of them alike, until each is done or the budget is spent.
-func runSearches(ctx context.Context, logf func(string, ...any), budget time.Duration, searches ...*stepSearch) error {
-	deadline := time.Now().Add(budget)
-	for {
-		active := false
-		for _, s := range searches {
-			if s.done {
-				continue
-			}
-			if time.Until(deadline) < stepDuration+settle {
-				logf("%s: search budget spent at %.0f/s", s.name, s.rate)
-				s.done = true
-				continue
-			}
-			active = true
-			if err := s.step(ctx, logf); err != nil {
-				return err
-			}
-		}
-		if !active {
-			return nil
-		}
-	}
+	return b, b.HeldOutcome.Detail.(stepResult), nil
 }
 
 // vegetaClass classes a failed vegeta result like loadgen classes its own: by status, else by

@@ -91,7 +91,7 @@ func startTarget(ctx context.Context, binary, dir string, secure bool) (*target,
 	}
 	cfg := controlplane.Config{DataDir: filepath.Join(dir, name), Listen: "127.0.0.1:0", Insecure: !secure}
 	if secure {
-		cfg.RateLimits = controlplane.RateLimits{SourceRate: 1e6, UserRate: 1e6}
+		cfg.RateLimits = controlplane.RateLimits{SourceRate: 1e6, UserRate: 1e6, TotalRate: 1e6}
 	}
 	cp, err := controlplane.Start(ctx, cfg)
 	if err != nil {
@@ -117,7 +117,7 @@ func startTarget(ctx context.Context, binary, dir string, secure bool) (*target,
 func startProcessTarget(ctx context.Context, binary, dir string, secure bool) (*target, error) {
 	opts := cpproc.Options{Binary: binary, Dir: dir, Insecure: !secure, UserAgent: "dsnscale-bench"}
 	if secure {
-		opts.Args = []string{"--rate-per-source", "1e6", "--rate-per-user", "1e6"}
+		opts.Args = []string{"--rate-per-source", "1e6", "--rate-per-user", "1e6", "--rate-total", "1e6"}
 	}
 	p, err := cpproc.Start(ctx, opts)
 	if err != nil {
