@@ -27,6 +27,8 @@ const (
 	// Markers draws each point as a dot joined by a thin line; for sparse series such as one
 	// point per intent change.
 	Markers
+	// Scatter draws each point as a dot, unjoined: repeated measurements at each X.
+	Scatter
 )
 
 // Point is one sample. Points with a NaN or infinite coordinate are skipped.

@@ -46,3 +46,10 @@ func TestLogTicks(t *testing.T) {
 	assert.Equal(t, []string{"300", "400", "500"}, labels(logTicks(math.Log10(250), math.Log10(550), 8)))
 	assert.Nil(t, logTicks(2, 2, 5))
 }
+
+func TestScatterDrawsUnjoinedDots(t *testing.T) {
+	c := Chart{Title: "s", Series: []Series{{Name: "runs", Style: Scatter, Points: []Point{{1, 1}, {1, 2}, {2, 3}}}}}
+	svg := c.SVG()
+	assert.Len(t, regexp.MustCompile(`<circle `).FindAllString(svg, -1), 3)
+	assert.NotContains(t, svg, "<polyline")
+}
