@@ -21,7 +21,7 @@ const (
 var costFigures = map[string]bool{FigureCPUSeconds: true, FigurePeakRSS: true, FigureCPUPerDSNMin: true, FigureRSSBytesPerDSN: true}
 
 // figureInfo is what the runs say about a figure: its label and unit.
-type figureInfo struct{ label, unit string }
+type figureInfo struct{ label, unit, note string }
 
 // extract reads the figures named from a run: its built-in and measured figures, the observed
 // values of its SLOs, and the per-DSN costs. A figure the run lacks is missing, with the
@@ -50,6 +50,13 @@ func extract(run *reports.Run, names []string, info map[string]figureInfo) (map[
 		}
 		info[v.Measurement] = figureInfo{label: v.Name, unit: v.Unit}
 	}
+	if n := run.Environment.Extra["component."+reports.ComponentControlPlane]; n != "" {
+		for _, f := range []string{FigureCPUSeconds, FigurePeakRSS} {
+			i := info[f]
+			i.note = "control plane: " + n
+			info[f] = i
+		}
+	}
 	size, sizeErr := strconv.ParseFloat(run.Environment.Extra["fleet.size"], 64)
 	minutes := run.Duration().Minutes()
 	if cpu, ok := have[FigureCPUSeconds]; ok && sizeErr == nil && size > 0 && minutes > 0 {
@@ -58,8 +65,8 @@ func extract(run *reports.Run, names []string, info map[string]figureInfo) (map[
 	if rss, ok := have[FigurePeakRSS]; ok && sizeErr == nil && size > 0 {
 		have[FigureRSSBytesPerDSN] = rss / size
 	}
-	info[FigureCPUPerDSNMin] = figureInfo{label: "control-plane CPU-seconds per DSN per minute", unit: reports.UnitSeconds}
-	info[FigureRSSBytesPerDSN] = figureInfo{label: "control-plane peak RSS per DSN", unit: reports.UnitBytes}
+	info[FigureCPUPerDSNMin] = figureInfo{label: "control-plane CPU-seconds per DSN per minute", unit: reports.UnitSeconds, note: info[FigureCPUSeconds].note}
+	info[FigureRSSBytesPerDSN] = figureInfo{label: "control-plane peak RSS per DSN", unit: reports.UnitBytes, note: info[FigurePeakRSS].note}
 
 	got := map[string]float64{}
 	missing := map[string]string{}
@@ -153,7 +160,7 @@ func analyzeSeries(series string, points []PointRecord, names []string, info map
 		runs = append(runs, cr)
 	}
 	for _, n := range names {
-		m := Model{Name: n, Label: info[n].label, Unit: info[n].unit, Cost: costFigures[n], PerDSN: n == FigureCPUPerDSNMin || n == FigureRSSBytesPerDSN, SLO: slos[n]}
+		m := Model{Name: n, Label: info[n].label, Unit: info[n].unit, Note: info[n].note, Cost: costFigures[n], PerDSN: n == FigureCPUPerDSNMin || n == FigureRSSBytesPerDSN, SLO: slos[n]}
 		if m.Label == "" {
 			m.Label = n
 		}
@@ -167,7 +174,9 @@ func analyzeSeries(series string, points []PointRecord, names []string, info map
 		}
 		m.Medians = capacity.Medians(m.Observations)
 		throughput := m.SLO != nil && m.SLO.Throughput
-		if fits, err := capacity.Best(m.Observations, throughput); err != nil {
+		if m.SLO != nil && (m.SLO.Op == reports.OpEQ || m.SLO.Op == reports.OpNE) {
+			m.FitError = "an equality SLO is judged by its verdicts, not by a curve"
+		} else if fits, err := capacity.Best(m.Observations, throughput); err != nil {
 			m.FitError = err.Error()
 		} else {
 			m.Fits = fits

@@ -118,3 +118,9 @@ func TestLoadFindsLibraryAndFiles(t *testing.T) {
 	assert.Contains(t, err.Error(), "capacity")
 	assert.True(t, strings.Contains(err.Error(), "neither a library sweep"))
 }
+
+func TestDerivedFiguresAreInTheCatalogue(t *testing.T) {
+	for _, n := range []string{FigureCPUSeconds, FigurePeakRSS, FigureCPUPerDSNMin, FigureRSSBytesPerDSN} {
+		assert.True(t, modelName(n), n)
+	}
+}

@@ -113,12 +113,14 @@ func writeAnalysis(b *strings.Builder, r *Result, a Analysis) {
 		}
 		b.WriteString(modelChart(r, a.Series, m, capN))
 		b.WriteString("\n")
+		writeNote(b, m)
 	}
 	if len(perDSN) > 0 {
 		fmt.Fprintf(b, "<h3>Cost per DSN</h3>\n<p class=\"muted\">The control plane's CPU-seconds per DSN per minute of run, and its peak RSS per DSN: flat means it scales linearly, rising means each DSN costs more as the fleet grows.</p>\n")
 		for _, m := range perDSN {
 			b.WriteString(modelChart(r, a.Series, m, capN))
 			b.WriteString("\n")
+			writeNote(b, m)
 		}
 	}
 	b.WriteString("<h3>Fits</h3>\n<table><tr><th>figure</th><th>form</th><th>fit</th><th>R²</th><th>AICc</th><th>residuals (observed − fit)</th><th>knee</th></tr>\n")
@@ -147,6 +149,12 @@ func writeAnalysis(b *strings.Builder, r *Result, a Analysis) {
 			fmt.Fprintf(b, "<li>%s</li>", e(n))
 		}
 		b.WriteString("</ul>\n")
+	}
+}
+
+func writeNote(b *strings.Builder, m Model) {
+	if m.Note != "" {
+		fmt.Fprintf(b, "<p class=\"muted\">%s</p>\n", html.EscapeString(m.Note))
 	}
 }
 

@@ -49,6 +49,11 @@ func (r *Result) CapacityLine(a Analysis) string {
 	case capacity.Below:
 		return fmt.Sprintf("%sbelow %s %s: %s fails already at the smallest size measured", prefix, sizeLabel(c.MinMeasured), u, a.label(c.Limiting))
 	case capacity.AtCap:
+		if c.Low >= c.N {
+			interval = ""
+		} else if c.Resamples > 0 {
+			interval = fmt.Sprintf(" (%.0f%% interval from %s, from %d resamples of the repeats)", c.Level*100, sizeLabel(roundSize(c.Low)), c.Resamples)
+		}
 		return fmt.Sprintf("%sat least %s %s%s: every SLO is predicted to hold up to twice the largest size measured (%s), and no prediction goes further",
 			prefix, sizeLabel(c.N), u, interval, sizeLabel(c.MaxMeasured))
 	}
@@ -172,10 +177,15 @@ func RenderSummary(w io.Writer, r *Result) error {
 			}
 			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", md(m.Label), form, fit, r2, md(kneeText(r, m.Knee)))
 		}
-		if a.Capacity != nil && len(a.Capacity.Notes) > 0 {
-			b.WriteString("\n")
+		b.WriteString("\n")
+		if a.Capacity != nil {
 			for _, n := range a.Capacity.Notes {
 				fmt.Fprintf(&b, "- %s\n", md(n))
+			}
+		}
+		for _, m := range a.Models {
+			if m.Note != "" && !m.PerDSN {
+				fmt.Fprintf(&b, "- %s: %s\n", md(m.Label), md(m.Note))
 			}
 		}
 	}

@@ -134,6 +134,9 @@ type Model struct {
 	Name  string `json:"name"`
 	Label string `json:"label"`
 	Unit  string `json:"unit,omitempty"`
+	// Note says what the figure measured when that is not what its name says (the control
+	// plane sharing the harness's process, say).
+	Note string `json:"note,omitempty"`
 	// Cost says the figure is a cost (CPU, memory) whose knee is sought; PerDSN that it is one
 	// of the per-DSN cost curves.
 	Cost   bool `json:"cost,omitempty"`
