@@ -50,6 +50,6 @@ func TestLogTicks(t *testing.T) {
 func TestScatterDrawsUnjoinedDots(t *testing.T) {
 	c := Chart{Title: "s", Series: []Series{{Name: "runs", Style: Scatter, Points: []Point{{1, 1}, {1, 2}, {2, 3}}}}}
 	svg := c.SVG()
-	assert.Len(t, regexp.MustCompile(`<circle `).FindAllString(svg, -1), 3)
+	assert.Len(t, regexp.MustCompile(`<circle `).FindAllString(svg, -1), 3+1, "three dots and the legend's")
 	assert.NotContains(t, svg, "<polyline")
 }
