@@ -69,8 +69,9 @@ func (r ExecRunner) RunPoint(ctx context.Context, scenario string, set map[strin
 		args = append(args, "--set", k+"="+set[k])
 	}
 	args = append(args, "--out", dir)
-	// The child is not tied to ctx directly: an interrupt asks it to abort, as Ctrl-C in a
-	// terminal would, and only a child that outstays the grace is killed.
+	// The child is not tied to ctx directly: an interrupt asks it to abort (SIGTERM, which it
+	// handles as Ctrl-C, and which, unlike SIGINT, a shell never starts it ignoring), and only
+	// a child that outstays the grace is killed.
 	cmd := exec.Command(r.Binary, args...)
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -83,7 +84,7 @@ func (r ExecRunner) RunPoint(ctx context.Context, scenario string, set map[strin
 	select {
 	case waitErr = <-done:
 	case <-ctx.Done():
-		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Process.Signal(syscall.SIGTERM)
 		grace := r.Grace
 		if grace <= 0 {
 			grace = 2 * time.Minute

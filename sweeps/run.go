@@ -194,7 +194,7 @@ func (e *executor) runPoint(ctx context.Context, pt Point) PointRecord {
 		line += ": " + rec.Error
 	}
 	for _, v := range rec.SLOs {
-		if !v.Pass {
+		if !v.Pass && rec.Status == PointFail {
 			line += "; failed " + v.Name
 		}
 	}

@@ -171,6 +171,9 @@ func Estimate(slos []SLO, runs []Run, opt Options) (Answer, error) {
 		sizes = append(sizes, n)
 	}
 	sort.Float64s(sizes)
+	if len(sizes) < 2 {
+		return Answer{}, fmt.Errorf("%w: runs at one size only (%g): no curve, and so no capacity, comes from one size", ErrTooFew, sizes[0])
+	}
 	ans := capacityOf(slos, runs, sizes)
 	ans.MinMeasured, ans.MaxMeasured, ans.Level = sizes[0], sizes[len(sizes)-1], opt.Level
 	ans.Low, ans.High = ans.N, ans.N
@@ -249,11 +252,14 @@ func sloLimit(s SLO, runs []Run, sizes []float64, lo, hi float64) (float64, stri
 				obs = append(obs, Observation{N: r.N, Y: v})
 			}
 		}
-		if fits, err := Best(obs, s.Throughput); err == nil {
+		fits, err := Best(obs, s.Throughput)
+		if err == nil {
 			f := fits[0]
 			holds := func(n float64) bool { return s.Op.Holds(f.Predict(n), s.Threshold) }
 			return crossing(holds, lo, hi), fmt.Sprintf("%s: predicted by a %s fit, %s (R² %.3f)", s.Name, f.Form, f, f.R2)
 		}
+		// No curve: no prediction either, so no further than the largest size measured.
+		hi = sizes[len(sizes)-1]
 	}
 	// Measured verdicts only: below the first size at which any run failed.
 	failedAt := math.Inf(1)
@@ -262,7 +268,10 @@ func sloLimit(s SLO, runs []Run, sizes []float64, lo, hi float64) (float64, stri
 			failedAt = r.N
 		}
 	}
-	note := fmt.Sprintf("%s: measured verdicts (no curve predicts an equality or a value with too few points)", s.Name)
+	note := fmt.Sprintf("%s: measured verdicts (no curve predicts an equality)", s.Name)
+	if s.modelled() {
+		note = fmt.Sprintf("%s: measured verdicts up to the largest size measured (too few values for a curve)", s.Name)
+	}
 	if math.IsInf(failedAt, 1) {
 		return hi, note
 	}

@@ -150,8 +150,21 @@ func TestCapacityForThroughput(t *testing.T) {
 	assert.False(t, math.IsNaN(a.N))
 }
 
+func TestCapacityWithoutACurveStopsAtTheLargestSize(t *testing.T) {
+	// Two values only: too few to fit, so the verdicts decide and nothing is extrapolated.
+	runs := []Run{{N: 100, Values: map[string]float64{"p99": 0.1}}, {N: 200, Values: map[string]float64{}}}
+	a, err := Estimate([]SLO{p99}, runs, Options{})
+	require.NoError(t, err)
+	assert.Equal(t, 200.0, a.N)
+	assert.False(t, a.Extrapolated)
+	assert.Contains(t, a.Notes[0], "too few values for a curve")
+}
+
 func TestEstimateRejectsEmptyInput(t *testing.T) {
-	_, err := Estimate([]SLO{p99}, nil, Options{})
+	_, err := Estimate([]SLO{p99}, runsOf(100, 0.1, 100, 0.2), Options{})
+	assert.ErrorIs(t, err, ErrTooFew, "one size gives no curve")
+
+	_, err = Estimate([]SLO{p99}, nil, Options{})
 	assert.ErrorIs(t, err, ErrTooFew)
 	_, err = Estimate(nil, runsOf(1, 1), Options{})
 	assert.Error(t, err)
