@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -152,4 +153,43 @@ func TestBadInputThroughTheBinary(t *testing.T) {
 	code, stdout, stderr = dsnscale(t, time.Minute, "sweep", "storm-restart", "--axis", "dsns=500", "--until-fail", "--max", "10000", "--plan")
 	assert.Equal(t, 0, code, stderr)
 	assert.Contains(t, stdout, "doubling from 500 while every SLO holds, at most up to 10000:\n  500, 1000, 2000, 4000, 8000, 10000")
+}
+
+// An interrupt (SIGTERM, which dsnscale handles as Ctrl-C) during the first point aborts it,
+// starts no other and still writes the sweep's files.
+func TestInterruptedSweepThroughTheBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs part of the smoke scenario")
+	}
+	dir := filepath.Join(t.TempDir(), "sweep")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, testbin.Path(t), "sweep", "smoke", "--axis", "dsns=20,40", "--out", dir)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	require.NoError(t, cmd.Start())
+	log := filepath.Join(dir, "points", "20-1.log")
+	require.Eventually(t, func() bool {
+		data, _ := os.ReadFile(log)
+		return strings.Contains(string(data), "step 1/4 boot")
+	}, 2*time.Minute, 100*time.Millisecond, "the first point never started")
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	err := cmd.Wait()
+	t.Log(stdout.String(), stderr.String())
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit)
+	assert.Equal(t, 3, exit.ExitCode())
+
+	r, err := sweeps.LoadResult(dir)
+	require.NoError(t, err)
+	assert.Equal(t, sweeps.StatusInterrupted, r.Status)
+	require.Len(t, r.Points, 1, "no point starts after the interrupt")
+	assert.Equal(t, sweeps.PointAborted, r.Points[0].Status)
+	run, err := reports.Load(filepath.Join(dir, r.Points[0].Dir))
+	require.NoError(t, err, "the aborted run wrote its record")
+	assert.Equal(t, reports.ResultAborted, run.Result)
+	for _, f := range sweeps.Files {
+		assert.FileExists(t, filepath.Join(dir, f))
+	}
+	assert.NoDirExists(t, filepath.Join(dir, "points", "40-1"))
 }
