@@ -18,6 +18,8 @@ import (
 
 	"gonum.org/v1/gonum/optimize"
 	"gonum.org/v1/gonum/stat"
+
+	"github.com/dsnscale/dsnscale/internal/registry"
 )
 
 // Form is a model of a figure y against a fleet size N.
@@ -60,40 +62,72 @@ type Fit struct {
 }
 
 // Predict returns the fitted value at n.
-func (f Fit) Predict(n float64) float64 { return predict(f.Form, f.Params, n) }
-
-func predict(form Form, p []float64, n float64) float64 {
-	switch form {
-	case Linear:
-		return p[0] + p[1]*n
-	case Power:
-		return p[0] * math.Pow(n, p[1])
-	case USL:
-		return p[0] * n / (1 + p[1]*(n-1) + p[2]*n*(n-1))
+func (f Fit) Predict(n float64) float64 {
+	m, ok := Forms.Lookup(string(f.Form))
+	if !ok {
+		return math.NaN()
 	}
-	return math.NaN()
+	return m.Predict(f.Params, n)
 }
 
 // String writes the fitted formula, e.g. "0.12 + 0.0031·N".
 func (f Fit) String() string {
-	p := f.Params
-	switch f.Form {
-	case Linear:
-		return fmt.Sprintf("%.4g + %.4g·N", p[0], p[1])
-	case Power:
-		return fmt.Sprintf("%.4g·N^%.3g", p[0], p[1])
-	case USL:
-		return fmt.Sprintf("%.4g·N / (1 + %.3g·(N−1) + %.3g·N·(N−1))", p[0], p[1], p[2])
+	m, ok := Forms.Lookup(string(f.Form))
+	if !ok {
+		return string(f.Form)
 	}
-	return string(f.Form)
+	return m.Format(f.Params)
 }
 
-// params is the number of free parameters of a form.
-func params(form Form) int {
-	if form == USL {
-		return 3
-	}
-	return 2
+// Model is a form a figure can be fitted with. The forms are an extension point: Best tries
+// every one registered in Forms.
+type Model interface {
+	// Params is the number of free parameters.
+	Params() int
+	// ThroughputOnly says the form applies to throughput-like figures only.
+	ThroughputOnly() bool
+	// Fit returns the parameters that fit obs best (least squares in the figure's units); obs
+	// hold more values than parameters, over at least as many sizes.
+	Fit(obs []Observation) ([]float64, error)
+	Predict(params []float64, n float64) float64
+	Format(params []float64) string
+}
+
+// Forms holds the forms by name.
+var Forms = registry.New[Model]("fit form")
+
+func init() {
+	Forms.MustRegister(string(Linear), linear{})
+	Forms.MustRegister(string(Power), power{})
+	Forms.MustRegister(string(USL), usl{})
+}
+
+type linear struct{}
+
+func (linear) Params() int                              { return 2 }
+func (linear) ThroughputOnly() bool                     { return false }
+func (linear) Fit(obs []Observation) ([]float64, error) { return fitLinear(obs), nil }
+func (linear) Predict(p []float64, n float64) float64   { return p[0] + p[1]*n }
+func (linear) Format(p []float64) string                { return fmt.Sprintf("%.4g + %.4g·N", p[0], p[1]) }
+
+type power struct{}
+
+func (power) Params() int                              { return 2 }
+func (power) ThroughputOnly() bool                     { return false }
+func (power) Fit(obs []Observation) ([]float64, error) { return fitPower(obs) }
+func (power) Predict(p []float64, n float64) float64   { return p[0] * math.Pow(n, p[1]) }
+func (power) Format(p []float64) string                { return fmt.Sprintf("%.4g·N^%.3g", p[0], p[1]) }
+
+type usl struct{}
+
+func (usl) Params() int                              { return 3 }
+func (usl) ThroughputOnly() bool                     { return true }
+func (usl) Fit(obs []Observation) ([]float64, error) { return fitUSL(obs) }
+func (usl) Predict(p []float64, n float64) float64 {
+	return p[0] * n / (1 + p[1]*(n-1) + p[2]*n*(n-1))
+}
+func (usl) Format(p []float64) string {
+	return fmt.Sprintf("%.4g·N / (1 + %.3g·(N−1) + %.3g·N·(N−1))", p[0], p[1], p[2])
 }
 
 // usable drops observations with a non-finite value or a size below 1.
@@ -119,27 +153,20 @@ func distinctSizes(obs []Observation) int {
 // FitForm fits one form to obs. A form needs more observations than parameters (AICc needs
 // one more still) and at least as many distinct sizes as parameters.
 func FitForm(form Form, obs []Observation) (Fit, error) {
+	m, err := Forms.Get(string(form))
+	if err != nil {
+		return Fit{}, fmt.Errorf("capacity: %w", err)
+	}
 	obs = usable(obs)
-	k := params(form)
+	k := m.Params()
 	if len(obs) < k+2 || distinctSizes(obs) < k {
 		return Fit{}, fmt.Errorf("%w: %s needs at least %d values over %d sizes, have %d over %d", ErrTooFew, form, k+2, k, len(obs), distinctSizes(obs))
 	}
-	var p []float64
-	var err error
-	switch form {
-	case Linear:
-		p = fitLinear(obs)
-	case Power:
-		p, err = fitPower(obs)
-	case USL:
-		p, err = fitUSL(obs)
-	default:
-		return Fit{}, fmt.Errorf("capacity: unknown form %q", form)
-	}
+	p, err := m.Fit(obs)
 	if err != nil {
 		return Fit{}, err
 	}
-	return score(form, p, obs), nil
+	return score(form, m, p, obs), nil
 }
 
 func xy(obs []Observation) (x, y []float64) {
@@ -194,7 +221,7 @@ func fitUSL(obs []Observation) ([]float64, error) {
 	toParams := func(q []float64) []float64 { return []float64{math.Exp(q[0]), q[1] * q[1], q[2] * q[2]} }
 	sse := func(q []float64) float64 {
 		p := toParams(q)
-		return sumSquares(obs, func(n float64) float64 { return predict(USL, p, n) })
+		return sumSquares(obs, func(n float64) float64 { return usl{}.Predict(p, n) })
 	}
 	// A few starts, since the surface is flat in κ when the data stop short of the peak.
 	best, bestSSE := []float64(nil), math.Inf(1)
@@ -236,13 +263,13 @@ func minimize(f func([]float64) float64, start []float64) []float64 {
 }
 
 // score computes R², AICc and the residuals of the parameters p of form on obs.
-func score(form Form, p []float64, obs []Observation) Fit {
+func score(form Form, m Model, p []float64, obs []Observation) Fit {
 	f := Fit{Form: form, Params: p, Observations: len(obs), Residuals: make([]float64, len(obs))}
 	_, y := xy(obs)
 	mean := stat.Mean(y, nil)
 	var sse, sst float64
 	for i, o := range obs {
-		r := o.Y - predict(form, p, o.N)
+		r := o.Y - m.Predict(p, o.N)
 		f.Residuals[i] = r
 		sse += r * r
 		sst += (o.Y - mean) * (o.Y - mean)
@@ -253,7 +280,7 @@ func score(form Form, p []float64, obs []Observation) Fit {
 	case sse == 0:
 		f.R2 = 1
 	}
-	n, k := float64(len(obs)), float64(params(form))
+	n, k := float64(len(obs)), float64(m.Params())
 	// A perfect fit would give log(0); a floor relative to the data keeps AICc finite and
 	// still ranks an exact fit first.
 	floor := 1e-12 * math.Max(sst, mean*mean*n+1e-300)
@@ -261,17 +288,17 @@ func score(form Form, p []float64, obs []Observation) Fit {
 	return f
 }
 
-// Best fits every form that applies and returns the one with the lowest AICc, followed by the
-// others, best first. Throughput-like figures (higher is better) also try the USL.
+// Best fits every registered form that applies and returns the fits, lowest AICc first.
+// Throughput-like figures (higher is better) also try the forms made for throughput, the USL.
 func Best(obs []Observation, throughput bool) ([]Fit, error) {
-	forms := []Form{Linear, Power}
-	if throughput {
-		forms = append(forms, USL)
-	}
 	var fits []Fit
 	var errs []error
-	for _, form := range forms {
-		f, err := FitForm(form, obs)
+	for _, name := range Forms.Names() {
+		m, _ := Forms.Lookup(name)
+		if m.ThroughputOnly() && !throughput {
+			continue
+		}
+		f, err := FitForm(Form(name), obs)
 		if err != nil {
 			errs = append(errs, err)
 			continue

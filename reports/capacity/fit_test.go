@@ -91,3 +91,11 @@ func TestResidualsAreObservedMinusPredicted(t *testing.T) {
 	}
 	assert.InDelta(t, 0.64, f.R2, 1e-9)
 }
+
+func TestFormsAreRegistered(t *testing.T) {
+	assert.Equal(t, []string{"linear", "power", "usl"}, Forms.Names())
+	_, err := FitForm("cubic", []Observation{{N: 1, Y: 1}, {N: 2, Y: 2}, {N: 3, Y: 3}, {N: 4, Y: 4}})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `"cubic"`)
+	assert.Panics(t, func() { Forms.MustRegister("linear", linear{}) }, "a name is registered once")
+}
