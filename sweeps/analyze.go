@@ -1,6 +1,7 @@
 package sweeps
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -176,7 +177,9 @@ func analyzeSeries(series string, points []PointRecord, names []string, info map
 		throughput := m.SLO != nil && m.SLO.Throughput
 		if m.SLO != nil && (m.SLO.Op == reports.OpEQ || m.SLO.Op == reports.OpNE) {
 			m.FitError = "an equality SLO is judged by its verdicts, not by a curve"
-		} else if fits, err := capacity.Best(m.Observations, throughput); err != nil {
+		} else if fits, err := capacity.Best(m.Observations, throughput); errors.Is(err, capacity.ErrTooFew) {
+			m.FitError = fmt.Sprintf("too few values for a curve: %d over %d sizes", len(m.Observations), len(m.Medians))
+		} else if err != nil {
 			m.FitError = err.Error()
 		} else {
 			m.Fits = fits

@@ -68,7 +68,7 @@ func writeSearch(b *strings.Builder, r *Result) {
 	e := html.EscapeString
 	s := r.Search
 	fmt.Fprintf(b, "<h2>Limit search</h2>\n<p>%s: last pass %s, first fail %s (resolution %.0f%%, from %s up to at most %s).</p>\n",
-		e(s.Reason), sizeLabel(s.LastPass), sizeLabel(s.FirstFail), s.Resolution*100, sizeLabel(s.Start), sizeLabel(s.Max))
+		e(s.Reason), orNone(s.LastPass), orNone(s.FirstFail), s.Resolution*100, sizeLabel(s.Start), sizeLabel(s.Max))
 	pass, fail := svgchart.Series{Name: "pass", Style: svgchart.Scatter, Color: "#2ca02c"}, svgchart.Series{Name: "fail", Style: svgchart.Scatter, Color: "#d62728"}
 	path := svgchart.Series{Name: "search path", Style: svgchart.Line, Color: "#999", Dashed: true}
 	for i, p := range s.Path {

@@ -48,6 +48,9 @@ func (r *Result) CapacityLine(a Analysis) string {
 	switch c.Bound {
 	case capacity.Below:
 		return fmt.Sprintf("%sbelow %s %s: %s fails already at the smallest size measured", prefix, sizeLabel(c.MinMeasured), u, a.label(c.Limiting))
+	case capacity.AtLargest:
+		return fmt.Sprintf("%sat least %s %s: every SLO held at every size measured, and %s has too few values for a curve to predict beyond the largest",
+			prefix, sizeLabel(c.N), u, a.label(c.Limiting))
 	case capacity.AtCap:
 		if c.Low >= c.N {
 			interval = ""
@@ -82,6 +85,22 @@ func roundSize(n float64) float64 {
 	}
 	mag := math.Pow(10, math.Floor(math.Log10(n))-2)
 	return math.Floor(n/mag+1e-9) * mag
+}
+
+// SearchLine sums up the limit search: its last pass, first fail and runs.
+func (r *Result) SearchLine() string {
+	if r.Search == nil {
+		return ""
+	}
+	return fmt.Sprintf("last pass %s, first fail %s, %d sizes tried in %d runs", orNone(r.Search.LastPass), orNone(r.Search.FirstFail), len(r.Search.Path), len(r.Points))
+}
+
+// orNone is sizeLabel, or "none" for 0 (no such size).
+func orNone(n float64) string {
+	if n == 0 {
+		return "none"
+	}
+	return sizeLabel(n)
 }
 
 func statusLine(r *Result) string {
@@ -150,7 +169,7 @@ func RenderSummary(w io.Writer, r *Result) error {
 	if r.Search != nil {
 		b.WriteString("\n## Limit search\n\n")
 		fmt.Fprintf(&b, "%s. Last pass %s, first fail %s (resolution %.0f%%, bound %s).\n\n", md(r.Search.Reason),
-			sizeLabel(r.Search.LastPass), sizeLabel(r.Search.FirstFail), r.Search.Resolution*100, sizeLabel(r.Search.Max))
+			orNone(r.Search.LastPass), orNone(r.Search.FirstFail), r.Search.Resolution*100, sizeLabel(r.Search.Max))
 		b.WriteString("| # | phase | " + md(r.scaleParam()) + " | verdict |\n|---|---|---|---|\n")
 		for i, p := range r.Search.Path {
 			v := "pass"

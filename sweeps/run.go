@@ -247,7 +247,7 @@ func (e *executor) search(ctx context.Context) {
 		return verdict
 	})
 	e.r.Search = &SearchRecord{SearchSpec: spec, SearchResult: res}
-	fmt.Fprintf(e.opt.Progress, "search: %s (last pass %s, first fail %s)\n", res.Reason, sizeLabel(res.LastPass), sizeLabel(res.FirstFail))
+	fmt.Fprintf(e.opt.Progress, "search: %s (last pass %s, first fail %s)\n", res.Reason, orNone(res.LastPass), orNone(res.FirstFail))
 }
 
 func roundDur(d time.Duration) time.Duration {

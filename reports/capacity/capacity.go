@@ -114,6 +114,9 @@ const (
 	// AtCap: every SLO is predicted to hold up to MaxExtrapolation times the largest size; the
 	// capacity is at least that.
 	AtCap Bound = "at-cap"
+	// AtLargest: every SLO held at every size measured, and one of them has too few values for
+	// a curve to predict beyond the largest; the capacity is at least that.
+	AtLargest Bound = "at-largest"
 )
 
 // Answer is the capacity: the largest N at which every SLO is predicted to hold.
@@ -229,13 +232,17 @@ func quantile(s []float64, q float64) float64 {
 func capacityOf(slos []SLO, runs []Run, sizes []float64) Answer {
 	lo, hi := sizes[0], MaxExtrapolation*sizes[len(sizes)-1]
 	ans := Answer{N: hi, Bound: AtCap}
+	largest := sizes[len(sizes)-1]
 	for _, s := range slos {
-		n, note := sloLimit(s, runs, sizes, lo, hi)
+		n, note, curve := sloLimit(s, runs, sizes, lo, hi)
 		ans.Notes = append(ans.Notes, note)
 		if n < ans.N {
 			ans.N, ans.Limiting, ans.Bound = n, s.Name, Within
-			if n < lo {
+			switch {
+			case n < lo:
 				ans.Bound = Below
+			case !curve && n == largest && !failedAny(s, runs):
+				ans.Bound = AtLargest
 			}
 		}
 	}
@@ -244,7 +251,7 @@ func capacityOf(slos []SLO, runs []Run, sizes []float64) Answer {
 
 // sloLimit is the largest N in [lo, hi] at which s holds (hi when it holds throughout, a value
 // below lo when it fails at lo), with a note on how it was found.
-func sloLimit(s SLO, runs []Run, sizes []float64, lo, hi float64) (float64, string) {
+func sloLimit(s SLO, runs []Run, sizes []float64, lo, hi float64) (limit float64, note string, curve bool) {
 	if s.modelled() {
 		var obs []Observation
 		for _, r := range runs {
@@ -256,7 +263,7 @@ func sloLimit(s SLO, runs []Run, sizes []float64, lo, hi float64) (float64, stri
 		if err == nil {
 			f := fits[0]
 			holds := func(n float64) bool { return s.Op.Holds(f.Predict(n), s.Threshold) }
-			return crossing(holds, lo, hi), fmt.Sprintf("%s: predicted by a %s fit, %s (R² %.3f)", s.Name, f.Form, f, f.R2)
+			return crossing(holds, lo, hi), fmt.Sprintf("%s: predicted by a %s fit, %s (R² %.3f)", s.Name, f.Form, f, f.R2), true
 		}
 		// No curve: no prediction either, so no further than the largest size measured.
 		hi = sizes[len(sizes)-1]
@@ -268,20 +275,29 @@ func sloLimit(s SLO, runs []Run, sizes []float64, lo, hi float64) (float64, stri
 			failedAt = r.N
 		}
 	}
-	note := fmt.Sprintf("%s: measured verdicts (no curve predicts an equality)", s.Name)
+	note = fmt.Sprintf("%s: measured verdicts (no curve predicts an equality)", s.Name)
 	if s.modelled() {
 		note = fmt.Sprintf("%s: measured verdicts up to the largest size measured (too few values for a curve)", s.Name)
 	}
 	if math.IsInf(failedAt, 1) {
-		return hi, note
+		return hi, note, false
 	}
-	limit := lo / 2 // failed at the smallest size: below what was measured
+	limit = lo / 2 // failed at the smallest size: below what was measured
 	for _, n := range sizes {
 		if n < failedAt {
 			limit = n
 		}
 	}
-	return limit, note
+	return limit, note, false
+}
+
+func failedAny(s SLO, runs []Run) bool {
+	for _, r := range runs {
+		if r.Failed[s.Name] {
+			return true
+		}
+	}
+	return false
 }
 
 // crossing returns the largest n in [lo, hi] such that holds is true on all of [lo, n]: a scan

@@ -156,6 +156,7 @@ func TestCapacityWithoutACurveStopsAtTheLargestSize(t *testing.T) {
 	a, err := Estimate([]SLO{p99}, runs, Options{})
 	require.NoError(t, err)
 	assert.Equal(t, 200.0, a.N)
+	assert.Equal(t, AtLargest, a.Bound)
 	assert.False(t, a.Extrapolated)
 	assert.Contains(t, a.Notes[0], "too few values for a curve")
 }

@@ -213,7 +213,7 @@ func Run(ctx context.Context, list []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "capacity: %s\n", r.CapacityLine(an))
 	}
 	if r.Search != nil {
-		fmt.Fprintf(stdout, "limit search: %s; last pass %g, first fail %g, %d runs\n", r.Search.Reason, r.Search.LastPass, r.Search.FirstFail, len(r.Points))
+		fmt.Fprintf(stdout, "limit search: %s; %s\n", r.Search.Reason, r.SearchLine())
 	}
 	fmt.Fprintf(stdout, "report: %s\n", filepath.Join(dir, sweeps.ReportFile))
 	if err != nil {
