@@ -256,3 +256,25 @@ untilFail: {max: "20000", resolution: 10%}
 	assert.Contains(t, summary.String(), "| 1 | grow | 250 | pass |")
 	_ = capacity.Below
 }
+
+func TestTwoAxesGiveOneAnalysisPerValueOfTheSecond(t *testing.T) {
+	clock := newClock()
+	fake := &fakeRuns{clock: clock}
+	plan := mustPlan(t, head("scenario: storm-restart\naxes:\n  dsns: [250, 500, 1000, 2500]\n  rate: [10/s, 20/s]\n"))
+	r, err := Run(context.Background(), plan, Options{Dir: t.TempDir(), Points: fake, Now: clock.now})
+	require.NoError(t, err)
+	require.Len(t, r.Points, 8)
+	assert.Equal(t, "10/s", fake.calls[0]["rate"])
+	assert.Equal(t, "20/s", fake.calls[4]["rate"])
+	require.Len(t, r.Analysis, 2)
+	assert.Equal(t, "10/s", r.Analysis[0].Series)
+	assert.Equal(t, "20/s", r.Analysis[1].Series)
+	for _, a := range r.Analysis {
+		require.NotNil(t, a.Capacity, a.CapacityError)
+		assert.Equal(t, 4, len(a.Models[0].Observations), "each curve has its own points")
+		assert.Contains(t, r.CapacityLine(a), "rate="+a.Series+": ")
+	}
+	var b bytes.Buffer
+	require.NoError(t, RenderHTML(&b, r))
+	assert.Contains(t, b.String(), "Figures against dsns at rate=20/s")
+}
