@@ -39,6 +39,7 @@ func TestCheckRejectsBadSweeps(t *testing.T) {
 		{"search resolution", head("scenario: smoke\naxes: {dsns: [10]}\nuntilFail: {resolution: 10}\n"), `untilFail.resolution: "10": want a percentage`},
 		{"search two axes", head("scenario: smoke\naxes: {dsns: [10], rate: [5/s]}\nuntilFail: {}\n"), `untilFail: the limit search runs over one axis, not 2`},
 		{"scenario refuses", head("scenario: smoke\naxes: {dsns: [10, 200000]}\n"), `the scenario does not accept dsns=200000`},
+		{"name", "apiVersion: dsnscale/v1\nkind: Sweep\nmetadata: {name: ../x}\nscenario: smoke\naxes: {dsns: [10]}\n", `t.yaml:3: metadata.name: "../x": want letters`},
 		{"kind", "apiVersion: dsnscale/v1\nkind: Scenario\nmetadata: {name: t}\nscenario: smoke\naxes: {dsns: [10]}\n", `t.yaml:2: kind: must be "Sweep"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -164,8 +164,11 @@ func Parse(source string, data []byte, dir string) (*Sweep, error) {
 		return nil, err
 	}
 	d.CheckHeader(strictyaml.Header{APIVersion: sw.APIVersion, Kind: sw.Kind}, Kind)
-	if sw.Metadata.Name == "" {
+	switch {
+	case sw.Metadata.Name == "":
 		d.ErrorAt("metadata.name", "is required")
+	case !nameRE.MatchString(sw.Metadata.Name):
+		d.ErrorAt("metadata.name", "%q: want letters, digits, '.', '_' and '-' (it names the sweep's directory)", sw.Metadata.Name)
 	}
 	if d.Has("repeat") && sw.Repeat < 1 {
 		d.ErrorAt("repeat", "%d: want at least 1 run per point", sw.Repeat)
@@ -225,6 +228,8 @@ const (
 func (k valueKind) String() string {
 	return [...]string{"an integer", "a number", "a duration (such as 30s)", "a rate (such as 50/s)", "text"}[k]
 }
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 
 var rateRE = regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?)/(s|m|h)$`)
 
