@@ -9,6 +9,7 @@ import (
 
 	"github.com/dsnscale/dsnscale/loadgen/mix"
 	"github.com/dsnscale/dsnscale/reports/gate"
+	"github.com/dsnscale/dsnscale/scenarios"
 	"github.com/dsnscale/dsnscale/scenarios/scencli"
 	"github.com/dsnscale/dsnscale/simdsn/simcli"
 	"github.com/dsnscale/dsnscale/sweeps"
@@ -31,7 +32,11 @@ func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) int
 		return exitUsage
 	}
 	path, rest := args[0], args[1:]
-	switch kindOf(path) {
+	kind := kindOf(path)
+	if _, err := scenarios.LibraryFile(path); kind == "" && err != nil && sweeps.IsLibrary(path) {
+		kind = sweeps.Kind // a library sweep by name
+	}
+	switch kind {
 	case "TrafficMap":
 		if len(rest) > 0 {
 			fmt.Fprintln(stderr, "dsnscale validate: --set applies to scenarios only")

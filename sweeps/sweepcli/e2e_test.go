@@ -146,6 +146,10 @@ func TestBadInputThroughTheBinary(t *testing.T) {
 	assert.Equal(t, 0, code, stderr)
 	assert.Contains(t, stdout, "ok (sweep good of scenario smoke: 4 runs)")
 
+	code, stdout, stderr = dsnscale(t, time.Minute, "validate", "capacity")
+	assert.Equal(t, 0, code, stderr)
+	assert.Contains(t, stdout, "capacity: ok (sweep capacity of scenario storm-restart: 8 runs)")
+
 	code, stdout, stderr = dsnscale(t, time.Minute, "sweep", "capacity", "--plan")
 	assert.Equal(t, 0, code, stderr)
 	assert.Contains(t, stdout, "sweep capacity (library:capacity) of scenario storm-restart")
