@@ -202,13 +202,18 @@ func modelChart(r *Result, series string, m Model, capN float64) string {
 	if m.Knee != nil && m.Knee.Found {
 		marks = append(marks, svgchart.Mark{At: m.Knee.N, Label: "knee " + sizeLabel(m.Knee.N)})
 	}
+	// Room right of the last mark for its label.
+	var xMax *float64
+	if last := math.Max(hi, capN); len(marks) > 0 && !math.IsInf(last, 0) {
+		xMax = svgchart.F(last * 1.4)
+	}
 	empty := "no run measured it"
 	if len(m.Observations) > 0 {
 		empty = "every value is 0 (or below): nothing to draw on a log scale"
 	}
 	c := svgchart.Chart{
 		ID: "m-" + m.Name + "-" + series, Title: m.Label, Height: 240,
-		X: svgchart.Axis{Label: r.scaleParam(), Log: true}, Y: svgchart.Axis{Unit: m.Unit, Log: true},
+		X: svgchart.Axis{Label: r.scaleParam(), Log: true, Max: xMax}, Y: svgchart.Axis{Unit: m.Unit, Log: true},
 		Series: list, Marks: marks, MarkLegend: "capacity / knee",
 		Empty: empty,
 	}
