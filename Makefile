@@ -7,11 +7,12 @@ NAME    ?= smoke
 SET     ?=
 REPEAT  ?=
 OUT     ?=
+AXIS    ?=
 BENCH   ?=
 GOFLAGS ?=
 export GOFLAGS
 
-.PHONY: help build scenario test bench lint clean
+.PHONY: help build scenario sweep test bench lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -21,6 +22,9 @@ build: ## build the static dsnscale binary into bin/
 
 scenario: build ## run a scenario: make scenario NAME=storm-restart [SET="dsns=5000 window=2s"] [REPEAT=5] [OUT=DIR]
 	./$(BIN) run $(NAME) $(foreach s,$(SET),--set $(s)) $(if $(REPEAT),--repeat $(REPEAT)) $(if $(OUT),--out $(OUT))
+
+sweep: build ## run a sweep: make sweep NAME=storm-restart AXIS="dsns=500,1000,2000" [REPEAT=3] [SET="rate=20/s"] [OUT=DIR]; NAME=capacity needs no AXIS
+	./$(BIN) sweep $(NAME) $(foreach a,$(AXIS),--axis $(a)) $(if $(REPEAT),--repeat $(REPEAT)) $(foreach s,$(SET),--set $(s)) $(if $(OUT),--out $(OUT))
 
 test: ## run the whole test suite, starting the real servers it needs
 	./scripts/test.sh

@@ -70,6 +70,8 @@ func init() {
 	for _, c := range []string{ComponentControlPlane, ComponentFleet, ComponentHarness} {
 		perf(LowerIsBetter, c+".cpu_seconds", c+".peak_rss")
 	}
+	// The per-DSN costs a sweep derives from them (sweeps.Analyze).
+	perf(LowerIsBetter, ComponentControlPlane+".cpu_seconds_per_dsn_minute", ComponentControlPlane+".rss_bytes_per_dsn")
 	info("convergence.changes")
 	must("convergence.unconverged", FigureBroken, SLOFigurePrefix)
 

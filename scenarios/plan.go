@@ -18,6 +18,24 @@ const LoadSetupSettle = 2 * time.Minute
 // step's name and ":setup" (a name no step of a scenario can have).
 func SetupStepName(step string) string { return step + ":setup" }
 
+// Duration is how long s runs by its steps: least is the sum of the fixed durations (a wait
+// whose condition holds at once takes no time), most adds every wait's timeout and every load
+// setup's bound.
+func Duration(s *Scenario) (least, most time.Duration) {
+	for i := range s.Steps {
+		st := &s.Steps[i]
+		l := st.Length()
+		most += l
+		if st.Until == nil {
+			least += l
+		}
+		if st.Load != nil {
+			most += LoadSetupSettle
+		}
+	}
+	return least, most
+}
+
 // WritePlan describes what running s would do: the fleet, the control plane, each step with
 // its actions, load plan, faults and measurements, and the SLOs. It has no side effects.
 func WritePlan(w io.Writer, s *Scenario) error {
@@ -49,19 +67,13 @@ func WritePlan(w io.Writer, s *Scenario) error {
 	fmt.Fprintf(&b, "seed: %d\n", s.Seed)
 
 	b.WriteString("\nsteps:\n")
-	var total, upTo time.Duration
+	total, upTo := Duration(s)
 	for i := range s.Steps {
 		st := &s.Steps[i]
-		l := st.Length()
-		upTo += l
-		if st.Until == nil {
-			total += l
-		}
 		if st.Load != nil {
 			mix := st.LoadConfig().Mix
 			fmt.Fprintf(&b, "  -  %s: load setup before step %s: creates the objects of mix %s, then waits until the fleet has applied them (at most %s)\n",
 				SetupStepName(st.Name), st.Name, mix, LoadSetupSettle)
-			upTo += LoadSetupSettle
 		}
 		fmt.Fprintf(&b, "  %d. %s: ", i+1, st.Name)
 		if st.Until != nil {

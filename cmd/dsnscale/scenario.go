@@ -9,8 +9,11 @@ import (
 
 	"github.com/dsnscale/dsnscale/loadgen/mix"
 	"github.com/dsnscale/dsnscale/reports/gate"
+	"github.com/dsnscale/dsnscale/scenarios"
 	"github.com/dsnscale/dsnscale/scenarios/scencli"
 	"github.com/dsnscale/dsnscale/simdsn/simcli"
+	"github.com/dsnscale/dsnscale/sweeps"
+	"github.com/dsnscale/dsnscale/sweeps/sweepcli"
 )
 
 func init() {
@@ -18,7 +21,7 @@ func init() {
 	register("list", "list the library scenarios", func(_ context.Context, _ []string, stdout, _ io.Writer) int {
 		return scencli.List(stdout)
 	})
-	register("validate", "check a scenario, traffic map, load mix or gate file (validate FILE [--set k=v]...)", runValidate)
+	register("validate", "check a scenario, traffic map, load mix, gate or sweep file (validate FILE [--set k=v]...)", runValidate)
 	register("sim", "run a simulated DSN fleet against a control plane (sim --cp URL --count N)", simcli.Run)
 }
 
@@ -29,7 +32,11 @@ func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) int
 		return exitUsage
 	}
 	path, rest := args[0], args[1:]
-	switch kindOf(path) {
+	kind := kindOf(path)
+	if _, err := scenarios.LibraryFile(path); kind == "" && err != nil && sweeps.IsLibrary(path) {
+		kind = sweeps.Kind // a library sweep by name
+	}
+	switch kind {
 	case "TrafficMap":
 		if len(rest) > 0 {
 			fmt.Fprintln(stderr, "dsnscale validate: --set applies to scenarios only")
@@ -47,6 +54,12 @@ func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) int
 		}
 		fmt.Fprintf(stdout, "%s: ok (load mix)\n", path)
 		return exitOK
+	case sweeps.Kind:
+		if len(rest) > 0 {
+			fmt.Fprintln(stderr, "dsnscale validate: --set applies to scenarios only")
+			return exitUsage
+		}
+		return sweepcli.Validate(path, stdout, stderr)
 	case gate.Kind:
 		if len(rest) > 0 {
 			fmt.Fprintln(stderr, "dsnscale validate: --set applies to scenarios only")

@@ -27,6 +27,8 @@ const (
 	// Markers draws each point as a dot joined by a thin line; for sparse series such as one
 	// point per intent change.
 	Markers
+	// Scatter draws each point as a dot, unjoined: repeated measurements at each X.
+	Scatter
 )
 
 // Point is one sample. Points with a NaN or infinite coordinate are skipped.
@@ -64,7 +66,10 @@ type Axis struct {
 	Label string
 	Unit  string
 	// Time says the values are seconds: ticks fall on time-friendly steps and read like 1m30s.
-	Time     bool
+	Time bool
+	// Log plots the values on a base-10 logarithmic scale, with ticks at 1, 2 and 5 times
+	// powers of ten; values at or below zero are left out.
+	Log      bool
 	Min, Max *float64
 }
 
@@ -128,6 +133,7 @@ func (c Chart) SVG() string {
 		h = 260
 	}
 	id := c.id()
+	c = c.logged()
 	legend := c.legendItems()
 	rows := layoutLegend(legend, float64(w-marginLeft-marginRight))
 	total := h
@@ -148,10 +154,21 @@ func (c Chart) SVG() string {
 		id, n(g.left), n(g.top), n(g.right-g.left), n(g.bottom-g.top))
 
 	if hasX {
+		if c.X.Log {
+			xr = padLog(xr, c.X)
+		}
 		g.x0, g.x1 = xr[0], xr[1]
 	}
 	var yTicks []float64
-	if hasY {
+	if hasY && c.Y.Log {
+		yr = padLog(yr, c.Y)
+		g.y0, g.y1 = yr[0], yr[1]
+		for _, t := range logTicks(yr[0], yr[1], maxTicksY) {
+			y := g.py(t)
+			fmt.Fprintf(&b, `<line x1="%s" y1="%s" x2="%s" y2="%s" stroke="#e6e6e6"/>`, n(g.left), n(y), n(g.right), n(y))
+			fmt.Fprintf(&b, `<text x="%s" y="%s" text-anchor="end" fill="#444">%s</text>`, n(g.left-6), n(y+4), Escape(logLabel(t)))
+		}
+	} else if hasY {
 		step := niceStep(yr[1]-yr[0], maxTicksY)
 		if c.Y.Min == nil {
 			yr[0] = math.Floor(yr[0]/step) * step
@@ -318,6 +335,14 @@ func bounds(lo, hi float64, a Axis) ([2]float64, bool) {
 }
 
 func (c Chart) drawXTicks(b *strings.Builder, g geometry) {
+	if c.X.Log {
+		for _, t := range logTicks(g.x0, g.x1, maxTicksX) {
+			x := g.px(t)
+			fmt.Fprintf(b, `<line x1="%s" y1="%s" x2="%s" y2="%s" stroke="#999"/>`, n(x), n(g.bottom), n(x), n(g.bottom+4))
+			fmt.Fprintf(b, `<text x="%s" y="%s" text-anchor="middle" fill="#444">%s</text>`, n(x), n(g.bottom+16), Escape(logLabel(t)))
+		}
+		return
+	}
 	span := g.x1 - g.x0
 	var step float64
 	if c.X.Time {

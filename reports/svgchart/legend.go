@@ -19,6 +19,8 @@ type legendItem struct {
 	name   string
 	color  string
 	dashed bool
+	// dot draws the swatch as a dot, for a scatter.
+	dot bool
 }
 
 type legendPos struct {
@@ -29,7 +31,7 @@ type legendPos struct {
 func (c Chart) legendItems() []legendItem {
 	var items []legendItem
 	for i, s := range c.Series {
-		items = append(items, legendItem{kind: legendSeries, name: s.Name, color: seriesColor(s, i), dashed: s.Dashed})
+		items = append(items, legendItem{kind: legendSeries, name: s.Name, color: seriesColor(s, i), dashed: s.Dashed, dot: s.Style == Scatter})
 	}
 	if len(c.Bands) > 0 {
 		name := c.BandLegend
@@ -76,16 +78,18 @@ func drawLegend(b *strings.Builder, items []legendItem, pos []legendPos, left, t
 	for i, it := range items {
 		x := left + pos[i].x
 		y := top + float64(pos[i].row*legendRow) + 9
-		switch it.kind {
-		case legendSeries:
+		switch {
+		case it.kind == legendSeries && it.dot:
+			fmt.Fprintf(b, `<circle cx="%s" cy="%s" r="3" fill="%s"/>`, n(x+9), n(y), Escape(it.color))
+		case it.kind == legendSeries:
 			dash := ""
 			if it.dashed {
 				dash = ` stroke-dasharray="4 2"`
 			}
 			fmt.Fprintf(b, `<line x1="%s" y1="%s" x2="%s" y2="%s" stroke="%s" stroke-width="3"%s/>`, n(x), n(y), n(x+18), n(y), Escape(it.color), dash)
-		case legendBand:
+		case it.kind == legendBand:
 			fmt.Fprintf(b, `<rect x="%s" y="%s" width="18" height="10" fill="#e45756" fill-opacity="0.3"/>`, n(x), n(y-5))
-		case legendMark:
+		case it.kind == legendMark:
 			fmt.Fprintf(b, `<line x1="%s" y1="%s" x2="%s" y2="%s" stroke="#555" stroke-dasharray="4 3"/>`, n(x+9), n(y-6), n(x+9), n(y+6))
 		}
 		fmt.Fprintf(b, `<text x="%s" y="%s" fill="#333">%s</text>`, n(x+22), n(y+4), Escape(it.name))

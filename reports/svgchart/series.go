@@ -24,6 +24,9 @@ func (c Chart) drawSeries(b *strings.Builder, g geometry, id string) {
 			if span > 0 && len(run) > 1 {
 				share = max(1, int(float64(width)*(run[len(run)-1].X-run[0].X)/span))
 			}
+			if s.Style == Scatter {
+				share = len(run) // every point is a measurement of its own
+			}
 			c.drawRun(b, g, s, color, base, decimate(run, share))
 		}
 		b.WriteString(`</g>`)
@@ -52,10 +55,10 @@ func (c Chart) drawRun(b *strings.Builder, g geometry, s Series, color string, b
 	if s.Style == Markers {
 		width = "1"
 	}
-	if len(pts) > 1 {
+	if len(pts) > 1 && s.Style != Scatter {
 		fmt.Fprintf(b, `<polyline points="%s" fill="none" stroke="%s" stroke-width="%s" stroke-linejoin="round"%s/>`, coords.String(), Escape(color), width, dash)
 	}
-	if s.Style == Markers || len(pts) == 1 {
+	if s.Style == Markers || s.Style == Scatter || len(pts) == 1 {
 		for _, p := range pts {
 			fmt.Fprintf(b, `<circle cx="%s" cy="%s" r="3" fill="%s"/>`, n(g.px(p.X)), n(g.py(p.Y)), Escape(color))
 		}
