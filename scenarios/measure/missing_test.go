@@ -111,8 +111,15 @@ func TestWatchAnomaliesCountDSNs(t *testing.T) {
 		tl.Watch(id, WatchIssue{At: at(float64(20 + i)), Kind: WatchDuplicate, Revision: 3, Previous: 3})
 	}
 	tl.Watch("d5", WatchIssue{At: at(30), Kind: WatchGap, Revision: 7, Previous: 4})
+	// Leftovers an admission overtook are counted apart and are no violation.
+	tl.Watch("d4", WatchIssue{At: at(31), Kind: WatchOvertaken, Revision: 3, Previous: 1})
+	tl.Watch("d4", WatchIssue{At: at(32), Kind: WatchOvertaken, Revision: 3, Previous: 1})
 	in := &Input{Window: Window{Start: at(10), End: at(60)}, DSNs: ids, Timeline: tl}
 	res := measureOne(t, "watch-correctness", in)
+	v := values(t, res)
+	assert.Equal(t, 5.0, v["watch_duplicates"].Value)
+	assert.Equal(t, 2.0, v["watch_overtaken"].Value)
+	assert.Equal(t, 5.0, v["watch_violation_dsns"].Value, "d4 had only leftovers")
 	require.Len(t, res.Anomalies, 2)
 	gap, dup := res.Anomalies[0], res.Anomalies[1]
 	assert.Equal(t, AnomalyLost, gap.Kind)

@@ -61,10 +61,14 @@ func TestPushRulesProperty(t *testing.T) {
 
 		// The model.
 		a, wantOK := start, true
-		dups, gaps := 0, 0
+		dups, overtaken, gaps := 0, 0, 0
 		for _, q := range queue {
 			p := q.p
-			if p.To <= a || (p.From > a && p.To <= d.admitRev) {
+			if p.To <= d.admitRev {
+				overtaken++
+				continue
+			}
+			if p.To <= a {
 				dups++
 				continue
 			}
@@ -100,8 +104,9 @@ func TestPushRulesProperty(t *testing.T) {
 			rt.Fatalf("queue not drained: %d left", len(d.queue))
 		}
 		r, _ := col.DSN("d0")
-		if r.Watch.Duplicates != dups || r.Watch.Gaps != gaps {
-			rt.Fatalf("watch records: got %d duplicates %d gaps, want %d and %d", r.Watch.Duplicates, r.Watch.Gaps, dups, gaps)
+		if r.Watch.Duplicates != dups || r.Watch.Overtaken != overtaken || r.Watch.Gaps != gaps {
+			rt.Fatalf("watch records: got %d duplicates, %d overtaken, %d gaps, want %d, %d and %d",
+				r.Watch.Duplicates, r.Watch.Overtaken, r.Watch.Gaps, dups, overtaken, gaps)
 		}
 	})
 }

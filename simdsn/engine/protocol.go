@@ -144,8 +144,12 @@ func (e *Engine) chain(d *dsn, base applied, now time.Time) (applied, bool) {
 		q := d.queue[0]
 		p := q.p
 		switch {
-		case p.To <= base.rev, p.From > base.rev && p.To <= d.admitRev:
-			// At or below what it has, or overtaken by the admission.
+		case p.To <= d.admitRev:
+			// Decided before the admission that brought the DSN to admitRev: the control plane
+			// sent it to the session the DSN had left, before its Hello arrived.
+			e.emit(record.Record{At: now.UnixNano(), Type: record.TypeWatch, DSN: d.id, Watch: record.WatchOvertaken, Revision: p.To, Prev: base.rev})
+		case p.To <= base.rev:
+			// Sent in this session although the DSN has it.
 			e.emit(record.Record{At: now.UnixNano(), Type: record.TypeWatch, DSN: d.id, Watch: record.WatchDuplicate, Revision: p.To, Prev: base.rev})
 		case p.From > base.rev:
 			e.emit(record.Record{At: now.UnixNano(), Type: record.TypeWatch, DSN: d.id, Watch: record.WatchGap, Revision: p.From, Prev: base.rev})
