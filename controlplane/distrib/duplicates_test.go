@@ -20,6 +20,7 @@ type rawDSN struct {
 	t       require.TestingT
 	nc      *nats.Conn
 	id      string
+	labels  map[string]string
 	session string
 	pushes  chan *nats.Msg
 	probes  int
@@ -28,7 +29,7 @@ type rawDSN struct {
 func (c *cp) rawDSN(t require.TestingT, id string) *rawDSN {
 	nc, err := nats.Connect(c.url())
 	require.NoError(t, err)
-	r := &rawDSN{t: t, nc: nc, id: id, pushes: make(chan *nats.Msg, 64)}
+	r := &rawDSN{t: t, nc: nc, id: id, labels: web, pushes: make(chan *nats.Msg, 64)}
 	_, err = nc.ChanSubscribe(wire.PushSubject(id), r.pushes)
 	require.NoError(t, err)
 	require.NoError(t, nc.Flush())
@@ -39,7 +40,7 @@ func (r *rawDSN) close() { r.nc.Close() }
 
 // hello says Hello with the given applied revision and returns the answer.
 func (r *rawDSN) hello(applied uint64) wire.Admission {
-	b, _ := json.Marshal(&wire.Hello{Protocol: wire.Version, DSN: r.id, Labels: web, AppliedRevision: applied})
+	b, _ := json.Marshal(&wire.Hello{Protocol: wire.Version, DSN: r.id, Labels: r.labels, AppliedRevision: applied})
 	msg, err := r.nc.Request(wire.HelloSubject(r.id), b, 10*time.Second)
 	require.NoError(r.t, err)
 	var adm wire.Admission
