@@ -58,6 +58,8 @@ type counters struct {
 //	                                                     queue refused, beyond its one document
 //	dsnscale_ingest_event_series_written_total           event series documents the search queue
 //	                                                     took
+//	dsnscale_ingest_event_series_held_total              series kept open past their window because
+//	                                                     the search queue was full
 //	dsnscale_ingest_event_series_open                    event series open now
 //	dsnscale_ingest_samples_total                        samples offered to the TSDB queue
 //	dsnscale_ingest_samples_invalid_total                samples refused (name, labels, time)
@@ -91,6 +93,8 @@ func newMetrics(reg prometheus.Registerer, c *counters, agg *aggregator, dropped
 	counter("dsnscale_ingest_events_rolled_up_dropped_total", "Events lost with a series the full search queue refused, beyond the one document it counts as dropped.",
 		nil, load(&agg.lost))
 	counter("dsnscale_ingest_event_series_written_total", "Event series documents the search queue took.", nil, load(&agg.written))
+	counter("dsnscale_ingest_event_series_held_total", "Times an event series whose window had ended stayed open because the search queue was full (the index is not keeping up).",
+		nil, load(&agg.held))
 	m.collectors = append(m.collectors, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dsnscale_ingest_event_series_open",
 		Help: "Event series open now, waiting for their window to end or for room in the search queue."}, func() float64 { return float64(agg.openSeries()) }))
 	counter("dsnscale_ingest_samples_total", "Samples offered to the TSDB queue.", nil, load(&c.samples))

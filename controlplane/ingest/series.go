@@ -73,6 +73,7 @@ type aggregator struct {
 	rolledUp atomic.Uint64
 	lost     atomic.Uint64
 	written  atomic.Uint64 // series the sink accepted
+	held     atomic.Uint64 // times a series due was kept open for lack of room in the sink
 
 	mu   sync.Mutex
 	open map[seriesKey]*series
@@ -141,7 +142,9 @@ func (a *aggregator) flush(now time.Time, all bool) int {
 	room := a.sink.Room()
 	if !all && len(ready) > room {
 		slices.SortFunc(ready, func(x, y due) int { return x.s.opened.Compare(y.s.opened) })
-		ready = ready[:max(room, 0)]
+		room = max(room, 0)
+		a.held.Add(uint64(len(ready) - room))
+		ready = ready[:room]
 	}
 	ss := make([]*series, len(ready))
 	docs := make([]search.Document, len(ready))

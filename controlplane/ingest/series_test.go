@@ -111,6 +111,7 @@ func TestAStormIsAllAccountedForWhenTheIndexFallsBehind(t *testing.T) {
 	assert.Equal(t, uint64(count(t, sink.docs)-stored), a.rolledUp.Load())
 	assert.Equal(t, dsns*revisions, stored+int(a.rolledUp.Load())+sink.dropped+int(a.lost.Load()))
 	assert.Less(t, stored, dsns*revisions/4, "most events were rolled up, not written one by one")
+	assert.Positive(t, a.held.Load(), "series waited for room")
 	assert.Zero(t, a.openSeries())
 }
 
