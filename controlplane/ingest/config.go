@@ -45,6 +45,7 @@ const (
 	DefaultQueryTimeout       = 30 * time.Second
 	DefaultMaxFutureSkew      = 10 * time.Minute
 	DefaultEventSeriesWindow  = 2 * time.Second
+	MaxEventSeriesWindow      = time.Hour
 	DefaultMaxEventSeries     = 100000
 )
 
@@ -104,7 +105,8 @@ type Config struct {
 	InventoryQueue queue.Config
 	// EventSeriesWindow is how long repetitive events of one DSN (same type, severity and
 	// message) are rolled up into one series document before it is written; a series stays open
-	// longer while the event queue is full. Default DefaultEventSeriesWindow.
+	// longer while the event queue is full. Default DefaultEventSeriesWindow, at most
+	// MaxEventSeriesWindow.
 	EventSeriesWindow time.Duration
 	// MaxEventSeries bounds the series open at once; beyond it, events are written one by one.
 	// Default DefaultMaxEventSeries.
@@ -158,6 +160,9 @@ func (c Config) Validate() error {
 	}
 	if c.Workers > 64 {
 		return fmt.Errorf("%w: Workers: %d, at most 64", ErrConfig, c.Workers)
+	}
+	if c.EventSeriesWindow > MaxEventSeriesWindow {
+		return fmt.Errorf("%w: EventSeriesWindow: %v, at most %v", ErrConfig, c.EventSeriesWindow, MaxEventSeriesWindow)
 	}
 	for _, d := range []struct {
 		name string
