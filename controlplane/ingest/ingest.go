@@ -4,8 +4,11 @@
 //
 // Telemetry (wire.TelemetryBatch on wire.AllTelemetry) and events (wire.Event on wire.AllEvents)
 // arrive on a few NATS queue subscriptions, each with its own goroutine and a bounded backlog.
-// Every message is decoded and validated; a bad one is counted by reason and dropped. What is
-// valid goes into a bounded queue per backend (package tsdb/queue), written in batches by one
+// Every message is decoded and validated; a bad one is counted by reason and dropped. Events
+// repeated by one DSN (same type, severity and message) are rolled up into series: one search
+// document per series and window, with the count and the first and last times in its fields
+// (see FieldCount), the rest counted as rolled up; while the event queue is full a series stays
+// open instead of being dropped. What is valid goes into a bounded queue per backend (package tsdb/queue), written in batches by one
 // worker each, retried with back-off. Nothing on this path ever waits for a backend: a slow or
 // dead backend fills its queue, and what does not fit is dropped and counted, while the other
 // backends and the control plane's intent distribution go on. Queue depths, drops and errors

@@ -99,6 +99,8 @@ func (a *aggregator) add(e *eventMsg, now time.Time) {
 		a.mu.Unlock()
 		return
 	}
+	// The ID is fixed here, so a batch the queue retries replaces its documents instead of
+	// storing them twice.
 	s := newSeries(nuid.Next(), e, now)
 	if len(a.open) < a.maxOpen {
 		a.open[k] = s
