@@ -121,14 +121,19 @@ func (telemetry) eventsFound(ctx context.Context, in *Input) Value {
 }
 
 // settleTries and settlePause bound how long a count found is given to catch up with the count
-// sent: what the DSNs sent just before the end may still be on its way into storage.
+// sent: what the DSNs sent just before the end may still be on its way into storage. A count
+// may stand still for a while before it grows again (a control plane writes in batches, and
+// rolls events up into series written a window later): the count is settled once it has not
+// grown for settleStalls readings in a row.
 const (
-	settleTries = 10
-	settlePause = 500 * time.Millisecond
+	settleTries  = 20
+	settleStalls = 4
+	settlePause  = 500 * time.Millisecond
 )
 
 // settled asks find until its count, plus what rolledUp says was stored only in aggregate,
-// reaches what was sent, stops growing, or settleTries runs out. It returns the last count and
+// reaches what was sent, stops growing (settleStalls readings in a row), or settleTries runs
+// out. It returns the last count and
 // roll-up.
 func (telemetry) settled(ctx context.Context, in *Input, vals []Value, sentFig Figure, find func(context.Context, *Input) Value,
 	rolledUp func(context.Context) Value) (Value, Value) {
@@ -139,14 +144,20 @@ func (telemetry) settled(ctx context.Context, in *Input, vals []Value, sentFig F
 			sent = s.Value
 		}
 	}
-	for i := 0; i < settleTries && in.Wait != nil && v.Missing == "" && v.Value+r.Value < sent; i++ {
+	stalls := 0
+	for i := 0; i < settleTries && stalls < settleStalls && in.Wait != nil && v.Missing == "" && v.Value+r.Value < sent; i++ {
 		if in.Wait(ctx, settlePause) != nil {
 			break
 		}
 		next, nextR := find(ctx, in), rolledUp(ctx)
-		if next.Missing != "" || next.Value+nextR.Value <= v.Value+r.Value {
+		if next.Missing != "" {
 			break
 		}
+		if next.Value+nextR.Value <= v.Value+r.Value {
+			stalls++
+			continue
+		}
+		stalls = 0
 		v, r = next, nextR
 	}
 	return v, r
