@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dsnscale/dsnscale/controlplane/authn"
+	"github.com/dsnscale/dsnscale/controlplane/distrib"
 	"github.com/dsnscale/dsnscale/controlplane/pki"
 	"github.com/dsnscale/dsnscale/search"
 )
@@ -43,6 +44,10 @@ type Config struct {
 	HeartbeatInterval time.Duration
 	// MaxConcurrentSyncs bounds snapshot/sync work at admission (default 256).
 	MaxConcurrentSyncs int
+	// CoalesceWindow: intent changes within this long of the first are pushed as one delta
+	// per DSN group (default distrib.DefaultCoalesceWindow, at most distrib.MaxCoalesceWindow;
+	// distrib.NoCoalescing turns it off).
+	CoalesceWindow time.Duration
 	// Logger receives the control plane's logs (default: discard).
 	Logger *slog.Logger
 
@@ -102,6 +107,10 @@ func (c Config) Validate() error {
 	}
 	if c.MaxBodyBytes < 0 || c.MaxInFlight < 0 || c.HeartbeatInterval < 0 || c.MaxConcurrentSyncs < 0 {
 		return fmt.Errorf("%w: limits must not be negative", ErrConfig)
+	}
+	if c.CoalesceWindow > distrib.MaxCoalesceWindow || c.CoalesceWindow < 0 && c.CoalesceWindow != distrib.NoCoalescing {
+		return fmt.Errorf("%w: coalesce window %s: want 0 (the default, %s) to %s, or %s to turn it off",
+			ErrConfig, c.CoalesceWindow, distrib.DefaultCoalesceWindow, distrib.MaxCoalesceWindow, time.Duration(distrib.NoCoalescing))
 	}
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		return fmt.Errorf("%w: tls-cert and tls-key go together", ErrConfig)

@@ -26,6 +26,8 @@ func TestConfigValidate(t *testing.T) {
 		{"bad inventory url", func(c *Config) { c.InventoryURL = "mysql://x" }, "inventory"},
 		{"nats url and listen", func(c *Config) { c.NATSURL, c.NATSListen = "nats://x:1", "127.0.0.1:0" }, "exclusive"},
 		{"negative limits", func(c *Config) { c.MaxInFlight = -1 }, "negative"},
+		{"coalesce window too long", func(c *Config) { c.CoalesceWindow = 101 * time.Millisecond }, "coalesce window 101ms"},
+		{"negative coalesce window", func(c *Config) { c.CoalesceWindow = -time.Millisecond }, "coalesce window -1ms"},
 		{"cert without key", func(c *Config) { c.TLSCertFile = "c" }, "go together"},
 		{"insecure with a certificate", func(c *Config) { c.Insecure, c.TLSCertFile, c.TLSKeyFile = true, "c", "k" }, "contradict"},
 		{"insecure with an admin password", func(c *Config) { c.Insecure, c.AdminPasswordFile = true, "p" }, "no effect"},

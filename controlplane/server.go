@@ -143,6 +143,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		Logger:             cfg.Logger,
 		HeartbeatInterval:  cfg.HeartbeatInterval,
 		MaxConcurrentSyncs: cfg.MaxConcurrentSyncs,
+		CoalesceWindow:     cfg.CoalesceWindow,
 		Observer:           s.ingest,
 	})
 	if err != nil {

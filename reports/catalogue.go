@@ -88,13 +88,13 @@ func init() {
 		"watch_gaps", "watch_duplicates", "watch_regressions", "watch_violation_dsns",
 		// Data the control plane dropped is data lost; refusals (429, admission sheds) are by
 		// design under load and judged as performance.
-		"cp_dropped_items")
+		"cp_dropped_items", "telemetry_events_lost")
 	perf(LowerIsBetter, "cp_refused_items")
-	info("cp_rolled_up_items")
+	info("cp_rolled_up_items", "watch_overtaken")
 	// Counts of what the run did; the telemetry counts follow how much the fleet sent.
 	info("api_requests", "api_generator_limited", "convergence_changes", "cp_kills", "dsns_served_without_config",
 		"storm_restarted_dsns", "telemetry_batches_sent", "telemetry_samples_sent", "telemetry_batches_found",
-		"telemetry_events_sent", "telemetry_events_found")
+		"telemetry_events_sent", "telemetry_events_found", "telemetry_events_rolled_up")
 }
 
 // LookupFigure returns the catalogue's entry for a run's figure: a built-in figure by its full

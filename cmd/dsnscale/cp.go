@@ -52,6 +52,7 @@ func runCP(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.MaxInFlight, "max-in-flight", 512, "concurrent API requests before 429")
 	fs.IntVar(&cfg.MaxConcurrentSyncs, "max-concurrent-syncs", 256, "concurrent DSN syncs before admission asks DSNs to retry")
 	fs.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", 0, "heartbeat interval DSNs are given (default 10s)")
+	fs.DurationVar(&cfg.CoalesceWindow, "coalesce-window", 0, "intent changes within this window of the first are pushed as one delta per DSN group (default 20ms, at most 100ms; -1ns turns it off)")
 	fs.BoolVar(&cfg.Insecure, "insecure", false, "plain HTTP and plain NATS with no authentication, RBAC, audit or rate limits (explicit opt-out only)")
 	fs.StringVar(&cfg.TLSCertFile, "tls-cert", "", "PEM certificate chain for the API (default: one from the control plane's CA)")
 	fs.StringVar(&cfg.TLSKeyFile, "tls-key", "", "PEM private key of --tls-cert")

@@ -63,6 +63,27 @@ func (d *Distributor) handleAck(msg *nats.Msg) {
 	d.progress(m, now)
 }
 
+// endSession ends the session of the DSN whose Hello subject is given, before its Hello is
+// decided. A DSN says Hello only when it has no session (it restarted, lost its session or was
+// told to), so whatever would still be pushed to the old one would reach a DSN whose admission
+// will bring it current anyway: a leftover it would receive twice. Only the DSN can publish on
+// its subject. It runs on the subscription's goroutine and only takes the lock briefly.
+func (d *Distributor) endSession(subject string) {
+	id, ok := wire.DSNFromSubject(subject)
+	if !ok {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	m := d.dsns[id]
+	if m == nil || m.session == "" {
+		return
+	}
+	m.session = ""
+	m.waitRev, m.waitSince = 0, time.Time{}
+	d.releaseSlot(m)
+}
+
 // handleHeartbeat records a Heartbeat. A heartbeat for a session the distributor does not
 // know (it restarted, or the DSN was decommissioned) is answered with a rehello push.
 func (d *Distributor) handleHeartbeat(msg *nats.Msg) {

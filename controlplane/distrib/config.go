@@ -67,6 +67,11 @@ type Config struct {
 	// HelloQueue bounds the Hellos waiting for a worker (default 16384); excess ones are
 	// answered at once with a retry-after hint.
 	HelloQueue int
+	// CoalesceWindow: store changes that arrive within this long of the first one waiting are
+	// distributed together, as one delta per group, so that a burst of writes costs each DSN
+	// one push rather than one per write (default DefaultCoalesceWindow, at most
+	// MaxCoalesceWindow; NoCoalescing turns it off).
+	CoalesceWindow time.Duration
 	// MaxPushRate paces pushes, in messages per second (0: unpaced). While pushes wait, new
 	// revisions coalesce into fewer, larger pushes.
 	MaxPushRate float64
@@ -129,6 +134,9 @@ func (c Config) Validate() error {
 	if c.Replicas > 5 {
 		bad("Replicas: %d, at most 5", c.Replicas)
 	}
+	if c.CoalesceWindow < 0 && c.CoalesceWindow != NoCoalescing || c.CoalesceWindow > MaxCoalesceWindow {
+		bad("CoalesceWindow: %v: want 0 (the default, %v) to %v, or NoCoalescing", c.CoalesceWindow, DefaultCoalesceWindow, MaxCoalesceWindow)
+	}
 	if c.MaxPushRate < 0 {
 		bad("MaxPushRate: %v must not be negative", c.MaxPushRate)
 	}
@@ -184,6 +192,12 @@ func (c Config) withDefaults() Config {
 	if c.SnapshotRefresh == 0 {
 		c.SnapshotRefresh = time.Minute
 	}
+	switch c.CoalesceWindow {
+	case 0:
+		c.CoalesceWindow = DefaultCoalesceWindow
+	case NoCoalescing:
+		c.CoalesceWindow = 0
+	}
 	if c.HelloWorkers == 0 {
 		c.HelloWorkers = 8
 	}
@@ -205,10 +219,20 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Clock tells the time and makes tickers; tests inject a controllable one.
+// Coalescing bounds (see Config.CoalesceWindow).
+const (
+	DefaultCoalesceWindow = 20 * time.Millisecond
+	MaxCoalesceWindow     = 100 * time.Millisecond
+	// NoCoalescing as CoalesceWindow distributes every batch of changes as soon as it is read.
+	NoCoalescing = -1
+)
+
+// Clock tells the time and makes tickers and timers; tests inject a controllable one.
 type Clock interface {
 	Now() time.Time
 	NewTicker(d time.Duration) Ticker
+	// After delivers the time on the channel once d has passed.
+	After(d time.Duration) <-chan time.Time
 }
 
 // Ticker delivers ticks on C until stopped.
@@ -225,6 +249,8 @@ type systemClock struct{}
 func (systemClock) Now() time.Time { return time.Now() }
 
 func (systemClock) NewTicker(d time.Duration) Ticker { return systemTicker{time.NewTicker(d)} }
+
+func (systemClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
 type systemTicker struct{ t *time.Ticker }
 

@@ -137,6 +137,7 @@ func New(cfg Config) (*Distributor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("distrib: registering metrics: %w", err)
 	}
+	m.coalesceWindow.Set(cfg.CoalesceWindow.Seconds())
 	d := &Distributor{
 		cfg:      cfg,
 		log:      cfg.Logger,

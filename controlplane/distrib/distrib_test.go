@@ -246,6 +246,7 @@ func TestAdmissionIsBounded(t *testing.T) {
 	})
 	c.commit(tenantOp("t1"), create(networkObj("t1", "a", "10.0.0.0/24")))
 	rev := c.commit(create(policyObj("t1", "p", nil, "a", "a")))
+	c.caughtUp(t, rev) // every DSN needs the snapshot
 	as := c.pool(4, agents("d", 50, web)...)
 	converged(t, as, rev, c.want(model.Key{Kind: model.KindNetwork, Tenant: "t1", Name: "a"}, model.Key{Kind: model.KindPolicy, Tenant: "t1", Name: "p"}))
 	var retries int64
@@ -260,7 +261,7 @@ func TestAdmissionIsBounded(t *testing.T) {
 
 func TestConvergenceNamesStragglers(t *testing.T) {
 	c := startCP(t, nil)
-	c.commit(tenantOp("t1"), create(networkObj("t1", "a", "10.0.0.0/24")))
+	c.caughtUp(t, c.commit(tenantOp("t1"), create(networkObj("t1", "a", "10.0.0.0/24"))))
 	cfgs := agents("d", 3, web)
 	cfgs[1].DropPush = func(p *wire.Push) bool { return p.Type == wire.PushDelta || p.Type == wire.PushCurrent }
 	as := c.pool(1, cfgs...)

@@ -29,6 +29,7 @@ const snapshotWait = 10 * time.Second
 // enqueueHello hands a Hello to the worker pool. It runs on the subscription's goroutine, so it
 // must not block: when the pool is saturated it answers at once with a retry-after hint.
 func (d *Distributor) enqueueHello(msg *nats.Msg) {
+	d.endSession(msg.Subject)
 	select {
 	case d.hellos <- msg:
 		d.m.queueDepth.WithLabelValues("hello").Set(float64(len(d.hellos)))

@@ -80,6 +80,11 @@ func (c *cp) startDistributor() {
 	if c.mod != nil {
 		c.mod(&cfg)
 	}
+	if _, fake := cfg.Clock.(*fakeClock); fake && cfg.CoalesceWindow == 0 {
+		// A fake clock's timers fire only when the test moves time; tests that do not test
+		// coalescing distribute at once.
+		cfg.CoalesceWindow = distrib.NoCoalescing
+	}
 	d, err := distrib.New(cfg)
 	require.NoError(c.t, err)
 	c.d = d
@@ -364,11 +369,37 @@ func rv(o *model.Object) uint64 {
 	return v
 }
 
-// fakeClock is a Clock whose time and ticks the test drives.
+// fakeClock is a Clock whose time, ticks and timers the test drives.
 type fakeClock struct {
 	mu      sync.Mutex
 	now     time.Time
 	tickers []*fakeTicker
+	timers  []fakeTimer
+}
+
+type fakeTimer struct {
+	at time.Time
+	c  chan time.Time
+}
+
+// After returns a channel that receives the time once advance has moved it d on.
+func (c *fakeClock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := make(chan time.Time, 1)
+	if d <= 0 {
+		ch <- c.now
+		return ch
+	}
+	c.timers = append(c.timers, fakeTimer{at: c.now.Add(d), c: ch})
+	return ch
+}
+
+// pendingTimers is how many timers wait for time to move.
+func (c *fakeClock) pendingTimers() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.timers)
 }
 
 type fakeTicker struct{ c chan time.Time }
@@ -397,6 +428,15 @@ func (c *fakeClock) advance(d time.Duration) {
 	c.mu.Lock()
 	c.now = c.now.Add(d)
 	now, ts := c.now, append([]*fakeTicker(nil), c.tickers...)
+	kept := c.timers[:0]
+	for _, tm := range c.timers {
+		if tm.at.After(now) {
+			kept = append(kept, tm)
+			continue
+		}
+		tm.c <- now
+	}
+	c.timers = kept
 	c.mu.Unlock()
 	for _, t := range ts {
 		select {

@@ -23,8 +23,9 @@ func (d *Distributor) readWatch(ctx context.Context, w store.Watcher, from uint6
 	last := from
 	backoff := 50 * time.Millisecond
 	for {
+		depth := d.m.queueDepth.WithLabelValues("event")
 		for ev := range w.Events() {
-			d.events.add(queued{ev: ev, at: d.clock.Now()})
+			depth.Set(float64(d.events.add(queued{ev: ev, at: d.clock.Now()})))
 			last = ev.Revision
 		}
 		if ctx.Err() != nil {
@@ -65,11 +66,35 @@ func (d *Distributor) distributeLoop(ctx context.Context) error {
 			return nil
 		case <-d.events.signal:
 		}
+		if !d.coalesce(ctx) {
+			return nil
+		}
 		d.out.waitBelow(ctx, outboxLowWater)
 		items := d.events.take()
 		if len(items) > 0 {
 			d.distribute(items)
 		}
+	}
+}
+
+// coalesce waits until the oldest store event queued is CoalesceWindow old, so that the events
+// of a burst go out as one batch: one delta per group and one push per DSN. The window runs
+// from the first event, so a steady stream of writes never holds a batch back for longer. It
+// returns false when ctx ends.
+func (d *Distributor) coalesce(ctx context.Context) bool {
+	first, ok := d.events.oldest()
+	if !ok || d.cfg.CoalesceWindow <= 0 {
+		return true
+	}
+	wait := d.cfg.CoalesceWindow - d.clock.Now().Sub(first)
+	if wait <= 0 {
+		return true
+	}
+	select {
+	case <-ctx.Done():
+		return false
+	case <-d.clock.After(wait):
+		return true
 	}
 }
 

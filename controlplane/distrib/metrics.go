@@ -25,6 +25,7 @@ type metrics struct {
 	batches        prometheus.Counter
 	batchEvents    prometheus.Counter
 	batchSeconds   prometheus.Histogram
+	coalesceWindow prometheus.Gauge
 	snapshotWrites *prometheus.CounterVec // by outcome
 	snapshotBytes  prometheus.Counter
 	registryWrites *prometheus.CounterVec // by outcome
@@ -68,6 +69,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		batchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub,
 			Name: "batch_seconds", Help: "Time to compute and queue the pushes of one batch.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10)}),
+		coalesceWindow: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
+			Name: "coalesce_window_seconds", Help: "How long store changes wait for others to be distributed with them, from the first (0: not at all)."}),
 		snapshotWrites: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "snapshot_writes_total", Help: "Group snapshots written, by outcome."}, []string{"outcome"}),
 		snapshotBytes: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
@@ -81,7 +84,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	var errs []error
 	for _, c := range []prometheus.Collector{m.pushes, m.pushBytes, m.pushErrors, m.acks, m.hellos,
 		m.heartbeats, m.corrective, m.queueDepth, m.connected, m.known, m.behind, m.maxLag,
-		m.syncsInFlight, m.revision, m.batches, m.batchEvents, m.batchSeconds, m.snapshotWrites,
+		m.syncsInFlight, m.revision, m.batches, m.batchEvents, m.batchSeconds, m.coalesceWindow, m.snapshotWrites,
 		m.snapshotBytes, m.registryWrites} {
 		errs = append(errs, reg.Register(c))
 	}

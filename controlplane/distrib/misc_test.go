@@ -34,6 +34,9 @@ func TestConfigValidate(t *testing.T) {
 		{"negative syncs", func(c *distrib.Config) { c.MaxConcurrentSyncs = -1 }, "MaxConcurrentSyncs"},
 		{"bad bucket", func(c *distrib.Config) { c.RegistryBucket = "a.b" }, "RegistryBucket"},
 		{"negative rate", func(c *distrib.Config) { c.MaxPushRate = -1 }, "MaxPushRate"},
+		{"coalescing off", func(c *distrib.Config) { c.CoalesceWindow = distrib.NoCoalescing }, ""},
+		{"coalesce window too long", func(c *distrib.Config) { c.CoalesceWindow = 2 * distrib.MaxCoalesceWindow }, "CoalesceWindow: 200ms"},
+		{"negative coalesce window", func(c *distrib.Config) { c.CoalesceWindow = -time.Second }, "CoalesceWindow: -1s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -291,6 +294,7 @@ func TestHelloStorm(t *testing.T) {
 	})
 	c.commit(tenantOp("t1"), create(networkObj("t1", "a", "10.0.0.0/24")))
 	rev := c.commit(create(policyObj("t1", "p", map[string]string{"role": "web"}, "a", "a")))
+	c.caughtUp(t, rev)
 	as := c.pool(10, append(agents("w", n/2, web), agents("b", n/2, db)...)...)
 	// Generous: this is about everyone getting there, not about speed (benchmarks measure that).
 	convergedWithin(t, time.Minute, as[:n/2], rev, c.want(model.Key{Kind: model.KindNetwork, Tenant: "t1", Name: "a"}, model.Key{Kind: model.KindPolicy, Tenant: "t1", Name: "p"}))

@@ -95,11 +95,14 @@ type eventQueue struct {
 
 func newEventQueue() *eventQueue { return &eventQueue{signal: make(chan struct{}, 1)} }
 
-func (e *eventQueue) add(it queued) {
+// add queues it and returns how many items are queued.
+func (e *eventQueue) add(it queued) int {
 	e.mu.Lock()
 	e.q = append(e.q, it)
+	n := len(e.q)
 	e.mu.Unlock()
 	notify(e.signal)
+	return n
 }
 
 func (e *eventQueue) take() []queued {
@@ -108,6 +111,16 @@ func (e *eventQueue) take() []queued {
 	out := e.q
 	e.q = nil
 	return out
+}
+
+// oldest returns when the first item queued was read, if any is.
+func (e *eventQueue) oldest() (time.Time, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.q) == 0 {
+		return time.Time{}, false
+	}
+	return e.q[0].at, true
 }
 
 func (e *eventQueue) len() int {

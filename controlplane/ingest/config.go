@@ -44,6 +44,9 @@ const (
 	DefaultBackendTimeout     = 10 * time.Second
 	DefaultQueryTimeout       = 30 * time.Second
 	DefaultMaxFutureSkew      = 10 * time.Minute
+	DefaultEventSeriesWindow  = 2 * time.Second
+	MaxEventSeriesWindow      = time.Hour
+	DefaultMaxEventSeries     = 100000
 )
 
 // QueueGroup is the NATS queue group the ingestion subscribes with, so that control-plane
@@ -100,6 +103,14 @@ type Config struct {
 	TelemetryQueue queue.Config
 	EventQueue     queue.Config
 	InventoryQueue queue.Config
+	// EventSeriesWindow is how long repetitive events of one DSN (same type, severity and
+	// message) are rolled up into one series document before it is written; a series stays open
+	// longer while the event queue is full. Default DefaultEventSeriesWindow, at most
+	// MaxEventSeriesWindow.
+	EventSeriesWindow time.Duration
+	// MaxEventSeries bounds the series open at once; beyond it, events are written one by one.
+	// Default DefaultMaxEventSeries.
+	MaxEventSeries int
 	// InventoryInterval is how often the DSN inventory is brought up to date from the fleet
 	// (see TrackFleet). Default DefaultInventoryInterval.
 	InventoryInterval time.Duration
@@ -142,7 +153,7 @@ func (c Config) Validate() error {
 	for _, n := range []struct {
 		name string
 		v    int
-	}{{"Workers", c.Workers}, {"PendingMessages", c.PendingMessages}} {
+	}{{"Workers", c.Workers}, {"PendingMessages", c.PendingMessages}, {"MaxEventSeries", c.MaxEventSeries}} {
 		if n.v < 0 {
 			return fmt.Errorf("%w: %s: %d must not be negative", ErrConfig, n.name, n.v)
 		}
@@ -150,12 +161,16 @@ func (c Config) Validate() error {
 	if c.Workers > 64 {
 		return fmt.Errorf("%w: Workers: %d, at most 64", ErrConfig, c.Workers)
 	}
+	if c.EventSeriesWindow > MaxEventSeriesWindow {
+		return fmt.Errorf("%w: EventSeriesWindow: %v, at most %v", ErrConfig, c.EventSeriesWindow, MaxEventSeriesWindow)
+	}
 	for _, d := range []struct {
 		name string
 		v    time.Duration
 	}{
 		{"InventoryInterval", c.InventoryInterval}, {"LastSeenResolution", c.LastSeenResolution},
 		{"BackendTimeout", c.BackendTimeout}, {"QueryTimeout", c.QueryTimeout}, {"MaxFutureSkew", c.MaxFutureSkew},
+		{"EventSeriesWindow", c.EventSeriesWindow},
 	} {
 		if d.v < 0 {
 			return fmt.Errorf("%w: %s: %v must not be negative", ErrConfig, d.name, d.v)
@@ -231,6 +246,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxFutureSkew == 0 {
 		c.MaxFutureSkew = DefaultMaxFutureSkew
+	}
+	if c.EventSeriesWindow == 0 {
+		c.EventSeriesWindow = DefaultEventSeriesWindow
+	}
+	if c.MaxEventSeries == 0 {
+		c.MaxEventSeries = DefaultMaxEventSeries
 	}
 	return c
 }

@@ -41,6 +41,9 @@ func TestConfigValidate(t *testing.T) {
 		{"workers", func(c *Config) { c.Workers = -1 }, []error{ErrConfig}, "Workers: -1"},
 		{"too many workers", func(c *Config) { c.Workers = 65 }, []error{ErrConfig}, "Workers: 65, at most 64"},
 		{"interval", func(c *Config) { c.InventoryInterval = -time.Second }, []error{ErrConfig}, "InventoryInterval: -1s"},
+		{"series window", func(c *Config) { c.EventSeriesWindow = -time.Second }, []error{ErrConfig}, "EventSeriesWindow: -1s"},
+		{"series window too long", func(c *Config) { c.EventSeriesWindow = 2 * time.Hour }, []error{ErrConfig}, "EventSeriesWindow: 2h0m0s, at most 1h0m0s"},
+		{"series", func(c *Config) { c.MaxEventSeries = -1 }, []error{ErrConfig}, "MaxEventSeries: -1"},
 		{"queue", func(c *Config) { c.EventQueue = queue.Config{Capacity: 10, BatchSize: 20} }, []error{ErrConfig, queue.ErrInvalidConfig}, "EventQueue: queue: invalid config: batchSize 20"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

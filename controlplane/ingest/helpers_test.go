@@ -48,7 +48,7 @@ func start(t *testing.T, b *bus, edit func(*Config)) (*Ingest, *prometheus.Regis
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	cfg := Config{Conn: b.cp, DataDir: t.TempDir(), Registerer: reg, Logger: quiet(),
-		InventoryQueue: fastQueue(), EventQueue: fastQueue(), TelemetryQueue: fastQueue()}
+		InventoryQueue: fastQueue(), EventQueue: fastQueue(), TelemetryQueue: fastQueue(), EventSeriesWindow: 20 * time.Millisecond}
 	if edit != nil {
 		edit(&cfg)
 	}

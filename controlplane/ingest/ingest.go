@@ -4,8 +4,11 @@
 //
 // Telemetry (wire.TelemetryBatch on wire.AllTelemetry) and events (wire.Event on wire.AllEvents)
 // arrive on a few NATS queue subscriptions, each with its own goroutine and a bounded backlog.
-// Every message is decoded and validated; a bad one is counted by reason and dropped. What is
-// valid goes into a bounded queue per backend (package tsdb/queue), written in batches by one
+// Every message is decoded and validated; a bad one is counted by reason and dropped. Events
+// repeated by one DSN (same type, severity and message) are rolled up into series: one search
+// document per series and window, with the count and the first and last times in its fields
+// (see FieldCount), the rest counted as rolled up; while the event queue is full a series stays
+// open instead of being dropped. What is valid goes into a bounded queue per backend (package tsdb/queue), written in batches by one
 // worker each, retried with back-off. Nothing on this path ever waits for a backend: a slow or
 // dead backend fills its queue, and what does not fit is dropped and counted, while the other
 // backends and the control plane's intent distribution go on. Queue depths, drops and errors
@@ -36,7 +39,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nuid"
 
 	"github.com/dsnscale/dsnscale/controlplane/wire"
 	"github.com/dsnscale/dsnscale/inventory"
@@ -57,6 +59,7 @@ type Ingest struct {
 	inv    inventory.Inventory
 	writer *tsdb.Writer
 	events *queue.Queue[search.Document]
+	series *aggregator
 	invQ   *queue.Queue[invOp]
 
 	c       counters
@@ -112,15 +115,18 @@ func Start(ctx context.Context, cfg Config) (_ *Ingest, err error) {
 	if in.events, err = queue.New(cfg.EventQueue, search.Sink(in.index), qopts...); err != nil {
 		return nil, fmt.Errorf("%w: event queue: %w", ErrConfig, err)
 	}
+	in.series = newAggregator(cfg.EventSeriesWindow, cfg.MaxEventSeries, in.events)
 	if in.invQ, err = queue.New(cfg.InventoryQueue, in.inventorySink(), qopts...); err != nil {
 		return nil, fmt.Errorf("%w: inventory queue: %w", ErrConfig, err)
 	}
-	if in.metrics, err = newMetrics(cfg.Registerer, &in.c, in.dropped, func() float64 { return float64(in.writer.Rejected()) }); err != nil {
+	if in.metrics, err = newMetrics(cfg.Registerer, &in.c, in.series, in.dropped, func() float64 { return float64(in.writer.Rejected()) }); err != nil {
 		return nil, err
 	}
 	if err := in.subscribe(ctx); err != nil {
 		return nil, err
 	}
+	in.wg.Add(1)
+	go in.flushSeries()
 	in.log.Info("ingestion started", "tsdb", describe("tsdb", cfg.TSDBURL), "search", describe("search", cfg.SearchURL),
 		"inventory", describe("inventory", cfg.InventoryURL), "workers", cfg.Workers)
 	return in, nil
@@ -267,9 +273,20 @@ func (in *Ingest) onEvent(msg *nats.Msg) {
 	if err := in.decode(KindEvent, msg, &e, func() string { return e.DSN }); err != nil {
 		return
 	}
-	// The ID is fixed here, so a batch the queue retries replaces its documents instead of
-	// storing them twice.
-	in.events.Offer(e.document(nuid.Next()))
+	in.series.add(&e, in.clock.Now())
+}
+
+// flushSeries writes the event series due, twice a window, until Close.
+func (in *Ingest) flushSeries() {
+	defer in.wg.Done()
+	for {
+		select {
+		case <-in.stop:
+			return
+		case <-in.clock.After(in.cfg.EventSeriesWindow / 2):
+			in.series.flush(in.clock.Now(), false)
+		}
+	}
 }
 
 // decode decodes and validates msg into v and checks that the DSN it names is the one in its

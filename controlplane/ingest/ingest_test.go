@@ -204,8 +204,10 @@ func TestEventsAndLogsAreSearchable(t *testing.T) {
 	require.Equal(t, 200, get(t, h, "/api/v1/events?"+q("q", "vlan"), &res))
 	require.Len(t, res.Items, 1)
 	d := res.Items[0]
-	assert.Equal(t, search.Document{ID: d.ID, Time: base.Add(2 * time.Second).UTC(), Kind: search.KindEvent, DSN: "d2",
-		Type: "apply-failed", Severity: "error", Message: "vlan 4097 out of range"}, d)
+	at := base.Add(2 * time.Second).UTC()
+	assert.Equal(t, search.Document{ID: d.ID, Time: at, Kind: search.KindEvent, DSN: "d2",
+		Type: "apply-failed", Severity: "error", Message: "vlan 4097 out of range",
+		Fields: map[string]string{FieldCount: "1", FieldFirstTime: at.Format(time.RFC3339Nano), FieldLastTime: at.Format(time.RFC3339Nano)}}, d)
 }
 
 func TestCloseFlushesWhatIsQueued(t *testing.T) {

@@ -21,6 +21,10 @@ type MessageStats struct {
 	Invalid map[string]uint64
 	// Dropped counts messages NATS dropped because the subscriptions fell behind.
 	Dropped uint64
+	// RolledUp counts events stored only in the count of their series, RolledUpDropped those
+	// lost with a series the full search queue refused beyond its one document (events only;
+	// see Config.EventSeriesWindow).
+	RolledUp, RolledUpDropped uint64
 }
 
 // InvalidTotal sums Invalid over all reasons.
@@ -68,6 +72,7 @@ func (in *Ingest) Stats() Stats {
 		if k == KindTelemetry {
 			s.Telemetry = ms
 		} else {
+			ms.RolledUp, ms.RolledUpDropped = in.series.rolledUp.Load(), in.series.lost.Load()
 			s.Events = ms
 		}
 	}
@@ -101,6 +106,9 @@ func (in *Ingest) Close(ctx context.Context) error {
 
 	var errs []error
 	in.drain(ctx)
+	if in.series != nil {
+		in.series.flush(in.clock.Now(), true)
+	}
 
 	// The queues flush in parallel, so a dead backend does not use up the others' time.
 	var wg sync.WaitGroup

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -115,12 +116,15 @@ func (m *eventMsg) Validate() error {
 	if len(m.Message) > search.MaxMessageBytes || !utf8.ValidString(m.Message) {
 		return invalid(ReasonContent, "message: want UTF-8 of at most %d bytes, got %d bytes", search.MaxMessageBytes, len(m.Message))
 	}
-	if len(m.Fields) > search.MaxFields {
-		return invalid(ReasonContent, "fields: %d fields, at most %d", len(m.Fields), search.MaxFields)
+	if max := search.MaxFields - len(reservedFields); len(m.Fields) > max {
+		return invalid(ReasonContent, "fields: %d fields, at most %d", len(m.Fields), max)
 	}
 	for k, v := range m.Fields {
 		if !fieldKeyPattern.MatchString(k) {
 			return invalid(ReasonContent, "fields: key %q: want 1-64 of [A-Za-z0-9_-]", k)
+		}
+		if slices.Contains(reservedFields, k) {
+			return invalid(ReasonContent, "fields: key %q is reserved for the event's series", k)
 		}
 		if v == "" || len(v) > search.MaxFieldValue || !utf8.ValidString(v) {
 			return invalid(ReasonContent, "fields.%s: want 1-%d bytes of UTF-8", k, search.MaxFieldValue)
@@ -129,20 +133,10 @@ func (m *eventMsg) Validate() error {
 	return nil
 }
 
-// document is the search document of an event. Events of type "log" are log lines.
-func (m *eventMsg) document(id string) search.Document {
-	kind := search.KindEvent
+// kind is the search kind of an event: events of type "log" are log lines.
+func (m *eventMsg) kind() search.Kind {
 	if m.Type == "log" {
-		kind = search.KindLog
+		return search.KindLog
 	}
-	return search.Document{
-		ID:       id,
-		Time:     time.Unix(0, m.TimeUnixNano).UTC(),
-		Kind:     kind,
-		DSN:      m.DSN,
-		Type:     m.Type,
-		Severity: m.Severity,
-		Message:  m.Message,
-		Fields:   m.Fields,
-	}
+	return search.KindEvent
 }

@@ -52,6 +52,15 @@ type counters struct {
 //	dsnscale_ingest_messages_invalid_total{kind,reason}  messages refused, by ReasonMalformed, ...
 //	dsnscale_ingest_messages_dropped_total{kind}         messages NATS dropped because the
 //	                                                     subscriptions fell behind (slow consumer)
+//	dsnscale_ingest_events_rolled_up_total               events stored only in the count of their
+//	                                                     series (all but its first)
+//	dsnscale_ingest_events_rolled_up_dropped_total       events lost with a series the full search
+//	                                                     queue refused, beyond its one document
+//	dsnscale_ingest_event_series_written_total           event series documents the search queue
+//	                                                     took
+//	dsnscale_ingest_event_series_held_total              series kept open past their window because
+//	                                                     the search queue was full
+//	dsnscale_ingest_event_series_open                    event series open now
 //	dsnscale_ingest_samples_total                        samples offered to the TSDB queue
 //	dsnscale_ingest_samples_invalid_total                samples refused (name, labels, time)
 //	dsnscale_ingest_samples_rejected_total               samples the TSDB refused (too old, ...)
@@ -62,7 +71,7 @@ type metrics struct {
 	collectors []prometheus.Collector
 }
 
-func newMetrics(reg prometheus.Registerer, c *counters, dropped func(kind string) float64, rejected func() float64) (*metrics, error) {
+func newMetrics(reg prometheus.Registerer, c *counters, agg *aggregator, dropped func(kind string) float64, rejected func() float64) (*metrics, error) {
 	m := &metrics{reg: reg}
 	counter := func(name, help string, labels prometheus.Labels, f func() float64) {
 		m.collectors = append(m.collectors, prometheus.NewCounterFunc(
@@ -79,6 +88,15 @@ func newMetrics(reg prometheus.Registerer, c *counters, dropped func(kind string
 				prometheus.Labels{"kind": k, "reason": r}, load(&c.invalid[i][j]))
 		}
 	}
+	counter("dsnscale_ingest_events_rolled_up_total", "Events stored only in the count of a series of the same DSN, type, severity and message (all but the first of each series the search queue took).",
+		nil, load(&agg.rolledUp))
+	counter("dsnscale_ingest_events_rolled_up_dropped_total", "Events lost with a series the full search queue refused, beyond the one document it counts as dropped.",
+		nil, load(&agg.lost))
+	counter("dsnscale_ingest_event_series_written_total", "Event series documents the search queue took.", nil, load(&agg.written))
+	counter("dsnscale_ingest_event_series_held_total", "Times an event series whose window had ended stayed open because the search queue was full (the index is not keeping up).",
+		nil, load(&agg.held))
+	m.collectors = append(m.collectors, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dsnscale_ingest_event_series_open",
+		Help: "Event series open now, waiting for their window to end or for room in the search queue."}, func() float64 { return float64(agg.openSeries()) }))
 	counter("dsnscale_ingest_samples_total", "Samples offered to the TSDB queue.", nil, load(&c.samples))
 	counter("dsnscale_ingest_samples_invalid_total", "Samples refused for a bad metric name or labels, or a time too far ahead.", nil, load(&c.samplesInvalid))
 	counter("dsnscale_ingest_samples_rejected_total", "Samples the TSDB refused one by one (too old, conflicting).", nil, rejected)

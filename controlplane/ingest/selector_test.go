@@ -114,7 +114,7 @@ func FuzzDecodeEvent(f *testing.F) {
 		if err := wire.Unmarshal(data, &m); err != nil {
 			return
 		}
-		d := m.document("id")
+		d := newSeries("id", &m, time.Now()).document(m.seriesKey())
 		if err := d.Validate(); err != nil {
 			b, _ := json.Marshal(m)
 			t.Fatalf("accepted event %s makes a document the index refuses: %v", b, err)

@@ -170,6 +170,28 @@ func (c *Counters) Keys() []string {
 	return sortedKeys(c.series)
 }
 
+// Since returns how much a counter series grew from start to now, where now is a reading
+// taken after every recorded one (nil when none was taken): a measurement that settles after
+// the run reads the counters again rather than trust the last periodic reading.
+func (c *Counters) Since(key string, start time.Time, now map[string]float64) float64 {
+	c.mu.Lock()
+	samples := c.series[key]
+	c.mu.Unlock()
+	total := c.Increase(key, start, time.Unix(1<<62, 0))
+	v, ok := now[key]
+	if !ok {
+		return total
+	}
+	last := 0.0 // a series first seen now started from 0, as in Increase
+	if n := len(samples); n > 0 {
+		last = samples[n-1].Value
+	}
+	if v >= last {
+		return total + v - last
+	}
+	return total + v // the control plane restarted since the last reading
+}
+
 // Increase returns how much a counter series grew over [start, end]: from its last reading at
 // or before start to its last reading at or before end. The first reading of the run is where
 // every counter it holds starts (a control plane may have counted before the run); a series

@@ -111,8 +111,15 @@ func TestWatchAnomaliesCountDSNs(t *testing.T) {
 		tl.Watch(id, WatchIssue{At: at(float64(20 + i)), Kind: WatchDuplicate, Revision: 3, Previous: 3})
 	}
 	tl.Watch("d5", WatchIssue{At: at(30), Kind: WatchGap, Revision: 7, Previous: 4})
+	// Leftovers an admission overtook are counted apart and are no violation.
+	tl.Watch("d4", WatchIssue{At: at(31), Kind: WatchOvertaken, Revision: 3, Previous: 1})
+	tl.Watch("d4", WatchIssue{At: at(32), Kind: WatchOvertaken, Revision: 3, Previous: 1})
 	in := &Input{Window: Window{Start: at(10), End: at(60)}, DSNs: ids, Timeline: tl}
 	res := measureOne(t, "watch-correctness", in)
+	v := values(t, res)
+	assert.Equal(t, 5.0, v["watch_duplicates"].Value)
+	assert.Equal(t, 2.0, v["watch_overtaken"].Value)
+	assert.Equal(t, 5.0, v["watch_violation_dsns"].Value, "d4 had only leftovers")
 	require.Len(t, res.Anomalies, 2)
 	gap, dup := res.Anomalies[0], res.Anomalies[1]
 	assert.Equal(t, AnomalyLost, gap.Kind)
@@ -138,8 +145,9 @@ func TestLostDSNsAnomaly(t *testing.T) {
 }
 
 func TestTelemetryShortfallIsAnAnomalyOnceSettled(t *testing.T) {
-	// The event search finds a few more events each time it is asked, then stops short.
-	totals := []int{500, 600, 643, 643}
+	// The event search finds a few more events each time it is asked, stands still for a
+	// while, finds some more, then stops short.
+	totals := []int{500, 600, 600, 600, 640, 643, 643}
 	asked := 0
 	api := apiFunc(func(path string) (int, []byte) {
 		if strings.HasPrefix(path, EventsPath) {
@@ -155,7 +163,7 @@ func TestTelemetryShortfallIsAnAnomalyOnceSettled(t *testing.T) {
 	res := measureOne(t, "telemetry", in)
 	v := values(t, res)
 	assert.Equal(t, 643.0, v["telemetry_events_found"].Value, "asked again until the count stopped growing")
-	assert.Equal(t, 3, waits)
+	assert.Equal(t, 5+4, waits, "asked until four readings in a row found nothing more")
 	var lost []Anomaly
 	for _, a := range res.Anomalies {
 		if strings.HasPrefix(a.Summary, "telemetry events") {
@@ -209,4 +217,46 @@ func TestEveryAnomalyFinderIsRegistered(t *testing.T) {
 		names = append(names, m.Name())
 	}
 	assert.Equal(t, []string{"api-latency", "convergence", "cp-drops", "lost-dsns", "no-config", "storm-recovery", "telemetry", "watch-correctness"}, names)
+}
+
+func TestRolledUpEventsAreAccountedForNotLost(t *testing.T) {
+	// The control plane stored 300 documents; 900 more events live only in series counts, 400
+	// of them counted after the last periodic reading.
+	const key = "dsnscale_ingest_events_rolled_up_total"
+	counters := &Counters{}
+	counters.Add(at(-1), map[string]float64{key: 100}) // before the run: not this run's
+	counters.Add(at(30), map[string]float64{key: 600})
+	api := apiFunc(func(path string) (int, []byte) {
+		switch {
+		case strings.HasPrefix(path, EventsPath):
+			return 200, []byte(`{"total": 300}`)
+		case path == MetricsPath:
+			return 200, []byte("# TYPE " + key + " counter\n" + key + " 1000\n")
+		}
+		return 404, nil
+	})
+	in := &Input{Window: Window{Start: at(0), End: at(60)}, API: api, Counters: counters,
+		Telemetry: TelemetryCounts{Known: true, Batches: 10, Samples: -1, Events: 1200}}
+	res := measureOne(t, "telemetry", in)
+	v := values(t, res)
+	assert.Equal(t, 300.0, v["telemetry_events_found"].Value)
+	assert.Equal(t, 900.0, v["telemetry_events_rolled_up"].Value)
+	assert.Equal(t, 0.0, v["telemetry_events_lost"].Value)
+	for _, a := range res.Anomalies {
+		assert.NotContains(t, a.Summary, "telemetry events")
+	}
+
+	// 50 more sent than found or rolled up: those are lost, and only those.
+	in.Telemetry.Events = 1250
+	res = measureOne(t, "telemetry", in)
+	assert.Equal(t, 50.0, values(t, res)["telemetry_events_lost"].Value)
+	var lost []Anomaly
+	for _, a := range res.Anomalies {
+		if strings.HasPrefix(a.Summary, "telemetry events") {
+			lost = append(lost, a)
+		}
+	}
+	require.Len(t, lost, 1)
+	assert.Equal(t, "telemetry events: 300 found again and 900 rolled up into series of 1,250 sent (50 neither by the end of the run)", lost[0].Summary)
+	assert.Equal(t, 50.0, lost[0].Count)
 }

@@ -37,7 +37,8 @@ type Apply struct {
 // Watch problems a DSN can report about the stream of changes it received.
 const (
 	WatchGap        = "gap"        // a change arrived that did not follow the applied revision
-	WatchDuplicate  = "duplicate"  // a change at or below the applied revision was applied again
+	WatchDuplicate  = "duplicate"  // a change of this session at or below the applied revision arrived again
+	WatchOvertaken  = "overtaken"  // a change decided before the DSN's admission arrived after it: a leftover, not a fault
 	WatchRegression = "regression" // the applied revision went back
 )
 

@@ -11,7 +11,8 @@ func init() { mustRegister(watchCorrectness{}) }
 
 var (
 	figWatchGaps = Figure{"watch_gaps", UnitCount, "changes a DSN received that did not follow its applied revision"}
-	figWatchDups = Figure{"watch_duplicates", UnitCount, "changes a DSN applied twice"}
+	figWatchDups = Figure{"watch_duplicates", UnitCount, "pushes a DSN received in its session for a revision it already had"}
+	figWatchOver = Figure{"watch_overtaken", UnitCount, "pushes at or below the revision of a DSN's admission that arrived after it: sent to the session the DSN had left before the control plane had its Hello, or a straggler resend of what the admission brought (leftovers, not duplicates)"}
 	figWatchRegr = Figure{"watch_regressions", UnitCount, "times a DSN's applied revision went back within a session"}
 	figWatchDSNs = Figure{"watch_violation_dsns", UnitCount, "DSNs with any gap, duplicate or regression"}
 )
@@ -28,7 +29,7 @@ func (watchCorrectness) Description() string {
 }
 
 func (watchCorrectness) Figures() []Figure {
-	return []Figure{figWatchGaps, figWatchDups, figWatchRegr, figWatchDSNs}
+	return []Figure{figWatchGaps, figWatchDups, figWatchOver, figWatchRegr, figWatchDSNs}
 }
 
 func (watchCorrectness) FindsAnomalies() {}
@@ -63,7 +64,7 @@ func regressions(changes []StateChange, applies []Apply, in *Input) []WatchIssue
 func (watchCorrectness) Measure(_ context.Context, in *Input) (Result, error) {
 	if len(in.DSNs) == 0 {
 		var res Result
-		for _, f := range []Figure{figWatchGaps, figWatchDups, figWatchRegr, figWatchDSNs} {
+		for _, f := range []Figure{figWatchGaps, figWatchDups, figWatchOver, figWatchRegr, figWatchDSNs} {
 			res.Values = append(res.Values, missing(f, noFleet))
 		}
 		return res, nil
@@ -79,6 +80,9 @@ func (watchCorrectness) Measure(_ context.Context, in *Input) (Result, error) {
 				continue
 			}
 			counts[is.Kind]++
+			if is.Kind == WatchOvertaken {
+				continue // counted, but a leftover, not a violation
+			}
 			reportedRegr = reportedRegr || is.Kind == WatchRegression
 			found = append(found, Violation{DSN: id, WatchIssue: is})
 			bad[id] = true
@@ -97,6 +101,7 @@ func (watchCorrectness) Measure(_ context.Context, in *Input) (Result, error) {
 		Values: []Value{
 			value(figWatchGaps, float64(counts[WatchGap])),
 			value(figWatchDups, float64(counts[WatchDuplicate])),
+			value(figWatchOver, float64(counts[WatchOvertaken])),
 			value(figWatchRegr, float64(counts[WatchRegression])),
 			value(figWatchDSNs, float64(len(bad))),
 		},

@@ -61,11 +61,15 @@ func TestPushRulesProperty(t *testing.T) {
 
 		// The model.
 		a, wantOK := start, true
-		dups, gaps := 0, 0
+		dups, overtaken, gaps := 0, 0, 0
 		for _, q := range queue {
 			p := q.p
-			if p.To <= a || (p.From > a && p.To <= d.admitRev) {
+			if p.To <= a && p.To > d.admitRev {
 				dups++
+				continue
+			}
+			if p.To <= a || (p.From > a && p.To <= d.admitRev) {
+				overtaken++
 				continue
 			}
 			if p.From > a {
@@ -100,8 +104,59 @@ func TestPushRulesProperty(t *testing.T) {
 			rt.Fatalf("queue not drained: %d left", len(d.queue))
 		}
 		r, _ := col.DSN("d0")
-		if r.Watch.Duplicates != dups || r.Watch.Gaps != gaps {
-			rt.Fatalf("watch records: got %d duplicates %d gaps, want %d and %d", r.Watch.Duplicates, r.Watch.Gaps, dups, gaps)
+		if r.Watch.Duplicates != dups || r.Watch.Overtaken != overtaken || r.Watch.Gaps != gaps {
+			rt.Fatalf("watch records: got %d duplicates, %d overtaken, %d gaps, want %d, %d and %d",
+				r.Watch.Duplicates, r.Watch.Overtaken, r.Watch.Gaps, dups, overtaken, gaps)
 		}
 	})
+}
+
+// TestChainTellsDuplicatesFromLeftovers checks the watch records of the cases rule 7 tells
+// apart: the catch-up after an admission's snapshot is applied, a push of this session the DSN
+// has is a duplicate, and one the admission overtook is a leftover.
+func TestChainTellsDuplicatesFromLeftovers(t *testing.T) {
+	reg := stage.Default()
+	m, err := trafficmap.Parse("test.yaml", []byte(testMap), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name                  string
+		base, admit, from, to uint64
+		want                  uint64 // applied revision after
+		kind                  string // watch record, if any
+	}{
+		{"catch-up from the snapshot", 5, 9, 5, 9, 9, ""},
+		{"next push", 9, 9, 9, 10, 10, ""},
+		{"overtaken, at or below what it has", 9, 9, 7, 8, 9, record.WatchOvertaken},
+		{"overtaken, past what it has", 5, 9, 7, 8, 5, record.WatchOvertaken},
+		{"duplicate of this session", 12, 9, 10, 11, 12, record.WatchDuplicate},
+		{"gap", 10, 9, 11, 12, 10, record.WatchGap},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			col := record.NewCollector(nil)
+			e, err := New(Config{Bus: newFakeBus(), Stages: reg, Map: m, Records: col.Writer(), Seed: 1},
+				[]DSNSpec{{ID: "d0", Group: "g", Labels: map[string]string{"role": "web"}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer e.cache.Close()
+			d := e.dsns[0]
+			d.admitRev = tc.admit
+			p := &wire.Push{Type: wire.PushCurrent, From: tc.from, To: tc.to}
+			d.queue = []queuedPush{{p: p, key: pushKey(p)}}
+			got, _ := e.chain(d, applied{rev: tc.base, objs: emptySet}, time.Unix(1, 0))
+			if got.rev != tc.want {
+				t.Errorf("applied %d, want %d", got.rev, tc.want)
+			}
+			r, _ := col.DSN("d0")
+			var kinds []string
+			for _, ev := range r.Watch.Events {
+				kinds = append(kinds, ev.Kind)
+			}
+			if want := []string{tc.kind}; tc.kind == "" && len(kinds) != 0 || tc.kind != "" && fmt.Sprint(kinds) != fmt.Sprint(want) {
+				t.Errorf("watch records %v, want %q", kinds, tc.kind)
+			}
+		})
+	}
 }

@@ -144,9 +144,13 @@ func (e *Engine) chain(d *dsn, base applied, now time.Time) (applied, bool) {
 		q := d.queue[0]
 		p := q.p
 		switch {
-		case p.To <= base.rev, p.From > base.rev && p.To <= d.admitRev:
-			// At or below what it has, or overtaken by the admission.
+		case p.To <= base.rev && p.To > d.admitRev:
+			// Sent in this session although the DSN has it.
 			e.emit(record.Record{At: now.UnixNano(), Type: record.TypeWatch, DSN: d.id, Watch: record.WatchDuplicate, Revision: p.To, Prev: base.rev})
+		case p.To <= base.rev, p.From > base.rev && p.To <= d.admitRev:
+			// Not past the admission, which overtook it: the control plane decided it before it
+			// had the DSN's Hello (for the session the DSN had left).
+			e.emit(record.Record{At: now.UnixNano(), Type: record.TypeWatch, DSN: d.id, Watch: record.WatchOvertaken, Revision: p.To, Prev: base.rev})
 		case p.From > base.rev:
 			e.emit(record.Record{At: now.UnixNano(), Type: record.TypeWatch, DSN: d.id, Watch: record.WatchGap, Revision: p.From, Prev: base.rev})
 			d.queue = nil

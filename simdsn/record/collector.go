@@ -41,6 +41,7 @@ type WatchEvent struct {
 type WatchStats struct {
 	Gaps        int          `json:"gaps"`
 	Duplicates  int          `json:"duplicates"`
+	Overtaken   int          `json:"overtaken,omitempty"`
 	Regressions int          `json:"regressions"`
 	Events      []WatchEvent `json:"events,omitempty"`
 }
@@ -207,6 +208,8 @@ func (c *Collector) apply(d *dsnState, r Record, at time.Time) {
 			rep.Watch.Gaps++
 		case WatchDuplicate:
 			rep.Watch.Duplicates++
+		case WatchOvertaken:
+			rep.Watch.Overtaken++
 		case WatchRegression:
 			rep.Watch.Regressions++
 		}

@@ -39,8 +39,12 @@ const (
 const (
 	// WatchGap: a push started past the applied revision (something was missed).
 	WatchGap = "gap"
-	// WatchDuplicate: a push at or below the applied revision.
+	// WatchDuplicate: a push of this session at or below the applied revision.
 	WatchDuplicate = "duplicate"
+	// WatchOvertaken: a push at or below the revision of the DSN's admission, which the
+	// control plane decided before it answered the DSN's Hello (sent to the session the DSN had
+	// left): a leftover the admission overtook, not a duplicate.
+	WatchOvertaken = "overtaken"
 	// WatchRegression: the control plane announced a revision below one it announced before.
 	WatchRegression = "regression"
 )
@@ -78,7 +82,7 @@ func (r *Record) Validate() error {
 	if r.Type == TypeState && r.State == "" {
 		return fmt.Errorf("%w: state record for %s without a state", ErrInvalid, r.DSN)
 	}
-	if r.Type == TypeWatch && r.Watch != WatchGap && r.Watch != WatchDuplicate && r.Watch != WatchRegression {
+	if r.Type == TypeWatch && r.Watch != WatchGap && r.Watch != WatchDuplicate && r.Watch != WatchOvertaken && r.Watch != WatchRegression {
 		return fmt.Errorf("%w: watch record for %s: unknown anomaly %q", ErrInvalid, r.DSN, r.Watch)
 	}
 	return nil

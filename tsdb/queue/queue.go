@@ -241,6 +241,18 @@ func (q *Queue[T]) Offer(items ...T) int {
 	return n
 }
 
+// Room returns how many items Offer would accept now: none once Close began. A producer that
+// can hold or fold its items asks before offering, so that a slow sink slows it instead of
+// dropping.
+func (q *Queue[T]) Room() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closing {
+		return 0
+	}
+	return max(q.cfg.Capacity-len(q.buf)-q.inFlight, 0)
+}
+
 // Stats returns a snapshot of the queue's counters.
 func (q *Queue[T]) Stats() Stats {
 	q.mu.Lock()

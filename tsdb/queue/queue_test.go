@@ -190,8 +190,10 @@ func TestFullBufferDropsWithoutBlocking(t *testing.T) {
 	}
 	q, err := New(Config{Name: "q", Capacity: 10, BatchSize: 5}, sink, quiet)
 	require.NoError(t, err)
+	assert.Equal(t, 10, q.Room())
 	q.Offer(seq(0, 5)...)
 	require.Eventually(t, func() bool { return calls.Load() == 1 }, 5*time.Second, time.Millisecond)
+	assert.Equal(t, 5, q.Room(), "the batch in flight still takes room")
 
 	done := make(chan int)
 	go func() { done <- q.Offer(seq(5, 30)...) }()
@@ -205,9 +207,11 @@ func TestFullBufferDropsWithoutBlocking(t *testing.T) {
 	assert.Equal(t, 25, s.Dropped[ReasonFull])
 	assert.Equal(t, 5, s.Depth)
 	assert.Equal(t, 5, s.InFlight)
+	assert.Zero(t, q.Room())
 	close(release)
 	closeQ(t, q)
 	assert.Equal(t, uint64(10), q.Stats().Written)
+	assert.Zero(t, q.Room(), "a closed queue takes nothing")
 }
 
 func TestRetriesWithBackoff(t *testing.T) {
