@@ -11,6 +11,7 @@ import (
 
 	"github.com/dsnscale/dsnscale/controlplane/cpproc"
 	"github.com/dsnscale/dsnscale/faults"
+	"github.com/dsnscale/dsnscale/internal/procstat"
 	"github.com/dsnscale/dsnscale/scenarios/measure"
 	"github.com/dsnscale/dsnscale/simdsn/bus"
 )
@@ -169,18 +170,35 @@ func (c *processTarget) down(p *cpproc.Process) {
 	}
 }
 
-// Pause freezes the control plane's process (SIGSTOP) or thaws it (SIGCONT).
-func (c *processTarget) Pause(_ context.Context, on bool) error {
+// Pause freezes the control plane's process (SIGSTOP) or thaws it (SIGCONT). A freeze returns
+// once every thread of the process has stopped: a thread busy in the kernel (an fsync on a
+// loaded machine) stops only when it leaves it, and until then the process may still answer.
+func (c *processTarget) Pause(ctx context.Context, on bool) error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.p == nil {
+	p := c.p
+	c.mu.Unlock()
+	if p == nil {
 		return errors.New("control plane is not running")
 	}
-	sig := syscall.SIGCONT
-	if on {
-		sig = syscall.SIGSTOP
+	if !on {
+		return syscall.Kill(p.PID(), syscall.SIGCONT)
 	}
-	return syscall.Kill(c.p.PID(), sig)
+	if err := syscall.Kill(p.PID(), syscall.SIGSTOP); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, stopGrace)
+	defer cancel()
+	for {
+		stopped, err := procstat.Stopped(p.PID())
+		if err != nil || stopped {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("control plane (pid %d) not stopped after SIGSTOP: %w", p.PID(), ctx.Err())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 }
 
 func (c *processTarget) Running() bool {

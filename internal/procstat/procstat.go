@@ -72,3 +72,31 @@ func kib(field string) (int64, error) {
 	n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(field), " kB"), 10, 64)
 	return n * 1024, err
 }
+
+// Stopped reports whether every thread of process pid is stopped (state T, as after SIGSTOP).
+// A stop signal takes effect per thread, each as it next leaves the kernel, so the process as a
+// whole is frozen only when the last of them has stopped.
+func Stopped(pid int) (bool, error) {
+	dir := "/proc/" + strconv.Itoa(pid) + "/task"
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return false, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	for _, t := range tasks {
+		stat, err := os.ReadFile(dir + "/" + t.Name() + "/stat")
+		if errors.Is(err, os.ErrNotExist) {
+			continue // the thread ended
+		}
+		if err != nil {
+			return false, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		i := strings.LastIndexByte(string(stat), ')')
+		if i < 0 || i+2 >= len(stat) {
+			return false, fmt.Errorf("%w: malformed %s/%s/stat", ErrUnavailable, dir, t.Name())
+		}
+		if state := stat[i+2]; state != 'T' && state != 't' {
+			return false, nil
+		}
+	}
+	return true, nil
+}

@@ -2,8 +2,12 @@ package procstat
 
 import (
 	"os"
+	"os/exec"
+	"syscall"
 	"testing"
+	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -30,4 +34,17 @@ func TestReadSelfSeesItsOwnMemoryAndCPU(t *testing.T) {
 func TestReadMissingProcess(t *testing.T) {
 	_, err := Read(1 << 30)
 	require.ErrorIs(t, err, ErrUnavailable)
+}
+
+func TestStoppedFollowsSIGSTOPAndSIGCONT(t *testing.T) {
+	cmd := exec.Command("sleep", "60")
+	require.NoError(t, cmd.Start())
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	stopped, err := Stopped(cmd.Process.Pid)
+	require.NoError(t, err)
+	assert.False(t, stopped, "a sleeping process is not stopped")
+	require.NoError(t, syscall.Kill(cmd.Process.Pid, syscall.SIGSTOP))
+	require.Eventually(t, func() bool { s, err := Stopped(cmd.Process.Pid); return err == nil && s }, 10*time.Second, 5*time.Millisecond)
+	require.NoError(t, syscall.Kill(cmd.Process.Pid, syscall.SIGCONT))
+	require.Eventually(t, func() bool { s, err := Stopped(cmd.Process.Pid); return err == nil && !s }, 10*time.Second, 5*time.Millisecond)
 }
