@@ -22,6 +22,7 @@ import (
 	"github.com/dsnscale/dsnscale/controlplane/api"
 	"github.com/dsnscale/dsnscale/controlplane/audit"
 	"github.com/dsnscale/dsnscale/controlplane/authn"
+	"github.com/dsnscale/dsnscale/controlplane/distrib"
 	"github.com/dsnscale/dsnscale/controlplane/model"
 	"github.com/dsnscale/dsnscale/controlplane/pki"
 	"github.com/dsnscale/dsnscale/controlplane/pki/admission"
@@ -100,7 +101,7 @@ func busOptions(ca *pki.CA, url string) ([]nats.Option, error) {
 // openSecurity opens the stores and services of authentication, authorization, admission and
 // audit, creating the first admin user if there is none. What follows the stores in the
 // background (RBAC changes) runs until runCtx ends.
-func openSecurity(ctx, runCtx context.Context, cfg Config, ca *pki.CA, js jetstream.JetStream) (_ *security, err error) {
+func openSecurity(ctx, runCtx context.Context, cfg Config, ca *pki.CA, js jetstream.JetStream, ids *admission.Identities) (_ *security, err error) {
 	sec := &security{ca: ca}
 	defer func() {
 		if err != nil {
@@ -137,6 +138,7 @@ func openSecurity(ctx, runCtx context.Context, cfg Config, ca *pki.CA, js jetstr
 	if sec.admitter, err = admission.NewAdmitter(sec.admTokens, ca, cfg.CertTTL); err != nil {
 		return nil, fmt.Errorf("controlplane: admission: %w", err)
 	}
+	sec.admitter.RecordIdentities(ids)
 	sec.auditIdx = cfg.AuditIndex
 	if sec.auditIdx == nil {
 		b, err := search.OpenBleve(filepath.Join(cfg.DataDir, filepath.FromSlash(AuditIndexDir)))
@@ -337,6 +339,7 @@ func (sec *security) renewals(nc *nats.Conn, log *slog.Logger) (*nats.Subscripti
 type decommissioning struct {
 	api.Fleet
 	ca  *pki.CA
+	ids *admission.Identities
 	bus *natsserver.Server // nil with an external NATS
 	log *slog.Logger
 }
@@ -345,12 +348,26 @@ func (f decommissioning) Decommission(ctx context.Context, id string) error {
 	if err := f.ca.RevokeIdentity(id, "decommissioned"); err != nil {
 		return fmt.Errorf("revoking the identity of %s: %w", id, err)
 	}
+	if err := f.ids.Delete(ctx, id); err != nil {
+		return fmt.Errorf("forgetting the identity of %s: %w", id, err)
+	}
 	if f.bus != nil {
 		if _, err := natsauth.Disconnect(f.bus.Server, pki.Identity{Name: id, Role: pki.RoleDSN}); err != nil {
 			f.log.Warn("decommissioned DSN not disconnected", "dsn", id, "err", err)
 		}
 	}
 	return f.Fleet.Decommission(ctx, id)
+}
+
+// admittedIdentities gives the distributor the tenant and labels admission recorded.
+type admittedIdentities struct{ ids *admission.Identities }
+
+func (a admittedIdentities) Admitted(ctx context.Context, dsn string) (distrib.Identity, bool, error) {
+	rec, ok, err := a.ids.Get(ctx, dsn)
+	if err != nil || !ok {
+		return distrib.Identity{}, false, err
+	}
+	return distrib.Identity{Tenant: rec.Tenant, Labels: rec.Labels}, true, nil
 }
 
 // readAdminPassword reads the admin password from its file.

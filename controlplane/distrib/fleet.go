@@ -59,7 +59,7 @@ func (d *Distributor) object(m *dsn, now time.Time) *model.Object {
 	return &model.Object{
 		APIVersion: model.APIVersion,
 		Kind:       model.KindDSN,
-		Metadata:   model.Metadata{Name: m.id, Labels: maps.Clone(m.labels)},
+		Metadata:   model.Metadata{Name: m.id, Tenant: m.tenant, Labels: maps.Clone(m.labels)},
 		Spec:       spec,
 		Status:     status,
 	}
