@@ -359,6 +359,22 @@ func (f decommissioning) Decommission(ctx context.Context, id string) error {
 	return f.Fleet.Decommission(ctx, id)
 }
 
+// SetLabels changes a DSN's labels where they are authoritative: its admission record first
+// (a DSN admitted through a token), then the distributor's registry.
+func (f decommissioning) SetLabels(ctx context.Context, id string, labels map[string]string) (*model.Object, error) {
+	rl, ok := f.Fleet.(api.Relabeler)
+	if !ok {
+		return nil, errors.New("the fleet does not change DSN labels")
+	}
+	if _, err := f.Fleet.DSN(ctx, id); err != nil {
+		return nil, err
+	}
+	if _, err := f.ids.SetLabels(ctx, id, labels); err != nil && !errors.Is(err, admission.ErrNoIdentity) {
+		return nil, fmt.Errorf("recording the labels of %s: %w", id, err)
+	}
+	return rl.SetLabels(ctx, id, labels)
+}
+
 // admittedIdentities gives the distributor the tenant and labels admission recorded.
 type admittedIdentities struct{ ids *admission.Identities }
 

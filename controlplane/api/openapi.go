@@ -281,6 +281,7 @@ func paths() jmap {
 	}
 	add(pathDSNs, http.MethodGet, op{id: "listDSNs", summary: "List DSNs", params: []string{"limit", "continue", "labelSelector"}, ok: 200, okSchema: "DSNList", errors: []int{400, 429, 501, 503}})
 	add(pathDSN, http.MethodGet, op{id: "getDSN", summary: "Get a DSN", params: []string{"id"}, ok: 200, okSchema: "DSN", errors: []int{400, 404, 429, 501, 503}})
+	add(pathDSN, http.MethodPut, op{id: "setDSNLabels", summary: "Replace a DSN's labels (its tenant is fixed at admission); a live DSN is resynchronised to its new view", params: []string{"id", "dryRun"}, body: "DSNLabels", ok: 200, okSchema: "DSN", errors: []int{400, 404, 413, 422, 429, 501, 503}})
 	add(pathDSN, http.MethodDelete, op{id: "decommissionDSN", summary: "Decommission a DSN", params: []string{"id", "dryRun"}, ok: 200, okSchema: "DSN", errors: []int{400, 404, 429, 501, 503}})
 	add(pathTransactions, http.MethodPost, op{id: "transaction", summary: "Commit operations all or nothing", params: []string{"dryRun"}, body: "TransactionRequest", ok: 200, okSchema: "TransactionResponse", errors: writeErrors})
 	add(pathConvergence, http.MethodGet, op{id: "convergence", summary: "How many DSNs applied a revision", params: []string{"revision"}, ok: 200, okSchema: "Convergence", errors: []int{400, 429, 501, 503}})
@@ -440,6 +441,7 @@ func securitySchemas() jmap {
 		})
 	}
 	return jmap{
+		"DSNLabels":     object([]string{"labels"}, jmap{"labels": jmap{"type": "object", "additionalProperties": jmap{"type": "string"}}}),
 		"LoginRequest":  object([]string{"user", "password"}, jmap{"user": jmap{"type": "string", "minLength": 1}, "password": jmap{"type": "string", "format": "password", "minLength": 1}}),
 		"LoginResponse": object([]string{"token", "expiresAt"}, jmap{"token": str("a JWT to send as Authorization: Bearer <token>"), "expiresAt": timeSchema("")}),
 		"NewUser":       userFields("name", "password"),

@@ -46,6 +46,7 @@ type dsn struct {
 	admittedAt  time.Time
 	group       *group
 	registered  bool // persisted in the registry bucket
+	relabelled  bool // labels changed by the API since the last admission: what it has is another view
 
 	// Live state, rebuilt from Hellos, acks and heartbeats.
 	session       string

@@ -180,3 +180,34 @@ func quantile(xs []float64, q float64) float64 {
 	i := int(math.Ceil(q*float64(len(xs)))) - 1
 	return xs[min(max(i, 0), len(xs)-1)]
 }
+
+// SetLabels gives a DSN new labels, as the northbound API decides (its tenant stays). The DSN
+// moves to the group of its new labels and, if it is live, is resynchronised to that group's
+// view from a snapshot. It returns the DSN as it now is, or an error wrapping
+// api.ErrUnknownDSN.
+func (d *Distributor) SetLabels(ctx context.Context, id string, labels map[string]string) (*model.Object, error) {
+	labels = maps.Clone(labels)
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	m := d.dsns[id]
+	if m == nil {
+		return nil, fmt.Errorf("%w: %q", api.ErrUnknownDSN, id)
+	}
+	if !equalLabels(m.labels, labels) {
+		m.labels = labels
+		m.spec.Site, m.spec.Rack = labels["site"], labels["rack"]
+		d.join(m, d.groupFor(m.tenant, labels))
+		d.reg.put(m.record())
+		// Whatever the DSN applied was another view: it has not converged on this one.
+		m.applied, m.relabelled = 0, true
+		if m.live() {
+			m.waitRev, m.waitSince = d.rev, d.clock.Now()
+			d.resync(m, "labels changed")
+		}
+		d.log.Info("DSN relabelled", "dsn", id, "labels", model.SortedLabels(labels))
+	}
+	return d.object(m, d.clock.Now()), nil
+}

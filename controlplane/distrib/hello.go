@@ -150,7 +150,7 @@ func (d *Distributor) admit(ctx context.Context, h *wire.Hello) (wire.Admission,
 			tenant, labels = m.tenant, m.labels
 		}
 		spec := model.DSNSpec{SoftwareVersion: h.SoftwareVersion, Site: labels["site"], Rack: labels["rack"]}
-		known := m != nil && m.registered && m.tenant == tenant && equalLabels(m.labels, labels)
+		known := m != nil && m.registered && !m.relabelled && m.tenant == tenant && equalLabels(m.labels, labels)
 		if a > cur {
 			if a <= d.cfg.Store.Revision() {
 				d.mu.Unlock()
@@ -225,7 +225,7 @@ func (d *Distributor) admit(ctx context.Context, h *wire.Hello) (wire.Admission,
 			m.tenant, m.labels, m.spec, m.registered = tenant, labels, spec, true
 			d.reg.put(m.record())
 		}
-		m.session, m.sessionStart, m.lastHeard = newSessionID(), now, now
+		m.session, m.sessionStart, m.lastHeard, m.relabelled = newSessionID(), now, now, false
 		m.offline, m.quarantined, m.awaitSnapshot, m.replacing = false, false, false, plan == planSnapshot
 		m.ladder, m.lastAction, m.lastError = 0, time.Time{}, ""
 		adm := wire.Admission{

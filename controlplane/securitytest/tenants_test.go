@@ -3,6 +3,7 @@ package securitytest
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"strconv"
 	"testing"
 	"time"
@@ -149,6 +150,42 @@ func TestTenantIsolation(t *testing.T) {
 		_, err = othConn.Request("$JS.API.STREAM.NAMES", []byte(`{}`), time.Second)
 		assert.Error(t, err)
 		othViol.waitFor(t, `Permissions Violation for Publish to "$JS.API.STREAM.NAMES"`)
+	})
+
+	t.Run("labels change through the API by an allowed user only", func(t *testing.T) {
+		reader := e.user("dsn-reader", []string{"get", "list"}, []string{"DSN"}, []string{"*"})
+		e.waitAuthorized(reader, "/api/v1/dsns/other-1")
+		body := []byte(`{"labels":{"site":"par1","role":"web"}}`)
+		code, msg := e.call("PUT", "/api/v1/dsns/other-1", reader, body)
+		assert.Equal(t, http.StatusForbidden, code, msg)
+		adm := hello(t, othConn, "other-1", map[string]string{"site": "par1"})
+		assert.Equal(t, wire.Rejected, adm.Status, "the refused change changed nothing")
+
+		admin, err := e.admin.Token(ctx)
+		require.NoError(t, err)
+		code, msg = e.call("PUT", "/api/v1/dsns/other-1", admin, body)
+		require.Equal(t, http.StatusOK, code, msg)
+		adm = hello(t, othConn, "other-1", map[string]string{"site": "par1"})
+		require.Equal(t, wire.Admitted, adm.Status, adm.Reason)
+		d, err := e.admin.DSN(ctx, "other-1")
+		require.NoError(t, err)
+		assert.Equal(t, map[string]string{"site": "par1", "role": "web"}, d.Metadata.Labels)
+		assert.Equal(t, "other", d.Metadata.Tenant, "the tenant stays")
+		// Its new view (a snapshot, or a delta from nothing) is other's role=web objects.
+		var got []model.Key
+		switch {
+		case adm.Snapshot != nil:
+			assert.Equal(t, wire.SnapshotBucketFor("other"), adm.Snapshot.Bucket)
+			got = keysOf(fetchSnapshot(t, othConn, adm.Snapshot).Objects)
+		case adm.Delta != nil:
+			for _, c := range adm.Delta.Changes {
+				got = append(got, c.Key())
+			}
+		}
+		assert.ElementsMatch(t, []model.Key{
+			{Kind: model.KindNetwork, Tenant: "other", Name: "secret"}, {Kind: model.KindPolicy, Tenant: "other", Name: "late"},
+			{Kind: model.KindPolicy, Tenant: "other", Name: "web-in"},
+		}, got)
 	})
 }
 
