@@ -37,4 +37,3 @@ type Relabeler interface {
 type DSNLabels struct {
 	Labels map[string]string `json:"labels"`
 }
-
