@@ -60,7 +60,7 @@ type security struct {
 	authz     *rbac.Authorizer
 	admTokens *admission.Store
 	admitter  *admission.Admitter
-	recorder  *audit.Recorder
+	recorder  audit.Trail
 	auditIdx  search.Index // closed by Stop when the control plane opened it
 	ownsIdx   bool
 	apiTLS    *tls.Config
@@ -147,7 +147,19 @@ func openSecurity(ctx, runCtx context.Context, cfg Config, ca *pki.CA, js jetstr
 		}
 		sec.auditIdx, sec.ownsIdx = b, true
 	}
-	if sec.recorder, err = audit.NewRecorder(audit.RecorderConfig{Sink: audit.NewSearchStore(sec.auditIdx), Logger: cfg.Logger}); err != nil {
+	sink := audit.NewSearchStore(sec.auditIdx)
+	if cfg.AuditMode == audit.ModeBounded {
+		var rec *audit.Recorder
+		if rec, err = audit.NewRecorder(audit.RecorderConfig{Sink: sink, Buffer: cfg.AuditQueue, Logger: cfg.Logger}); err == nil {
+			sec.recorder = rec
+		}
+	} else {
+		var j *audit.Journal
+		if j, err = audit.OpenJournal(ctx, audit.JournalConfig{JS: js, Sink: sink, Logger: cfg.Logger}); err == nil {
+			sec.recorder = j
+		}
+	}
+	if err != nil {
 		return nil, fmt.Errorf("controlplane: audit: %w", err)
 	}
 	if cfg.TLSCertFile != "" {
@@ -168,10 +180,10 @@ func (sec *security) register(reg prometheus.Registerer) error {
 		name, help string
 		get        func(audit.Stats) uint64
 	}{
-		{"dsnscale_audit_records_total", "API calls recorded for the audit trail.", func(s audit.Stats) uint64 { return s.Recorded }},
+		{"dsnscale_audit_records_total", "API calls recorded for the audit trail (durable mode: stored in the stream).", func(s audit.Stats) uint64 { return s.Recorded }},
 		{"dsnscale_audit_records_dropped_total", "Audit records dropped because the queue to the search backend was full.", func(s audit.Stats) uint64 { return s.Dropped }},
-		{"dsnscale_audit_records_written_total", "Audit records written to the search backend.", func(s audit.Stats) uint64 { return s.Written }},
-		{"dsnscale_audit_records_failed_total", "Audit records lost in failed writes to the search backend.", func(s audit.Stats) uint64 { return s.Failed }},
+		{"dsnscale_audit_records_written_total", "Audit records written to the search backend (durable mode: indexed from the stream).", func(s audit.Stats) uint64 { return s.Written }},
+		{"dsnscale_audit_records_failed_total", "Audit records lost: in bounded mode, in failed writes to the search backend; in durable mode, not stored (their calls were answered 503).", func(s audit.Stats) uint64 { return s.Failed }},
 	} {
 		get := c.get
 		if err := reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help},

@@ -154,6 +154,9 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		Logger:             cfg.Logger,
 		HeartbeatInterval:  cfg.HeartbeatInterval,
 		MaxConcurrentSyncs: cfg.MaxConcurrentSyncs,
+		OfflineAfter:       cfg.OfflineAfter,
+		StragglerDeadline:  cfg.StragglerDeadline,
+		SyncTimeout:        cfg.SyncTimeout,
 		Observer:           s.ingest,
 	})
 	if err != nil {
