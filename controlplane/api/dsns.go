@@ -179,8 +179,12 @@ func (s *server) getConvergence(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if q.Get("revision") == "" {
-		rev = s.store.Revision()
+	if cur := s.store.Revision(); q.Get("revision") == "" {
+		rev = cur
+	} else if rev > cur {
+		s.writeError(w, r, errorf(http.StatusBadRequest, reasonBadRequest, "revision",
+			"revision %d does not exist yet: the current revision is %d", rev, cur))
+		return
 	}
 	if s.noFleet(w, r) {
 		return
