@@ -69,7 +69,10 @@ func schemas() jmap {
 			"from":     schemaRef("Peer"),
 			"to":       schemaRef("Peer"),
 			"protocol": jmap{"type": "string", "enum": []string{"", "tcp", "udp", "icmp", "any"}},
-			"ports":    jmap{"type": "array", "nullable": true, "maxItems": model.MaxPortsPerRule, "items": jmap{"type": "string", "pattern": "^[0-9]{1,5}(-[0-9]{1,5})?$"}},
+			"ports": jmap{"type": "array", "nullable": true, "maxItems": model.MaxPortsPerRule, "items": jmap{"oneOf": []any{
+				jmap{"type": "integer", "minimum": 1, "maximum": 65535},
+				jmap{"type": "string", "pattern": "^[0-9]{1,5}(-[0-9]{1,5})?$"},
+			}}},
 		}),
 		"PolicySpec": object(nil, jmap{
 			"selector": schemaRef("Selector"),
