@@ -58,6 +58,8 @@ type dsn struct {
 	lastSent      uint64  // the revision the last push sent brings the DSN to
 	acks          []ackAt // most recent, oldest first
 	lastError     string
+	lastErrorRev  uint64 // the revision the DSN was pushed when it failed: what it did not apply
+	lastErrorAt   time.Time
 	awaitSnapshot bool // a resync waits for the group's snapshot to be written
 	replacing     bool // a snapshot was sent: the next ack may lower the applied revision
 

@@ -44,6 +44,9 @@ func (d *Distributor) object(m *dsn, now time.Time) *model.Object {
 		Corrective:      m.corrective,
 		LastCorrective:  m.lastCorrective,
 	}
+	if m.lastError != "" {
+		st.LastError, st.LastErrorRevision, st.LastErrorAt = m.lastError, m.lastErrorRev, formatTime(m.lastErrorAt)
+	}
 	for i, a := range m.acks {
 		st.AckTimes[i] = model.RevisionAck{Revision: a.rev, At: formatTime(a.at)}
 	}

@@ -227,7 +227,8 @@ func (d *Distributor) admit(ctx context.Context, h *wire.Hello) (wire.Admission,
 		}
 		m.session, m.sessionStart, m.lastHeard, m.relabelled = newSessionID(), now, now, false
 		m.offline, m.quarantined, m.awaitSnapshot, m.replacing = false, false, false, plan == planSnapshot
-		m.ladder, m.lastAction, m.lastError = 0, time.Time{}, ""
+		m.ladder, m.lastAction = 0, time.Time{}
+		m.lastError, m.lastErrorRev, m.lastErrorAt = "", 0, time.Time{}
 		adm := wire.Admission{
 			Status:              wire.Admitted,
 			SessionID:           m.session,

@@ -206,6 +206,12 @@ type DSNStatus struct {
 	Corrective       CorrectiveCount `json:"corrective"`
 	LastCorrective   string          `json:"lastCorrective,omitempty"` // resend, resync or quarantine
 	ConnectedSeconds float64         `json:"connectedSeconds,omitempty"`
+	// LastError is the error of the DSN's last Ack that reported one (it failed to apply
+	// LastErrorRevision's config and kept AppliedRevision's), until an Ack without error or a
+	// new session clears it; LastErrorAt is when it arrived (RFC 3339 with nanoseconds).
+	LastError         string `json:"lastError,omitempty"`
+	LastErrorRevision uint64 `json:"lastErrorRevision,omitempty"`
+	LastErrorAt       string `json:"lastErrorAt,omitempty"`
 }
 
 // RevisionAck records when a DSN acknowledged a revision.
