@@ -163,7 +163,10 @@ func Middleware(trail Trail, opts MiddlewareOptions) func(http.Handler) http.Han
 			}
 			hw := &holdWriter{w: w, header: http.Header{}}
 			hw.commit = func() bool {
-				if err := trail.Append(r.Context(), record(hw.status)); err != nil {
+				// The record is stored even if the client has gone: its call happened.
+				actx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), appendTimeout)
+				defer cancel()
+				if err := trail.Append(actx, record(hw.status)); err != nil {
 					writeUnavailable(w, err)
 					return false
 				}
@@ -174,6 +177,9 @@ func Middleware(trail Trail, opts MiddlewareOptions) func(http.Handler) http.Han
 		})
 	}
 }
+
+// appendTimeout bounds the wait for a durable trail to store a record.
+const appendTimeout = 10 * time.Second
 
 // writeUnavailable answers a call whose record could not be stored.
 func writeUnavailable(w http.ResponseWriter, err error) {
