@@ -1,11 +1,14 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -72,7 +75,7 @@ func (c JournalConfig) Validate() error {
 }
 
 // Journal is the durable audit trail: Append stores a record in a JetStream stream (file
-// storage, acknowledged) and returns; a durable consumer indexes the stream into the search
+// storage, acknowledged; records appended together share a message) and returns; a durable consumer indexes the stream into the search
 // backend in batches, acknowledging records only once written, so that a failed index write is
 // retried rather than lost. Indexing is at least once: a batch whose acknowledgement was lost
 // is indexed again.
@@ -80,8 +83,11 @@ type Journal struct {
 	cfg     JournalConfig
 	log     *slog.Logger
 	subject string
+	in      chan *appending
+	stopped chan struct{} // closed by Close: no more appends
 	cancel  context.CancelFunc
 	done    chan struct{}
+	writers sync.WaitGroup
 	once    sync.Once
 
 	appended, appendFailed, indexed, indexFailed atomic.Uint64
@@ -106,7 +112,8 @@ func OpenJournal(ctx context.Context, cfg JournalConfig) (*Journal, error) {
 	if cfg.IndexWait == 0 {
 		cfg.IndexWait = DefaultIndexWait
 	}
-	j := &Journal{cfg: cfg, log: cfg.Logger, subject: cfg.Stream + ".records", done: make(chan struct{}), idPrefix: newIDPrefix()}
+	j := &Journal{cfg: cfg, log: cfg.Logger, subject: cfg.Stream + ".records", in: make(chan *appending, maxGroup),
+		stopped: make(chan struct{}), done: make(chan struct{}), idPrefix: newIDPrefix()}
 	if j.log == nil {
 		j.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -127,6 +134,13 @@ func OpenJournal(ctx context.Context, cfg JournalConfig) (*Journal, error) {
 	runCtx, cancel := context.WithCancel(context.Background())
 	j.cancel = cancel
 	go j.index(runCtx, cons)
+	for range journalWriters {
+		j.writers.Add(1)
+		go func() {
+			defer j.writers.Done()
+			j.write(runCtx)
+		}()
+	}
 	return j, nil
 }
 
@@ -134,16 +148,35 @@ func OpenJournal(ctx context.Context, cfg JournalConfig) (*Journal, error) {
 func (j *Journal) Durable() bool { return true }
 
 // Append stores rec in the stream and returns once the stream has acknowledged it. A record
-// without an ID is given one; the ID is also the stream's deduplication id, so a retried
-// append stores the record once.
+// without an ID is given one.
+//
+// Records appended at the same time are stored together (group commit): a few writers each
+// take what is waiting, up to maxGroup records, and store it as one stream message, so that
+// under load the cost of a store is shared by many calls, while a lone call waits one store.
 func (j *Journal) Append(ctx context.Context, rec Record) error {
 	if rec.ID == "" {
-		rec.ID = j.idPrefix + "-" + fmt.Sprint(j.seq.Add(1))
+		rec.ID = j.idPrefix + "-" + strconv.FormatUint(j.seq.Add(1), 36)
 	}
 	rec = bounded(rec)
 	b, err := json.Marshal(&rec)
-	if err == nil {
-		_, err = j.cfg.JS.Publish(ctx, j.subject, b, jetstream.WithMsgID(rec.ID))
+	if err != nil {
+		j.appendFailed.Add(1)
+		return fmt.Errorf("audit: encoding the record: %w", err)
+	}
+	a := &appending{id: rec.ID, data: b, done: make(chan error, 1)}
+	select {
+	case j.in <- a:
+	case <-ctx.Done():
+		j.appendFailed.Add(1)
+		return fmt.Errorf("audit: storing the record: %w", ctx.Err())
+	case <-j.stopped:
+		j.appendFailed.Add(1)
+		return errors.New("audit: the journal is closed")
+	}
+	select {
+	case err = <-a.done:
+	case <-ctx.Done():
+		err = ctx.Err() // the store may still happen; the call is answered as failed
 	}
 	if err != nil {
 		j.appendFailed.Add(1)
@@ -151,6 +184,58 @@ func (j *Journal) Append(ctx context.Context, rec Record) error {
 	}
 	j.appended.Add(1)
 	return nil
+}
+
+// appending is a record waiting to be stored.
+type appending struct {
+	id   string
+	data []byte
+	done chan error
+}
+
+// Group commit limits.
+const (
+	journalWriters = 4
+	maxGroup       = 512
+	maxGroupBytes  = 512 << 10
+)
+
+// write stores groups of waiting records until ctx ends. A group is one stream message: the
+// records' JSON, one a line; its deduplication id is its first record's.
+func (j *Journal) write(ctx context.Context) {
+	var buf bytes.Buffer
+	group := make([]*appending, 0, maxGroup)
+	for {
+		group = group[:0]
+		select {
+		case <-ctx.Done():
+			return
+		case a := <-j.in:
+			group = append(group, a)
+		}
+		size := len(group[0].data)
+	more:
+		for len(group) < maxGroup && size < maxGroupBytes {
+			select {
+			case a := <-j.in:
+				group = append(group, a)
+				size += len(a.data)
+			default:
+				break more
+			}
+		}
+		buf.Reset()
+		for _, a := range group {
+			buf.Write(a.data)
+			buf.WriteByte('\n')
+		}
+		pctx, cancel := context.WithTimeout(ctx, appendTimeout)
+		_, err := j.cfg.JS.Publish(pctx, j.subject, buf.Bytes(), jetstream.WithMsgID(group[0].id))
+		cancel()
+		for _, a := range group {
+			a.done <- err
+		}
+	}
 }
 
 // index writes the stream's records to the sink until ctx ends.
@@ -170,12 +255,15 @@ func (j *Journal) index(ctx context.Context, cons jetstream.Consumer) {
 		var got []jetstream.Msg
 		for m := range msgs.Messages() {
 			got = append(got, m)
-			var rec Record
-			if err := json.Unmarshal(m.Data(), &rec); err != nil {
-				j.log.Error("audit journal: a record that does not decode is skipped", "err", err)
-				continue
+			dec := json.NewDecoder(bytes.NewReader(m.Data()))
+			for dec.More() {
+				var rec Record
+				if err := dec.Decode(&rec); err != nil {
+					j.log.Error("audit journal: records that do not decode are skipped", "err", err)
+					break
+				}
+				batch = append(batch, rec)
 			}
-			batch = append(batch, rec)
 		}
 		if len(got) == 0 {
 			continue
@@ -225,11 +313,23 @@ func (j *Journal) IndexFailures() uint64 { return j.indexFailed.Load() }
 // Close stops indexing. Records not indexed yet stay in the stream and are indexed when the
 // journal is opened again.
 func (j *Journal) Close(ctx context.Context) error {
-	j.once.Do(j.cancel)
+	j.once.Do(func() {
+		close(j.stopped)
+		j.cancel()
+	})
 	select {
 	case <-j.done:
-		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+	j.writers.Wait()
+	// Appends that were waiting for a writer get an answer.
+	for {
+		select {
+		case a := <-j.in:
+			a.done <- errors.New("audit: the journal is closed")
+		default:
+			return nil
+		}
 	}
 }

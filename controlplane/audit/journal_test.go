@@ -102,3 +102,38 @@ func TestDurableMiddlewareWithholdsTheAnswer(t *testing.T) {
 	require.Empty(t, rr.Header().Get("X-Secret"))
 	require.Contains(t, rr.Body.String(), "audit trail")
 }
+
+// TestJournalGroupsConcurrentAppends checks that concurrent appends are all stored and indexed,
+// sharing stream messages.
+func TestJournalGroupsConcurrentAppends(t *testing.T) {
+	js := newJS(t)
+	sink := &memSink{}
+	ctx := context.Background()
+	j, err := OpenJournal(ctx, JournalConfig{JS: js, Sink: sink, IndexWait: 20 * time.Millisecond})
+	require.NoError(t, err)
+	defer func() { _ = j.Close(ctx) }()
+	const n = 2000
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func() { errs <- j.Append(ctx, Record{Method: "GET", Path: "/api/v1/tenants", Status: 200, Verdict: VerdictAllowed}) }()
+	}
+	for i := 0; i < n; i++ {
+		require.NoError(t, <-errs)
+	}
+	st, err := js.Stream(ctx, DefaultJournalStream)
+	require.NoError(t, err)
+	info, err := st.Info(ctx)
+	require.NoError(t, err)
+	require.Less(t, info.State.Msgs, uint64(n), "concurrent records share messages")
+	require.Eventually(t, func() bool { return sink.count() == n }, 30*time.Second, 20*time.Millisecond)
+	ids := map[string]bool{}
+	sink.mu.Lock()
+	for _, b := range sink.batches {
+		for _, r := range b {
+			ids[r.ID] = true
+		}
+	}
+	sink.mu.Unlock()
+	require.Len(t, ids, n, "every record once")
+	require.Equal(t, Stats{Recorded: n, Written: n}, j.Stats())
+}
