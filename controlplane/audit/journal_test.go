@@ -115,7 +115,9 @@ func TestJournalGroupsConcurrentAppends(t *testing.T) {
 	const n = 2000
 	errs := make(chan error, n)
 	for i := 0; i < n; i++ {
-		go func() { errs <- j.Append(ctx, Record{Method: "GET", Path: "/api/v1/tenants", Status: 200, Verdict: VerdictAllowed}) }()
+		go func() {
+			errs <- j.Append(ctx, Record{Method: "GET", Path: "/api/v1/tenants", Status: 200, Verdict: VerdictAllowed})
+		}()
 	}
 	for i := 0; i < n; i++ {
 		require.NoError(t, <-errs)
