@@ -33,8 +33,9 @@ const (
 	DefaultJournalMaxAge = 7 * 24 * time.Hour
 	// DefaultIndexWait is the longest the indexer waits for a batch to fill before it writes
 	// what it has: with a search backend that keeps up, a record is searchable within about
-	// this plus one index write (SearchDelay states the bound).
-	DefaultIndexWait = 250 * time.Millisecond
+	// this plus one index write (SearchDelay states the bound). A search index pays much of its
+	// cost per write, so a batch a second, as the bounded mode writes, keeps it cheap.
+	DefaultIndexWait = time.Second
 	// SearchDelay is the stated bound on the time from the answer to an API call until the
 	// audit search sees its record, in durable mode, while the search backend keeps up.
 	SearchDelay = 5 * time.Second
