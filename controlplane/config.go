@@ -3,6 +3,7 @@ package controlplane
 import (
 	"errors"
 	"fmt"
+	"github.com/dsnscale/dsnscale/controlplane/audit"
 	"github.com/dsnscale/dsnscale/controlplane/ingest"
 	"log/slog"
 	"net"
@@ -48,6 +49,9 @@ type Config struct {
 	// per DSN group (default distrib.DefaultCoalesceWindow, at most distrib.MaxCoalesceWindow;
 	// distrib.NoCoalescing turns it off).
 	CoalesceWindow time.Duration
+	// OfflineAfter, StragglerDeadline and SyncTimeout are the distributor's timings (see
+	// distrib.Config; 0 means its defaults: 3 heartbeat intervals, 30 s, 2 straggler deadlines).
+	OfflineAfter, StragglerDeadline, SyncTimeout time.Duration
 	// Logger receives the control plane's logs (default: discard).
 	Logger *slog.Logger
 
@@ -71,6 +75,13 @@ type Config struct {
 	CertTTL time.Duration
 	// RateLimits are the API's rate limits; the zero value means the defaults.
 	RateLimits RateLimits
+	// AuditMode is audit.ModeDurable (empty means it: a call is answered once its audit record
+	// is stored in a JetStream stream, and indexed into search from there) or audit.ModeBounded
+	// (records queue for search without holding calls; a full queue drops them).
+	AuditMode string
+	// AuditQueue is how many records may wait for the search backend in bounded mode before
+	// more are dropped (default 50000).
+	AuditQueue int
 	// BcryptCost is the cost of password hashes (default bcrypt's, 10).
 	BcryptCost int
 	// TSDBURL, SearchURL and InventoryURL are the backends DSN telemetry, events and the
@@ -92,6 +103,9 @@ func (c Config) Validate() error {
 	if err := ingest.ValidateURLs(c.TSDBURL, c.SearchURL, c.InventoryURL); err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
+	if c.AuditMode != "" && c.AuditMode != audit.ModeDurable && c.AuditMode != audit.ModeBounded {
+		return fmt.Errorf("%w: audit mode %q: want %q or %q", ErrConfig, c.AuditMode, audit.ModeDurable, audit.ModeBounded)
+	}
 	if c.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 			return fmt.Errorf("%w: listen %q: %w", ErrConfig, c.Listen, err)
@@ -105,7 +119,8 @@ func (c Config) Validate() error {
 			return fmt.Errorf("%w: nats-listen %q: %w", ErrConfig, c.NATSListen, err)
 		}
 	}
-	if c.MaxBodyBytes < 0 || c.MaxInFlight < 0 || c.HeartbeatInterval < 0 || c.MaxConcurrentSyncs < 0 {
+	if c.MaxBodyBytes < 0 || c.MaxInFlight < 0 || c.HeartbeatInterval < 0 || c.MaxConcurrentSyncs < 0 ||
+		c.OfflineAfter < 0 || c.StragglerDeadline < 0 || c.SyncTimeout < 0 || c.AuditQueue < 0 {
 		return fmt.Errorf("%w: limits must not be negative", ErrConfig)
 	}
 	if c.CoalesceWindow > distrib.MaxCoalesceWindow || c.CoalesceWindow < 0 && c.CoalesceWindow != distrib.NoCoalescing {

@@ -22,6 +22,7 @@ import (
 	"github.com/dsnscale/dsnscale/controlplane/api"
 	"github.com/dsnscale/dsnscale/controlplane/audit"
 	"github.com/dsnscale/dsnscale/controlplane/authn"
+	"github.com/dsnscale/dsnscale/controlplane/distrib"
 	"github.com/dsnscale/dsnscale/controlplane/model"
 	"github.com/dsnscale/dsnscale/controlplane/pki"
 	"github.com/dsnscale/dsnscale/controlplane/pki/admission"
@@ -59,7 +60,7 @@ type security struct {
 	authz     *rbac.Authorizer
 	admTokens *admission.Store
 	admitter  *admission.Admitter
-	recorder  *audit.Recorder
+	recorder  audit.Trail
 	auditIdx  search.Index // closed by Stop when the control plane opened it
 	ownsIdx   bool
 	apiTLS    *tls.Config
@@ -100,7 +101,7 @@ func busOptions(ca *pki.CA, url string) ([]nats.Option, error) {
 // openSecurity opens the stores and services of authentication, authorization, admission and
 // audit, creating the first admin user if there is none. What follows the stores in the
 // background (RBAC changes) runs until runCtx ends.
-func openSecurity(ctx, runCtx context.Context, cfg Config, ca *pki.CA, js jetstream.JetStream) (_ *security, err error) {
+func openSecurity(ctx, runCtx context.Context, cfg Config, ca *pki.CA, js jetstream.JetStream, ids *admission.Identities) (_ *security, err error) {
 	sec := &security{ca: ca}
 	defer func() {
 		if err != nil {
@@ -137,6 +138,7 @@ func openSecurity(ctx, runCtx context.Context, cfg Config, ca *pki.CA, js jetstr
 	if sec.admitter, err = admission.NewAdmitter(sec.admTokens, ca, cfg.CertTTL); err != nil {
 		return nil, fmt.Errorf("controlplane: admission: %w", err)
 	}
+	sec.admitter.RecordIdentities(ids)
 	sec.auditIdx = cfg.AuditIndex
 	if sec.auditIdx == nil {
 		b, err := search.OpenBleve(filepath.Join(cfg.DataDir, filepath.FromSlash(AuditIndexDir)))
@@ -145,7 +147,19 @@ func openSecurity(ctx, runCtx context.Context, cfg Config, ca *pki.CA, js jetstr
 		}
 		sec.auditIdx, sec.ownsIdx = b, true
 	}
-	if sec.recorder, err = audit.NewRecorder(audit.RecorderConfig{Sink: audit.NewSearchStore(sec.auditIdx), Logger: cfg.Logger}); err != nil {
+	sink := audit.NewSearchStore(sec.auditIdx)
+	if cfg.AuditMode == audit.ModeBounded {
+		var rec *audit.Recorder
+		if rec, err = audit.NewRecorder(audit.RecorderConfig{Sink: sink, Buffer: cfg.AuditQueue, Logger: cfg.Logger}); err == nil {
+			sec.recorder = rec
+		}
+	} else {
+		var j *audit.Journal
+		if j, err = audit.OpenJournal(ctx, audit.JournalConfig{JS: js, Sink: sink, Logger: cfg.Logger}); err == nil {
+			sec.recorder = j
+		}
+	}
+	if err != nil {
 		return nil, fmt.Errorf("controlplane: audit: %w", err)
 	}
 	if cfg.TLSCertFile != "" {
@@ -166,10 +180,10 @@ func (sec *security) register(reg prometheus.Registerer) error {
 		name, help string
 		get        func(audit.Stats) uint64
 	}{
-		{"dsnscale_audit_records_total", "API calls recorded for the audit trail.", func(s audit.Stats) uint64 { return s.Recorded }},
+		{"dsnscale_audit_records_total", "API calls recorded for the audit trail (durable mode: stored in the stream).", func(s audit.Stats) uint64 { return s.Recorded }},
 		{"dsnscale_audit_records_dropped_total", "Audit records dropped because the queue to the search backend was full.", func(s audit.Stats) uint64 { return s.Dropped }},
-		{"dsnscale_audit_records_written_total", "Audit records written to the search backend.", func(s audit.Stats) uint64 { return s.Written }},
-		{"dsnscale_audit_records_failed_total", "Audit records lost in failed writes to the search backend.", func(s audit.Stats) uint64 { return s.Failed }},
+		{"dsnscale_audit_records_written_total", "Audit records written to the search backend (durable mode: indexed from the stream).", func(s audit.Stats) uint64 { return s.Written }},
+		{"dsnscale_audit_records_failed_total", "Audit records lost: in bounded mode, in failed writes to the search backend; in durable mode, not stored (their calls were answered 503).", func(s audit.Stats) uint64 { return s.Failed }},
 	} {
 		get := c.get
 		if err := reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help},
@@ -338,6 +352,7 @@ func (sec *security) renewals(nc *nats.Conn, log *slog.Logger) (*nats.Subscripti
 type decommissioning struct {
 	api.Fleet
 	ca  *pki.CA
+	ids *admission.Identities
 	bus *natsserver.Server // nil with an external NATS
 	log *slog.Logger
 }
@@ -346,12 +361,42 @@ func (f decommissioning) Decommission(ctx context.Context, id string) error {
 	if err := f.ca.RevokeIdentity(id, "decommissioned"); err != nil {
 		return fmt.Errorf("revoking the identity of %s: %w", id, err)
 	}
+	if err := f.ids.Delete(ctx, id); err != nil {
+		return fmt.Errorf("forgetting the identity of %s: %w", id, err)
+	}
 	if f.bus != nil {
 		if _, err := natsauth.Disconnect(f.bus.Server, pki.Identity{Name: id, Role: pki.RoleDSN}); err != nil {
 			f.log.Warn("decommissioned DSN not disconnected", "dsn", id, "err", err)
 		}
 	}
 	return f.Fleet.Decommission(ctx, id)
+}
+
+// SetLabels changes a DSN's labels where they are authoritative: its admission record first
+// (a DSN admitted through a token), then the distributor's registry.
+func (f decommissioning) SetLabels(ctx context.Context, id string, labels map[string]string) (*model.Object, error) {
+	rl, ok := f.Fleet.(api.Relabeler)
+	if !ok {
+		return nil, errors.New("the fleet does not change DSN labels")
+	}
+	if _, err := f.Fleet.DSN(ctx, id); err != nil {
+		return nil, err
+	}
+	if _, err := f.ids.SetLabels(ctx, id, labels); err != nil && !errors.Is(err, admission.ErrNoIdentity) {
+		return nil, fmt.Errorf("recording the labels of %s: %w", id, err)
+	}
+	return rl.SetLabels(ctx, id, labels)
+}
+
+// admittedIdentities gives the distributor the tenant and labels admission recorded.
+type admittedIdentities struct{ ids *admission.Identities }
+
+func (a admittedIdentities) Admitted(ctx context.Context, dsn string) (distrib.Identity, bool, error) {
+	rec, ok, err := a.ids.Get(ctx, dsn)
+	if err != nil || !ok {
+		return distrib.Identity{}, false, err
+	}
+	return distrib.Identity{Tenant: rec.Tenant, Labels: rec.Labels}, true, nil
 }
 
 // readAdminPassword reads the admin password from its file.

@@ -29,6 +29,7 @@ import (
 	"github.com/dsnscale/dsnscale/controlplane/distrib"
 	"github.com/dsnscale/dsnscale/controlplane/ingest"
 	"github.com/dsnscale/dsnscale/controlplane/pki"
+	"github.com/dsnscale/dsnscale/controlplane/pki/admission"
 	"github.com/dsnscale/dsnscale/controlplane/ratelimit"
 	"github.com/dsnscale/dsnscale/controlplane/store"
 	"github.com/dsnscale/dsnscale/internal/natsserver"
@@ -135,7 +136,17 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	s.store = kv
 
+	// With security on, a DSN's tenant and labels are those admission recorded.
+	var ids *admission.Identities
+	var identities distrib.Identities
+	if s.ca != nil {
+		if ids, err = admission.OpenIdentities(ctx, js, ""); err != nil {
+			return nil, fmt.Errorf("controlplane: identities: %w", err)
+		}
+		identities = admittedIdentities{ids}
+	}
 	s.distrib, err = distrib.New(distrib.Config{
+		Identities:         identities,
 		Conn:               s.nc,
 		JS:                 js,
 		Store:              kv,
@@ -144,6 +155,9 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		HeartbeatInterval:  cfg.HeartbeatInterval,
 		MaxConcurrentSyncs: cfg.MaxConcurrentSyncs,
 		CoalesceWindow:     cfg.CoalesceWindow,
+		OfflineAfter:       cfg.OfflineAfter,
+		StragglerDeadline:  cfg.StragglerDeadline,
+		SyncTimeout:        cfg.SyncTimeout,
 		Observer:           s.ingest,
 	})
 	if err != nil {
@@ -155,7 +169,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 
 	var fleet api.Fleet = s.distrib
 	if s.ca != nil {
-		fleet = decommissioning{Fleet: s.distrib, ca: s.ca, bus: s.nats, log: cfg.Logger}
+		fleet = decommissioning{Fleet: s.distrib, ca: s.ca, ids: ids, bus: s.nats, log: cfg.Logger}
 	}
 	var handler http.Handler
 	handler, err = api.New(api.Config{
@@ -175,7 +189,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	ingest.Mount(routes, s.ingest.Handler())
 	handler = routes
 	if s.ca != nil {
-		if s.sec, err = openSecurity(ctx, runCtx, cfg, s.ca, js); err != nil {
+		if s.sec, err = openSecurity(ctx, runCtx, cfg, s.ca, js, ids); err != nil {
 			return nil, err
 		}
 		if err := s.sec.register(reg); err != nil {

@@ -99,6 +99,65 @@ func (s *server) deleteDSN(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, obj)
 }
 
+// putDSN replaces a DSN's labels: the one part of a DSN the API changes. Its tenant is fixed at
+// admission; its spec and status are what it reports.
+func (s *server) putDSN(w http.ResponseWriter, r *http.Request) {
+	q, err := parseQuery(r, "dryRun")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	dryRun, err := q.dryRun()
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	id, err := pathName(r, "id", true)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	body, err := s.readBody(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var req DSNLabels
+	if err := model.DecodeStrict(body, &req, ""); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	errs := &model.FieldErrors{}
+	if req.Labels == nil {
+		errs.Add("labels", "required (an empty object removes every label)")
+	}
+	model.ValidateLabels(req.Labels, "labels", errs)
+	if errs.Len() > 0 {
+		s.writeError(w, r, errs)
+		return
+	}
+	if s.noFleet(w, r) {
+		return
+	}
+	rl, ok := s.fleet.(Relabeler)
+	if !ok {
+		s.writeError(w, r, errorf(http.StatusNotImplemented, reasonNotImplemented, "", "this control plane's fleet does not change DSN labels"))
+		return
+	}
+	obj, err := s.fleet.DSN(r.Context(), id)
+	if err == nil && !dryRun {
+		obj, err = rl.SetLabels(r.Context(), id, req.Labels)
+	}
+	if err != nil {
+		s.writeError(w, r, dsnNotFound(err, id))
+		return
+	}
+	if dryRun {
+		obj.Metadata.Labels = req.Labels
+	}
+	writeJSON(w, http.StatusOK, obj)
+}
+
 func dsnNotFound(err error, id string) error {
 	ae := toAPIError(err)
 	if ae.status == http.StatusNotFound {
@@ -120,8 +179,12 @@ func (s *server) getConvergence(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if q.Get("revision") == "" {
-		rev = s.store.Revision()
+	if cur := s.store.Revision(); q.Get("revision") == "" {
+		rev = cur
+	} else if rev > cur {
+		s.writeError(w, r, errorf(http.StatusBadRequest, reasonBadRequest, "revision",
+			"revision %d does not exist yet: the current revision is %d", rev, cur))
+		return
 	}
 	if s.noFleet(w, r) {
 		return

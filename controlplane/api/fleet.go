@@ -24,3 +24,16 @@ type Fleet interface {
 	// Convergence reports how many DSNs have applied revision rev.
 	Convergence(ctx context.Context, rev uint64) (model.Convergence, error)
 }
+
+// Relabeler is a Fleet whose DSNs' labels the API may change (PUT /api/v1/dsns/{id}). With
+// security on, a DSN's labels are fixed at admission and change only this way.
+type Relabeler interface {
+	// SetLabels replaces the DSN's labels and returns the DSN as it now is, or an error
+	// wrapping ErrUnknownDSN.
+	SetLabels(ctx context.Context, id string, labels map[string]string) (*model.Object, error)
+}
+
+// DSNLabels is the body of PUT /api/v1/dsns/{id}: the DSN's new labels.
+type DSNLabels struct {
+	Labels map[string]string `json:"labels"`
+}

@@ -159,7 +159,9 @@ func TestRequestErrors(t *testing.T) {
 		{"unknown route", "GET", "/api/v2/tenants", "", "", 404, "NotFound", "", "no route"},
 		{"method not allowed", "POST", "/api/v1/tenants/acme", tenant("acme"), "", 405, "MethodNotAllowed", "", "allowed: DELETE, GET, HEAD, PUT"},
 		{"DSN create", "POST", "/api/v1/dsns", `{}`, "", 405, "MethodNotAllowed", "", "created by admission"},
-		{"DSN put", "PUT", "/api/v1/dsns/d1", `{}`, "", 405, "MethodNotAllowed", "", "created by admission"},
+		{"DSN put without labels", "PUT", "/api/v1/dsns/d1", `{}`, "", 422, "Invalid", "labels", "required"},
+		{"DSN put with a bad label", "PUT", "/api/v1/dsns/d1", `{"labels":{"site":"a,b"}}`, "", 422, "Invalid", `labels["site"]`, ""},
+		{"DSN put with a spec", "PUT", "/api/v1/dsns/d1", `{"labels":{},"spec":{}}`, "", 400, "BadRequest", "spec", ""},
 		{"DSN in the tenant API", "POST", "/api/v1/tenants", `{"apiVersion":"dsnscale/v1","kind":"DSN","metadata":{"name":"d1"}}`, "", 422, "Invalid", "kind", "admission"},
 	}
 	for _, tc := range tests {

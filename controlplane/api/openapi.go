@@ -69,7 +69,10 @@ func schemas() jmap {
 			"from":     schemaRef("Peer"),
 			"to":       schemaRef("Peer"),
 			"protocol": jmap{"type": "string", "enum": []string{"", "tcp", "udp", "icmp", "any"}},
-			"ports":    jmap{"type": "array", "nullable": true, "maxItems": model.MaxPortsPerRule, "items": jmap{"type": "string", "pattern": "^[0-9]{1,5}(-[0-9]{1,5})?$"}},
+			"ports": jmap{"type": "array", "nullable": true, "maxItems": model.MaxPortsPerRule, "items": jmap{"oneOf": []any{
+				jmap{"type": "integer", "minimum": 1, "maximum": 65535},
+				jmap{"type": "string", "pattern": "^[0-9]{1,5}(-[0-9]{1,5})?$"},
+			}}},
 		}),
 		"PolicySpec": object(nil, jmap{
 			"selector": schemaRef("Selector"),
@@ -83,16 +86,19 @@ func schemas() jmap {
 			"resends": jmap{"type": "integer"}, "resyncs": jmap{"type": "integer"}, "quarantines": jmap{"type": "integer"},
 		}),
 		"DSNStatus": object([]string{"state", "desiredRevision", "appliedRevision"}, jmap{
-			"state":            jmap{"type": "string", "enum": []string{"", model.DSNStateAdmitted, model.DSNStateSyncing, model.DSNStateInSync, model.DSNStateLagging, model.DSNStateQuarantined, model.DSNStateOffline}},
-			"desiredRevision":  revisionSchema(""),
-			"appliedRevision":  revisionSchema(""),
-			"lastHeartbeat":    str("RFC 3339 time"),
-			"admittedAt":       str("RFC 3339 time"),
-			"sessionID":        str(""),
-			"ackTimes":         array(schemaRef("RevisionAck")),
-			"corrective":       schemaRef("CorrectiveCount"),
-			"lastCorrective":   str("resend, resync or quarantine"),
-			"connectedSeconds": jmap{"type": "number"},
+			"state":             jmap{"type": "string", "enum": []string{"", model.DSNStateAdmitted, model.DSNStateSyncing, model.DSNStateInSync, model.DSNStateLagging, model.DSNStateQuarantined, model.DSNStateOffline}},
+			"desiredRevision":   revisionSchema(""),
+			"appliedRevision":   revisionSchema(""),
+			"lastHeartbeat":     str("RFC 3339 time"),
+			"admittedAt":        str("RFC 3339 time"),
+			"sessionID":         str(""),
+			"ackTimes":          array(schemaRef("RevisionAck")),
+			"corrective":        schemaRef("CorrectiveCount"),
+			"lastCorrective":    str("resend, resync or quarantine"),
+			"connectedSeconds":  jmap{"type": "number"},
+			"lastError":         str("the error of the last Ack that reported one, until an Ack without error or a new session"),
+			"lastErrorRevision": revisionSchema("the revision the DSN failed to apply"),
+			"lastErrorAt":       str("RFC 3339 time"),
 		}),
 		"ListMeta": object(nil, jmap{
 			"revision": revisionSchema("store revision the page was read at"),
@@ -281,6 +287,7 @@ func paths() jmap {
 	}
 	add(pathDSNs, http.MethodGet, op{id: "listDSNs", summary: "List DSNs", params: []string{"limit", "continue", "labelSelector"}, ok: 200, okSchema: "DSNList", errors: []int{400, 429, 501, 503}})
 	add(pathDSN, http.MethodGet, op{id: "getDSN", summary: "Get a DSN", params: []string{"id"}, ok: 200, okSchema: "DSN", errors: []int{400, 404, 429, 501, 503}})
+	add(pathDSN, http.MethodPut, op{id: "setDSNLabels", summary: "Replace a DSN's labels (its tenant is fixed at admission); a live DSN is resynchronised to its new view", params: []string{"id", "dryRun"}, body: "DSNLabels", ok: 200, okSchema: "DSN", errors: []int{400, 404, 413, 422, 429, 501, 503}})
 	add(pathDSN, http.MethodDelete, op{id: "decommissionDSN", summary: "Decommission a DSN", params: []string{"id", "dryRun"}, ok: 200, okSchema: "DSN", errors: []int{400, 404, 429, 501, 503}})
 	add(pathTransactions, http.MethodPost, op{id: "transaction", summary: "Commit operations all or nothing", params: []string{"dryRun"}, body: "TransactionRequest", ok: 200, okSchema: "TransactionResponse", errors: writeErrors})
 	add(pathConvergence, http.MethodGet, op{id: "convergence", summary: "How many DSNs applied a revision", params: []string{"revision"}, ok: 200, okSchema: "Convergence", errors: []int{400, 429, 501, 503}})
@@ -440,6 +447,7 @@ func securitySchemas() jmap {
 		})
 	}
 	return jmap{
+		"DSNLabels":     object([]string{"labels"}, jmap{"labels": jmap{"type": "object", "additionalProperties": jmap{"type": "string"}}}),
 		"LoginRequest":  object([]string{"user", "password"}, jmap{"user": jmap{"type": "string", "minLength": 1}, "password": jmap{"type": "string", "format": "password", "minLength": 1}}),
 		"LoginResponse": object([]string{"token", "expiresAt"}, jmap{"token": str("a JWT to send as Authorization: Bearer <token>"), "expiresAt": timeSchema("")}),
 		"NewUser":       userFields("name", "password"),

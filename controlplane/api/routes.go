@@ -76,6 +76,7 @@ func (s *server) routes() {
 	}
 	s.handle(http.MethodGet, pathDSNs, limited, s.listDSNs)
 	s.handle(http.MethodGet, pathDSN, limited, s.getDSN)
+	s.handle(http.MethodPut, pathDSN, limited, s.putDSN)
 	s.handle(http.MethodDelete, pathDSN, limited, s.deleteDSN)
 
 	paths := make([]string, 0, len(s.allowed))
@@ -112,7 +113,7 @@ func (s *server) methodNotAllowed(path string, methods []string) http.HandlerFun
 		msg := "method " + r.Method + " is not allowed on " + path + "; allowed: " + allowHeader
 		if path == pathDSNs || path == pathDSN {
 			msg = "DSNs are created by admission over the southbound protocol, not by the API; " +
-				"the API can only get, list and decommission (DELETE) them"
+				"the API can only get, list, relabel (PUT) and decommission (DELETE) them"
 		}
 		s.writeError(w, r, errorf(http.StatusMethodNotAllowed, reasonMethodNotAllowed, "", "%s", msg))
 	}

@@ -53,12 +53,17 @@ func TestDSNRoutes(t *testing.T) {
 	e.must(http.StatusNotFound, "DELETE", "/api/v1/dsns/DSN-3", nil)
 
 	var c model.Convergence
+	e.must(http.StatusCreated, "POST", "/api/v1/tenants", tenant("one")) // revisions 1 and 2 exist
+	e.must(http.StatusCreated, "POST", "/api/v1/tenants", tenant("two"))
 	e.must(http.StatusOK, "GET", "/api/v1/convergence?revision=2", nil).json(t, &c)
 	assert.Equal(t, model.Convergence{Revision: 2, Total: 4, AtOrPast: 2, Behind: 2, BehindDSNs: []string{"DSN-0", "DSN-1"}}, c)
 	e.must(http.StatusCreated, "POST", "/api/v1/tenants", tenant("acme"))
 	e.must(http.StatusOK, "GET", "/api/v1/convergence", nil).json(t, &c)
 	assert.Equal(t, e.store.Revision(), c.Revision, "default: the current revision")
 	assert.Equal(t, "revision", e.must(http.StatusBadRequest, "GET", "/api/v1/convergence?revision=-1", nil).err(t).Field)
+	future := e.must(http.StatusBadRequest, "GET", "/api/v1/convergence?revision=999999", nil).err(t)
+	assert.Equal(t, "revision", future.Field)
+	assert.Contains(t, future.Message, "does not exist yet")
 }
 
 func TestNoFleet(t *testing.T) {

@@ -68,6 +68,16 @@ func (s *server) watchParams(r *http.Request) (watchParams, error) {
 		}
 		p.from = n
 	}
+	// A revision the store has not reached is refused rather than waited for: a client with
+	// one holds a revision from another store (or a typo), and would wait forever.
+	if cur := s.store.Revision(); p.from > cur {
+		field := "fromRevision"
+		if r.Header.Get("Last-Event-ID") != "" {
+			field = "Last-Event-ID"
+		}
+		return p, errorf(http.StatusBadRequest, reasonBadRequest, field,
+			"revision %d does not exist yet: the current revision is %d; watch from it or an earlier one", p.from, cur)
+	}
 	if k := q.Get("kind"); k != "" {
 		p.kind = model.Kind(k)
 		known := false

@@ -186,4 +186,14 @@ func TestWatchErrors(t *testing.T) {
 	r = e.doWith("GET", "/api/v1/watch", nil, "", http.Header{"Last-Event-Id": {"abc"}})
 	assert.Equal(t, http.StatusBadRequest, r.status)
 	assert.Equal(t, "Last-Event-ID", r.err(t).Field)
+
+	// A revision the store has not reached is an error, not a stream that waits forever.
+	r = e.must(http.StatusBadRequest, "GET", "/api/v1/watch?fromRevision=999999", nil)
+	assert.Equal(t, "fromRevision", r.err(t).Field)
+	assert.Contains(t, r.err(t).Message, "does not exist yet: the current revision is 4")
+	r = e.doWith("GET", "/api/v1/watch", nil, "", http.Header{"Last-Event-Id": {"5"}})
+	assert.Equal(t, http.StatusBadRequest, r.status)
+	assert.Equal(t, "Last-Event-ID", r.err(t).Field)
+	w = e.openWatch("?fromRevision=4", nil) // the current revision itself is fine
+	_ = w
 }

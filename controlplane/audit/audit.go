@@ -1,7 +1,9 @@
 // Package audit records every call to the northbound API: who, when, from where, what, the
-// verdict and the role binding that allowed it. Records go through a bounded queue to a Sink
-// without ever blocking a request (a full queue drops and counts); the search backend is the
-// usual sink, and GET /api/v1/audit searches it.
+// verdict and the role binding that allowed it. In durable mode (Journal) a call is answered
+// only once its record is stored in a JetStream stream, from which the records are indexed into
+// the search backend; in bounded mode (Recorder) records go through a bounded queue to a Sink
+// without ever blocking a request (a full queue drops and counts). GET /api/v1/audit searches
+// the search backend.
 package audit
 
 import (
@@ -135,11 +137,9 @@ func NewRecorder(cfg RecorderConfig) (*Recorder, error) {
 	if cfg.WriteTimeout == 0 {
 		cfg.WriteTimeout = 10 * time.Second
 	}
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
 	r := &Recorder{
 		cfg: cfg, log: cfg.Logger, queue: make([]Record, 0, cfg.BatchSize), full: make(chan struct{}, 1),
-		stop: make(chan struct{}), done: make(chan struct{}), idPrefix: hex.EncodeToString(b),
+		stop: make(chan struct{}), done: make(chan struct{}), idPrefix: newIDPrefix(),
 	}
 	if r.log == nil {
 		r.log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -147,6 +147,40 @@ func NewRecorder(cfg RecorderConfig) (*Recorder, error) {
 	go r.run()
 	return r, nil
 }
+
+// newIDPrefix is a random prefix for the ids of one process's records.
+func newIDPrefix() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Trail takes the record of every API call (Middleware).
+type Trail interface {
+	// Append takes a record. A durable trail returns once the record is stored, and an error
+	// if it could not be; the middleware then holds the answer until Append returns.
+	Append(ctx context.Context, rec Record) error
+	// Durable reports whether Append stores the record before it returns.
+	Durable() bool
+	// Stats counts what the trail did.
+	Stats() Stats
+	// Close stops the trail, writing what it can until ctx ends.
+	Close(ctx context.Context) error
+}
+
+var (
+	_ Trail = (*Recorder)(nil)
+	_ Trail = (*Journal)(nil)
+)
+
+// Append queues rec (Record); it never fails and never waits.
+func (r *Recorder) Append(_ context.Context, rec Record) error {
+	r.Record(rec)
+	return nil
+}
+
+// Durable is false: a full queue drops records.
+func (r *Recorder) Durable() bool { return false }
 
 // Record queues rec without blocking; if the queue is full it is dropped and counted. A record
 // without an ID is given one.

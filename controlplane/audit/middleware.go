@@ -1,7 +1,10 @@
 package audit
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"net/http"
 	"time"
 
@@ -92,10 +95,16 @@ type MiddlewareOptions struct {
 	Context func(context.Context) context.Context
 }
 
-// Middleware records every request it serves into rec once it is answered (a watch when its
-// stream ends). Put it outside authentication, rate limits and RBAC so that their refusals are
-// recorded too, and give authn and rbac the hooks (AuthnHook, LoginHook, RBACHook).
-func Middleware(rec *Recorder, opts MiddlewareOptions) func(http.Handler) http.Handler {
+// Middleware records every request it serves into trail. Put it outside authentication, rate
+// limits and RBAC so that their refusals are recorded too, and give authn and rbac the hooks
+// (AuthnHook, LoginHook, RBACHook).
+//
+// With a durable trail the answer is held (buffered) until the record is stored: a client that
+// got an answer knows the call is in the audit trail. If the record cannot be stored the client
+// gets 503 instead of the answer (the call itself may have taken effect). A streamed answer (a
+// watch) is recorded when it first flushes, and streams from then on. With a trail that is not
+// durable, the record is taken once the call is answered (a watch when its stream ends).
+func Middleware(trail Trail, opts MiddlewareOptions) func(http.Handler) http.Handler {
 	resolve := opts.Resolve
 	if resolve == nil {
 		resolve = rbac.APIResolver
@@ -104,6 +113,7 @@ func Middleware(rec *Recorder, opts MiddlewareOptions) func(http.Handler) http.H
 	if now == nil {
 		now = time.Now
 	}
+	durable := trail.Durable()
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if opts.Skip != nil && opts.Skip(r) {
@@ -112,9 +122,7 @@ func Middleware(rec *Recorder, opts MiddlewareOptions) func(http.Handler) http.H
 			}
 			start := now()
 			n := &note{}
-			sw := &statusWriter{ResponseWriter: w}
-			defer func() {
-				status := sw.status
+			record := func(status int) Record {
 				if status == 0 {
 					status = http.StatusOK
 				}
@@ -126,31 +134,147 @@ func Middleware(rec *Recorder, opts MiddlewareOptions) func(http.Handler) http.H
 				if !n.haveAttrs {
 					attrs, _ = resolve(r)
 				}
-				record := Record{
+				rec := Record{
 					Time: start.UTC(), User: n.user, Source: source, Method: r.Method, Path: r.URL.Path,
 					Verb: string(attrs.Verb), Kind: attrs.Kind, Tenant: attrs.Tenant, Name: attrs.Name,
 					Status: status, Binding: n.binding, DurationMs: float64(now().Sub(start).Microseconds()) / 1000,
 				}
 				switch {
 				case n.denied || status == http.StatusForbidden:
-					record.Verdict, record.Binding, record.Reason = VerdictDenied, "", n.reason
+					rec.Verdict, rec.Binding, rec.Reason = VerdictDenied, "", n.reason
 				case status == http.StatusUnauthorized:
-					record.Verdict, record.Reason = VerdictUnauthenticated, n.reason
+					rec.Verdict, rec.Reason = VerdictUnauthenticated, n.reason
 				case status == http.StatusTooManyRequests:
-					record.Verdict = VerdictLimited
+					rec.Verdict = VerdictLimited
 				default:
-					record.Verdict = VerdictAllowed
+					rec.Verdict = VerdictAllowed
 				}
-				rec.Record(record)
-			}()
+				return rec
+			}
 			ctx := context.WithValue(r.Context(), noteKey{}, n)
 			if opts.Context != nil {
 				ctx = opts.Context(ctx)
 			}
-			next.ServeHTTP(sw, r.WithContext(ctx))
+			if !durable {
+				sw := &statusWriter{ResponseWriter: w}
+				defer func() { _ = trail.Append(r.Context(), record(sw.status)) }()
+				next.ServeHTTP(sw, r.WithContext(ctx))
+				return
+			}
+			hw := &holdWriter{w: w, header: http.Header{}}
+			hw.commit = func() bool {
+				// The record is stored even if the client has gone: its call happened.
+				actx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), appendTimeout)
+				defer cancel()
+				if err := trail.Append(actx, record(hw.status)); err != nil {
+					writeUnavailable(w, err)
+					return false
+				}
+				return true
+			}
+			next.ServeHTTP(hw, r.WithContext(ctx))
+			hw.finish()
 		})
 	}
 }
+
+// appendTimeout bounds the wait for a durable trail to store a record.
+const appendTimeout = 10 * time.Second
+
+// writeUnavailable answers a call whose record could not be stored.
+func writeUnavailable(w http.ResponseWriter, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", "1")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	b, _ := json.Marshal(map[string]any{"code": http.StatusServiceUnavailable, "reason": "ServiceUnavailable",
+		"message": "the audit trail could not store the record of this call (" + err.Error() + "); it may have taken effect: check before retrying"})
+	_, _ = w.Write(b)
+}
+
+// holdWriter holds an answer until its audit record is stored (commit), then writes it. A
+// Flush (a stream) commits and switches to writing through.
+type holdWriter struct {
+	w      http.ResponseWriter
+	header http.Header
+	status int
+	body   bytes.Buffer
+	commit func() bool
+	// through: the record is stored and the held answer written; failed: it could not be, and
+	// the 503 was written instead, so the rest of the answer goes nowhere.
+	through, failed bool
+}
+
+func (h *holdWriter) Header() http.Header {
+	if h.through {
+		return h.w.Header()
+	}
+	return h.header
+}
+
+func (h *holdWriter) WriteHeader(status int) {
+	if h.status == 0 {
+		h.status = status
+	}
+	if h.through {
+		h.w.WriteHeader(status)
+	}
+}
+
+func (h *holdWriter) Write(b []byte) (int, error) {
+	if h.status == 0 {
+		h.status = http.StatusOK
+	}
+	switch {
+	case h.failed:
+		return 0, errAuditUnavailable
+	case h.through:
+		return h.w.Write(b)
+	}
+	return h.body.Write(b)
+}
+
+var errAuditUnavailable = errors.New("audit: the record of this call could not be stored")
+
+// release stores the record and, if that worked, writes the held answer.
+func (h *holdWriter) release() {
+	if h.through || h.failed {
+		return
+	}
+	if !h.commit() {
+		h.failed = true
+		return
+	}
+	h.through = true
+	dst := h.w.Header()
+	for k, v := range h.header {
+		dst[k] = v
+	}
+	status := h.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	h.w.WriteHeader(status)
+	if h.body.Len() > 0 {
+		_, _ = h.w.Write(h.body.Bytes())
+	}
+}
+
+// finish ends the call: the held answer goes out once its record is stored.
+func (h *holdWriter) finish() { h.release() }
+
+// Flush commits the answer so far and sends it: a stream is recorded when it starts.
+func (h *holdWriter) Flush() {
+	h.release()
+	if h.through {
+		if f, ok := h.w.(http.Flusher); ok {
+			f.Flush()
+		}
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection (deadlines). Flushes go through
+// Flush above, which ResponseController prefers.
+func (h *holdWriter) Unwrap() http.ResponseWriter { return h.w }
 
 // statusWriter remembers the status of the answer.
 type statusWriter struct {

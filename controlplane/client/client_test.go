@@ -269,6 +269,10 @@ func TestDSNsConvergenceAndHealth(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "d1", l.Continue)
 
+	for _, name := range []string{"t1", "t2", "t3"} { // revision 3 exists
+		_, err = e.c.Create(ctx, tenantObj(name))
+		require.NoError(t, err)
+	}
 	c, err := e.c.Convergence(ctx, 3)
 	require.NoError(t, err)
 	assert.Equal(t, model.Convergence{Revision: 3, Total: 2, AtOrPast: 1, Behind: 1, BehindDSNs: []string{"d2"}}, c)
@@ -285,7 +289,7 @@ func TestDSNsConvergenceAndHealth(t *testing.T) {
 	assert.Contains(t, string(doc), `"openapi": "3.0.3"`)
 	info, err := e.c.RevisionInfo(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, uint64(0), info.Revision)
+	assert.Equal(t, uint64(3), info.Revision)
 }
 
 func TestTokenAndHeaders(t *testing.T) {

@@ -44,10 +44,11 @@ func (d *Distributor) handleAck(msg *nats.Msg) {
 	if a.Error != "" {
 		d.m.acks.WithLabelValues("error").Inc()
 		d.log.Debug("DSN failed to apply", "dsn", id, "revision", a.Revision, "error", a.Error)
-		m.lastError = a.Error
+		m.lastError, m.lastErrorRev, m.lastErrorAt = a.Error, m.lastSent, now
 		return
 	}
 	d.m.acks.WithLabelValues("ok").Inc()
+	m.lastError, m.lastErrorRev, m.lastErrorAt = "", 0, time.Time{}
 	if n := len(m.acks); n == 0 || m.acks[n-1].rev != a.Revision {
 		m.acks = append(m.acks, ackAt{rev: a.Revision, at: now})
 		if len(m.acks) > ackRing {

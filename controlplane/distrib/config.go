@@ -1,6 +1,7 @@
 package distrib
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"github.com/dsnscale/dsnscale/controlplane/wire"
@@ -24,6 +25,19 @@ type AdmissionObserver interface {
 	OnHello(h *wire.Hello, status string, at time.Time)
 }
 
+// Identity is what admission fixed about a DSN: its tenant and its labels.
+type Identity struct {
+	Tenant string
+	Labels map[string]string
+}
+
+// Identities gives the admitted identity of a DSN, or false when the DSN has none (it was
+// never admitted through a bootstrap token: security is off, or a fleet gateway speaks for
+// it). It is defined here so that distribution does not depend on the admission store.
+type Identities interface {
+	Admitted(ctx context.Context, dsn string) (Identity, bool, error)
+}
+
 type Config struct {
 	// Conn is the control plane's NATS connection (required).
 	Conn *nats.Conn
@@ -40,6 +54,11 @@ type Config struct {
 	// Observer, if set, hears of every Hello that was decoded and answered (the inventory
 	// keeps admission history from it). It must not block.
 	Observer AdmissionObserver
+	// Identities, if set, holds the tenant and labels of admitted DSNs: such a DSN gets its
+	// tenant's view only, and a Hello whose labels contradict the admitted ones is rejected
+	// (docs/PROTOCOL.md, Tenant isolation). Without it (or for a DSN it does not know) the
+	// Hello's labels are taken as they are and the DSN has no tenant.
+	Identities Identities
 
 	// HeartbeatInterval is what DSNs are told to heartbeat at (default 10s).
 	HeartbeatInterval time.Duration

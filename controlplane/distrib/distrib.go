@@ -40,11 +40,13 @@ const ackRing = 16
 type dsn struct {
 	id          string
 	pushSubject string
+	tenant      string // the admitted tenant; empty for a DSN with no admission record
 	labels      map[string]string
 	spec        model.DSNSpec
 	admittedAt  time.Time
 	group       *group
 	registered  bool // persisted in the registry bucket
+	relabelled  bool // labels changed by the API since the last admission: what it has is another view
 
 	// Live state, rebuilt from Hellos, acks and heartbeats.
 	session       string
@@ -56,6 +58,8 @@ type dsn struct {
 	lastSent      uint64  // the revision the last push sent brings the DSN to
 	acks          []ackAt // most recent, oldest first
 	lastError     string
+	lastErrorRev  uint64 // the revision the DSN was pushed when it failed: what it did not apply
+	lastErrorAt   time.Time
 	awaitSnapshot bool // a resync waits for the group's snapshot to be written
 	replacing     bool // a snapshot was sent: the next ack may lower the applied revision
 
@@ -86,6 +90,7 @@ type ackAt struct {
 // group is a label group: its view, members, delta history and snapshot.
 type group struct {
 	id      string
+	tenant  string
 	view    *groupView
 	members map[*dsn]struct{}
 	log     deltaLog
@@ -120,7 +125,8 @@ type Distributor struct {
 
 	running atomic.Bool
 	kv      jetstream.KeyValue
-	obs     jetstream.ObjectStore
+	obsMu   sync.Mutex
+	obs     map[string]jetstream.ObjectStore // by tenant
 	out     *outbox
 	events  *eventQueue
 	hellos  chan *nats.Msg
@@ -268,13 +274,11 @@ func (d *Distributor) open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("distrib: registry bucket %q: %w", d.cfg.RegistryBucket, err)
 	}
-	obs, err := d.cfg.JS.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
-		Bucket: wire.SnapshotBucket, Description: "DSN group snapshots", Replicas: d.cfg.Replicas,
-	})
-	if err != nil {
-		return fmt.Errorf("distrib: snapshot bucket %q: %w", wire.SnapshotBucket, err)
+	d.obs = map[string]jetstream.ObjectStore{}
+	if _, err := d.snapshotStore(ctx, ""); err != nil {
+		return err
 	}
-	d.kv, d.obs = kv, obs
+	d.kv = kv
 	d.reg = newRegistryWriter(kv, d.log, d.m)
 	recs, err := loadRegistry(ctx, kv, d.log)
 	if err != nil {
@@ -284,10 +288,10 @@ func (d *Distributor) open(ctx context.Context) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, r := range recs {
-		m := &dsn{id: r.ID, pushSubject: wire.PushSubject(r.ID), labels: r.Labels, spec: r.Spec,
+		m := &dsn{id: r.ID, pushSubject: wire.PushSubject(r.ID), tenant: r.Tenant, labels: r.Labels, spec: r.Spec,
 			admittedAt: r.AdmittedAt, registered: true, offline: true}
 		d.dsns[r.ID] = m
-		d.join(m, d.groupFor(wire.GroupID(r.Labels), r.Labels))
+		d.join(m, d.groupFor(r.Tenant, r.Labels))
 	}
 	d.m.known.Set(float64(len(d.dsns)))
 	return nil
@@ -370,13 +374,34 @@ func (d *Distributor) publishLoop(ctx context.Context) error {
 	}
 }
 
-// groupFor returns the group with id, creating it (and computing its view) if needed.
-// d.mu must be held for writing.
-func (d *Distributor) groupFor(id string, labels map[string]string) *group {
+// snapshotStore returns the object store of tenant's group snapshots, creating its bucket on
+// first use. Each tenant has a bucket of its own so that the bus's per-identity permissions
+// can refuse a DSN every other tenant's snapshots.
+func (d *Distributor) snapshotStore(ctx context.Context, tenant string) (jetstream.ObjectStore, error) {
+	d.obsMu.Lock()
+	defer d.obsMu.Unlock()
+	if o := d.obs[tenant]; o != nil {
+		return o, nil
+	}
+	bucket := wire.SnapshotBucketFor(tenant)
+	o, err := d.cfg.JS.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+		Bucket: bucket, Description: "DSN group snapshots", Replicas: d.cfg.Replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("distrib: snapshot bucket %q: %w", bucket, err)
+	}
+	d.obs[tenant] = o
+	return o, nil
+}
+
+// groupFor returns the group of tenant's DSNs with labels, creating it (and computing its
+// view) if needed. d.mu must be held for writing.
+func (d *Distributor) groupFor(tenant string, labels map[string]string) *group {
+	id := wire.GroupIDFor(tenant, labels)
 	if g := d.groups[id]; g != nil {
 		return g
 	}
-	g := &group{id: id, view: newGroupView(labels, d.ix), members: map[*dsn]struct{}{}}
+	g := &group{id: id, tenant: tenant, view: newGroupView(tenant, labels, d.ix), members: map[*dsn]struct{}{}}
 	d.groups[id] = g
 	return g
 }

@@ -44,6 +44,9 @@ func (d *Distributor) object(m *dsn, now time.Time) *model.Object {
 		Corrective:      m.corrective,
 		LastCorrective:  m.lastCorrective,
 	}
+	if m.lastError != "" {
+		st.LastError, st.LastErrorRevision, st.LastErrorAt = m.lastError, m.lastErrorRev, formatTime(m.lastErrorAt)
+	}
 	for i, a := range m.acks {
 		st.AckTimes[i] = model.RevisionAck{Revision: a.rev, At: formatTime(a.at)}
 	}
@@ -59,7 +62,7 @@ func (d *Distributor) object(m *dsn, now time.Time) *model.Object {
 	return &model.Object{
 		APIVersion: model.APIVersion,
 		Kind:       model.KindDSN,
-		Metadata:   model.Metadata{Name: m.id, Labels: maps.Clone(m.labels)},
+		Metadata:   model.Metadata{Name: m.id, Tenant: m.tenant, Labels: maps.Clone(m.labels)},
 		Spec:       spec,
 		Status:     status,
 	}
@@ -179,4 +182,35 @@ func (d *Distributor) Convergence(ctx context.Context, rev uint64) (model.Conver
 func quantile(xs []float64, q float64) float64 {
 	i := int(math.Ceil(q*float64(len(xs)))) - 1
 	return xs[min(max(i, 0), len(xs)-1)]
+}
+
+// SetLabels gives a DSN new labels, as the northbound API decides (its tenant stays). The DSN
+// moves to the group of its new labels and, if it is live, is resynchronised to that group's
+// view from a snapshot. It returns the DSN as it now is, or an error wrapping
+// api.ErrUnknownDSN.
+func (d *Distributor) SetLabels(ctx context.Context, id string, labels map[string]string) (*model.Object, error) {
+	labels = maps.Clone(labels)
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	m := d.dsns[id]
+	if m == nil {
+		return nil, fmt.Errorf("%w: %q", api.ErrUnknownDSN, id)
+	}
+	if !equalLabels(m.labels, labels) {
+		m.labels = labels
+		m.spec.Site, m.spec.Rack = labels["site"], labels["rack"]
+		d.join(m, d.groupFor(m.tenant, labels))
+		d.reg.put(m.record())
+		// Whatever the DSN applied was another view: it has not converged on this one.
+		m.applied, m.relabelled = 0, true
+		if m.live() {
+			m.waitRev, m.waitSince = d.rev, d.clock.Now()
+			d.resync(m, "labels changed")
+		}
+		d.log.Info("DSN relabelled", "dsn", id, "labels", model.SortedLabels(labels))
+	}
+	return d.object(m, d.clock.Now()), nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -104,12 +105,15 @@ func (d *Distributor) handleHello(ctx context.Context, msg *nats.Msg) {
 
 // admit decides a Hello. It returns the answer and the outcome to count.
 func (d *Distributor) admit(ctx context.Context, h *wire.Hello) (wire.Admission, string) {
-	labels := maps.Clone(h.Labels)
-	if labels == nil {
-		labels = map[string]string{}
+	ident, admitted, reason, err := d.identify(ctx, h)
+	switch {
+	case err != nil:
+		d.log.Warn("admitted identity not read", "dsn", h.DSN, "err", err)
+		return wire.Admission{Status: wire.Retry, Reason: "identity store unavailable", RetryAfterMs: d.retryAfter(1)}, "retry"
+	case reason != "":
+		d.log.Info("hello refused", "dsn", h.DSN, "reason", reason)
+		return wire.Admission{Status: wire.Rejected, Reason: reason}, "rejected"
 	}
-	gid := wire.GroupID(labels)
-	spec := model.DSNSpec{SoftwareVersion: h.SoftwareVersion, Site: labels["site"], Rack: labels["rack"]}
 	a := h.AppliedRevision
 
 	for attempt := 0; attempt < 3; attempt++ {
@@ -141,7 +145,13 @@ func (d *Distributor) admit(ctx context.Context, h *wire.Hello) (wire.Admission,
 		}
 		now := d.clock.Now()
 		m := d.dsns[h.DSN]
-		known := m != nil && m.registered && equalLabels(m.labels, labels)
+		tenant, labels := ident.Tenant, ident.Labels
+		if !admitted && len(h.Labels) == 0 && m != nil && m.registered {
+			// A Hello that names no labels keeps the registered ones: it does not wipe them.
+			tenant, labels = m.tenant, m.labels
+		}
+		spec := model.DSNSpec{SoftwareVersion: h.SoftwareVersion, Site: labels["site"], Rack: labels["rack"]}
+		known := m != nil && m.registered && !m.relabelled && m.tenant == tenant && equalLabels(m.labels, labels)
 		if a > cur {
 			if a <= d.cfg.Store.Revision() {
 				d.mu.Unlock()
@@ -149,7 +159,7 @@ func (d *Distributor) admit(ctx context.Context, h *wire.Hello) (wire.Admission,
 			}
 			known = false // a revision this store never had: the DSN's config is foreign
 		}
-		g := d.groupFor(gid, labels)
+		g := d.groupFor(tenant, labels)
 
 		// Decide what the DSN is missing.
 		plan := planSnapshot
@@ -212,13 +222,14 @@ func (d *Distributor) admit(ctx context.Context, h *wire.Hello) (wire.Admission,
 
 		// Admit: a new session.
 		d.join(m, g)
-		if !m.registered || !equalLabels(m.labels, labels) || m.spec != spec {
-			m.labels, m.spec, m.registered = labels, spec, true
+		if !m.registered || m.tenant != tenant || !equalLabels(m.labels, labels) || m.spec != spec {
+			m.tenant, m.labels, m.spec, m.registered = tenant, labels, spec, true
 			d.reg.put(m.record())
 		}
-		m.session, m.sessionStart, m.lastHeard = newSessionID(), now, now
+		m.session, m.sessionStart, m.lastHeard, m.relabelled = newSessionID(), now, now, false
 		m.offline, m.quarantined, m.awaitSnapshot, m.replacing = false, false, false, plan == planSnapshot
-		m.ladder, m.lastAction, m.lastError = 0, time.Time{}, ""
+		m.ladder, m.lastAction = 0, time.Time{}
+		m.lastError, m.lastErrorRev, m.lastErrorAt = "", 0, time.Time{}
 		adm := wire.Admission{
 			Status:              wire.Admitted,
 			SessionID:           m.session,
@@ -251,6 +262,43 @@ func (d *Distributor) admit(ctx context.Context, h *wire.Hello) (wire.Admission,
 		return adm, plan
 	}
 	return wire.Admission{Status: wire.Retry, Reason: "control plane busy", RetryAfterMs: d.retryAfter(1)}, "retry"
+}
+
+// identify returns the tenant and labels a Hello's DSN is admitted with. For a DSN with an
+// admission record they are the recorded ones (admitted is true); a Hello may repeat any of the
+// recorded labels or name none, but a label that is not recorded, or has another value, gets
+// a rejection reason. For a DSN without one the Hello's labels are taken as they are.
+func (d *Distributor) identify(ctx context.Context, h *wire.Hello) (id Identity, admitted bool, reason string, err error) {
+	if d.cfg.Identities != nil {
+		id, admitted, err = d.cfg.Identities.Admitted(ctx, h.DSN)
+		if err != nil {
+			return Identity{}, false, "", err
+		}
+	}
+	if !admitted {
+		id = Identity{Labels: maps.Clone(h.Labels)}
+		if id.Labels == nil {
+			id.Labels = map[string]string{}
+		}
+		return id, false, "", nil
+	}
+	id.Labels = maps.Clone(id.Labels)
+	if id.Labels == nil {
+		id.Labels = map[string]string{}
+	}
+	for _, k := range slices.Sorted(maps.Keys(h.Labels)) {
+		v := h.Labels[k]
+		have, ok := id.Labels[k]
+		switch {
+		case !ok:
+			return Identity{}, true, fmt.Sprintf("labels.%s: the DSN was not admitted with this label; labels change only through the API (admitted labels: %s)",
+				k, model.SortedLabels(id.Labels)), nil
+		case have != v:
+			return Identity{}, true, fmt.Sprintf("labels.%s: %q differs from the admitted value %q; labels change only through the API (admitted labels: %s)",
+				k, v, have, model.SortedLabels(id.Labels)), nil
+		}
+	}
+	return id, true, "", nil
 }
 
 // errNoChanges stands for store changes that were not read.

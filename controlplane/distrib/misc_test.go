@@ -304,3 +304,38 @@ func TestHelloStorm(t *testing.T) {
 		c.counter("hellos_total", "outcome", "retry"), c.counter("hellos_total", "outcome", "snapshot"), c.counter("hellos_total", "outcome", "uptodate"))
 	assert.EqualValues(t, n/2, c.counter("hellos_total", "outcome", "uptodate"), "db DSNs have nothing to fetch")
 }
+
+// TestAckErrorShowsInStatus checks that an Ack reporting a failed apply shows in the DSN's
+// status until an Ack without error clears it.
+func TestAckErrorShowsInStatus(t *testing.T) {
+	c := startCP(t, nil)
+	c.commit(tenantOp("acme"), create(networkObj("acme", "web", "10.0.0.0/24")),
+		create(policyObj("acme", "p", map[string]string{"role": "web"}, "web", "")))
+	hello := func() wire.Admission {
+		b, err := json.Marshal(wire.Hello{Protocol: wire.Version, DSN: "d-err", Labels: map[string]string{"role": "web"}})
+		require.NoError(t, err)
+		msg, err := c.nc.Request(wire.HelloSubject("d-err"), b, 10*time.Second)
+		require.NoError(t, err)
+		var adm wire.Admission
+		require.NoError(t, json.Unmarshal(msg.Data, &adm))
+		require.Equal(t, wire.Admitted, adm.Status, adm.Reason)
+		return adm
+	}
+	adm := hello()
+	ack := func(a wire.Ack) {
+		b, err := json.Marshal(a)
+		require.NoError(t, err)
+		require.NoError(t, c.nc.Publish(wire.AckSubject("d-err"), b))
+	}
+	ack(wire.Ack{DSN: "d-err", SessionID: adm.SessionID, Revision: 0, Error: "policy p: rule 0: table full"})
+	require.Eventually(t, func() bool { return c.status("d-err").LastError != "" }, 10*time.Second, 10*time.Millisecond)
+	st := c.status("d-err")
+	require.Equal(t, "policy p: rule 0: table full", st.LastError)
+	require.Equal(t, adm.Revision, st.LastErrorRevision)
+	require.NotEmpty(t, st.LastErrorAt)
+	require.Zero(t, st.AppliedRevision)
+
+	ack(wire.Ack{DSN: "d-err", SessionID: adm.SessionID, Revision: adm.Revision})
+	require.Eventually(t, func() bool { return c.status("d-err").AppliedRevision == adm.Revision }, 10*time.Second, 10*time.Millisecond)
+	require.Empty(t, c.status("d-err").LastError, "a successful apply clears the error")
+}

@@ -19,13 +19,14 @@ import (
 // establishes is persisted; live state is rebuilt from Hellos, acks and heartbeats.
 type record struct {
 	ID         string            `json:"id"`
+	Tenant     string            `json:"tenant,omitempty"`
 	Labels     map[string]string `json:"labels,omitempty"`
 	Spec       model.DSNSpec     `json:"spec"`
 	AdmittedAt time.Time         `json:"admittedAt"`
 }
 
 func (m *dsn) record() *record {
-	return &record{ID: m.id, Labels: m.labels, Spec: m.spec, AdmittedAt: m.admittedAt}
+	return &record{ID: m.id, Tenant: m.tenant, Labels: m.labels, Spec: m.spec, AdmittedAt: m.admittedAt}
 }
 
 // loadRegistry reads every record of the bucket. Records that do not decode or carry a bad id

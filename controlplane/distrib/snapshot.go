@@ -8,6 +8,8 @@ import (
 	"errors"
 	"sync"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/dsnscale/dsnscale/controlplane/model"
 	"github.com/dsnscale/dsnscale/controlplane/wire"
 )
@@ -80,7 +82,10 @@ func (d *Distributor) writeSnapshot(ctx context.Context, g *group) {
 	}
 	data, err := json.Marshal(&snap)
 	if err == nil {
-		_, err = d.obs.PutBytes(ctx, wire.SnapshotObject(g.id), data)
+		var obs jetstream.ObjectStore
+		if obs, err = d.snapshotStore(ctx, g.tenant); err == nil {
+			_, err = obs.PutBytes(ctx, wire.SnapshotObject(g.id), data)
+		}
 	}
 	sum := sha256.Sum256(data)
 
@@ -98,7 +103,7 @@ func (d *Distributor) writeSnapshot(ctx context.Context, g *group) {
 	d.m.snapshotWrites.WithLabelValues("ok").Inc()
 	d.m.snapshotBytes.Add(float64(len(data)))
 	if g.snap == nil || g.snap.Revision <= rev {
-		g.snap = &wire.SnapshotRef{Bucket: wire.SnapshotBucket, Object: wire.SnapshotObject(g.id),
+		g.snap = &wire.SnapshotRef{Bucket: wire.SnapshotBucketFor(g.tenant), Object: wire.SnapshotObject(g.id),
 			Revision: rev, Size: len(data), SHA256: hex.EncodeToString(sum[:])}
 	}
 	for m := range g.members {

@@ -10,9 +10,10 @@ import (
 	"github.com/dsnscale/dsnscale/controlplane/wire"
 )
 
-// A DSN's view is the config it needs: the Policies whose selector matches its labels, and the
-// Networks of the same tenant those policies name. DSNs with the same labels share a group and
-// so a view; the distributor keeps each group's view incrementally as the store changes.
+// A DSN's view is the config it needs: the Policies of its tenant whose selector matches its
+// labels, and the Networks of the same tenant those policies name. A DSN with no tenant (no
+// admission record) is matched against every tenant's Policies. DSNs of one tenant with the
+// same labels share a group and so a view; the distributor keeps each group's view incrementally as the store changes.
 
 // entry is one object of the index, with what views need from it parsed once.
 type entry struct {
@@ -94,13 +95,14 @@ func (ix *index) set(k model.Key, e *entry) {
 
 // groupView is the view of one label group.
 type groupView struct {
+	tenant   string // "" matches every tenant's policies
 	labels   map[string]string
 	policies map[model.Key]struct{}
 	netRefs  map[model.Key]int // how many of the view's policies name each network
 }
 
-func newGroupView(labels map[string]string, ix *index) *groupView {
-	g := &groupView{labels: labels}
+func newGroupView(tenant string, labels map[string]string, ix *index) *groupView {
+	g := &groupView{tenant: tenant, labels: labels}
 	g.rebuild(ix)
 	return g
 }
@@ -117,7 +119,7 @@ func (g *groupView) rebuild(ix *index) {
 }
 
 func (g *groupView) selects(e *entry) bool {
-	return e != nil && !e.bad && e.sel.Matches(g.labels)
+	return e != nil && !e.bad && (g.tenant == "" || e.obj.Metadata.Tenant == g.tenant) && e.sel.Matches(g.labels)
 }
 
 func (g *groupView) add(k model.Key, e *entry) {

@@ -78,7 +78,7 @@ func TestGroupViewSelectsPoliciesAndTheirNetworks(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(model.SortedLabels(tt.labels), func(t *testing.T) {
-			g := newGroupView(tt.labels, ix)
+			g := newGroupView("", tt.labels, ix)
 			var got []string
 			for _, e := range g.objects(ix) {
 				got = append(got, e.obj.Key().String())
@@ -94,8 +94,8 @@ func TestBatchChanges(t *testing.T) {
 	for _, o := range []*model.Object{network("t1", "a", 1), network("t1", "b", 2), policy("t1", "p", 3, web, "a")} {
 		ix.set(o.Key(), newEntry(o, 0))
 	}
-	g := newGroupView(web, ix)
-	other := newGroupView(map[string]string{"role": "db"}, ix)
+	g := newGroupView("", web, ix)
+	other := newGroupView("", map[string]string{"role": "db"}, ix)
 
 	// The policy switches from network a to b, and a is updated: b enters the view, a leaves it
 	// (its update is not the group's business), and the policy is put.
@@ -138,7 +138,7 @@ func TestViewsProperty(t *testing.T) {
 		ix := newIndex()
 		var groups []*groupView
 		for _, ls := range labelSets {
-			groups = append(groups, newGroupView(ls, ix))
+			groups = append(groups, newGroupView("", ls, ix))
 		}
 		state := make([]map[model.Key]uint64, len(groups)) // what a DSN of each group holds
 		for i := range state {
@@ -194,7 +194,7 @@ func TestViewsProperty(t *testing.T) {
 				applyChanges(state[gi], cs)
 				logs[gi] = logs[gi].add(groupDelta{from: from, to: rev, changes: cs}, bnds.oldest())
 				// The incremental view equals a view computed from scratch.
-				fresh := newGroupView(g.labels, ix)
+				fresh := newGroupView(g.tenant, g.labels, ix)
 				require.Equal(t, fresh.revisions(ix), state[gi], "group %d after batch %d", gi, bi)
 				require.Equal(t, fresh.revisions(ix), g.revisions(ix))
 			}

@@ -6,9 +6,11 @@
 package model
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -127,11 +129,45 @@ const (
 
 // Rule is one ordered entry of a policy.
 type Rule struct {
-	Action   Action   `json:"action"`
-	From     Peer     `json:"from"`
-	To       Peer     `json:"to"`
-	Protocol string   `json:"protocol,omitempty"` // tcp, udp, icmp or any (empty means any)
-	Ports    []string `json:"ports,omitempty"`    // "443" or "8000-8080"; empty means any
+	Action   Action `json:"action"`
+	From     Peer   `json:"from"`
+	To       Peer   `json:"to"`
+	Protocol string `json:"protocol,omitempty"` // tcp, udp, icmp or any (empty means any)
+	Ports    Ports  `json:"ports,omitempty"`    // "443" or "8000-8080" (or 443); empty means any
+}
+
+// Ports are a rule's ports. Each entry is a port or a range, given like Kubernetes'
+// int-or-string: an integer (443) or a string ("443", "8000-8080"). They are kept, and
+// written back, as strings.
+type Ports []string
+
+// UnmarshalJSON takes integers as well as strings.
+func (p *Ports) UnmarshalJSON(data []byte) error {
+	var raw []json.RawMessage
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return err
+	}
+	if raw == nil {
+		*p = nil
+		return nil
+	}
+	out := make(Ports, len(raw))
+	for i, r := range raw {
+		r = bytes.TrimSpace(r)
+		if len(r) > 0 && r[0] == '"' {
+			if err := json.Unmarshal(r, &out[i]); err != nil {
+				return err
+			}
+			continue
+		}
+		n, err := strconv.ParseInt(string(r), 10, 64)
+		if err != nil {
+			return fmt.Errorf("ports[%d]: %s is not an integer or a string", i, r)
+		}
+		out[i] = strconv.FormatInt(n, 10)
+	}
+	*p = out
+	return nil
 }
 
 // Peer is one side of a rule: a network of the policy's tenant, or endpoints chosen by labels.
@@ -170,6 +206,12 @@ type DSNStatus struct {
 	Corrective       CorrectiveCount `json:"corrective"`
 	LastCorrective   string          `json:"lastCorrective,omitempty"` // resend, resync or quarantine
 	ConnectedSeconds float64         `json:"connectedSeconds,omitempty"`
+	// LastError is the error of the DSN's last Ack that reported one (it failed to apply
+	// LastErrorRevision's config and kept AppliedRevision's), until an Ack without error or a
+	// new session clears it; LastErrorAt is when it arrived (RFC 3339 with nanoseconds).
+	LastError         string `json:"lastError,omitempty"`
+	LastErrorRevision uint64 `json:"lastErrorRevision,omitempty"`
+	LastErrorAt       string `json:"lastErrorAt,omitempty"`
 }
 
 // RevisionAck records when a DSN acknowledged a revision.

@@ -162,6 +162,9 @@ func (w *shapeWalker) value(t reflect.Type) error {
 	if t == rawMessageType || t.Kind() == reflect.Interface {
 		return w.skipValue()
 	}
+	if t == portsType && got == "an array" {
+		return w.intOrStringArray()
+	}
 	want := ""
 	switch t.Kind() {
 	case reflect.Struct:
@@ -291,6 +294,38 @@ func (w *shapeWalker) mapValue(t reflect.Type) error {
 }
 
 // array checks the JSON array at pos against slice type t.
+var portsType = reflect.TypeFor[Ports]()
+
+// intOrStringArray walks an array whose entries may be integers or strings (Ports).
+func (w *shapeWalker) intOrStringArray() error {
+	return w.elements(func(i int) error {
+		n := len(w.path)
+		w.path = append(w.path, '[')
+		w.path = strconv.AppendInt(w.path, int64(i), 10)
+		w.path = append(w.path, ']')
+		defer func() { w.path = w.path[:n] }()
+		w.skipSpace()
+		switch got := w.jsonKind(); got {
+		case "a string":
+			_, _, err := w.str()
+			return err
+		case "a number":
+			num, err := w.number()
+			if err == nil {
+				if _, perr := strconv.ParseInt(num, 10, 64); perr != nil {
+					w.malformed(fmt.Sprintf("must be an integer or a string, got %s", num))
+				}
+			}
+			return err
+		case "":
+			return w.unexpected("looking for the beginning of a value")
+		default:
+			w.malformed("must be an integer or a string, got " + got)
+			return w.skipValue()
+		}
+	})
+}
+
 func (w *shapeWalker) array(t reflect.Type) error {
 	elem := t.Elem()
 	return w.elements(func(i int) error {

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -28,6 +29,20 @@ func TestValidateAcceptsGoodObjects(t *testing.T) {
 			require.NoError(t, Validate(obj))
 		})
 	}
+}
+
+// TestPortsIntOrString checks that ports may be integers as well as strings and ranges, and are
+// kept as strings.
+func TestPortsIntOrString(t *testing.T) {
+	obj, err := DecodeObject([]byte(patch(t, goodPolicy, `"ports":["5432","8000-8080"]`, `"ports":[443, "8000-8080", "22"]`)))
+	require.NoError(t, err)
+	require.NoError(t, Validate(obj))
+	var spec PolicySpec
+	require.NoError(t, obj.DecodeSpec(&spec))
+	require.Equal(t, Ports{"443", "8000-8080", "22"}, spec.Rules[0].Ports)
+	b, err := json.Marshal(spec.Rules[0].Ports)
+	require.NoError(t, err)
+	require.JSONEq(t, `["443","8000-8080","22"]`, string(b))
 }
 
 // patch replaces old with new in a good object, failing the test if old is absent.
@@ -95,10 +110,12 @@ func TestValidateRejects(t *testing.T) {
 		{"policy bad protocol", func(t *testing.T) string { return patch(t, goodPolicy, `"protocol":"tcp"`, `"protocol":"sctp"`) }, "spec.rules[0].protocol", "tcp, udp, icmp, any", false},
 		{"policy icmp ports", func(t *testing.T) string { return patch(t, goodPolicy, `"protocol":"tcp"`, `"protocol":"icmp"`) }, "spec.rules[0].ports", "icmp", false},
 		{"policy port zero", func(t *testing.T) string { return patch(t, goodPolicy, `"5432"`, `"0"`) }, "spec.rules[0].ports[0]", "outside 1-65535", false},
+		{"policy port integer zero", func(t *testing.T) string { return patch(t, goodPolicy, `"5432"`, `0`) }, "spec.rules[0].ports[0]", "outside 1-65535", false},
+		{"policy port fraction", func(t *testing.T) string { return patch(t, goodPolicy, `"5432"`, `443.5`) }, "spec.rules[0].ports[0]", "an integer or a string", true},
+		{"policy port object", func(t *testing.T) string { return patch(t, goodPolicy, `"5432"`, `{"port":443}`) }, "spec.rules[0].ports[0]", "an integer or a string, got an object", true},
 		{"policy port big", func(t *testing.T) string { return patch(t, goodPolicy, `"5432"`, `"65536"`) }, "spec.rules[0].ports[0]", "outside 1-65535", false},
 		{"policy port reversed", func(t *testing.T) string { return patch(t, goodPolicy, `"8000-8080"`, `"8080-8000"`) }, "spec.rules[0].ports[1]", "after its end", false},
 		{"policy port junk", func(t *testing.T) string { return patch(t, goodPolicy, `"8000-8080"`, `"80-"`) }, "spec.rules[0].ports[1]", "not a port", false},
-		{"policy port number", func(t *testing.T) string { return patch(t, goodPolicy, `"5432"`, `5432`) }, "spec.rules[0].ports[0]", "must be a string", true},
 		{"policy rules object", func(t *testing.T) string {
 			return `{"apiVersion":"dsnscale/v1","kind":"Policy","metadata":{"name":"p","tenant":"t"},"spec":{"rules":{}}}`
 		}, "spec.rules", "must be an array", true},

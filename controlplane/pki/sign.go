@@ -29,6 +29,10 @@ type Identity struct {
 	Name string
 	// Role is RoleDSN, RoleGateway or RoleControlPlane.
 	Role string
+	// Tenant is the tenant a DSN (or a gateway) was admitted into, fixed by the CA from the
+	// bootstrap token and carried as a second URI SAN (see TenantURI); empty for the control
+	// plane's components and for identities issued without one.
+	Tenant string
 }
 
 // String renders the identity as "role:name".
@@ -37,6 +41,11 @@ func (id Identity) String() string { return id.Role + ":" + id.Name }
 // URI is the identity's URI SAN: "urn:dsnscale:<role>:<name>".
 func (id Identity) URI() *url.URL {
 	return &url.URL{Scheme: "urn", Opaque: Organization + ":" + id.Role + ":" + id.Name}
+}
+
+// TenantURI is the URI SAN that carries a tenant: "urn:dsnscale:tenant:<tenant>".
+func TenantURI(tenant string) *url.URL {
+	return &url.URL{Scheme: "urn", Opaque: Organization + ":tenant:" + tenant}
 }
 
 // CheckName returns "" if name can name an identity, or what is wrong with it. Names are DSN
@@ -132,6 +141,11 @@ func (ca *CA) SignCSRFor(csrPEM []byte, id Identity, ttl time.Duration) ([]byte,
 	}
 	if msg := CheckName(id.Name); msg != "" {
 		return nil, fmt.Errorf("%w: identity: %s", ErrInvalid, msg)
+	}
+	if id.Tenant != "" {
+		if msg := model.CheckName(id.Tenant); msg != "" {
+			return nil, fmt.Errorf("%w: tenant: %s", ErrInvalid, msg)
+		}
 	}
 	csr, err := ParseCSR(csrPEM)
 	if err != nil {
@@ -234,6 +248,9 @@ func (ca *CA) issue(id Identity, pub crypto.PublicKey, ttl time.Duration, san *s
 		BasicConstraintsValid: true,
 		URIs:                  []*url.URL{id.URI()},
 	}
+	if id.Tenant != "" {
+		tmpl.URIs = append(tmpl.URIs, TenantURI(id.Tenant))
+	}
 	if san != nil {
 		tmpl.DNSNames, tmpl.IPAddresses = san.dns, san.ips
 	}
@@ -283,8 +300,19 @@ func IdentityOf(cert *x509.Certificate) (Identity, error) {
 	if msg := CheckName(id.Name); msg != "" {
 		return Identity{}, fmt.Errorf("%w: common name: %s", ErrIdentity, msg)
 	}
-	if len(cert.URIs) != 1 || cert.URIs[0].String() != id.URI().String() {
+	if len(cert.URIs) < 1 || len(cert.URIs) > 2 || cert.URIs[0].String() != id.URI().String() {
 		return Identity{}, fmt.Errorf("%w: URI SANs %v do not match the subject's %s", ErrIdentity, cert.URIs, id.URI())
+	}
+	if len(cert.URIs) == 2 {
+		prefix := Organization + ":tenant:"
+		u := cert.URIs[1]
+		if u.Scheme != "urn" || !strings.HasPrefix(u.Opaque, prefix) {
+			return Identity{}, fmt.Errorf("%w: URI SAN %s is not a tenant", ErrIdentity, u)
+		}
+		id.Tenant = strings.TrimPrefix(u.Opaque, prefix)
+		if msg := model.CheckName(id.Tenant); msg != "" {
+			return Identity{}, fmt.Errorf("%w: tenant: %s", ErrIdentity, msg)
+		}
 	}
 	return id, nil
 }

@@ -190,3 +190,32 @@ func TestRenewAt(t *testing.T) {
 	require.False(t, NeedsRenewal(cert, clk.Now()))
 	require.True(t, NeedsRenewal(cert, RenewAt(cert)))
 }
+
+// TestTenantIsInTheCertificate checks that a DSN's tenant is written by the CA as a second URI
+// SAN and read back, and that a tenant URI that is not one is refused.
+func TestTenantIsInTheCertificate(t *testing.T) {
+	ca, _ := openCA(t)
+	key, err := NewKey()
+	require.NoError(t, err)
+	csr, err := NewCSR(key, "dsn-8")
+	require.NoError(t, err)
+	certPEM, err := ca.SignCSRFor(csr, Identity{Name: "dsn-8", Role: RoleDSN, Tenant: "acme"}, time.Hour)
+	require.NoError(t, err)
+	cert, err := ParseCertificatePEM(certPEM)
+	require.NoError(t, err)
+	require.Equal(t, []string{"urn:dsnscale:dsn:dsn-8", "urn:dsnscale:tenant:acme"}, []string{cert.URIs[0].String(), cert.URIs[1].String()})
+	id, err := ca.Verify([]*x509.Certificate{cert})
+	require.NoError(t, err)
+	require.Equal(t, Identity{Name: "dsn-8", Role: RoleDSN, Tenant: "acme"}, id)
+
+	_, err = ca.SignCSRFor(csr, Identity{Name: "dsn-8", Role: RoleDSN, Tenant: "Bad Tenant"}, time.Hour)
+	require.ErrorIs(t, err, ErrInvalid)
+	for _, u := range []string{"urn:dsnscale:role:x", "urn:dsnscale:tenant:Bad_Tenant"} {
+		bad := *cert
+		second, err := url.Parse(u)
+		require.NoError(t, err)
+		bad.URIs = []*url.URL{cert.URIs[0], second}
+		_, err = IdentityOf(&bad)
+		require.ErrorIs(t, err, ErrIdentity, u)
+	}
+}

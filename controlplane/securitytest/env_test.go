@@ -53,7 +53,7 @@ type env struct {
 
 // start runs a control plane; limits, if not zero, are its rate limits (otherwise none that a
 // test would reach).
-func start(t *testing.T, clk *clock, limits controlplane.RateLimits) *env {
+func start(t *testing.T, clk *clock, limits controlplane.RateLimits, tune ...func(*controlplane.Config)) *env {
 	t.Helper()
 	if limits == (controlplane.RateLimits{}) {
 		limits = controlplane.RateLimits{SourceRate: 1e6, UserRate: 1e6, TotalRate: 1e6}
@@ -67,6 +67,9 @@ func start(t *testing.T, clk *clock, limits controlplane.RateLimits) *env {
 	}
 	if clk != nil {
 		cfg.Clock = clk.Now
+	}
+	for _, f := range tune {
+		f(&cfg)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -310,6 +310,28 @@ func GroupID(labels map[string]string) string {
 	return hex.EncodeToString(sum[:8])
 }
 
+// GroupIDFor names the group of a DSN of tenant with the given labels. DSNs of different
+// tenants never share a group, even with equal labels; a DSN with no tenant (one with no
+// admission record: security off, or spoken for by a fleet gateway) is in the group GroupID
+// names.
+func GroupIDFor(tenant string, labels map[string]string) string {
+	if tenant == "" {
+		return GroupID(labels)
+	}
+	sum := sha256.Sum256([]byte("tenant=" + tenant + ";" + model.SortedLabels(labels)))
+	return hex.EncodeToString(sum[:8])
+}
+
+// SnapshotBucketFor is the object store bucket holding the group snapshots of tenant's DSNs:
+// SnapshotBucket for no tenant, SnapshotBucket + "_" + tenant otherwise. A DSN's bus
+// permissions let it read its own tenant's bucket only.
+func SnapshotBucketFor(tenant string) string {
+	if tenant == "" {
+		return SnapshotBucket
+	}
+	return SnapshotBucket + "_" + tenant
+}
+
 // SnapshotObject is the object-store name of a group's snapshot.
 func SnapshotObject(group string) string { return "group-" + group }
 

@@ -287,7 +287,7 @@ func benchVsVegeta(ctx context.Context, env benchfig.Env) (map[string]float64, e
 // benchCPAPI measures the control plane's highest sustained single-object GET and PUT rates,
 // and their latencies (from each request's intended start) at half those rates, twice: with
 // security off (cp_api_*) and on (cp_api_*_secure: TLS, authentication, RBAC, rate limits and
-// audit), and their ratios (cp_api_get_secure_ratio, cp_api_write_secure_ratio). The two
+// the durable audit, indexed into search inside each measured step), and their ratios (cp_api_get_secure_ratio, cp_api_write_secure_ratio). The two
 // control planes run side by side and their searches are interleaved step by step, so that a
 // change in the machine's load falls on both alike.
 func benchCPAPI(ctx context.Context, env benchfig.Env) (map[string]float64, error) {
@@ -335,13 +335,13 @@ func benchCPAPI(ctx context.Context, env benchfig.Env) (map[string]float64, erro
 			if err != nil {
 				return nil, err
 			}
-			tg.settleAudit(ctx, &droppedBase)
+			tg.auditDropped(ctx, &droppedBase)
 			env.Logf("cp %s (%s) saturated by %d users: %.0f/s", c.what, tg.label(), saturationVUs, sat.Achieved)
 			start := math.Min(c.ceil, math.Max(c.start, math.Round(sat.Achieved*0.8)))
 			search, err := newSearch("cp "+c.what+" "+tg.label(), start, 25, c.ceil, 1.25, intendedP99, env.Logf,
 				func(ctx context.Context, r float64) (stepResult, error) {
 					res, err := measured(tg, func() (stepResult, error) { return runLoadgen(ctx, w, r, warm) })
-					if d := tg.settleAudit(ctx, &droppedBase); d > 0 {
+					if d := tg.auditDropped(ctx, &droppedBase); d > 0 {
 						dropped += d
 						env.Logf("cp %s (%s) at %.0f/s: %d audit records dropped: the search index did not keep up", c.what, tg.label(), r, d)
 					}

@@ -33,31 +33,22 @@ type target struct {
 	cpu func() (time.Duration, error)
 }
 
-// auditSettle bounds the wait, after a step against the secure target, for its audit trail to
-// reach the search index: the indexing works behind the requests, and must not fall into the
-// next step (of either target) nor go uncounted.
-const auditSettle = 15 * time.Second
-
-// settleAudit waits until every audit record so far is written (or dropped, or failed) and
-// returns how many were dropped since the last call's count, dropped.
-func (t *target) settleAudit(ctx context.Context, dropped *uint64) uint64 {
+// auditDropped returns how many audit records the target dropped since the last call's count,
+// dropped. It does not wait for the audit trail to reach the search index: the indexing runs
+// behind the requests in every step, as it does in steady state, and its cost falls inside the
+// measured window (with the durable audit, the default, nothing is dropped; the bounded queue
+// drops what the index does not take in time, counted here).
+func (t *target) auditDropped(ctx context.Context, dropped *uint64) uint64 {
 	if t.audit == nil {
 		return 0
 	}
-	deadline := time.Now().Add(auditSettle)
-	for {
-		st, err := t.audit(ctx)
-		settled := err == nil && st.Recorded == st.Written+st.Failed
-		if settled || time.Now().After(deadline) || ctx.Err() != nil {
-			if err != nil || st.Dropped < *dropped {
-				return 0 // no count to go by; the next settled read catches up
-			}
-			d := st.Dropped - *dropped
-			*dropped = st.Dropped
-			return d
-		}
-		time.Sleep(50 * time.Millisecond)
+	st, err := t.audit(ctx)
+	if err != nil || st.Dropped < *dropped {
+		return 0 // no count to go by; the next read catches up
 	}
+	d := st.Dropped - *dropped
+	*dropped = st.Dropped
+	return d
 }
 
 // label names the target's mode in logs.

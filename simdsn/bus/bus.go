@@ -53,9 +53,11 @@ type Deliver func(Delivery)
 // Bus is what a DSN runtime needs from the message bus. DSNs are numbered 0..n-1 and registered
 // before Start.
 type Bus interface {
-	// Register makes DSN n (with wire id) known; pool groups DSNs that may share a connection
-	// (a unit: a rack, a process, a container).
-	Register(n int32, id string, pool string)
+	// Register makes DSN n (with wire id and labels) known; pool groups DSNs that may share a
+	// connection (a unit: a rack, a process, a container). A DSN that admits itself (PerDSN with
+	// security) is admitted with its labels: the control plane holds a DSN to the labels it
+	// was admitted with.
+	Register(n int32, id string, pool string, labels map[string]string)
 	// Start begins connecting shared connections; deliveries go to d.
 	Start(d Deliver) error
 	// Connect asks for DSN n's connection; ConnUp or ConnFailed follows.

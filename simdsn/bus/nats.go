@@ -138,10 +138,11 @@ type conn struct {
 }
 
 type member struct {
-	id   string
-	pool string
-	slot int   // shared: index into shared; per-DSN: unused
-	c    *conn // per-DSN: the DSN's own connection, nil when down
+	id     string
+	pool   string
+	labels map[string]string // admitted with, when the DSN admits itself
+	slot   int               // shared: index into shared; per-DSN: unused
+	c      *conn             // per-DSN: the DSN's own connection, nil when down
 	// dial numbers per-DSN connection attempts: an attempt that a newer one (or a
 	// Disconnect) has overtaken closes what it dialled instead of installing it.
 	dial uint64
@@ -188,13 +189,13 @@ func NewNATS(cfg Config) (*NATS, error) {
 }
 
 // Register implements Bus.
-func (b *NATS) Register(n int32, id, pool string) {
+func (b *NATS) Register(n int32, id, pool string, labels map[string]string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for int(n) >= len(b.members) {
 		b.members = append(b.members, member{slot: -1})
 	}
-	b.members[n] = member{id: id, pool: pool, slot: -1}
+	b.members[n] = member{id: id, pool: pool, labels: labels, slot: -1}
 	b.byID[id] = n
 }
 
@@ -362,12 +363,12 @@ func (b *NATS) Connect(n int32) {
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
-		b.dialOwn(n, m.id, b.urlFor(m.pool), attempt)
+		b.dialOwn(n, m.id, m.labels, b.urlFor(m.pool), attempt)
 	}()
 }
 
 // dialOwn dials DSN n's own connection for connection attempt number attempt.
-func (b *NATS) dialOwn(n int32, id, url string, attempt uint64) {
+func (b *NATS) dialOwn(n int32, id string, labels map[string]string, url string, attempt uint64) {
 	// A DSN fetches a snapshot rarely (on boot and resync), so its own connection keeps no
 	// object store handles (stores nil), and asks JetStream in the old request style: a
 	// subscription per request instead of a response multiplexer, with its goroutine and
@@ -385,7 +386,7 @@ func (b *NATS) dialOwn(n int32, id, url string, attempt uint64) {
 		}
 	}
 	actx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
-	secure, err := b.ids.dsnOptions(actx, id)
+	secure, err := b.ids.dsnOptions(actx, id, labels)
 	cancel()
 	if err != nil {
 		fail(fmt.Errorf("bus: identity of %s: %w", id, err))

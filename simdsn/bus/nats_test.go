@@ -62,7 +62,7 @@ func TestNATSBus(t *testing.T) {
 			b, err := NewNATS(Config{URL: srv.URL(), Mode: mode, DSNsPerConn: 2, PingInterval: time.Second, MaxPingsOut: 2})
 			require.NoError(t, err)
 			for i, id := range []string{"a", "b", "c"} {
-				b.Register(int32(i), id, "u1")
+				b.Register(int32(i), id, "u1", nil)
 			}
 			in := newInbox()
 			require.NoError(t, b.Start(in.deliver))

@@ -150,7 +150,7 @@ func (ids *identities) sharedOptions() ([]nats.Option, string, error) {
 
 // dsnOptions are the options of DSN id's own connection, admitting it first if it has no
 // identity yet.
-func (ids *identities) dsnOptions(ctx context.Context, id string) ([]nats.Option, error) {
+func (ids *identities) dsnOptions(ctx context.Context, id string, labels map[string]string) ([]nats.Option, error) {
 	if ids == nil {
 		return nil, nil
 	}
@@ -159,7 +159,7 @@ func (ids *identities) dsnOptions(ctx context.Context, id string) ([]nats.Option
 	ids.mu.Unlock()
 	if ident == nil {
 		select {
-		case res := <-ids.admitting.DoChan(id, func() (any, error) { return ids.admit(id) }):
+		case res := <-ids.admitting.DoChan(id, func() (any, error) { return ids.admit(id, labels) }):
 			if res.Err != nil {
 				return nil, res.Err
 			}
@@ -171,8 +171,9 @@ func (ids *identities) dsnOptions(ctx context.Context, id string) ([]nats.Option
 	return ident.NATSOptions()
 }
 
-// admit obtains DSN id's identity, waiting for a free admission slot first, and keeps it.
-func (ids *identities) admit(id string) (*agent.Identity, error) {
+// admit obtains DSN id's identity, with its labels, waiting for a free admission slot first,
+// and keeps it.
+func (ids *identities) admit(id string, labels map[string]string) (*agent.Identity, error) {
 	ctx, cancel := context.WithTimeout(ids.ctx, admitTimeout)
 	defer cancel()
 	select {
@@ -181,7 +182,7 @@ func (ids *identities) admit(id string) (*agent.Identity, error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	ident, err := agent.Admit(ctx, ids.api, ids.sec.BootstrapToken, id, pki.RoleDSN, nil)
+	ident, err := agent.Admit(ctx, ids.api, ids.sec.BootstrapToken, id, pki.RoleDSN, labels)
 	if err != nil {
 		return nil, err
 	}

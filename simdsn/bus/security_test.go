@@ -85,15 +85,15 @@ func TestRetriesJoinTheAdmissionUnderWay(t *testing.T) {
 
 	for range 3 {
 		short, stop := context.WithTimeout(ctx, 50*time.Millisecond)
-		_, err := ids.dsnOptions(short, "sim-0001")
+		_, err := ids.dsnOptions(short, "sim-0001", nil)
 		stop()
 		require.ErrorIs(t, err, context.DeadlineExceeded)
 	}
 	close(s.release)
-	opts, err := ids.dsnOptions(ctx, "sim-0001")
+	opts, err := ids.dsnOptions(ctx, "sim-0001", nil)
 	require.NoError(t, err)
 	assert.NotEmpty(t, opts)
-	_, err = ids.dsnOptions(ctx, "sim-0001")
+	_, err = ids.dsnOptions(ctx, "sim-0001", nil)
 	require.NoError(t, err)
 	assert.Equal(t, int64(1), s.admitted.Load(), "one admission for one DSN, however often it retried")
 }
@@ -111,7 +111,7 @@ func TestAdmissionsAreBounded(t *testing.T) {
 	errs := make(chan error, dsns)
 	for i := range dsns {
 		wg.Go(func() {
-			_, err := ids.dsnOptions(ctx, fmt.Sprintf("sim-%04d", i))
+			_, err := ids.dsnOptions(ctx, fmt.Sprintf("sim-%04d", i), nil)
 			errs <- err
 		})
 	}
@@ -135,7 +135,7 @@ func TestOvertakenDialsLeaveOneConnection(t *testing.T) {
 	defer srv.Stop()
 	b, err := NewNATS(Config{URL: srv.URL(), Mode: PerDSN})
 	require.NoError(t, err)
-	b.Register(0, "a", "u1")
+	b.Register(0, "a", "u1", nil)
 	in := newInbox()
 	require.NoError(t, b.Start(in.deliver))
 	defer b.Close()
@@ -175,7 +175,7 @@ func TestPerDSNCertificatesAreRenewed(t *testing.T) {
 	b, err := NewNATS(Config{URL: cp.NATSURL(), Mode: PerDSN, RenewEvery: 100 * time.Millisecond,
 		Security: &Security{CA: string(cp.CAPEM()), APIURL: cp.APIURL(), BootstrapToken: tok.Secret}})
 	require.NoError(t, err)
-	b.Register(0, "dsn-a", "u1")
+	b.Register(0, "dsn-a", "u1", nil)
 	in := newInbox()
 	require.NoError(t, b.Start(in.deliver))
 	defer b.Close()

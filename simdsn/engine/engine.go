@@ -179,7 +179,7 @@ func New(cfg Config, dsns []DSNSpec) (*Engine, error) {
 		d.hb = cfg.Map.Heartbeat
 		e.dsns = append(e.dsns, d)
 		e.byID[s.ID] = n
-		e.bus.Register(n, s.ID, s.Unit)
+		e.bus.Register(n, s.ID, s.Unit, s.Labels)
 	}
 	if len(errs) > 0 {
 		_ = e.cache.Close()

@@ -39,7 +39,7 @@ func newFakeBus() *fakeBus {
 	return &fakeBus{ids: map[int32]string{}, connected: map[int32]bool{}, up: true}
 }
 
-func (f *fakeBus) Register(n int32, id, pool string) { f.ids[n] = id }
+func (f *fakeBus) Register(n int32, id, pool string, _ map[string]string) { f.ids[n] = id }
 
 func (f *fakeBus) Start(d bus.Deliver) error { f.deliver = d; return nil }
 

@@ -50,6 +50,8 @@ var (
 	// ErrInvalid marks a bad token spec or admission request; token specs also carry
 	// *model.FieldErrors.
 	ErrInvalid = errors.New("admission: invalid input")
+	// ErrNoIdentity marks a DSN with no admission record.
+	ErrNoIdentity = errors.New("admission: no admitted identity")
 	// ErrUnavailable marks a store that did not answer.
 	ErrUnavailable = errors.New("admission: store unavailable")
 )

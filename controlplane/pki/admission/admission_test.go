@@ -40,6 +40,7 @@ type env struct {
 	tokens *Store
 	ca     *pki.CA
 	adm    *Admitter
+	ids    *Identities
 }
 
 func newEnv(t testing.TB) *env {
@@ -59,7 +60,10 @@ func newEnv(t testing.TB) *env {
 	require.NoError(t, err)
 	adm, err := NewAdmitter(tokens, ca, time.Hour)
 	require.NoError(t, err)
-	return &env{clk: clk, tokens: tokens, ca: ca, adm: adm}
+	ids, err := OpenIdentities(context.Background(), js, "")
+	require.NoError(t, err)
+	adm.RecordIdentities(ids)
+	return &env{clk: clk, tokens: tokens, ca: ca, adm: adm, ids: ids}
 }
 
 func (e *env) create(t testing.TB, spec Spec) (string, Token) {
@@ -239,8 +243,13 @@ func TestAdmit(t *testing.T) {
 	require.NoError(t, err)
 	id, err := e.ca.Verify([]*x509.Certificate{cert})
 	require.NoError(t, err)
-	require.Equal(t, pki.Identity{Name: "dsn-1", Role: pki.RoleDSN}, id)
+	require.Equal(t, pki.Identity{Name: "dsn-1", Role: pki.RoleDSN, Tenant: "acme"}, id)
 	require.Equal(t, e.clk.Now().Add(time.Hour).Unix(), g.NotAfter.Unix())
+	rec, ok, err := e.ids.Get(ctx, "dsn-1")
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, "acme", rec.Tenant)
+	require.Equal(t, g.Labels, rec.Labels)
 
 	// Attack: replaying the single-use token.
 	_, err = e.adm.Admit(ctx, Request{Token: secret, DSN: "dsn-2", CSR: csrFor(t, "dsn-2")})
@@ -249,7 +258,17 @@ func TestAdmit(t *testing.T) {
 	// Renewal: the DSN's own id only.
 	renewed, err := e.adm.Renew(ctx, "dsn-1", csrFor(t, "dsn-1"))
 	require.NoError(t, err)
-	require.NotEmpty(t, renewed)
+	rcert, err := pki.ParseCertificatePEM(renewed)
+	require.NoError(t, err)
+	rid, err := pki.IdentityOf(rcert)
+	require.NoError(t, err)
+	require.Equal(t, "acme", rid.Tenant, "a renewed certificate keeps the admitted tenant")
+	// Labels change through SetLabels only; a DSN with no record has none to change.
+	rec, err = e.ids.SetLabels(ctx, "dsn-1", map[string]string{"site": "par1", "role": "web"})
+	require.NoError(t, err)
+	require.Equal(t, "acme", rec.Tenant)
+	_, err = e.ids.SetLabels(ctx, "dsn-9", map[string]string{"site": "par1"})
+	require.ErrorIs(t, err, ErrNoIdentity)
 	_, err = e.adm.Renew(ctx, "dsn-1", csrFor(t, "dsn-2"))
 	require.ErrorIs(t, err, pki.ErrIdentity)
 }

@@ -15,7 +15,13 @@ type Admitter struct {
 	tokens  *Store
 	ca      *pki.CA
 	certTTL time.Duration
+	ids     *Identities // nil: admissions are not recorded
 }
+
+// RecordIdentities makes the Admitter record every admitted DSN's tenant and labels in ids
+// before it hands out the certificate, and renew certificates with the recorded tenant. Call
+// it before the Admitter is used.
+func (a *Admitter) RecordIdentities(ids *Identities) { a.ids = ids }
 
 // NewAdmitter returns an Admitter issuing certificates valid for certTTL (0 means
 // pki.DefaultLeafTTL).
@@ -76,7 +82,7 @@ func (a *Admitter) Admit(ctx context.Context, req Request) (Grant, error) {
 	}
 	var id pki.Identity
 	tok, err := a.tokens.Consume(ctx, req.Token, req.DSN, func(t Token) error {
-		id = pki.Identity{Name: req.DSN, Role: t.IdentityRole()}
+		id = pki.Identity{Name: req.DSN, Role: t.IdentityRole(), Tenant: t.Tenant}
 		if err := pki.CheckCSRFor(csr, id); err != nil {
 			return err
 		}
@@ -93,6 +99,11 @@ func (a *Admitter) Admit(ctx context.Context, req Request) (Grant, error) {
 	if err != nil {
 		return Grant{}, err
 	}
+	labels := maps.Clone(req.Labels)
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	maps.Copy(labels, tok.Labels)
 	certPEM, err := a.ca.SignCSRFor(req.CSR, id, a.certTTL)
 	if err != nil {
 		return Grant{}, err
@@ -101,11 +112,13 @@ func (a *Admitter) Admit(ctx context.Context, req Request) (Grant, error) {
 	if err != nil {
 		return Grant{}, err
 	}
-	labels := maps.Clone(req.Labels)
-	if labels == nil {
-		labels = map[string]string{}
+	// The record is written before the certificate is handed out, so that the DSN's first
+	// Hello finds it.
+	if a.ids != nil && id.Role == pki.RoleDSN {
+		if err := a.ids.Put(ctx, Admitted{DSN: req.DSN, Tenant: tok.Tenant, Labels: labels, TokenID: tok.ID, AdmittedAt: cert.NotBefore.Add(pki.ClockSkew).UTC()}); err != nil {
+			return Grant{}, err
+		}
 	}
-	maps.Copy(labels, tok.Labels)
 	return Grant{Certificate: certPEM, NotAfter: cert.NotAfter, Role: id.Role, TokenID: tok.ID, Tenant: tok.Tenant, Labels: labels}, nil
 }
 
@@ -113,6 +126,18 @@ func (a *Admitter) Admit(ctx context.Context, req Request) (Grant, error) {
 // identity of the connection the request came on (for NATS, the id in the subject, which the
 // server's per-identity permissions let only that DSN publish on); the CSR must ask for
 // exactly it.
-func (a *Admitter) Renew(_ context.Context, dsn string, csrPEM []byte) ([]byte, error) {
-	return a.ca.SignCSR(csrPEM, dsn, a.certTTL)
+//
+// The new certificate carries the tenant the DSN was admitted into, from its admission record.
+func (a *Admitter) Renew(ctx context.Context, dsn string, csrPEM []byte) ([]byte, error) {
+	id := pki.Identity{Name: dsn, Role: pki.RoleDSN}
+	if a.ids != nil {
+		rec, ok, err := a.ids.Get(ctx, dsn)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			id.Tenant = rec.Tenant
+		}
+	}
+	return a.ca.SignCSRFor(csrPEM, id, a.certTTL)
 }

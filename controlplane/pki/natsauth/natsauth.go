@@ -167,6 +167,9 @@ func IsInboxOf(dsn, reply string) bool {
 
 // DefaultPermissions are the permissions of an identity: none of the restrictions for a
 // control-plane component, DSNPermissions for a DSN, GatewayPermissions for a fleet gateway.
+// snapshotBucket is the base name of the snapshot buckets: a DSN admitted into a tenant may
+// read that tenant's bucket only (TenantBucket), so that the bus refuses it another tenant's
+// snapshots; an identity with no tenant reads the base bucket.
 func DefaultPermissions(id pki.Identity, snapshotBucket string) *server.Permissions {
 	switch id.Role {
 	case pki.RoleControlPlane:
@@ -174,7 +177,16 @@ func DefaultPermissions(id pki.Identity, snapshotBucket string) *server.Permissi
 	case pki.RoleGateway:
 		return GatewayPermissions(id.Name, snapshotBucket)
 	}
-	return DSNPermissions(id.Name, snapshotBucket)
+	return DSNPermissions(id.Name, TenantBucket(snapshotBucket, id.Tenant))
+}
+
+// TenantBucket is the snapshot bucket of tenant under the base name base (see
+// wire.SnapshotBucketFor): base itself for no tenant.
+func TenantBucket(base, tenant string) string {
+	if tenant == "" {
+		return base
+	}
+	return base + "_" + tenant
 }
 
 // snapshotReads are the JetStream API subjects that read the snapshot object store.
@@ -217,7 +229,8 @@ func DSNPermissions(dsn, snapshotBucket string) *server.Permissions {
 
 // GatewayPermissions are the permissions of the fleet gateway name: one connection speaking
 // for many simulated DSNs. It may publish on every DSN's subjects but their push and renew
-// subjects (it cannot obtain a DSN's certificate), read the snapshot bucket, and subscribe to
+// subjects (it cannot obtain a DSN's certificate), read the base snapshot bucket (the DSNs it
+// speaks for have no admission record, hence no tenant), and subscribe to
 // every DSN's push subject and to its own inboxes. It can therefore act as any DSN on the bus:
 // a simulation-only trust level (docs/PROTOCOL.md, Fleet gateways).
 func GatewayPermissions(name, snapshotBucket string) *server.Permissions {

@@ -351,3 +351,19 @@ func TestIsInboxOf(t *testing.T) {
 	require.False(t, IsInboxOf("dsn-a", "_INBOX.dsn-b.abc"))
 	require.False(t, IsInboxOf("dsn-a", "_INBOX.abc"))
 }
+
+// TestPermissionsFollowTheTenant checks that a DSN may read its own tenant's snapshot bucket
+// and no other, and that a DSN with no tenant reads the base bucket.
+func TestPermissionsFollowTheTenant(t *testing.T) {
+	allowed := func(id pki.Identity) []string { return DefaultPermissions(id, wire.SnapshotBucket).Publish.Allow }
+	acme := allowed(pki.Identity{Name: "d1", Role: pki.RoleDSN, Tenant: "acme"})
+	require.Contains(t, acme, "$JS.API.STREAM.INFO.OBJ_dsn-snapshots_acme")
+	require.Contains(t, acme, "$JS.API.DIRECT.GET.OBJ_dsn-snapshots_acme.>")
+	for _, s := range acme {
+		require.NotContains(t, s, "OBJ_dsn-snapshots_other")
+		require.NotEqual(t, "$JS.API.STREAM.INFO.OBJ_dsn-snapshots", s, "a DSN of a tenant reads its own bucket only")
+	}
+	none := allowed(pki.Identity{Name: "d2", Role: pki.RoleDSN})
+	require.Contains(t, none, "$JS.API.STREAM.INFO.OBJ_dsn-snapshots")
+	require.Equal(t, wire.SnapshotBucketFor("acme"), TenantBucket(wire.SnapshotBucket, "acme"))
+}
