@@ -57,6 +57,9 @@ func newDSNFault(act dsnAction, spec Spec, env Env) (*dsnFault, error) {
 	return &dsnFault{act: act, env: env, target: spec.Target, window: window, parallel: parallel}, nil
 }
 
+// Momentary reports whether the action needs no undoing (a restart is over once done).
+func (f *dsnFault) Momentary() bool { return f.act.undo == nil }
+
 // Affected lists the DSNs acted on so far, sorted.
 func (f *dsnFault) Affected() []string {
 	f.mu.Lock()

@@ -264,6 +264,9 @@ type FaultSpec struct {
 	Delay time.Duration `yaml:"delay"`
 	// Duration is how long the fault stays before it is recovered; 0 means until the step ends.
 	Duration time.Duration `yaml:"duration"`
+	// Optional says the run goes on when the fault cannot be injected or is cut short; it is
+	// still recorded as failed. By default such a fault breaks the run.
+	Optional bool `yaml:"optional"`
 }
 
 // TargetSpec selects the DSNs of a DSN fault (see faults.Target).

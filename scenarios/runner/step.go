@@ -76,16 +76,37 @@ func (e *engine) runStep(ctx context.Context, i int) error {
 		return err
 	}
 
+	// Faults are scheduled before the actions run, so that they fire at their offsets however
+	// long the actions take.
+	faultCtx, stopFaults := context.WithCancel(ctx)
+	defer stopFaults()
+	sched := e.startFaults(faultCtx, i, st, sr.start)
+	endFaults := func() error {
+		stopFaults()
+		<-sched.injected
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		for _, t := range sched.tracked {
+			if err := t.Recover(rctx); err != nil {
+				e.note("step %s: recovering %s: %v", st.Name, t.Spec().Kind, err)
+			}
+		}
+		cancel()
+		e.dropPending(sched.tracked)
+		return e.faultErrors(ctx, st, sched)
+	}
+
 	env := action.Env{API: e.cp.API(), Revisions: e.revisions, Clock: e.clock, Logger: e.log,
 		Seed: e.s.Seed + int64(i), Labels: e.fleetLabels()}
 	for j, a := range st.Actions {
 		act, _ := action.Lookup(a.Kind)
 		e.prog.Log("%s: action %s", st.Name, a.Kind)
 		if err := act.Run(ctx, env, faults.ParamValues{Decl: act.Params(), Got: a.Params}); err != nil {
+			sr.end = e.clock.Now()
+			ferr := endFaults()
 			if ctx.Err() != nil {
 				return finish(fmt.Errorf("%w: %w", ErrAborted, ctx.Err()))
 			}
-			return finish(fmt.Errorf("actions[%d] %s: %w", j, a.Kind, err))
+			return finish(errors.Join(fmt.Errorf("actions[%d] %s: %w", j, a.Kind, err), ferr))
 		}
 	}
 
@@ -103,11 +124,7 @@ func (e *engine) runStep(ctx context.Context, i int) error {
 		loadDone <- nil
 	}
 
-	faultCtx, stopFaults := context.WithCancel(ctx)
-	defer stopFaults()
-	injected, tracked := e.startFaults(faultCtx, i, st, sr.start)
-
-	waitErr := e.wait(ctx, st, sr.start, injected, tracked)
+	waitErr := e.wait(ctx, st, sr.start, sched.injected, sched.tracked)
 	sr.end = e.clock.Now()
 	if errors.Is(waitErr, errTimeout) {
 		sr.timedOut = true
@@ -117,19 +134,15 @@ func (e *engine) runStep(ctx context.Context, i int) error {
 	if err := <-loadDone; err != nil && !errors.Is(err, context.Canceled) {
 		e.note("step %s: load: %v", st.Name, err)
 	}
-	stopFaults()
-	<-injected
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-	for _, t := range tracked {
-		if err := t.Recover(rctx); err != nil {
-			e.note("step %s: recovering %s: %v", st.Name, t.Spec().Kind, err)
-		}
-	}
-	cancel()
-	e.dropPending(tracked)
+	faultErr := endFaults()
 
 	if ctx.Err() != nil {
 		return finish(fmt.Errorf("%w: %w", ErrAborted, ctx.Err()))
+	}
+	if faultErr != nil {
+		// A fault that did not keep to its plan breaks the run: what the step measured is not
+		// what the scenario meant to measure.
+		return finish(faultErr)
 	}
 	if sr.timedOut {
 		// A wait that timed out fails the step, not the run: the measurements say how far it got.
@@ -203,13 +216,31 @@ func (e *engine) ownInjection(rec faults.Injection, tracked []*faults.Tracked) b
 	return false
 }
 
-// startFaults schedules the step's faults; injected closes once every one has been injected
-// (or given up when faultCtx ended).
-func (e *engine) startFaults(faultCtx context.Context, i int, st *scenarios.Step, start time.Time) (<-chan struct{}, []*faults.Tracked) {
+// faultSchedule is the step's faults as scheduled: injected closes once every fault has been
+// injected (or given up when the step ended); failures holds, by index into tracked, why a
+// fault did not keep to its plan.
+type faultSchedule struct {
+	injected <-chan struct{}
+	tracked  []*faults.Tracked
+	specs    []*scenarios.FaultSpec
+
+	mu       sync.Mutex
+	failures map[int]string
+}
+
+func (s *faultSchedule) fail(i int, format string, args ...any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failures[i] = joinReason(s.failures[i], fmt.Sprintf(format, args...))
+}
+
+// startFaults schedules the step's faults, each in a goroutine of its own timed from start, so
+// that nothing else the step does delays them.
+func (e *engine) startFaults(faultCtx context.Context, i int, st *scenarios.Step, start time.Time) *faultSchedule {
 	injected := make(chan struct{})
+	sched := &faultSchedule{injected: injected, failures: map[int]string{}}
 	env := faults.Env{Fleet: e.fleet, ControlPlane: e.cp.Faults(), Clock: e.clock, Seed: e.s.Seed + int64(i), Logger: e.log}
 	var wg sync.WaitGroup
-	var tracked []*faults.Tracked
 	for j := range st.Faults {
 		fs := &st.Faults[j]
 		label := st.Name + "/faults[" + strconv.Itoa(j) + "]"
@@ -217,23 +248,41 @@ func (e *engine) startFaults(faultCtx context.Context, i int, st *scenarios.Step
 		f, err := faults.Default.New(spec, env)
 		if err != nil {
 			e.note("%s: %v", label, err)
-			continue
+			// Still tracked, so that the failure is recorded and judged like any other.
+			f = unbuildable{err: err}
 		}
 		t := e.recorder.Track(label, spec, f)
-		tracked = append(tracked, t)
+		t.SetOptional(fs.Optional)
+		idx := len(sched.tracked)
+		sched.tracked = append(sched.tracked, t)
+		sched.specs = append(sched.specs, fs)
+		if err != nil {
+			sched.fail(idx, "not injected: %v", err)
+			continue
+		}
 		e.addPending(t)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			if sleepCtx(faultCtx, e.clock, fs.Delay-e.clock.Now().Sub(start)) != nil {
+				sched.fail(idx, "not injected: the step ended before its offset +%s", fs.Delay)
 				return
 			}
-			e.prog.Log("%s: injecting %s", st.Name, fs.Kind)
+			e.prog.Log("%s: injecting %s at +%s", st.Name, fs.Kind, e.clock.Now().Sub(start).Round(time.Millisecond))
 			if err := t.Inject(faultCtx); err != nil {
 				e.log.Warn("fault injection", "fault", label, "err", err)
+				if faultCtx.Err() != nil {
+					sched.fail(idx, "cut short by the end of the step while being injected")
+				} else {
+					sched.fail(idx, "injection failed")
+				}
+				return
 			}
 			if fs.Duration > 0 {
+				injectedAt := e.clock.Now()
 				if sleepCtx(faultCtx, e.clock, fs.Duration) != nil {
+					sched.fail(idx, "cut short by the end of the step after %s of its %s",
+						e.clock.Now().Sub(injectedAt).Round(time.Millisecond), fs.Duration)
 					return
 				}
 				rctx, cancel := context.WithTimeout(context.WithoutCancel(faultCtx), time.Minute)
@@ -248,7 +297,53 @@ func (e *engine) startFaults(faultCtx context.Context, i int, st *scenarios.Step
 		wg.Wait()
 		close(injected)
 	}()
-	return injected, tracked
+	return sched
+}
+
+// unbuildable stands for a fault that could not be built, so that it is recorded as failed.
+type unbuildable struct{ err error }
+
+func (u unbuildable) Inject(context.Context) error  { return u.err }
+func (u unbuildable) Recover(context.Context) error { return nil }
+
+// faultErrors records the step's faults that did not keep to their plan and returns the
+// failures of those not marked optional. Nothing is judged when the run itself was aborted:
+// the abort is the error then.
+func (e *engine) faultErrors(ctx context.Context, st *scenarios.Step, sched *faultSchedule) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	sched.mu.Lock()
+	defer sched.mu.Unlock()
+	var errs []error
+	for idx, t := range sched.tracked {
+		for _, in := range e.recorder.Injections() {
+			if in.Label == t.Label() && in.RecoverErr != "" {
+				sched.failures[idx] = joinReason(sched.failures[idx], "recovery failed: "+in.RecoverErr)
+			}
+		}
+		reason := sched.failures[idx]
+		if reason == "" {
+			continue
+		}
+		t.Fail(reason)
+		msg := fmt.Sprintf("%s (%s): %s", t.Label(), t.Spec().Kind, reason)
+		if t.Optional() {
+			e.note("optional fault %s", msg)
+			e.prog.Log("warning: optional fault %s", msg)
+			continue
+		}
+		e.prog.Log("error: fault %s", msg)
+		errs = append(errs, fmt.Errorf("fault %s", msg))
+	}
+	return errors.Join(errs...)
+}
+
+func joinReason(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
 }
 
 func (e *engine) addPending(t *faults.Tracked) {
