@@ -62,8 +62,24 @@ func (r *Registry) Validate(spec Spec) error {
 		if err := spec.Target.Validate(); err != nil {
 			return err
 		}
+		if len(spec.Target.Units) > 0 {
+			return specErr("target.units", "%s acts on DSNs: select them by labels, dsns, fraction or count", k.Name())
+		}
+	case ScopeNetwork:
+		if err := spec.Target.Validate(); err != nil {
+			return err
+		}
+		if len(spec.Target.DSNs) > 0 {
+			return specErr("target.dsns", "%s acts on links: select units by labels, units, fraction or count", k.Name())
+		}
 	}
-	return CheckParams(k.Params(), spec.Params)
+	if err := CheckParams(k.Params(), spec.Params); err != nil {
+		return err
+	}
+	if c, ok := k.(SpecChecker); ok {
+		return c.CheckSpec(spec)
+	}
+	return nil
 }
 
 // New validates spec and builds its fault in env. A kind whose scope env lacks gets
@@ -81,6 +97,10 @@ func (r *Registry) New(spec Spec, env Env) (Fault, error) {
 	case ScopeDSNs:
 		if env.Fleet == nil {
 			return nil, fmt.Errorf("%w: %s needs a fleet", ErrUnsupported, k.Name())
+		}
+	case ScopeNetwork:
+		if env.Network == nil {
+			return nil, fmt.Errorf("%w: %s needs links the harness proxies", ErrUnsupported, k.Name())
 		}
 	}
 	return k.New(spec, env)

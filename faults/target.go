@@ -14,6 +14,8 @@ import (
 type Target struct {
 	Labels map[string]string
 	DSNs   []string
+	// Units names fleet units (network faults: the links of those units).
+	Units []string
 	// Fraction in (0, 1]; 0 means unset.
 	Fraction float64
 	// Count of DSNs; 0 means unset. Count and Fraction are exclusive.
@@ -22,7 +24,7 @@ type Target struct {
 
 // IsZero reports whether the target selects nothing in particular (every DSN).
 func (t Target) IsZero() bool {
-	return len(t.Labels) == 0 && len(t.DSNs) == 0 && t.Fraction == 0 && t.Count == 0
+	return len(t.Labels) == 0 && len(t.DSNs) == 0 && len(t.Units) == 0 && t.Fraction == 0 && t.Count == 0
 }
 
 // Validate checks the target on its own.
@@ -38,6 +40,11 @@ func (t Target) Validate() error {
 	for i, id := range t.DSNs {
 		if strings.TrimSpace(id) == "" {
 			return specErr(fmt.Sprintf("target.dsns[%d]", i), "empty DSN id")
+		}
+	}
+	for i, u := range t.Units {
+		if strings.TrimSpace(u) == "" {
+			return specErr(fmt.Sprintf("target.units[%d]", i), "empty unit name")
 		}
 	}
 	return nil
@@ -60,6 +67,9 @@ func (t Target) String() string {
 	}
 	if len(t.DSNs) > 0 {
 		parts = append(parts, fmt.Sprintf("%d named DSNs", len(t.DSNs)))
+	}
+	if len(t.Units) > 0 {
+		parts = append(parts, "units "+strings.Join(t.Units, ","))
 	}
 	switch {
 	case t.Count > 0:

@@ -5,6 +5,8 @@
 package driver
 
 import (
+	"github.com/dsnscale/dsnscale/simdsn/netproxy"
+
 	"context"
 	"errors"
 	"fmt"
@@ -87,6 +89,13 @@ type Deployment interface {
 	Usage(ctx context.Context) (Usage, error)
 	// Close stops everything and releases what the driver created.
 	Close(ctx context.Context) error
+}
+
+// Linked is implemented by deployments whose units reach the bus through loopback proxies of
+// their own (package netproxy): network faults impair a unit's link there.
+type Linked interface {
+	// UnitProxy returns the proxy in front of unit, or false when the unit has none.
+	UnitProxy(unit string) (*netproxy.Proxy, bool)
 }
 
 // Driver launches fleets. Records (JSON lines, package record) go to records, whatever runs

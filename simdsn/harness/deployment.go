@@ -349,3 +349,9 @@ func sortedIDs(m map[string]engine.Command) []string {
 	sort.Strings(out)
 	return out
 }
+
+// UnitProxy implements driver.Linked.
+func (d *Deployment) UnitProxy(unit string) (*netproxy.Proxy, bool) {
+	px, ok := d.proxies[unit]
+	return px, ok && px != nil
+}
