@@ -105,3 +105,51 @@ func (r *Registry) New(spec Spec, env Env) (Fault, error) {
 	}
 	return k.New(spec, env)
 }
+
+// Conflict says why faults a and b cannot be in effect at the same time, or "" when they can:
+// two control-plane faults (one would start what the other killed), or two network faults of
+// the same kind, or a partition and any other network fault, on the same path (one's recovery
+// would lift the other's effect, or their effects would stack beyond what either says).
+func (r *Registry) Conflict(a, b Spec) string {
+	ka, okA := r.Lookup(a.Kind)
+	kb, okB := r.Lookup(b.Kind)
+	if !okA || !okB || ka.Scope() != kb.Scope() {
+		return ""
+	}
+	switch ka.Scope() {
+	case ScopeControlPlane:
+		return "both act on the control plane"
+	case ScopeNetwork:
+		pa, pb := a.Params["path"], b.Params["path"]
+		if pa == "" {
+			pa = PathFleet
+		}
+		if pb == "" {
+			pb = PathFleet
+		}
+		if pa != pb || disjointUnits(a.Target.Units, b.Target.Units) {
+			return ""
+		}
+		if a.Kind == b.Kind {
+			return "both are " + a.Kind + " on the " + pa + " path"
+		}
+		if a.Kind == "net-partition" || b.Kind == "net-partition" {
+			return "a partition of the " + pa + " path leaves nothing for the other to impair"
+		}
+	}
+	return ""
+}
+
+func disjointUnits(a, b []string) bool {
+	if len(a) == 0 || len(b) == 0 {
+		return false
+	}
+	for _, x := range a {
+		for _, y := range b {
+			if x == y {
+				return false
+			}
+		}
+	}
+	return true
+}

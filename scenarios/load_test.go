@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dsnscale/dsnscale/faults"
 	"github.com/dsnscale/dsnscale/internal/strictyaml"
 )
 
@@ -98,7 +99,17 @@ func TestParseErrors(t *testing.T) {
 		{"arithmetic in a param", "size: ${dsns}", "size: ${dsns*2}",
 			nil, "test.yaml:12: fleet.size: ${dsns*2}: only a parameter name may go inside ${} (no expressions)"},
 		{"unknown fault kind", "kind: dsn-restart", "kind: dsn-reboot",
-			nil, `test.yaml:26: steps[1].faults[0].kind: unknown fault kind "dsn-reboot"; did you mean "dsn-restart"? (known: cp-kill, cp-restart, dsn-crash, dsn-hang, dsn-restart)`},
+			nil, `test.yaml:26: steps[1].faults[0].kind: unknown fault kind "dsn-reboot"; did you mean "dsn-restart"? (known: ` + strings.Join(faults.Default.Names(), ", ") + ")"},
+		{"toxicity outside 0-1", "kind: dsn-restart", "kind: net-latency",
+			nil, `test.yaml:29: steps[1].faults[0].params.toxicity: "1.5" is outside 0-1`},
+		{"bandwidth of 0", "kind: dsn-restart", "kind: net-bandwidth",
+			nil, `test.yaml:29: steps[1].faults[0].params.rate: must be above 0 KB/s`},
+		{"network fault on DSNs by id", "target: {fraction: 50%}", "target: {dsns: [dsn-1]}",
+			nil, `test.yaml:28: steps[1].faults[0].target.dsns: net-partition acts on links: select units by labels, units, fraction or count`},
+		{"overlapping partitions", "        params: {window: 2s}\n", "      - {kind: net-partition, delay: 6s, duration: 2s}\n",
+			nil, `test.yaml:29: steps[1].faults[1]: overlaps faults[0] (net-partition): both are net-partition on the fleet path`},
+		{"overlapping control-plane faults", "        params: {window: 2s}\n", "      - {kind: cp-kill, delay: 1s}\n",
+			nil, `test.yaml:28: steps[1].faults[1]: overlaps faults[0] (cp-restart): both act on the control plane`},
 		{"unknown fault param", "params: {window: 2s}", "params: {spread: 2s}",
 			nil, "test.yaml:29: steps[1].faults[0].params.spread: unknown parameter (known: window, parallel)"},
 		{"bad fault param", "params: {window: 2s}", "params: {window: 2}",
@@ -154,6 +165,19 @@ func TestParseErrors(t *testing.T) {
 			if tt.old != "" {
 				require.Contains(t, text, tt.old)
 				text = strings.Replace(text, tt.old, tt.new, 1)
+			}
+			switch tt.name {
+			case "toxicity outside 0-1":
+				text = strings.Replace(text, "params: {window: 2s}", "params: {toxicity: \"1.5\"}", 1)
+			case "bandwidth of 0":
+				text = strings.Replace(text, "params: {window: 2s}", "params: {rate: \"0\"}", 1)
+			case "network fault on DSNs by id", "overlapping partitions":
+				text = strings.Replace(text, "kind: dsn-restart", "kind: net-partition", 1)
+				text = strings.Replace(text, "        params: {window: 2s}\n", "", 1)
+			case "overlapping control-plane faults":
+				text = strings.Replace(text, "kind: dsn-restart", "kind: cp-restart", 1)
+				text = strings.Replace(text, "        target: {fraction: 50%}\n", "", 1)
+				text = strings.Replace(text, "params: {window: 2s}", "params: {down: 5s}", 1)
 			}
 			if tt.name == "cp fault on an external control plane" {
 				text = strings.Replace(text, "kind: dsn-restart", "kind: cp-kill", 1)

@@ -271,10 +271,12 @@ type FaultSpec struct {
 
 // TargetSpec selects the DSNs of a DSN fault (see faults.Target).
 type TargetSpec struct {
-	Labels   map[string]string `yaml:"labels"`
-	DSNs     []string          `yaml:"dsns"`
-	Fraction Share             `yaml:"fraction"`
-	Count    int               `yaml:"count"`
+	Labels map[string]string `yaml:"labels"`
+	DSNs   []string          `yaml:"dsns"`
+	// Units names fleet units, for network faults on their links.
+	Units    []string `yaml:"units"`
+	Fraction Share    `yaml:"fraction"`
+	Count    int      `yaml:"count"`
 }
 
 // SLO is a service-level objective the run is judged by: a measured value, an operator and a

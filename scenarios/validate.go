@@ -157,6 +157,7 @@ func validateSteps(s *Scenario, d *strictyaml.Decoder) map[string]*Step {
 		}
 		for j := range st.Faults {
 			validateFault(s, st, strictyaml.Index(p+".faults", j), &st.Faults[j], d)
+			checkOverlap(st, p, j, d)
 		}
 		checkMeasurements(d, p+".measurements", st.Measurements)
 	}
@@ -258,14 +259,57 @@ func reportSpecErr(d *strictyaml.Decoder, p string, err error) {
 	d.ErrorAt(p, "%v", err)
 }
 
+// NetworkPaths says which paths the scenario's network faults act on (faults.PathFleet,
+// faults.PathAPI), so that the harness proxies those links and no others.
+func (s *Scenario) NetworkPaths() map[string]bool {
+	out := map[string]bool{}
+	for _, st := range s.Steps {
+		for _, f := range st.Faults {
+			k, ok := faults.Default.Lookup(f.Kind)
+			if !ok || k.Scope() != faults.ScopeNetwork {
+				continue
+			}
+			path := f.Params["path"]
+			if path == "" {
+				path = faults.PathFleet
+			}
+			out[path] = true
+		}
+	}
+	return out
+}
+
 // FaultSpec converts a scenario's fault entry into a faults.Spec.
 func (f *FaultSpec) Spec() faults.Spec {
 	return faults.Spec{
 		Kind: f.Kind,
 		Target: faults.Target{
-			Labels: f.Target.Labels, DSNs: f.Target.DSNs, Fraction: float64(f.Target.Fraction), Count: f.Target.Count,
+			Labels: f.Target.Labels, DSNs: f.Target.DSNs, Units: f.Target.Units, Fraction: float64(f.Target.Fraction), Count: f.Target.Count,
 		},
 		Params: f.Params,
+	}
+}
+
+// checkOverlap reports fault j of a step when it is in effect at the same time as an earlier
+// fault of the step that it cannot coexist with.
+func checkOverlap(st *Step, p string, j int, d *strictyaml.Decoder) {
+	window := func(f *FaultSpec) (time.Duration, time.Duration) {
+		if f.Duration == 0 {
+			return f.Delay, time.Duration(math.MaxInt64)
+		}
+		return f.Delay, f.Delay + f.Duration
+	}
+	b := &st.Faults[j]
+	bs, be := window(b)
+	for i := range j {
+		a := &st.Faults[i]
+		as, ae := window(a)
+		if as >= be || bs >= ae {
+			continue
+		}
+		if why := faults.Default.Conflict(a.Spec(), b.Spec()); why != "" {
+			d.ErrorAt(strictyaml.Index(p+".faults", j), "overlaps faults[%d] (%s): %s", i, a.Kind, why)
+		}
 	}
 }
 
@@ -281,6 +325,9 @@ func validateFault(s *Scenario, st *Step, p string, f *FaultSpec, d *strictyaml.
 	k, _ := faults.Default.Lookup(f.Kind)
 	if k.Scope() == faults.ScopeControlPlane && s.ControlPlane.Mode == CPExternal {
 		d.ErrorAt(p+".kind", "%s needs a control plane the harness runs (controlPlane.mode %s or %s)", f.Kind, CPInProcess, CPProcess)
+	}
+	if k.Scope() == faults.ScopeNetwork && f.Params["path"] == faults.PathAPI && !s.hasLoad() {
+		d.ErrorAt(p+".params.path", "no step drives load: nothing goes through the api path")
 	}
 	if k.Scope() == faults.ScopeDSNs && f.Target.Count > s.Fleet.Size && len(f.Target.Labels) == 0 {
 		d.ErrorAt(p+".target.count", "%d is more than the fleet's %d DSNs", f.Target.Count, s.Fleet.Size)
@@ -447,4 +494,13 @@ func backendURL(role, v string) error {
 	default:
 		return ingest.ValidateURLs("", "", v)
 	}
+}
+
+func (s *Scenario) hasLoad() bool {
+	for _, st := range s.Steps {
+		if st.Load != nil {
+			return true
+		}
+	}
+	return false
 }

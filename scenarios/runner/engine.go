@@ -147,6 +147,10 @@ type engine struct {
 	cp    cptarget.Target
 	fleet Fleet
 	prog  progress
+	// net is the links network faults impair; loadURL is where the load generator sends its
+	// requests (the API, or a proxy in front of it).
+	net     *harnessNetwork
+	loadURL string
 
 	mu      sync.Mutex
 	steps   []stepRun
@@ -251,14 +255,24 @@ func (e *engine) run(ctx context.Context) error {
 	case cptarget.External:
 		e.resources.SetNote(measure.ComponentControlPlane, "external: not sampled")
 	}
+	paths := e.s.NetworkPaths()
+	e.net, e.loadURL = &harnessNetwork{}, e.cp.APIURL()
+	if paths[faults.PathAPI] {
+		if e.loadURL, err = startAPIProxy(e.cp.APIURL(), e.net); err != nil {
+			return fmt.Errorf("proxy before the API: %w", err)
+		}
+	}
 	// The fleet is built (nothing runs yet) before the observers start, which read it.
 	e.fleet, err = e.opts.Fleets(ctx, FleetConfig{
 		Size: e.s.Fleet.Size, Driver: e.s.Fleet.Driver, Traffic: e.trafficPath(),
 		NATSURL: e.cp.NATSURL(), Dir: filepath.Join(e.dir, "fleet"), Seed: e.s.Seed, Binary: e.opts.Binary,
-		Security: e.cp.FleetSecurity(),
+		Security: e.cp.FleetSecurity(), UnitProxies: paths[faults.PathFleet],
 	}, e.log)
 	if err != nil {
 		return fmt.Errorf("fleet: %w", err)
+	}
+	if lf, ok := e.fleet.(LinkedFleet); ok && paths[faults.PathFleet] {
+		e.net.fleet = lf
 	}
 	obsCtx, stopObservers := context.WithCancel(context.WithoutCancel(ctx))
 	var obs sync.WaitGroup
@@ -331,6 +345,9 @@ func (e *engine) stopAll() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	e.recoverPending(ctx)
+	if e.net != nil {
+		e.net.close()
+	}
 	if e.fleet != nil {
 		if err := e.fleet.Shutdown(ctx); err != nil {
 			e.log.Warn("fleet shutdown", "err", err)

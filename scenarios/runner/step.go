@@ -239,7 +239,7 @@ func (s *faultSchedule) fail(i int, format string, args ...any) {
 func (e *engine) startFaults(faultCtx context.Context, i int, st *scenarios.Step, start time.Time) *faultSchedule {
 	injected := make(chan struct{})
 	sched := &faultSchedule{injected: injected, failures: map[int]string{}}
-	env := faults.Env{Fleet: e.fleet, ControlPlane: e.cp.Faults(), Clock: e.clock, Seed: e.s.Seed + int64(i), Logger: e.log}
+	env := faults.Env{Fleet: e.fleet, ControlPlane: e.cp.Faults(), Network: e.net, Clock: e.clock, Seed: e.s.Seed + int64(i), Logger: e.log}
 	var wg sync.WaitGroup
 	for j := range st.Faults {
 		fs := &st.Faults[j]
@@ -383,7 +383,7 @@ func (e *engine) prepareLoad(ctx context.Context, st *scenarios.Step) (*northbou
 	if err != nil {
 		return nil, nil, err
 	}
-	w, err := northbound.New(northbound.Config{Target: e.cp.APIURL(), Token: token, Mix: m, Logger: e.log})
+	w, err := northbound.New(northbound.Config{Target: e.loadURL, Token: token, Mix: m, Logger: e.log})
 	if err != nil {
 		return nil, nil, err
 	}
