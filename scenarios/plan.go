@@ -89,8 +89,17 @@ func WritePlan(w io.Writer, s *Scenario) error {
 		for _, f := range st.Faults {
 			k, _ := faults.Default.Lookup(f.Kind)
 			on := "the control plane"
-			if k.Scope() == faults.ScopeDSNs {
+			switch k.Scope() {
+			case faults.ScopeDSNs:
 				on = f.Spec().Target.String()
+			case faults.ScopeNetwork:
+				on = "the links of " + strings.Replace(f.Spec().Target.String(), "DSNs", "units", 1)
+				if f.Params["path"] == faults.PathAPI {
+					on = "the load generator's link to the API"
+				}
+			}
+			if f.Optional {
+				on += " (optional)"
 			}
 			until := "recovered when the step ends"
 			if f.Duration > 0 {

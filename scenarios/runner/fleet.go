@@ -69,6 +69,15 @@ func newSimFleet(ctx context.Context, cfg FleetConfig, log *slog.Logger) (Fleet,
 
 func (s *simFleet) DSNs() []faults.DSN { return s.dsns }
 
+// Misbehave starts a simulator misbehaviour on ids; undo recovers it.
+func (s *simFleet) Misbehave(ctx context.Context, misbehaviour string, ids []string, params map[string]string, window time.Duration) (func(context.Context) error, error) {
+	inj, err := s.f.Inject(ctx, simdsn.FaultSpec{Kind: misbehaviour, Target: simdsn.Target{IDs: ids}, Spread: window, Params: params})
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) error { return s.f.Recover(ctx, inj) }, nil
+}
+
 // Links lists the fleet's units as network links.
 func (s *simFleet) Links() []faults.Link {
 	units := s.f.Units()

@@ -77,6 +77,9 @@ func (t Toxic) Validate() error {
 // server is the one Toxiproxy server of the process: proxies need one for their logger and
 // metrics, but it never listens.
 var server = sync.OnceValue(func() *toxiproxy.ApiServer {
+	// Toxics log through zerolog's global logger, at trace level for every interrupted pipe:
+	// nothing in this program uses zerolog otherwise, so it is silenced as a whole.
+	zerolog.SetGlobalLevel(zerolog.Disabled)
 	return toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop())
 })
 
