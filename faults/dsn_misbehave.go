@@ -200,4 +200,3 @@ var misbehaveKinds = []*misbehaveKind{
 		},
 	},
 }
-
