@@ -2,6 +2,7 @@ package faults
 
 import (
 	"context"
+	"slices"
 	"errors"
 	"fmt"
 	"sort"
@@ -18,7 +19,33 @@ const (
 	PathFleet = "fleet"
 	// PathAPI is the load generator's link to the control plane's API.
 	PathAPI = "api"
+	// PathTSDB, PathSearch and PathInventory are the control plane's links to its backends
+	// (when it uses ones outside its data directory).
+	PathTSDB      = "tsdb"
+	PathSearch    = "search"
+	PathInventory = "inventory"
 )
+
+// BackendPaths are the paths of the control plane's links to its backends.
+var BackendPaths = []string{PathTSDB, PathSearch, PathInventory}
+
+// IsBackendPath reports whether path is a link to a backend.
+func IsBackendPath(path string) bool { return slices.Contains(BackendPaths, path) }
+
+// SpecPath returns the path a network fault acts on: its path (or backend) parameter, or the
+// default, the fleet's links.
+func SpecPath(spec Spec) string {
+	if b, ok := spec.Params["backend"]; ok && spec.Kind == "backend-unreachable" {
+		return b
+	}
+	if spec.Kind == "backend-unreachable" {
+		return PathTSDB
+	}
+	if p := spec.Params["path"]; p != "" {
+		return p
+	}
+	return PathFleet
+}
 
 // Link is one proxied network link: a fleet unit's link to the bus, or the load generator's to
 // the API.
@@ -44,7 +71,9 @@ var (
 	paramToxicity = Param{Name: "toxicity", Type: TypeFraction, Default: "1",
 		Description: "share of the links' connections the fault applies to, 0-1"}
 	paramPath = Param{Name: "path", Type: TypeString, Default: PathFleet,
-		Description: "fleet: each fleet unit's link to the bus; api: the load generator's link to the API"}
+		Description: "fleet: each fleet unit's link to the bus; api: the load generator's link to the API; tsdb, search, inventory: the control plane's link to that backend"}
+	paramBackend = Param{Name: "backend", Type: TypeString, Default: PathTSDB,
+		Description: "the backend the control plane loses: tsdb, search or inventory"}
 	paramDirection = Param{Name: "direction", Type: TypeString, Default: "both",
 		Description: "upstream (toward the control plane), downstream (from it) or both"}
 )
@@ -59,6 +88,8 @@ type netKind struct {
 	down   bool
 	// directed kinds take a direction parameter.
 	directed bool
+	// backend kinds take a backend parameter instead of a path.
+	backend bool
 	check    func(p ParamValues) error
 }
 
@@ -80,24 +111,26 @@ func (k *netKind) Params() []Param {
 	if !k.down {
 		out = append(out, paramToxicity)
 	}
+	if k.backend {
+		return append(out, paramBackend)
+	}
 	return append(out, paramPath)
 }
 
 // CheckSpec checks the path, the direction and what the kind asks of its values.
 func (k *netKind) CheckSpec(spec Spec) error {
 	p := ParamValues{Decl: k.Params(), Got: spec.Params}
-	path, err := p.String("path")
-	if err != nil {
-		return err
-	}
-	switch path {
-	case PathFleet:
-	case PathAPI:
+	path := SpecPath(spec)
+	switch {
+	case k.backend && !IsBackendPath(path):
+		return specErr("params.backend", "%q, want tsdb, search or inventory", path)
+	case path == PathFleet:
+	case path == PathAPI || IsBackendPath(path):
 		if !spec.Target.IsZero() {
-			return specErr("target", "the api path is one link: it takes no target")
+			return specErr("target", "the %s path is one link: it takes no target", path)
 		}
 	default:
-		return specErr("params.path", "%q, want %s or %s", path, PathFleet, PathAPI)
+		return specErr("params.path", "%q, want fleet, api, tsdb, search or inventory", path)
 	}
 	if k.directed {
 		d, err := p.String("direction")
@@ -127,7 +160,7 @@ func (k *netKind) New(spec Spec, env Env) (Fault, error) {
 		return nil, err
 	}
 	p := ParamValues{Decl: k.Params(), Got: spec.Params}
-	path, _ := p.String("path")
+	path := SpecPath(spec)
 	f := &netFault{kind: k, env: env, target: spec.Target, path: path}
 	if k.down {
 		return f, nil
@@ -360,5 +393,12 @@ var netKinds = []*netKind{
 	{
 		name: "net-partition", desc: "take links down both ways: connections closed, new ones refused, until recovered",
 		down: true,
+	},
+	{
+		name: "backend-unreachable", desc: "the control plane's backend stops answering: its link is a blackhole (data dropped both ways, connections held)",
+		backend: true,
+		toxics: func(ParamValues) ([]netproxy.Toxic, error) {
+			return []netproxy.Toxic{{Type: netproxy.Timeout, Attributes: map[string]int64{"timeout": 0}}}, nil
+		},
 	},
 }

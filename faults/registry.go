@@ -120,13 +120,7 @@ func (r *Registry) Conflict(a, b Spec) string {
 	case ScopeControlPlane:
 		return "both act on the control plane"
 	case ScopeNetwork:
-		pa, pb := a.Params["path"], b.Params["path"]
-		if pa == "" {
-			pa = PathFleet
-		}
-		if pb == "" {
-			pb = PathFleet
-		}
+		pa, pb := SpecPath(a), SpecPath(b)
 		if pa != pb || disjointUnits(a.Target.Units, b.Target.Units) {
 			return ""
 		}

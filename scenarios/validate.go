@@ -269,11 +269,7 @@ func (s *Scenario) NetworkPaths() map[string]bool {
 			if !ok || k.Scope() != faults.ScopeNetwork {
 				continue
 			}
-			path := f.Params["path"]
-			if path == "" {
-				path = faults.PathFleet
-			}
-			out[path] = true
+			out[faults.SpecPath(f.Spec())] = true
 		}
 	}
 	return out
@@ -326,8 +322,23 @@ func validateFault(s *Scenario, st *Step, p string, f *FaultSpec, d *strictyaml.
 	if k.Scope() == faults.ScopeControlPlane && s.ControlPlane.Mode == CPExternal {
 		d.ErrorAt(p+".kind", "%s needs a control plane the harness runs (controlPlane.mode %s or %s)", f.Kind, CPInProcess, CPProcess)
 	}
-	if k.Scope() == faults.ScopeNetwork && f.Params["path"] == faults.PathAPI && !s.hasLoad() {
-		d.ErrorAt(p+".params.path", "no step drives load: nothing goes through the api path")
+	if po, ok := k.(faults.ProcessOnly); ok && po.NeedsProcess() && s.ControlPlane.Mode != CPProcess {
+		d.ErrorAt(p+".kind", "%s needs the control plane in a process of its own (controlPlane.mode %s)", f.Kind, CPProcess)
+	}
+	if k.Scope() == faults.ScopeNetwork {
+		path := faults.SpecPath(f.Spec())
+		field := p + ".params.path"
+		if f.Kind == "backend-unreachable" {
+			field = p + ".params.backend"
+		}
+		switch {
+		case path == faults.PathAPI && !s.hasLoad():
+			d.ErrorAt(field, "no step drives load: nothing goes through the api path")
+		case faults.IsBackendPath(path) && s.ControlPlane.Mode == CPExternal:
+			d.ErrorAt(field, "the harness cannot put a proxy before the backends of an external control plane")
+		case faults.IsBackendPath(path) && s.ControlPlane.backendURL(path) == "":
+			d.ErrorAt(field, "the control plane's %s is embedded in its data directory: set controlPlane.%s to a backend URL for the harness to put a proxy before it", path, path)
+		}
 	}
 	if k.Scope() == faults.ScopeDSNs && f.Target.Count > s.Fleet.Size && len(f.Target.Labels) == 0 {
 		d.ErrorAt(p+".target.count", "%d is more than the fleet's %d DSNs", f.Target.Count, s.Fleet.Size)
@@ -503,4 +514,17 @@ func (s *Scenario) hasLoad() bool {
 		}
 	}
 	return false
+}
+
+// backendURL returns the URL of the backend a path names (empty: the embedded one).
+func (c ControlPlaneSpec) backendURL(path string) string {
+	switch path {
+	case faults.PathTSDB:
+		return c.TSDB
+	case faults.PathSearch:
+		return c.Search
+	case faults.PathInventory:
+		return c.Inventory
+	}
+	return ""
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/dsnscale/dsnscale/reports"
 	"github.com/dsnscale/dsnscale/scenarios"
 	"github.com/dsnscale/dsnscale/scenarios/measure"
+	"github.com/dsnscale/dsnscale/simdsn/netproxy"
 	"github.com/dsnscale/dsnscale/tsdb"
 )
 
@@ -243,8 +244,22 @@ func (e *engine) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("time-series store: %w", err)
 	}
+	paths := e.s.NetworkPaths()
+	e.net = &harnessNetwork{backends: map[string]*netproxy.Proxy{}}
+	cfg := e.targetConfig()
+	for _, b := range []struct {
+		path string
+		url  *string
+	}{{faults.PathTSDB, &cfg.TSDB}, {faults.PathSearch, &cfg.Search}, {faults.PathInventory, &cfg.Inventory}} {
+		if !paths[b.path] {
+			continue
+		}
+		if *b.url, err = e.net.proxyBackend(b.path, *b.url); err != nil {
+			return fmt.Errorf("proxy before the control plane's %s: %w", b.path, err)
+		}
+	}
 	e.prog.Log("starting the control plane (%s)", e.s.ControlPlane.Mode)
-	e.cp, err = cptarget.Open(ctx, e.targetConfig(), cptarget.Env{Clock: e.clock, Logger: e.log, Events: e.cpEvents})
+	e.cp, err = cptarget.Open(ctx, cfg, cptarget.Env{Clock: e.clock, Logger: e.log, Events: e.cpEvents})
 	if err != nil {
 		return fmt.Errorf("control plane: %w", err)
 	}
@@ -255,8 +270,7 @@ func (e *engine) run(ctx context.Context) error {
 	case cptarget.External:
 		e.resources.SetNote(measure.ComponentControlPlane, "external: not sampled")
 	}
-	paths := e.s.NetworkPaths()
-	e.net, e.loadURL = &harnessNetwork{}, e.cp.APIURL()
+	e.loadURL = e.cp.APIURL()
 	if paths[faults.PathAPI] {
 		if e.loadURL, err = startAPIProxy(e.cp.APIURL(), e.net); err != nil {
 			return fmt.Errorf("proxy before the API: %w", err)
@@ -345,9 +359,6 @@ func (e *engine) stopAll() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	e.recoverPending(ctx)
-	if e.net != nil {
-		e.net.close()
-	}
 	if e.fleet != nil {
 		if err := e.fleet.Shutdown(ctx); err != nil {
 			e.log.Warn("fleet shutdown", "err", err)
@@ -358,6 +369,9 @@ func (e *engine) stopAll() {
 			e.log.Warn("control plane stop", "err", err)
 		}
 		e.cpEvents.Add(measure.CPEvent{At: e.clock.Now(), Kind: measure.CPStopped})
+	}
+	if e.net != nil {
+		e.net.close()
 	}
 	if e.series != nil {
 		if err := e.series.Close(); err != nil {
