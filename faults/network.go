@@ -2,9 +2,9 @@ package faults
 
 import (
 	"context"
-	"slices"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -90,7 +90,7 @@ type netKind struct {
 	directed bool
 	// backend kinds take a backend parameter instead of a path.
 	backend bool
-	check    func(p ParamValues) error
+	check   func(p ParamValues) error
 }
 
 func init() {
