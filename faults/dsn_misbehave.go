@@ -108,6 +108,10 @@ func (f *misbehaveFault) Inject(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if len(ids) == 0 {
+		f.env.logger().Info("fault chose no DSN", "kind", f.kind.name, "probability", f.target.Probability)
+		return nil
+	}
 	f.mu.Lock()
 	if f.recovered {
 		f.mu.Unlock()

@@ -91,6 +91,10 @@ func (f *dsnFault) Inject(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if len(ids) == 0 {
+		f.env.logger().Info("fault chose no DSN", "action", f.act.verb, "probability", f.target.Probability)
+		return nil
+	}
 	if b, ok := f.env.Fleet.(Batcher); ok {
 		return f.injectBatch(ctx, b, ids)
 	}

@@ -310,3 +310,20 @@ func TestBatchFleetGetsOneCommand(t *testing.T) {
 	assert.Equal(t, 1, fleet.undone)
 	assert.Len(t, rec.Injections()[0].DSNs, 5)
 }
+
+func TestSelectWithProbability(t *testing.T) {
+	dsns := newRecFleet(&stepClock{}, 200).DSNs()
+	a, err := Select(dsns, Target{Probability: 0.3}, 9)
+	require.NoError(t, err)
+	b, err := Select(dsns, Target{Probability: 0.3}, 9)
+	require.NoError(t, err)
+	assert.Equal(t, a, b, "the same seed, the same draw")
+	assert.InDelta(t, 60, len(a), 25, "about 30%% of 200")
+	c, err := Select(dsns, Target{Probability: 0.3}, 10)
+	require.NoError(t, err)
+	assert.NotEqual(t, a, c, "another seed, another draw")
+	half, err := Select(dsns, Target{Count: 100, Probability: 0.5}, 9)
+	require.NoError(t, err)
+	assert.Less(t, len(half), 100, "the probability thins the count")
+	assert.Error(t, Target{Probability: 1.5}.Validate())
+}

@@ -267,6 +267,12 @@ type FaultSpec struct {
 	// Optional says the run goes on when the fault cannot be injected or is cut short; it is
 	// still recorded as failed. By default such a fault breaks the run.
 	Optional bool `yaml:"optional"`
+	// Every repeats the fault for the step, every this long from its delay; each occurrence
+	// lasts Duration, which must then be set and shorter. 0 injects it once.
+	Every time.Duration `yaml:"every"`
+	// Probability, when set, keeps each target with this chance (a control-plane fault fires
+	// with it), drawn from the scenario's seed.
+	Probability Share `yaml:"probability"`
 }
 
 // TargetSpec selects the DSNs of a DSN fault (see faults.Target).

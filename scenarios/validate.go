@@ -281,6 +281,7 @@ func (f *FaultSpec) Spec() faults.Spec {
 		Kind: f.Kind,
 		Target: faults.Target{
 			Labels: f.Target.Labels, DSNs: f.Target.DSNs, Units: f.Target.Units, Fraction: float64(f.Target.Fraction), Count: f.Target.Count,
+			Probability: float64(f.Probability),
 		},
 		Params: f.Params,
 	}
@@ -353,6 +354,13 @@ func validateFault(s *Scenario, st *Step, p string, f *FaultSpec, d *strictyaml.
 		d.ErrorAt(p+".duration", "must not be negative, got %s", f.Duration)
 	case length > 0 && f.Delay+f.Duration > length:
 		d.ErrorAt(p+".duration", "the fault would outlast its step: delay %s + duration %s > %s", f.Delay, f.Duration, length)
+	case f.Every < 0:
+		d.ErrorAt(p+".every", "must not be negative, got %s", f.Every)
+	case f.Every > 0 && (f.Duration == 0 || f.Duration >= f.Every):
+		d.ErrorAt(p+".every", "a repeated fault needs a duration shorter than every (%s), got %s", f.Every, f.Duration)
+	}
+	if d.Has(p+".probability") && f.Probability == 0 {
+		d.ErrorAt(p+".probability", "must be above 0%%")
 	}
 }
 

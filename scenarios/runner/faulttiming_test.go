@@ -112,3 +112,57 @@ func TestFaultsKeepTheirTiming(t *testing.T) {
 		})
 	}
 }
+
+const repeatScenario = `apiVersion: dsnscale/v1
+kind: Scenario
+metadata:
+  name: repeat
+  description: a fault repeated every second, each time on DSNs drawn with a probability
+seed: 5
+fleet:
+  size: 20
+steps:
+  - name: boot
+    until: {connected: 100%}
+    timeout: 60s
+  - name: repeat
+    duration: 5s
+    faults:
+      - {kind: dsn-hang, delay: 200ms, duration: 400ms, every: 1s, probability: 30%}
+  - name: settle
+    until: {connected: 100%}
+    timeout: 60s
+`
+
+func TestFaultsRepeatEvery(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a control plane and a simulated fleet for about 10s")
+	}
+	picks := func() [][]string {
+		s, err := scenarios.Parse("repeat.yaml", []byte(repeatScenario), nil, "")
+		require.NoError(t, err)
+		out, err := Run(context.Background(), s, Options{Dir: filepath.Join(t.TempDir(), "run"), Logger: testLogger(t)})
+		require.NoError(t, err)
+		run := out.Run
+		require.Equal(t, reports.ResultPass, run.Result, "%s %v", run.Error, run.Steps)
+		var start time.Time
+		for _, st := range run.Steps {
+			if st.Name == "repeat" {
+				start = st.Start
+			}
+		}
+		// At +0.2s, 1.2s, 2.2s, 3.2s and 4.2s: each fits in the 5s step.
+		require.Len(t, run.Faults, 5)
+		var got [][]string
+		for k, f := range run.Faults {
+			assert.Empty(t, f.Error)
+			assert.InDelta(t, 0.2+float64(k), f.Start.Sub(start).Seconds(), 0.5, "occurrence %d", k+1)
+			assert.InDelta(t, 0.4, f.End.Sub(f.Start).Seconds(), 0.4, "occurrence %d lasted its duration", k+1)
+			got = append(got, []string{f.Target})
+		}
+		return got
+	}
+	first := picks()
+	// The draws differ from one occurrence to the next but not from one run to the next.
+	assert.Equal(t, first, picks(), "the same seed draws the same DSNs")
+}
