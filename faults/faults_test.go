@@ -327,3 +327,17 @@ func TestSelectWithProbability(t *testing.T) {
 	assert.Less(t, len(half), 100, "the probability thins the count")
 	assert.Error(t, Target{Probability: 1.5}.Validate())
 }
+
+func TestWriteKindsListsEveryKindAndParam(t *testing.T) {
+	var b strings.Builder
+	require.NoError(t, Default.WriteKinds(&b))
+	out := b.String()
+	for _, k := range Default.Kinds() {
+		assert.Contains(t, out, k.Name()+"\n  "+k.Description())
+		for _, p := range k.Params() {
+			assert.Contains(t, out, p.Name, "%s.%s", k.Name(), p.Name)
+		}
+	}
+	assert.Contains(t, out, "cp-pause\n")
+	assert.Contains(t, out, "needs: controlPlane.mode process")
+}
