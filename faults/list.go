@@ -11,6 +11,7 @@ var scopeText = map[Scope]string{
 	ScopeDSNs:         "DSNs of the simulated fleet (target: labels, dsns, fraction, count)",
 	ScopeControlPlane: "the control plane the harness runs (controlPlane.mode inprocess or process); no target",
 	ScopeNetwork:      "links the harness proxies (target for the fleet path: labels site/rack/unit, units, fraction, count)",
+	ScopeUnits:        "fleet units (target: labels site/rack/unit, units, fraction, count)",
 }
 
 // WriteKinds lists the registry's kinds with what they act on and their parameters.
@@ -20,6 +21,9 @@ func (r *Registry) WriteKinds(w io.Writer) error {
 		fmt.Fprintf(&b, "%s\n  %s\n  acts on: %s\n", k.Name(), k.Description(), scopeText[k.Scope()])
 		if po, ok := k.(ProcessOnly); ok && po.NeedsProcess() {
 			b.WriteString("  needs: controlPlane.mode process\n")
+		}
+		if d, ok := k.(DriverOnly); ok {
+			fmt.Fprintf(&b, "  needs: fleet.driver %s\n", d.Driver())
 		}
 		ps := k.Params()
 		if len(ps) == 0 {

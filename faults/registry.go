@@ -65,12 +65,16 @@ func (r *Registry) Validate(spec Spec) error {
 		if len(spec.Target.Units) > 0 {
 			return specErr("target.units", "%s acts on DSNs: select them by labels, dsns, fraction or count", k.Name())
 		}
-	case ScopeNetwork:
+	case ScopeNetwork, ScopeUnits:
 		if err := spec.Target.Validate(); err != nil {
 			return err
 		}
 		if len(spec.Target.DSNs) > 0 {
-			return specErr("target.dsns", "%s acts on links: select units by labels, units, fraction or count", k.Name())
+			what := "links"
+			if k.Scope() == ScopeUnits {
+				what = "units"
+			}
+			return specErr("target.dsns", "%s acts on %s: select units by labels, units, fraction or count", k.Name(), what)
 		}
 	}
 	if err := CheckParams(k.Params(), spec.Params); err != nil {
@@ -102,6 +106,10 @@ func (r *Registry) New(spec Spec, env Env) (Fault, error) {
 		if env.Network == nil {
 			return nil, fmt.Errorf("%w: %s needs links the harness proxies", ErrUnsupported, k.Name())
 		}
+	case ScopeUnits:
+		if env.Fleet == nil {
+			return nil, fmt.Errorf("%w: %s needs a fleet", ErrUnsupported, k.Name())
+		}
 	}
 	return k.New(spec, env)
 }
@@ -119,6 +127,10 @@ func (r *Registry) Conflict(a, b Spec) string {
 	switch ka.Scope() {
 	case ScopeControlPlane:
 		return "both act on the control plane"
+	case ScopeUnits:
+		if !disjointUnits(a.Target.Units, b.Target.Units) {
+			return "both act on the fleet's units (name disjoint units to run them together)"
+		}
 	case ScopeNetwork:
 		pa, pb := SpecPath(a), SpecPath(b)
 		if pa != pb || disjointUnits(a.Target.Units, b.Target.Units) {

@@ -112,6 +112,10 @@ func TestParseErrors(t *testing.T) {
 			nil, `test.yaml:28: steps[1].faults[0].every: a repeated fault needs a duration shorter than every (2s), got 0s`},
 		{"probability of 0", "delay: 5s", "delay: 5s\n        probability: 0%",
 			nil, `test.yaml:28: steps[1].faults[0].probability: must be above 0%`},
+		{"container fault on the inproc driver", "kind: dsn-restart", "kind: container-pause",
+			nil, `test.yaml:26: steps[1].faults[0].kind: container-pause needs fleet.driver docker (the fleet runs on inproc)`},
+		{"cp-pause in process", "kind: dsn-restart", "kind: cp-pause",
+			nil, `test.yaml:26: steps[1].faults[0].kind: cp-pause needs the control plane in a process of its own (controlPlane.mode process)`},
 		{"overlapping control-plane faults", "        params: {window: 2s}\n", "      - {kind: cp-kill, delay: 1s}\n",
 			nil, `test.yaml:28: steps[1].faults[1]: overlaps faults[0] (cp-restart): both act on the control plane`},
 		{"unknown fault param", "params: {window: 2s}", "params: {spread: 2s}",
@@ -175,6 +179,8 @@ func TestParseErrors(t *testing.T) {
 				text = strings.Replace(text, "params: {window: 2s}", "params: {toxicity: \"1.5\"}", 1)
 			case "bandwidth of 0":
 				text = strings.Replace(text, "params: {window: 2s}", "params: {rate: \"0\"}", 1)
+			case "container fault on the inproc driver", "cp-pause in process":
+				text = strings.Replace(text, "        target: {fraction: 50%}\n        params: {window: 2s}\n", "", 1)
 			case "network fault on DSNs by id", "overlapping partitions":
 				text = strings.Replace(text, "kind: dsn-restart", "kind: net-partition", 1)
 				text = strings.Replace(text, "        params: {window: 2s}\n", "", 1)

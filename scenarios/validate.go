@@ -323,6 +323,9 @@ func validateFault(s *Scenario, st *Step, p string, f *FaultSpec, d *strictyaml.
 	if k.Scope() == faults.ScopeControlPlane && s.ControlPlane.Mode == CPExternal {
 		d.ErrorAt(p+".kind", "%s needs a control plane the harness runs (controlPlane.mode %s or %s)", f.Kind, CPInProcess, CPProcess)
 	}
+	if do, ok := k.(faults.DriverOnly); ok && s.Fleet.Driver != do.Driver() {
+		d.ErrorAt(p+".kind", "%s needs fleet.driver %s (the fleet runs on %s)", f.Kind, do.Driver(), s.Fleet.Driver)
+	}
 	if po, ok := k.(faults.ProcessOnly); ok && po.NeedsProcess() && s.ControlPlane.Mode != CPProcess {
 		d.ErrorAt(p+".kind", "%s needs the control plane in a process of its own (controlPlane.mode %s)", f.Kind, CPProcess)
 	}

@@ -78,6 +78,18 @@ func (s *simFleet) Misbehave(ctx context.Context, misbehaviour string, ids []str
 	return func(ctx context.Context) error { return s.f.Recover(ctx, inj) }, nil
 }
 
+// Units lists the fleet's units, for unit faults.
+func (s *simFleet) Units() []faults.Link { return s.Links() }
+
+// FaultUnits starts a unit fault on units; undo lifts it.
+func (s *simFleet) FaultUnits(ctx context.Context, kind string, units []string) (func(context.Context) error, error) {
+	inj, err := s.f.Inject(ctx, simdsn.FaultSpec{Kind: kind, Target: simdsn.Target{IDs: units}})
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) error { return s.f.Recover(ctx, inj) }, nil
+}
+
 // Links lists the fleet's units as network links.
 func (s *simFleet) Links() []faults.Link {
 	units := s.f.Units()
