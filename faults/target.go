@@ -84,6 +84,9 @@ func (t Target) String() string {
 		parts = append(parts, fmt.Sprintf("%s of them", formatPercent(t.Fraction)))
 	}
 	if t.Probability > 0 && t.Probability < 1 {
+		if len(parts) == 0 {
+			parts = append(parts, "all DSNs")
+		}
 		parts = append(parts, fmt.Sprintf("each with probability %s", formatPercent(t.Probability)))
 	}
 	if len(parts) == 0 {

@@ -105,6 +105,12 @@ func WritePlan(w io.Writer, s *Scenario) error {
 			if f.Duration > 0 {
 				until = fmt.Sprintf("recovered after %s", f.Duration)
 			}
+			if f.Every > 0 {
+				until += fmt.Sprintf(", again every %s for the step", f.Every)
+			}
+			if f.Probability > 0 && k.Scope() == faults.ScopeControlPlane {
+				until += fmt.Sprintf(", fires with probability %s", formatShare(float64(f.Probability)))
+			}
 			fmt.Fprintf(&b, "     fault at +%s: %s on %s%s, %s\n", f.Delay, f.Kind, on, formatParams(withDefaults(k.Params(), f.Params)), until)
 		}
 		if len(st.Measurements) > 0 {
