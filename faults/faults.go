@@ -140,6 +140,7 @@ type Env struct {
 	Fleet        Fleet        // nil when the run has no fleet the harness controls
 	ControlPlane ControlPlane // nil when the control plane is external
 	Network      Network      // nil when the harness proxies no link
+	Backends     Backends     // nil when the harness runs no backend process
 	Clock        Clock        // nil means the system clock
 	// Seed makes selections by fraction or count reproducible.
 	Seed   int64

@@ -12,6 +12,7 @@ var scopeText = map[Scope]string{
 	ScopeControlPlane: "the control plane the harness runs (controlPlane.mode inprocess or process); no target",
 	ScopeNetwork:      "links the harness proxies (target for the fleet path: labels site/rack/unit, units, fraction, count)",
 	ScopeUnits:        "fleet units (target: labels site/rack/unit, units, fraction, count)",
+	ScopeBackend:      "a backend process the harness started (controlPlane.backendProcesses); no target",
 }
 
 // WriteKinds lists the registry's kinds with what they act on and their parameters.

@@ -54,7 +54,7 @@ func (r *Registry) Validate(spec Spec) error {
 		return &SpecError{Field: "kind", Err: fmt.Errorf("%w %q%s", ErrUnknownKind, spec.Kind, r.Hint(spec.Kind))}
 	}
 	switch k.Scope() {
-	case ScopeControlPlane:
+	case ScopeControlPlane, ScopeBackend:
 		if !spec.Target.IsZero() {
 			return specErr("target", "%s acts on the control plane and takes no target", k.Name())
 		}
@@ -110,6 +110,10 @@ func (r *Registry) New(spec Spec, env Env) (Fault, error) {
 		if env.Fleet == nil {
 			return nil, fmt.Errorf("%w: %s needs a fleet", ErrUnsupported, k.Name())
 		}
+	case ScopeBackend:
+		if env.Backends == nil {
+			return nil, fmt.Errorf("%w: %s needs a backend process the harness runs (controlPlane.backendProcesses)", ErrUnsupported, k.Name())
+		}
 	}
 	return k.New(spec, env)
 }
@@ -127,6 +131,10 @@ func (r *Registry) Conflict(a, b Spec) string {
 	switch ka.Scope() {
 	case ScopeControlPlane:
 		return "both act on the control plane"
+	case ScopeBackend:
+		if backendName(a) == backendName(b) {
+			return "both act on the " + backendName(a) + " process"
+		}
 	case ScopeUnits:
 		if !disjointUnits(a.Target.Units, b.Target.Units) {
 			return "both act on the fleet's units (name disjoint units to run them together)"
@@ -158,4 +166,11 @@ func disjointUnits(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+func backendName(s Spec) string {
+	if b := s.Params["backend"]; b != "" {
+		return b
+	}
+	return PathTSDB
 }

@@ -156,6 +156,17 @@ type ControlPlaneSpec struct {
 	TSDB      string `yaml:"tsdb"`
 	Search    string `yaml:"search"`
 	Inventory string `yaml:"inventory"`
+	// BackendProcesses are backends the harness starts as processes of its own before the
+	// control plane and stops after it, by backend (tsdb, search, inventory): backend-kill and
+	// backend-pause act on them.
+	BackendProcesses map[string]BackendProcess `yaml:"backendProcesses"`
+}
+
+// BackendProcess is a backend the harness runs: a command, and the URL the control plane
+// reaches it at once it listens.
+type BackendProcess struct {
+	Command []string `yaml:"command"`
+	URL     string   `yaml:"url"`
 }
 
 // Step is one stage of a scenario: it lasts a fixed duration or until a condition holds (with a

@@ -89,6 +89,23 @@ func validateCP(s *Scenario, d *strictyaml.Decoder) {
 				d.ErrorAt("controlPlane."+f.name, "%v", err)
 			}
 		}
+		for _, name := range slices.Sorted(maps.Keys(c.BackendProcesses)) {
+			bp, p := c.BackendProcesses[name], "controlPlane.backendProcesses."+name
+			switch {
+			case !faults.IsBackendPath(name):
+				d.ErrorAt(p, "unknown backend %q (known: tsdb, search, inventory)", name)
+				continue
+			case len(bp.Command) == 0 || strings.TrimSpace(bp.Command[0]) == "":
+				d.ErrorAt(p+".command", "required: the program and its arguments")
+			case c.backendURLField(name) != "":
+				d.ErrorAt(p, "controlPlane.%s is set too: the URL comes from the process's url", name)
+			}
+			if u, err := url.Parse(bp.URL); err != nil || u.Port() == "" {
+				d.ErrorAt(p+".url", "want scheme://host:port of the backend once it listens, got %q", bp.URL)
+			} else if err := backendURL(name, bp.URL); err != nil {
+				d.ErrorAt(p+".url", "%v", err)
+			}
+		}
 	case CPExternal:
 		if u, err := url.Parse(c.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			d.ErrorAt("controlPlane.url", "must be an http:// or https:// URL of the northbound API, got %q", c.URL)
@@ -109,6 +126,9 @@ func validateCP(s *Scenario, d *strictyaml.Decoder) {
 			if f.v != "" {
 				d.ErrorAt("controlPlane."+f.name, "cannot be set on an external control plane: it has its own backends")
 			}
+		}
+		if len(c.BackendProcesses) > 0 {
+			d.ErrorAt("controlPlane.backendProcesses", "cannot be set on an external control plane: it has its own backends")
 		}
 	default:
 		d.ErrorAt("controlPlane.mode", "must be %s, %s or %s, got %q", CPInProcess, CPProcess, CPExternal, c.Mode)
@@ -326,6 +346,15 @@ func validateFault(s *Scenario, st *Step, p string, f *FaultSpec, d *strictyaml.
 	if do, ok := k.(faults.DriverOnly); ok && s.Fleet.Driver != do.Driver() {
 		d.ErrorAt(p+".kind", "%s needs fleet.driver %s (the fleet runs on %s)", f.Kind, do.Driver(), s.Fleet.Driver)
 	}
+	if k.Scope() == faults.ScopeBackend {
+		b := f.Params["backend"]
+		if b == "" {
+			b = faults.PathTSDB
+		}
+		if _, ok := s.ControlPlane.BackendProcesses[b]; !ok && faults.IsBackendPath(b) {
+			d.ErrorAt(p+".params.backend", "the harness runs no %s process: set controlPlane.backendProcesses.%s", b, b)
+		}
+	}
 	if po, ok := k.(faults.ProcessOnly); ok && po.NeedsProcess() && s.ControlPlane.Mode != CPProcess {
 		d.ErrorAt(p+".kind", "%s needs the control plane in a process of its own (controlPlane.mode %s)", f.Kind, CPProcess)
 	}
@@ -529,6 +558,14 @@ func (s *Scenario) hasLoad() bool {
 
 // backendURL returns the URL of the backend a path names (empty: the embedded one).
 func (c ControlPlaneSpec) backendURL(path string) string {
+	if bp, ok := c.BackendProcesses[path]; ok {
+		return bp.URL
+	}
+	return c.backendURLField(path)
+}
+
+// backendURLField returns controlPlane.tsdb, .search or .inventory.
+func (c ControlPlaneSpec) backendURLField(path string) string {
 	switch path {
 	case faults.PathTSDB:
 		return c.TSDB

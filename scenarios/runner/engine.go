@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -152,6 +153,8 @@ type engine struct {
 	// requests (the API, or a proxy in front of it).
 	net     *harnessNetwork
 	loadURL string
+	// backends are the backend processes the harness runs.
+	backends backendSet
 
 	mu      sync.Mutex
 	steps   []stepRun
@@ -247,6 +250,9 @@ func (e *engine) run(ctx context.Context) error {
 	paths := e.s.NetworkPaths()
 	e.net = &harnessNetwork{backends: map[string]*netproxy.Proxy{}}
 	cfg := e.targetConfig()
+	if err := e.startBackends(ctx, &cfg); err != nil {
+		return err
+	}
 	for _, b := range []struct {
 		path string
 		url  *string
@@ -319,6 +325,40 @@ func (e *engine) run(ctx context.Context) error {
 	return nil
 }
 
+// startBackends starts the scenario's backend processes and points the control plane at them.
+func (e *engine) startBackends(ctx context.Context, cfg *cptarget.Config) error {
+	e.backends = backendSet{}
+	for _, name := range sortedNames(e.s.ControlPlane.BackendProcesses) {
+		b, err := newBackendProc(name, e.s.ControlPlane.BackendProcesses[name], e.dir)
+		if err != nil {
+			return err
+		}
+		e.prog.Log("starting the %s backend (%s)", name, b.spec.Command[0])
+		if err := b.Start(ctx); err != nil {
+			return fmt.Errorf("backend process: %w", err)
+		}
+		e.backends[name] = b
+		switch name {
+		case faults.PathTSDB:
+			cfg.TSDB = b.spec.URL
+		case faults.PathSearch:
+			cfg.Search = b.spec.URL
+		case faults.PathInventory:
+			cfg.Inventory = b.spec.URL
+		}
+	}
+	return nil
+}
+
+func sortedNames[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
 // targetConfig is the scenario's control plane as a target: one the harness runs keeps its data
 // and log in the run directory; a token file is relative to the scenario.
 func (e *engine) targetConfig() cptarget.Config {
@@ -372,6 +412,9 @@ func (e *engine) stopAll() {
 	}
 	if e.net != nil {
 		e.net.close()
+	}
+	for _, b := range e.backends {
+		b.Stop(10 * time.Second)
 	}
 	if e.series != nil {
 		if err := e.series.Close(); err != nil {

@@ -292,6 +292,9 @@ func (e *engine) runFault(faultCtx context.Context, i, j int, st *scenarios.Step
 		// Each occurrence draws its targets afresh, and the same way in every run of the seed.
 		seed := e.s.Seed + int64(i) + int64(k)*7919
 		env := faults.Env{Fleet: e.fleet, ControlPlane: e.cp.Faults(), Network: e.net, Clock: e.clock, Seed: seed, Logger: e.log}
+		if len(e.backends) > 0 {
+			env.Backends = e.backends
+		}
 		f, err := faults.Default.New(spec, env)
 		if err != nil {
 			e.note("%s: %v", label, err)
