@@ -79,7 +79,7 @@ func TestParseErrors(t *testing.T) {
 		{"unknown top-level field", "kind: Scenario\n", "kind: Scenario\nfleets: {}\n",
 			nil, `test.yaml:3: fleets: unknown field; did you mean "fleet"? (known: apiVersion, kind, metadata, params, seed, fleet, controlPlane, steps, measurements, slos)`},
 		{"unknown nested field", "  mode: inprocess\n", "  mode: inprocess\n  replicas: 3\n",
-			nil, "test.yaml:15: controlPlane.replicas: unknown field (known: mode, url, natsURL, token, tokenFile, binary, heartbeatInterval, tsdb, search, inventory)"},
+			nil, "test.yaml:15: controlPlane.replicas: unknown field (known: mode, url, natsURL, token, tokenFile, binary, heartbeatInterval, tsdb, search, inventory, backendProcesses)"},
 		{"wrong apiVersion", "apiVersion: dsnscale/v1", "apiVersion: dsnscale/v2",
 			nil, `test.yaml:1: apiVersion: must be "dsnscale/v1", got "dsnscale/v2"`},
 		{"unknown step field", "    duration: 20s\n", "    duration: 20s\n    repeat: 3\n",
@@ -116,6 +116,12 @@ func TestParseErrors(t *testing.T) {
 			nil, `test.yaml:26: steps[1].faults[0].kind: container-pause needs fleet.driver docker (the fleet runs on inproc)`},
 		{"cp-pause in process", "kind: dsn-restart", "kind: cp-pause",
 			nil, `test.yaml:26: steps[1].faults[0].kind: cp-pause needs the control plane in a process of its own (controlPlane.mode process)`},
+		{"backend-kill without a backend process", "kind: dsn-restart", "kind: backend-kill",
+			nil, `test.yaml:28: steps[1].faults[0].params.backend: the harness runs no tsdb process: set controlPlane.backendProcesses.tsdb`},
+		{"backend process with no command", "  mode: inprocess\n", "  mode: inprocess\n  backendProcesses:\n    tsdb: {url: \"http://127.0.0.1:8428\"}\n",
+			nil, `test.yaml:16: controlPlane.backendProcesses.tsdb.command: required: the program and its arguments`},
+		{"backend process of an unknown backend", "  mode: inprocess\n", "  mode: inprocess\n  backendProcesses:\n    cache: {command: [redis-server], url: \"redis://127.0.0.1:6379\"}\n",
+			nil, `test.yaml:16: controlPlane.backendProcesses.cache: unknown backend "cache" (known: tsdb, search, inventory)`},
 		{"overlapping control-plane faults", "        params: {window: 2s}\n", "      - {kind: cp-kill, delay: 1s}\n",
 			nil, `test.yaml:28: steps[1].faults[1]: overlaps faults[0] (cp-restart): both act on the control plane`},
 		{"unknown fault param", "params: {window: 2s}", "params: {spread: 2s}",
@@ -179,6 +185,9 @@ func TestParseErrors(t *testing.T) {
 				text = strings.Replace(text, "params: {window: 2s}", "params: {toxicity: \"1.5\"}", 1)
 			case "bandwidth of 0":
 				text = strings.Replace(text, "params: {window: 2s}", "params: {rate: \"0\"}", 1)
+			case "backend-kill without a backend process":
+				text = strings.Replace(text, "        target: {fraction: 50%}\n", "", 1)
+				text = strings.Replace(text, "params: {window: 2s}", "params: {backend: tsdb}", 1)
 			case "container fault on the inproc driver", "cp-pause in process":
 				text = strings.Replace(text, "        target: {fraction: 50%}\n        params: {window: 2s}\n", "", 1)
 			case "network fault on DSNs by id", "overlapping partitions":
