@@ -36,6 +36,7 @@ func init() {
 	for _, k := range []*containerKind{
 		{name: "container-pause", unitFault: "unit-pause", desc: "pause units' containers (docker pause): their DSNs freeze until recovered (unpause)"},
 		{name: "container-kill", unitFault: "unit-kill", desc: "kill units' containers (SIGKILL); they start again, on their state, when recovered"},
+		{name: "container-stop", unitFault: "unit-stop", desc: "stop units' containers (docker stop: SIGTERM, SIGKILL after 5s); they start again, on their state, when recovered"},
 		{name: "container-restart", unitFault: "unit-restart", momentary: true, desc: "restart units' containers (docker restart); over once they are up again"},
 		{name: "container-disconnect", unitFault: "unit-disconnect", desc: "cut units' containers off the control plane's bus (their link blackholed) until recovered"},
 	} {

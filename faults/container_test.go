@@ -33,7 +33,7 @@ func (f *unitFleet) FaultUnits(_ context.Context, kind string, units []string) (
 }
 
 func TestContainerKinds(t *testing.T) {
-	for kind, unitFault := range map[string]string{"container-pause": "unit-pause", "container-kill": "unit-kill",
+	for kind, unitFault := range map[string]string{"container-pause": "unit-pause", "container-kill": "unit-kill", "container-stop": "unit-stop",
 		"container-restart": "unit-restart", "container-disconnect": "unit-disconnect"} {
 		t.Run(kind, func(t *testing.T) {
 			fl := &unitFleet{recFleet: newRecFleet(&stepClock{}, 8)}

@@ -41,10 +41,14 @@ const (
 	UnitRestart UnitFault = "unit-restart"
 	// UnitDisconnect blackholes the unit's bus traffic; lifting it reconnects.
 	UnitDisconnect UnitFault = "unit-disconnect"
+	// UnitStop stops the unit gracefully (SIGTERM, then SIGKILL after a grace; docker stop);
+	// lifting it starts the unit again. Drivers that cannot stop gracefully return
+	// ErrUnsupported.
+	UnitStop UnitFault = "unit-stop"
 )
 
 // UnitFaults lists the unit faults.
-var UnitFaults = []UnitFault{UnitKill, UnitPause, UnitRestart, UnitDisconnect}
+var UnitFaults = []UnitFault{UnitKill, UnitPause, UnitRestart, UnitDisconnect, UnitStop}
 
 // Unit is a group of DSNs that run and fail together.
 type Unit struct {

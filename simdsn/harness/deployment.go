@@ -38,6 +38,12 @@ type Runner interface {
 	Close(ctx context.Context) error
 }
 
+// Stopper is implemented by runners that can stop a unit's child gracefully (SIGTERM, then
+// SIGKILL after a grace), for driver.UnitStop.
+type Stopper interface {
+	Stop(ctx context.Context, unit string) error
+}
+
 // Options tune Launch.
 type Options struct {
 	// ConnectTimeout bounds the wait for every unit's first connection (default 60s).
