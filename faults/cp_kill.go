@@ -35,6 +35,9 @@ type cpFault struct {
 	killed bool
 }
 
+// Momentary reports whether the control plane is started again by Inject itself.
+func (f *cpFault) Momentary() bool { return f.restart }
+
 // Inject kills the control plane; for a restart it waits out the downtime and starts it again.
 func (f *cpFault) Inject(ctx context.Context) error {
 	f.mu.Lock()

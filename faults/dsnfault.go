@@ -57,6 +57,9 @@ func newDSNFault(act dsnAction, spec Spec, env Env) (*dsnFault, error) {
 	return &dsnFault{act: act, env: env, target: spec.Target, window: window, parallel: parallel}, nil
 }
 
+// Momentary reports whether the action needs no undoing (a restart is over once done).
+func (f *dsnFault) Momentary() bool { return f.act.undo == nil }
+
 // Affected lists the DSNs acted on so far, sorted.
 func (f *dsnFault) Affected() []string {
 	f.mu.Lock()
@@ -87,6 +90,10 @@ func (f *dsnFault) Inject(ctx context.Context) error {
 	ids, err := Select(f.env.Fleet.DSNs(), f.target, f.env.Seed)
 	if err != nil {
 		return err
+	}
+	if len(ids) == 0 {
+		f.env.logger().Info("fault chose no DSN", "action", f.act.verb, "probability", f.target.Probability)
+		return nil
 	}
 	if b, ok := f.env.Fleet.(Batcher); ok {
 		return f.injectBatch(ctx, b, ids)

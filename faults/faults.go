@@ -53,7 +53,16 @@ type Scope string
 const (
 	ScopeDSNs         Scope = "dsns"
 	ScopeControlPlane Scope = "control-plane"
+	// ScopeNetwork kinds impair the links the harness proxies: a fleet unit's link to the bus
+	// or the load generator's link to the API.
+	ScopeNetwork Scope = "network"
 )
+
+// SpecChecker is implemented by kinds that check a spec beyond its parameters' types (a
+// bandwidth above 0, a target that suits the kind).
+type SpecChecker interface {
+	CheckSpec(spec Spec) error
+}
 
 // Kind is a registered type of fault.
 type Kind interface {
@@ -130,6 +139,8 @@ type ControlPlane interface {
 type Env struct {
 	Fleet        Fleet        // nil when the run has no fleet the harness controls
 	ControlPlane ControlPlane // nil when the control plane is external
+	Network      Network      // nil when the harness proxies no link
+	Backends     Backends     // nil when the harness runs no backend process
 	Clock        Clock        // nil means the system clock
 	// Seed makes selections by fraction or count reproducible.
 	Seed   int64

@@ -17,6 +17,7 @@ const (
 	TypeInt      ParamType = "int"      // a non-negative integer
 	TypeBool     ParamType = "bool"     // true or false
 	TypeString   ParamType = "string"
+	TypeFraction ParamType = "fraction" // a share in [0, 1]: "0.3" or "30%"
 )
 
 // Param declares one parameter of a kind.
@@ -101,6 +102,20 @@ func parseParam(t ParamType, v string) (any, error) {
 		return b, nil
 	case TypeString:
 		return v, nil
+	case TypeFraction:
+		t := strings.TrimSpace(v)
+		pct := strings.HasSuffix(t, "%")
+		f, err := strconv.ParseFloat(strings.TrimSuffix(t, "%"), 64)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a share (such as 0.3 or 30%%)", v)
+		}
+		if pct {
+			f /= 100
+		}
+		if !(f >= 0 && f <= 1) {
+			return nil, fmt.Errorf("%q is outside 0-1", v)
+		}
+		return f, nil
 	}
 	return nil, fmt.Errorf("parameter type %q is not known", t)
 }
@@ -169,6 +184,19 @@ func (p ParamValues) Bool(name string) (bool, error) {
 		return false, errors.New("parameter " + name + " is not true or false")
 	}
 	return b, nil
+}
+
+// Fraction returns a share parameter in [0, 1] (0 when empty).
+func (p ParamValues) Fraction(name string) (float64, error) {
+	x, err := p.parsed(name)
+	if err != nil || x == nil {
+		return 0, err
+	}
+	f, ok := x.(float64)
+	if !ok {
+		return 0, errors.New("parameter " + name + " is not a share")
+	}
+	return f, nil
 }
 
 // String returns a string parameter.

@@ -22,6 +22,23 @@ type Injection struct {
 	Err         string    `json:"error,omitempty"`
 	RecoveredAt time.Time `json:"recoveredAt"`
 	RecoverErr  string    `json:"recoverError,omitempty"`
+	// Momentary says the fault's effect ended when Inject returned (a restart), so that it was
+	// in effect from Start to End rather than until RecoveredAt.
+	Momentary bool `json:"momentary,omitempty"`
+	// Failure says why the fault did not keep to its plan (not injected at its offset, cut
+	// short by the end of its step); empty when it did.
+	Failure string `json:"failure,omitempty"`
+	// Optional says the scenario allows the fault to fail without breaking the run.
+	Optional bool `json:"optional,omitempty"`
+}
+
+// EffectEnd is when the fault stopped being in effect: End for a momentary fault that was
+// injected, else RecoveredAt (zero when it never was recovered).
+func (in Injection) EffectEnd() time.Time {
+	if in.Momentary && !in.End.IsZero() {
+		return in.End
+	}
+	return in.RecoveredAt
 }
 
 // Recorder keeps the injections of a run. It is safe for concurrent use.
@@ -56,6 +73,12 @@ func (r *Recorder) Track(label string, spec Spec, f Fault) *Tracked {
 	return &Tracked{rec: r, label: label, spec: spec, f: f}
 }
 
+// Momentary is implemented by faults whose effect is over when Inject returns (a restart
+// storm, a control-plane restart): Recover has nothing left to undo once Inject succeeded.
+type Momentary interface {
+	Momentary() bool
+}
+
 // Tracked is a fault whose injection and recovery a Recorder records. Inject runs at most once;
 // Recover does something only after Inject started, and only once.
 type Tracked struct {
@@ -64,9 +87,47 @@ type Tracked struct {
 	spec  Spec
 	f     Fault
 
+	optional bool
+
 	mu        sync.Mutex
 	in        *Injection
 	recovered bool
+}
+
+// SetOptional marks the fault as one whose failure does not break the run; it is recorded so.
+// Call it before Inject.
+func (t *Tracked) SetOptional(v bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.optional = v
+}
+
+// Optional reports whether the fault was marked optional.
+func (t *Tracked) Optional() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.optional
+}
+
+// Fail records why the fault did not keep to its plan. A fault never injected gets a record of
+// its own, starting and ending now, so that the run's record lists it.
+func (t *Tracked) Fail(reason string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.rec.mu.Lock()
+	defer t.rec.mu.Unlock()
+	if t.in == nil {
+		now := t.rec.clock.Now()
+		t.in = &Injection{Label: t.label, Kind: t.spec.Kind, Target: t.spec.Target.String(), Optional: t.optional,
+			Start: now, End: now, RecoveredAt: now}
+		t.recovered = true
+		t.rec.list = append(t.rec.list, t.in)
+		t.in.Seq = len(t.rec.list)
+	}
+	if t.in.Failure != "" {
+		t.in.Failure += "; "
+	}
+	t.in.Failure += reason
 }
 
 // Inject injects the fault and records it. A second call does nothing.
@@ -76,7 +137,10 @@ func (t *Tracked) Inject(ctx context.Context) error {
 		t.mu.Unlock()
 		return nil
 	}
-	in := &Injection{Label: t.label, Kind: t.spec.Kind, Target: t.spec.Target.String()}
+	in := &Injection{Label: t.label, Kind: t.spec.Kind, Target: t.spec.Target.String(), Optional: t.optional}
+	if m, ok := t.f.(Momentary); ok {
+		in.Momentary = m.Momentary()
+	}
 	t.rec.mu.Lock()
 	in.Start = t.rec.clock.Now()
 	t.rec.list = append(t.rec.list, in)

@@ -14,15 +14,21 @@ import (
 type Target struct {
 	Labels map[string]string
 	DSNs   []string
+	// Units names fleet units (network faults: the links of those units).
+	Units []string
 	// Fraction in (0, 1]; 0 means unset.
 	Fraction float64
 	// Count of DSNs; 0 means unset. Count and Fraction are exclusive.
 	Count int
+	// Probability, when in (0, 1), keeps each chosen DSN with that chance (seeded like the
+	// rest); 0 means unset (every chosen DSN). It may leave none.
+	Probability float64
 }
 
-// IsZero reports whether the target selects nothing in particular (every DSN).
+// IsZero reports whether the target selects nothing in particular (every DSN); a probability
+// alone leaves it zero.
 func (t Target) IsZero() bool {
-	return len(t.Labels) == 0 && len(t.DSNs) == 0 && t.Fraction == 0 && t.Count == 0
+	return len(t.Labels) == 0 && len(t.DSNs) == 0 && len(t.Units) == 0 && t.Fraction == 0 && t.Count == 0
 }
 
 // Validate checks the target on its own.
@@ -34,10 +40,17 @@ func (t Target) Validate() error {
 		return specErr("target.count", "%d is negative", t.Count)
 	case t.Fraction > 0 && t.Count > 0:
 		return specErr("target", "fraction and count are exclusive")
+	case t.Probability < 0 || t.Probability > 1 || math.IsNaN(t.Probability):
+		return specErr("probability", "%g is not in (0, 1] (write 30%% or 0.3)", t.Probability)
 	}
 	for i, id := range t.DSNs {
 		if strings.TrimSpace(id) == "" {
 			return specErr(fmt.Sprintf("target.dsns[%d]", i), "empty DSN id")
+		}
+	}
+	for i, u := range t.Units {
+		if strings.TrimSpace(u) == "" {
+			return specErr(fmt.Sprintf("target.units[%d]", i), "empty unit name")
 		}
 	}
 	return nil
@@ -61,11 +74,20 @@ func (t Target) String() string {
 	if len(t.DSNs) > 0 {
 		parts = append(parts, fmt.Sprintf("%d named DSNs", len(t.DSNs)))
 	}
+	if len(t.Units) > 0 {
+		parts = append(parts, "units "+strings.Join(t.Units, ","))
+	}
 	switch {
 	case t.Count > 0:
 		parts = append(parts, fmt.Sprintf("%d of them", t.Count))
 	case t.Fraction > 0:
 		parts = append(parts, fmt.Sprintf("%s of them", formatPercent(t.Fraction)))
+	}
+	if t.Probability > 0 && t.Probability < 1 {
+		if len(parts) == 0 {
+			parts = append(parts, "all DSNs")
+		}
+		parts = append(parts, fmt.Sprintf("each with probability %s", formatPercent(t.Probability)))
 	}
 	if len(parts) == 0 {
 		return "all DSNs"
@@ -125,11 +147,20 @@ func Select(dsns []DSN, t Target, seed int64) ([]string, error) {
 	case t.Fraction > 0:
 		want = int(math.Ceil(t.Fraction * float64(len(ids))))
 	}
+	r := rand.New(rand.NewPCG(uint64(seed), 0x6661756c7473))
 	if want < len(ids) {
-		r := rand.New(rand.NewPCG(uint64(seed), 0x6661756c7473))
 		r.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
 		ids = ids[:want]
 		sort.Strings(ids)
+	}
+	if t.Probability > 0 && t.Probability < 1 {
+		kept := ids[:0]
+		for _, id := range ids {
+			if r.Float64() < t.Probability {
+				kept = append(kept, id)
+			}
+		}
+		ids = kept
 	}
 	return ids, nil
 }

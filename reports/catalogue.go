@@ -90,7 +90,11 @@ func init() {
 		// design under load and judged as performance.
 		"cp_dropped_items", "telemetry_events_lost")
 	perf(LowerIsBetter, "cp_refused_items")
-	info("cp_rolled_up_items", "watch_overtaken")
+	// What a backend fault cost: drops and failed writes are data lost; retries and the API's
+	// errors while a backend is gone are how well the control plane rides it out.
+	must("backend_dropped_writes")
+	perf(LowerIsBetter, "backend_retried_writes", "backend_api_errors")
+		info("cp_rolled_up_items", "watch_overtaken")
 	// Counts of what the run did; the telemetry counts follow how much the fleet sent.
 	info("api_requests", "api_generator_limited", "convergence_changes", "cp_kills", "dsns_served_without_config",
 		"storm_restarted_dsns", "telemetry_batches_sent", "telemetry_samples_sent", "telemetry_batches_found",

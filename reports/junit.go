@@ -84,6 +84,22 @@ func RenderJUnit(w io.Writer, r *Run) error {
 		suite.Cases = append(suite.Cases, c)
 	}
 	suite.Failures = failedSLOs
+	// A fault that did not keep to its plan is a failure of its own, so that CI names it.
+	for i, f := range r.Faults {
+		if f.Error == "" {
+			continue
+		}
+		c := junitCase{Name: fmt.Sprintf("fault %d %s", i+1, f.Kind), Classname: class, Time: "0"}
+		msg := f.Kind + " on " + f.Target + ": " + f.Error
+		if f.Optional {
+			c.Skipped = &junitProblem{Message: "optional fault failed: " + msg}
+			suite.Skipped++
+		} else {
+			c.Failure = &junitProblem{Message: msg, Type: "FaultFailed", Text: "step " + f.Step + ": " + msg}
+			suite.Failures++
+		}
+		suite.Cases = append(suite.Cases, c)
+	}
 	if r.Result == ResultAborted || (r.Result == ResultFail && failedSLOs == 0) {
 		reason := r.Error
 		for _, s := range r.Steps {

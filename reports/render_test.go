@@ -59,16 +59,20 @@ func TestJUnitCounts(t *testing.T) {
 		j := parseJUnit(t, generateRun(true))
 		s := j.Suites[0]
 		assert.Equal(t, "storm-restart", s.Name)
-		assert.Equal(t, 5, s.Tests)
-		assert.Equal(t, 2, s.Failures)
+		assert.Equal(t, 6, s.Tests)
+		assert.Equal(t, 3, s.Failures)
 		assert.Equal(t, 0, s.Errors)
 		assert.Equal(t, 360.0, s.Time)
 		assert.Equal(t, "2025-03-15T11:00:00", s.Timestamp)
-		require.Len(t, s.Cases, 5)
+		require.Len(t, s.Cases, 6)
 		assert.Equal(t, j.Tests, s.Tests)
 		assert.Equal(t, j.Failures, s.Failures)
+		// The fault that failed to recover is a failure of its own.
+		require.NotNil(t, s.Cases[5].Failure)
+		assert.Equal(t, "FaultFailed", s.Cases[5].Failure.Type)
+		assert.Contains(t, s.Cases[5].Failure.Message, "qdisc rules")
 		failed := 0
-		for _, c := range s.Cases {
+		for _, c := range s.Cases[:5] {
 			if c.Failure != nil {
 				failed++
 				assert.Equal(t, "SLOViolation", c.Failure.Type)

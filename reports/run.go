@@ -152,10 +152,13 @@ type Fault struct {
 	Target string    `json:"target"`
 	Step   string    `json:"step,omitempty"`
 	Start  time.Time `json:"start"`
-	// End is when the fault was recovered; zero if it never was.
+	// Start and End bound the time the fault was in effect: from its injection to its recovery
+	// (or, for a restart, to its end). End is zero if it never was recovered.
 	End time.Time `json:"end,omitzero"`
 	// Error says what went wrong injecting or recovering it, if anything did.
 	Error string `json:"error,omitempty"`
+	// Optional says the scenario let the fault fail without breaking the run.
+	Optional bool `json:"optional,omitempty"`
 }
 
 // Op is a comparison an SLO makes between the observed value and its threshold.

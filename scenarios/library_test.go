@@ -15,7 +15,7 @@ func TestLibraryScenariosValidate(t *testing.T) {
 		names[i] = e.Name
 		require.NotEmpty(t, e.Description, e.Name)
 	}
-	require.Subset(t, names, []string{"smoke", "steady-state", "storm-restart", "cp-restart"})
+	require.Subset(t, names, []string{"smoke", "steady-state", "storm-restart", "cp-restart", "stress-network"})
 	for _, e := range entries {
 		t.Run(e.Name, func(t *testing.T) {
 			s, err := Load(e.Name, nil)

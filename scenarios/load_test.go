@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dsnscale/dsnscale/faults"
 	"github.com/dsnscale/dsnscale/internal/strictyaml"
 )
 
@@ -78,7 +79,7 @@ func TestParseErrors(t *testing.T) {
 		{"unknown top-level field", "kind: Scenario\n", "kind: Scenario\nfleets: {}\n",
 			nil, `test.yaml:3: fleets: unknown field; did you mean "fleet"? (known: apiVersion, kind, metadata, params, seed, fleet, controlPlane, steps, measurements, slos)`},
 		{"unknown nested field", "  mode: inprocess\n", "  mode: inprocess\n  replicas: 3\n",
-			nil, "test.yaml:15: controlPlane.replicas: unknown field (known: mode, url, natsURL, token, tokenFile, binary, heartbeatInterval, tsdb, search, inventory)"},
+			nil, "test.yaml:15: controlPlane.replicas: unknown field (known: mode, url, natsURL, token, tokenFile, binary, heartbeatInterval, tsdb, search, inventory, backendProcesses)"},
 		{"wrong apiVersion", "apiVersion: dsnscale/v1", "apiVersion: dsnscale/v2",
 			nil, `test.yaml:1: apiVersion: must be "dsnscale/v1", got "dsnscale/v2"`},
 		{"unknown step field", "    duration: 20s\n", "    duration: 20s\n    repeat: 3\n",
@@ -98,7 +99,31 @@ func TestParseErrors(t *testing.T) {
 		{"arithmetic in a param", "size: ${dsns}", "size: ${dsns*2}",
 			nil, "test.yaml:12: fleet.size: ${dsns*2}: only a parameter name may go inside ${} (no expressions)"},
 		{"unknown fault kind", "kind: dsn-restart", "kind: dsn-reboot",
-			nil, `test.yaml:26: steps[1].faults[0].kind: unknown fault kind "dsn-reboot"; did you mean "dsn-restart"? (known: cp-kill, cp-restart, dsn-crash, dsn-hang, dsn-restart)`},
+			nil, `test.yaml:26: steps[1].faults[0].kind: unknown fault kind "dsn-reboot"; did you mean "dsn-restart"? (known: ` + strings.Join(faults.Default.Names(), ", ") + ")"},
+		{"toxicity outside 0-1", "kind: dsn-restart", "kind: net-latency",
+			nil, `test.yaml:29: steps[1].faults[0].params.toxicity: "1.5" is outside 0-1`},
+		{"bandwidth of 0", "kind: dsn-restart", "kind: net-bandwidth",
+			nil, `test.yaml:29: steps[1].faults[0].params.rate: must be above 0 KB/s`},
+		{"network fault on DSNs by id", "target: {fraction: 50%}", "target: {dsns: [dsn-1]}",
+			nil, `test.yaml:28: steps[1].faults[0].target.dsns: net-partition acts on links: select units by labels, units, fraction or count`},
+		{"overlapping partitions", "        params: {window: 2s}\n", "      - {kind: net-partition, delay: 6s, duration: 2s}\n",
+			nil, `test.yaml:29: steps[1].faults[1]: overlaps faults[0] (net-partition): both are net-partition on the fleet path`},
+		{"every without a duration", "delay: 5s", "delay: 5s\n        every: 2s",
+			nil, `test.yaml:28: steps[1].faults[0].every: a repeated fault needs a duration shorter than every (2s), got 0s`},
+		{"probability of 0", "delay: 5s", "delay: 5s\n        probability: 0%",
+			nil, `test.yaml:28: steps[1].faults[0].probability: must be above 0%`},
+		{"container fault on the inproc driver", "kind: dsn-restart", "kind: container-pause",
+			nil, `test.yaml:26: steps[1].faults[0].kind: container-pause needs fleet.driver docker (the fleet runs on inproc)`},
+		{"cp-pause in process", "kind: dsn-restart", "kind: cp-pause",
+			nil, `test.yaml:26: steps[1].faults[0].kind: cp-pause needs the control plane in a process of its own (controlPlane.mode process)`},
+		{"backend-kill without a backend process", "kind: dsn-restart", "kind: backend-kill",
+			nil, `test.yaml:28: steps[1].faults[0].params.backend: the harness runs no tsdb process: set controlPlane.backendProcesses.tsdb`},
+		{"backend process with no command", "  mode: inprocess\n", "  mode: inprocess\n  backendProcesses:\n    tsdb: {url: \"http://127.0.0.1:8428\"}\n",
+			nil, `test.yaml:16: controlPlane.backendProcesses.tsdb.command: required: the program and its arguments`},
+		{"backend process of an unknown backend", "  mode: inprocess\n", "  mode: inprocess\n  backendProcesses:\n    cache: {command: [redis-server], url: \"redis://127.0.0.1:6379\"}\n",
+			nil, `test.yaml:16: controlPlane.backendProcesses.cache: unknown backend "cache" (known: tsdb, search, inventory)`},
+		{"overlapping control-plane faults", "        params: {window: 2s}\n", "      - {kind: cp-kill, delay: 1s}\n",
+			nil, `test.yaml:28: steps[1].faults[1]: overlaps faults[0] (cp-restart): both act on the control plane`},
 		{"unknown fault param", "params: {window: 2s}", "params: {spread: 2s}",
 			nil, "test.yaml:29: steps[1].faults[0].params.spread: unknown parameter (known: window, parallel)"},
 		{"bad fault param", "params: {window: 2s}", "params: {window: 2}",
@@ -108,7 +133,7 @@ func TestParseErrors(t *testing.T) {
 		{"fraction over 100%", "fraction: 50%", "fraction: 150%",
 			nil, `test.yaml:28: steps[1].faults[0].target.fraction: "150%" is not between 0% and 100%`},
 		{"unknown measurement", "[storm-recovery, api-latency]", "[storm-recovery, api-latencies]",
-			nil, `test.yaml:30: steps[1].measurements[1]: unknown measurement "api-latencies"; did you mean "api-latency"? (known: api-latency, availability, convergence, cp-drops, cp-health, lost-dsns, no-config, resources, storm-recovery, telemetry, watch-correctness)`},
+			nil, `test.yaml:30: steps[1].measurements[1]: unknown measurement "api-latencies"; did you mean "api-latency"? (known: api-latency, availability, backend-impact, convergence, cp-drops, cp-health, lost-dsns, no-config, resources, storm-recovery, telemetry, watch-correctness)`},
 		{"unknown action", "kind: seed-intent", "kind: seed",
 			nil, `test.yaml:20: steps[0].actions[0].kind: unknown action "seed" (known: change-intent, seed-intent)`},
 		{"unknown condition", "until: converged", "until: settled",
@@ -154,6 +179,24 @@ func TestParseErrors(t *testing.T) {
 			if tt.old != "" {
 				require.Contains(t, text, tt.old)
 				text = strings.Replace(text, tt.old, tt.new, 1)
+			}
+			switch tt.name {
+			case "toxicity outside 0-1":
+				text = strings.Replace(text, "params: {window: 2s}", "params: {toxicity: \"1.5\"}", 1)
+			case "bandwidth of 0":
+				text = strings.Replace(text, "params: {window: 2s}", "params: {rate: \"0\"}", 1)
+			case "backend-kill without a backend process":
+				text = strings.Replace(text, "        target: {fraction: 50%}\n", "", 1)
+				text = strings.Replace(text, "params: {window: 2s}", "params: {backend: tsdb}", 1)
+			case "container fault on the inproc driver", "cp-pause in process":
+				text = strings.Replace(text, "        target: {fraction: 50%}\n        params: {window: 2s}\n", "", 1)
+			case "network fault on DSNs by id", "overlapping partitions":
+				text = strings.Replace(text, "kind: dsn-restart", "kind: net-partition", 1)
+				text = strings.Replace(text, "        params: {window: 2s}\n", "", 1)
+			case "overlapping control-plane faults":
+				text = strings.Replace(text, "kind: dsn-restart", "kind: cp-restart", 1)
+				text = strings.Replace(text, "        target: {fraction: 50%}\n", "", 1)
+				text = strings.Replace(text, "params: {window: 2s}", "params: {down: 5s}", 1)
 			}
 			if tt.name == "cp fault on an external control plane" {
 				text = strings.Replace(text, "kind: dsn-restart", "kind: cp-kill", 1)

@@ -101,12 +101,27 @@ func WritePlan(w io.Writer, s *Scenario) error {
 		for _, f := range st.Faults {
 			k, _ := faults.Default.Lookup(f.Kind)
 			on := "the control plane"
-			if k.Scope() == faults.ScopeDSNs {
+			switch k.Scope() {
+			case faults.ScopeDSNs:
 				on = f.Spec().Target.String()
+			case faults.ScopeNetwork:
+				on = "the links of " + strings.Replace(f.Spec().Target.String(), "DSNs", "units", 1)
+				if f.Params["path"] == faults.PathAPI {
+					on = "the load generator's link to the API"
+				}
+			}
+			if f.Optional {
+				on += " (optional)"
 			}
 			until := "recovered when the step ends"
 			if f.Duration > 0 {
 				until = fmt.Sprintf("recovered after %s", f.Duration)
+			}
+			if f.Every > 0 {
+				until += fmt.Sprintf(", again every %s for the step", f.Every)
+			}
+			if f.Probability > 0 && k.Scope() == faults.ScopeControlPlane {
+				until += fmt.Sprintf(", fires with probability %s", formatShare(float64(f.Probability)))
 			}
 			fmt.Fprintf(&b, "     fault at +%s: %s on %s%s, %s\n", f.Delay, f.Kind, on, formatParams(withDefaults(k.Params(), f.Params)), until)
 		}

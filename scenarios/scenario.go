@@ -156,6 +156,17 @@ type ControlPlaneSpec struct {
 	TSDB      string `yaml:"tsdb"`
 	Search    string `yaml:"search"`
 	Inventory string `yaml:"inventory"`
+	// BackendProcesses are backends the harness starts as processes of its own before the
+	// control plane and stops after it, by backend (tsdb, search, inventory): backend-kill and
+	// backend-pause act on them.
+	BackendProcesses map[string]BackendProcess `yaml:"backendProcesses"`
+}
+
+// BackendProcess is a backend the harness runs: a command, and the URL the control plane
+// reaches it at once it listens.
+type BackendProcess struct {
+	Command []string `yaml:"command"`
+	URL     string   `yaml:"url"`
 }
 
 // Step is one stage of a scenario: it lasts a fixed duration or until a condition holds (with a
@@ -264,14 +275,25 @@ type FaultSpec struct {
 	Delay time.Duration `yaml:"delay"`
 	// Duration is how long the fault stays before it is recovered; 0 means until the step ends.
 	Duration time.Duration `yaml:"duration"`
+	// Optional says the run goes on when the fault cannot be injected or is cut short; it is
+	// still recorded as failed. By default such a fault breaks the run.
+	Optional bool `yaml:"optional"`
+	// Every repeats the fault for the step, every this long from its delay; each occurrence
+	// lasts Duration, which must then be set and shorter. 0 injects it once.
+	Every time.Duration `yaml:"every"`
+	// Probability, when set, keeps each target with this chance (a control-plane fault fires
+	// with it), drawn from the scenario's seed.
+	Probability Share `yaml:"probability"`
 }
 
 // TargetSpec selects the DSNs of a DSN fault (see faults.Target).
 type TargetSpec struct {
-	Labels   map[string]string `yaml:"labels"`
-	DSNs     []string          `yaml:"dsns"`
-	Fraction Share             `yaml:"fraction"`
-	Count    int               `yaml:"count"`
+	Labels map[string]string `yaml:"labels"`
+	DSNs   []string          `yaml:"dsns"`
+	// Units names fleet units, for network faults on their links.
+	Units    []string `yaml:"units"`
+	Fraction Share    `yaml:"fraction"`
+	Count    int      `yaml:"count"`
 }
 
 // SLO is a service-level objective the run is judged by: a measured value, an operator and a

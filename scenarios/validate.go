@@ -89,6 +89,23 @@ func validateCP(s *Scenario, d *strictyaml.Decoder) {
 				d.ErrorAt("controlPlane."+f.name, "%v", err)
 			}
 		}
+		for _, name := range slices.Sorted(maps.Keys(c.BackendProcesses)) {
+			bp, p := c.BackendProcesses[name], "controlPlane.backendProcesses."+name
+			switch {
+			case !faults.IsBackendPath(name):
+				d.ErrorAt(p, "unknown backend %q (known: tsdb, search, inventory)", name)
+				continue
+			case len(bp.Command) == 0 || strings.TrimSpace(bp.Command[0]) == "":
+				d.ErrorAt(p+".command", "required: the program and its arguments")
+			case c.backendURLField(name) != "":
+				d.ErrorAt(p, "controlPlane.%s is set too: the URL comes from the process's url", name)
+			}
+			if u, err := url.Parse(bp.URL); err != nil || u.Port() == "" {
+				d.ErrorAt(p+".url", "want scheme://host:port of the backend once it listens, got %q", bp.URL)
+			} else if err := backendURL(name, bp.URL); err != nil {
+				d.ErrorAt(p+".url", "%v", err)
+			}
+		}
 	case CPExternal:
 		if u, err := url.Parse(c.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			d.ErrorAt("controlPlane.url", "must be an http:// or https:// URL of the northbound API, got %q", c.URL)
@@ -109,6 +126,9 @@ func validateCP(s *Scenario, d *strictyaml.Decoder) {
 			if f.v != "" {
 				d.ErrorAt("controlPlane."+f.name, "cannot be set on an external control plane: it has its own backends")
 			}
+		}
+		if len(c.BackendProcesses) > 0 {
+			d.ErrorAt("controlPlane.backendProcesses", "cannot be set on an external control plane: it has its own backends")
 		}
 	default:
 		d.ErrorAt("controlPlane.mode", "must be %s, %s or %s, got %q", CPInProcess, CPProcess, CPExternal, c.Mode)
@@ -157,6 +177,7 @@ func validateSteps(s *Scenario, d *strictyaml.Decoder) map[string]*Step {
 		}
 		for j := range st.Faults {
 			validateFault(s, st, strictyaml.Index(p+".faults", j), &st.Faults[j], d)
+			checkOverlap(st, p, j, d)
 		}
 		checkMeasurements(d, p+".measurements", st.Measurements)
 	}
@@ -258,14 +279,54 @@ func reportSpecErr(d *strictyaml.Decoder, p string, err error) {
 	d.ErrorAt(p, "%v", err)
 }
 
+// NetworkPaths says which paths the scenario's network faults act on (faults.PathFleet,
+// faults.PathAPI), so that the harness proxies those links and no others.
+func (s *Scenario) NetworkPaths() map[string]bool {
+	out := map[string]bool{}
+	for _, st := range s.Steps {
+		for _, f := range st.Faults {
+			k, ok := faults.Default.Lookup(f.Kind)
+			if !ok || k.Scope() != faults.ScopeNetwork {
+				continue
+			}
+			out[faults.SpecPath(f.Spec())] = true
+		}
+	}
+	return out
+}
+
 // FaultSpec converts a scenario's fault entry into a faults.Spec.
 func (f *FaultSpec) Spec() faults.Spec {
 	return faults.Spec{
 		Kind: f.Kind,
 		Target: faults.Target{
-			Labels: f.Target.Labels, DSNs: f.Target.DSNs, Fraction: float64(f.Target.Fraction), Count: f.Target.Count,
+			Labels: f.Target.Labels, DSNs: f.Target.DSNs, Units: f.Target.Units, Fraction: float64(f.Target.Fraction), Count: f.Target.Count,
+			Probability: float64(f.Probability),
 		},
 		Params: f.Params,
+	}
+}
+
+// checkOverlap reports fault j of a step when it is in effect at the same time as an earlier
+// fault of the step that it cannot coexist with.
+func checkOverlap(st *Step, p string, j int, d *strictyaml.Decoder) {
+	window := func(f *FaultSpec) (time.Duration, time.Duration) {
+		if f.Duration == 0 {
+			return f.Delay, time.Duration(math.MaxInt64)
+		}
+		return f.Delay, f.Delay + f.Duration
+	}
+	b := &st.Faults[j]
+	bs, be := window(b)
+	for i := range j {
+		a := &st.Faults[i]
+		as, ae := window(a)
+		if as >= be || bs >= ae {
+			continue
+		}
+		if why := faults.Default.Conflict(a.Spec(), b.Spec()); why != "" {
+			d.ErrorAt(strictyaml.Index(p+".faults", j), "overlaps faults[%d] (%s): %s", i, a.Kind, why)
+		}
 	}
 }
 
@@ -282,6 +343,36 @@ func validateFault(s *Scenario, st *Step, p string, f *FaultSpec, d *strictyaml.
 	if k.Scope() == faults.ScopeControlPlane && s.ControlPlane.Mode == CPExternal {
 		d.ErrorAt(p+".kind", "%s needs a control plane the harness runs (controlPlane.mode %s or %s)", f.Kind, CPInProcess, CPProcess)
 	}
+	if do, ok := k.(faults.DriverOnly); ok && s.Fleet.Driver != do.Driver() {
+		d.ErrorAt(p+".kind", "%s needs fleet.driver %s (the fleet runs on %s)", f.Kind, do.Driver(), s.Fleet.Driver)
+	}
+	if k.Scope() == faults.ScopeBackend {
+		b := f.Params["backend"]
+		if b == "" {
+			b = faults.PathTSDB
+		}
+		if _, ok := s.ControlPlane.BackendProcesses[b]; !ok && faults.IsBackendPath(b) {
+			d.ErrorAt(p+".params.backend", "the harness runs no %s process: set controlPlane.backendProcesses.%s", b, b)
+		}
+	}
+	if po, ok := k.(faults.ProcessOnly); ok && po.NeedsProcess() && s.ControlPlane.Mode != CPProcess {
+		d.ErrorAt(p+".kind", "%s needs the control plane in a process of its own (controlPlane.mode %s)", f.Kind, CPProcess)
+	}
+	if k.Scope() == faults.ScopeNetwork {
+		path := faults.SpecPath(f.Spec())
+		field := p + ".params.path"
+		if f.Kind == "backend-unreachable" {
+			field = p + ".params.backend"
+		}
+		switch {
+		case path == faults.PathAPI && !s.hasLoad():
+			d.ErrorAt(field, "no step drives load: nothing goes through the api path")
+		case faults.IsBackendPath(path) && s.ControlPlane.Mode == CPExternal:
+			d.ErrorAt(field, "the harness cannot put a proxy before the backends of an external control plane")
+		case faults.IsBackendPath(path) && s.ControlPlane.backendURL(path) == "":
+			d.ErrorAt(field, "the control plane's %s is embedded in its data directory: set controlPlane.%s to a backend URL for the harness to put a proxy before it", path, path)
+		}
+	}
 	if k.Scope() == faults.ScopeDSNs && f.Target.Count > s.Fleet.Size && len(f.Target.Labels) == 0 {
 		d.ErrorAt(p+".target.count", "%d is more than the fleet's %d DSNs", f.Target.Count, s.Fleet.Size)
 	}
@@ -295,6 +386,13 @@ func validateFault(s *Scenario, st *Step, p string, f *FaultSpec, d *strictyaml.
 		d.ErrorAt(p+".duration", "must not be negative, got %s", f.Duration)
 	case length > 0 && f.Delay+f.Duration > length:
 		d.ErrorAt(p+".duration", "the fault would outlast its step: delay %s + duration %s > %s", f.Delay, f.Duration, length)
+	case f.Every < 0:
+		d.ErrorAt(p+".every", "must not be negative, got %s", f.Every)
+	case f.Every > 0 && (f.Duration == 0 || f.Duration >= f.Every):
+		d.ErrorAt(p+".every", "a repeated fault needs a duration shorter than every (%s), got %s", f.Every, f.Duration)
+	}
+	if d.Has(p+".probability") && f.Probability == 0 {
+		d.ErrorAt(p+".probability", "must be above 0%%")
 	}
 }
 
@@ -447,4 +545,34 @@ func backendURL(role, v string) error {
 	default:
 		return ingest.ValidateURLs("", "", v)
 	}
+}
+
+func (s *Scenario) hasLoad() bool {
+	for _, st := range s.Steps {
+		if st.Load != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// backendURL returns the URL of the backend a path names (empty: the embedded one).
+func (c ControlPlaneSpec) backendURL(path string) string {
+	if bp, ok := c.BackendProcesses[path]; ok {
+		return bp.URL
+	}
+	return c.backendURLField(path)
+}
+
+// backendURLField returns controlPlane.tsdb, .search or .inventory.
+func (c ControlPlaneSpec) backendURLField(path string) string {
+	switch path {
+	case faults.PathTSDB:
+		return c.TSDB
+	case faults.PathSearch:
+		return c.Search
+	case faults.PathInventory:
+		return c.Inventory
+	}
+	return ""
 }

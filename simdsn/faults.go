@@ -12,6 +12,7 @@ import (
 
 	"github.com/dsnscale/dsnscale/simdsn/driver"
 	"github.com/dsnscale/dsnscale/simdsn/engine"
+	"github.com/dsnscale/dsnscale/simdsn/netproxy"
 	"github.com/dsnscale/dsnscale/simdsn/stage"
 )
 
@@ -317,4 +318,22 @@ func (f *Fleet) Injections() []Injection {
 		return out[i].At.Before(out[j].At) || out[i].At.Equal(out[j].At) && out[i].ID < out[j].ID
 	})
 	return out
+}
+
+// UnitProxy returns the proxy in front of a unit's bus connection, where network faults impair
+// its link. Drivers put one before every unit when Config.UnitProxies is set (the process and
+// docker drivers always do).
+func (f *Fleet) UnitProxy(unit string) (*netproxy.Proxy, error) {
+	if _, ok := f.unitIdx[unit]; !ok {
+		return nil, fmt.Errorf("%w: %q", driver.ErrUnknownUnit, unit)
+	}
+	l, ok := f.dep.(driver.Linked)
+	if !ok {
+		return nil, fmt.Errorf("%w: driver %s has no unit links", driver.ErrUnsupported, f.cfg.Driver)
+	}
+	px, ok := l.UnitProxy(unit)
+	if !ok {
+		return nil, fmt.Errorf("%w: unit %s has no proxy (set UnitProxies)", driver.ErrUnsupported, unit)
+	}
+	return px, nil
 }

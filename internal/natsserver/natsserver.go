@@ -64,6 +64,14 @@ func Start(cfg Config) (*Server, error) {
 	}
 	if port == 0 {
 		port = server.RANDOM_PORT
+	} else {
+		// The server only logs a failed listen (and logs nothing here) and would be waited on
+		// for 30s: a port that is taken is found out now, with the system's reason.
+		ln, err := net.Listen("tcp", listen)
+		if err != nil {
+			return nil, fmt.Errorf("natsserver: listen %s: %w", listen, err)
+		}
+		_ = ln.Close()
 	}
 	opts := &server.Options{
 		ServerName:         "dsnscale-cp",

@@ -2,10 +2,13 @@ package natsserver
 
 import (
 	"errors"
+	"net"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -49,4 +52,15 @@ func TestStartLocalGivesAJetStreamClient(t *testing.T) {
 	_, err = l.JS.AccountInfo(t.Context())
 	require.NoError(t, err)
 	require.True(t, l.Conn.IsConnected())
+}
+
+func TestStartOnATakenPortFailsAtOnce(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	start := time.Now()
+	_, err = Start(Config{StoreDir: t.TempDir(), Listen: ln.Addr().String()})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "address already in use")
+	assert.Less(t, time.Since(start), 10*time.Second, "not the 30s readiness wait")
 }

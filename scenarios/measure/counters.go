@@ -58,7 +58,7 @@ func ParseLossCounters(r io.Reader) (map[string]float64, error) {
 	}
 	out := map[string]float64{}
 	for _, name := range sortedKeys(fams) {
-		if _, ok := lossCounter(name); !ok {
+		if _, ok := lossCounter(name); !ok && !strings.HasSuffix(name, "_failed_total") && !isRetryCounter(name) {
 			continue
 		}
 		f := fams[name]

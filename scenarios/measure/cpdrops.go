@@ -41,7 +41,10 @@ func (cpDrops) Measure(_ context.Context, in *Input) (Result, error) {
 	seen := map[string]bool{}
 	for _, key := range in.Counters.Keys() {
 		name, _, _ := strings.Cut(key, "{")
-		lc, _ := lossCounter(name)
+		lc, ok := lossCounter(name)
+		if !ok {
+			continue // a counter backend-impact reads
+		}
 		seen[lc.Anomaly] = true
 		inc := in.Counters.Increase(key, in.Start, in.End)
 		totals[lc.Anomaly] += inc

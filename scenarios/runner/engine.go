@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/dsnscale/dsnscale/reports"
 	"github.com/dsnscale/dsnscale/scenarios"
 	"github.com/dsnscale/dsnscale/scenarios/measure"
+	"github.com/dsnscale/dsnscale/simdsn/netproxy"
 	"github.com/dsnscale/dsnscale/tsdb"
 )
 
@@ -147,6 +149,12 @@ type engine struct {
 	cp    cptarget.Target
 	fleet Fleet
 	prog  progress
+	// net is the links network faults impair; loadURL is where the load generator sends its
+	// requests (the API, or a proxy in front of it).
+	net     *harnessNetwork
+	loadURL string
+	// backends are the backend processes the harness runs.
+	backends backendSet
 
 	mu      sync.Mutex
 	steps   []stepRun
@@ -239,8 +247,25 @@ func (e *engine) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("time-series store: %w", err)
 	}
+	paths := e.s.NetworkPaths()
+	e.net = &harnessNetwork{backends: map[string]*netproxy.Proxy{}}
+	cfg := e.targetConfig()
+	if err := e.startBackends(ctx, &cfg); err != nil {
+		return err
+	}
+	for _, b := range []struct {
+		path string
+		url  *string
+	}{{faults.PathTSDB, &cfg.TSDB}, {faults.PathSearch, &cfg.Search}, {faults.PathInventory, &cfg.Inventory}} {
+		if !paths[b.path] {
+			continue
+		}
+		if *b.url, err = e.net.proxyBackend(b.path, *b.url); err != nil {
+			return fmt.Errorf("proxy before the control plane's %s: %w", b.path, err)
+		}
+	}
 	e.prog.Log("starting the control plane (%s)", e.s.ControlPlane.Mode)
-	e.cp, err = cptarget.Open(ctx, e.targetConfig(), cptarget.Env{Clock: e.clock, Logger: e.log, Events: e.cpEvents})
+	e.cp, err = cptarget.Open(ctx, cfg, cptarget.Env{Clock: e.clock, Logger: e.log, Events: e.cpEvents})
 	if err != nil {
 		return fmt.Errorf("control plane: %w", err)
 	}
@@ -251,14 +276,23 @@ func (e *engine) run(ctx context.Context) error {
 	case cptarget.External:
 		e.resources.SetNote(measure.ComponentControlPlane, "external: not sampled")
 	}
+	e.loadURL = e.cp.APIURL()
+	if paths[faults.PathAPI] {
+		if e.loadURL, err = startAPIProxy(e.cp.APIURL(), e.net); err != nil {
+			return fmt.Errorf("proxy before the API: %w", err)
+		}
+	}
 	// The fleet is built (nothing runs yet) before the observers start, which read it.
 	e.fleet, err = e.opts.Fleets(ctx, FleetConfig{
 		Size: e.s.Fleet.Size, Driver: e.s.Fleet.Driver, Traffic: e.trafficPath(),
 		NATSURL: e.cp.NATSURL(), Dir: filepath.Join(e.dir, "fleet"), Seed: e.s.Seed, Binary: e.opts.Binary,
-		Security: e.cp.FleetSecurity(),
+		Security: e.cp.FleetSecurity(), UnitProxies: paths[faults.PathFleet],
 	}, e.log)
 	if err != nil {
 		return fmt.Errorf("fleet: %w", err)
+	}
+	if lf, ok := e.fleet.(LinkedFleet); ok && paths[faults.PathFleet] {
+		e.net.fleet = lf
 	}
 	obsCtx, stopObservers := context.WithCancel(context.WithoutCancel(ctx))
 	var obs sync.WaitGroup
@@ -289,6 +323,40 @@ func (e *engine) run(ctx context.Context) error {
 	e.sentAtHorizon, e.sentKnown = sent, true
 	e.mu.Unlock()
 	return nil
+}
+
+// startBackends starts the scenario's backend processes and points the control plane at them.
+func (e *engine) startBackends(ctx context.Context, cfg *cptarget.Config) error {
+	e.backends = backendSet{}
+	for _, name := range sortedNames(e.s.ControlPlane.BackendProcesses) {
+		b, err := newBackendProc(name, e.s.ControlPlane.BackendProcesses[name], e.dir)
+		if err != nil {
+			return err
+		}
+		e.prog.Log("starting the %s backend (%s)", name, b.spec.Command[0])
+		if err := b.Start(ctx); err != nil {
+			return fmt.Errorf("backend process: %w", err)
+		}
+		e.backends[name] = b
+		switch name {
+		case faults.PathTSDB:
+			cfg.TSDB = b.spec.URL
+		case faults.PathSearch:
+			cfg.Search = b.spec.URL
+		case faults.PathInventory:
+			cfg.Inventory = b.spec.URL
+		}
+	}
+	return nil
+}
+
+func sortedNames[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // targetConfig is the scenario's control plane as a target: one the harness runs keeps its data
@@ -341,6 +409,12 @@ func (e *engine) stopAll() {
 			e.log.Warn("control plane stop", "err", err)
 		}
 		e.cpEvents.Add(measure.CPEvent{At: e.clock.Now(), Kind: measure.CPStopped})
+	}
+	if e.net != nil {
+		e.net.close()
+	}
+	for _, b := range e.backends {
+		b.Stop(10 * time.Second)
 	}
 	if e.series != nil {
 		if err := e.series.Close(); err != nil {

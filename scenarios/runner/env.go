@@ -1,6 +1,8 @@
 package runner
 
 import (
+	"github.com/dsnscale/dsnscale/simdsn/netproxy"
+
 	"context"
 	"errors"
 	"time"
@@ -23,6 +25,17 @@ type FleetConfig struct {
 	Binary string
 	// Security is how the DSNs get their bus identities from the control plane (nil: none).
 	Security *bus.Security
+	// UnitProxies puts a proxy before each fleet unit's bus link, for network faults.
+	UnitProxies bool
+}
+
+// LinkedFleet is implemented by fleets whose units reach the bus through proxies: network
+// faults on the fleet path impair those links.
+type LinkedFleet interface {
+	// Links lists the units' links, with the DSNs behind each.
+	Links() []faults.Link
+	// UnitProxy returns the proxy of a unit's link.
+	UnitProxy(unit string) (*netproxy.Proxy, error)
 }
 
 // Fleet is a running simulated fleet.

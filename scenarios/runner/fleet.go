@@ -17,6 +17,7 @@ import (
 	"github.com/dsnscale/dsnscale/simdsn"
 	"github.com/dsnscale/dsnscale/simdsn/bus"
 	simengine "github.com/dsnscale/dsnscale/simdsn/engine"
+	"github.com/dsnscale/dsnscale/simdsn/netproxy"
 	"github.com/dsnscale/dsnscale/simdsn/record"
 	"github.com/dsnscale/dsnscale/simdsn/stage"
 	"github.com/dsnscale/dsnscale/simdsn/trafficmap"
@@ -54,7 +55,7 @@ func newSimFleet(ctx context.Context, cfg FleetConfig, log *slog.Logger) (Fleet,
 	f, err := simdsn.New(ctx, simdsn.Config{
 		Driver: cfg.Driver, NATSURL: cfg.NATSURL, Count: cfg.Size, Map: m,
 		Seed: uint64(cfg.Seed), WorkDir: cfg.Dir, Binary: cfg.Binary, Logger: log,
-		Security: cfg.Security,
+		Security: cfg.Security, UnitProxies: cfg.UnitProxies,
 	})
 	if err != nil {
 		return nil, err
@@ -67,6 +68,41 @@ func newSimFleet(ctx context.Context, cfg FleetConfig, log *slog.Logger) (Fleet,
 }
 
 func (s *simFleet) DSNs() []faults.DSN { return s.dsns }
+
+// Misbehave starts a simulator misbehaviour on ids; undo recovers it.
+func (s *simFleet) Misbehave(ctx context.Context, misbehaviour string, ids []string, params map[string]string, window time.Duration) (func(context.Context) error, error) {
+	inj, err := s.f.Inject(ctx, simdsn.FaultSpec{Kind: misbehaviour, Target: simdsn.Target{IDs: ids}, Spread: window, Params: params})
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) error { return s.f.Recover(ctx, inj) }, nil
+}
+
+// Units lists the fleet's units, for unit faults.
+func (s *simFleet) Units() []faults.Link { return s.Links() }
+
+// FaultUnits starts a unit fault on units; undo lifts it.
+func (s *simFleet) FaultUnits(ctx context.Context, kind string, units []string) (func(context.Context) error, error) {
+	inj, err := s.f.Inject(ctx, simdsn.FaultSpec{Kind: kind, Target: simdsn.Target{IDs: units}})
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) error { return s.f.Recover(ctx, inj) }, nil
+}
+
+// Links lists the fleet's units as network links.
+func (s *simFleet) Links() []faults.Link {
+	units := s.f.Units()
+	out := make([]faults.Link, len(units))
+	for i, u := range units {
+		out[i] = faults.Link{Name: u.Name, Labels: map[string]string{"site": u.Site, "rack": u.Rack, "unit": u.Name},
+			DSNs: append([]string(nil), u.DSNs...)}
+	}
+	return out
+}
+
+// UnitProxy returns the proxy of a unit's bus link.
+func (s *simFleet) UnitProxy(unit string) (*netproxy.Proxy, error) { return s.f.UnitProxy(unit) }
 
 // Launch boots every DSN; their boot stages spread them out.
 func (s *simFleet) Launch(ctx context.Context) error { return s.f.Start(ctx, 0) }

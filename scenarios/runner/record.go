@@ -273,8 +273,11 @@ func faultRecords(ins []faults.Injection) []reports.Fault {
 		} else if in.Kind == "cp-kill" || in.Kind == "cp-restart" {
 			target = "control plane"
 		}
-		f := reports.Fault{Kind: in.Kind, Target: target, Step: step, Start: in.Start, End: in.RecoveredAt}
+		f := reports.Fault{Kind: in.Kind, Target: target, Step: step, Start: in.Start, End: in.EffectEnd(), Optional: in.Optional}
 		var errs []string
+		if in.Failure != "" {
+			errs = append(errs, in.Failure)
+		}
 		if in.Err != "" {
 			errs = append(errs, "inject: "+in.Err)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"sync"
 	"time"
@@ -76,16 +77,37 @@ func (e *engine) runStep(ctx context.Context, i int) error {
 		return err
 	}
 
+	// Faults are scheduled before the actions run, so that they fire at their offsets however
+	// long the actions take.
+	faultCtx, stopFaults := context.WithCancel(ctx)
+	defer stopFaults()
+	sched := e.startFaults(faultCtx, i, st, sr.start)
+	endFaults := func() error {
+		stopFaults()
+		sched.finished.Wait()
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		for _, t := range sched.tracked {
+			if err := t.Recover(rctx); err != nil {
+				e.note("step %s: recovering %s: %v", st.Name, t.Spec().Kind, err)
+			}
+		}
+		cancel()
+		e.dropPending(sched.tracked)
+		return e.faultErrors(ctx, st, sched)
+	}
+
 	env := action.Env{API: e.cp.API(), Revisions: e.revisions, Clock: e.clock, Logger: e.log,
 		Seed: e.s.Seed + int64(i), Labels: e.fleetLabels()}
 	for j, a := range st.Actions {
 		act, _ := action.Lookup(a.Kind)
 		e.prog.Log("%s: action %s", st.Name, a.Kind)
 		if err := act.Run(ctx, env, faults.ParamValues{Decl: act.Params(), Got: a.Params}); err != nil {
+			sr.end = e.clock.Now()
+			ferr := endFaults()
 			if ctx.Err() != nil {
 				return finish(fmt.Errorf("%w: %w", ErrAborted, ctx.Err()))
 			}
-			return finish(fmt.Errorf("actions[%d] %s: %w", j, a.Kind, err))
+			return finish(errors.Join(fmt.Errorf("actions[%d] %s: %w", j, a.Kind, err), ferr))
 		}
 	}
 
@@ -103,11 +125,7 @@ func (e *engine) runStep(ctx context.Context, i int) error {
 		loadDone <- nil
 	}
 
-	faultCtx, stopFaults := context.WithCancel(ctx)
-	defer stopFaults()
-	injected, tracked := e.startFaults(faultCtx, i, st, sr.start)
-
-	waitErr := e.wait(ctx, st, sr.start, injected, tracked)
+	waitErr := e.wait(ctx, st, sr.start, sched.injected, sched.snapshot)
 	sr.end = e.clock.Now()
 	if errors.Is(waitErr, errTimeout) {
 		sr.timedOut = true
@@ -117,19 +135,15 @@ func (e *engine) runStep(ctx context.Context, i int) error {
 	if err := <-loadDone; err != nil && !errors.Is(err, context.Canceled) {
 		e.note("step %s: load: %v", st.Name, err)
 	}
-	stopFaults()
-	<-injected
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-	for _, t := range tracked {
-		if err := t.Recover(rctx); err != nil {
-			e.note("step %s: recovering %s: %v", st.Name, t.Spec().Kind, err)
-		}
-	}
-	cancel()
-	e.dropPending(tracked)
+	faultErr := endFaults()
 
 	if ctx.Err() != nil {
 		return finish(fmt.Errorf("%w: %w", ErrAborted, ctx.Err()))
+	}
+	if faultErr != nil {
+		// A fault that did not keep to its plan breaks the run: what the step measured is not
+		// what the scenario meant to measure.
+		return finish(faultErr)
 	}
 	if sr.timedOut {
 		// A wait that timed out fails the step, not the run: the measurements say how far it got.
@@ -140,7 +154,7 @@ func (e *engine) runStep(ctx context.Context, i int) error {
 }
 
 // wait waits out the step: its duration, or its condition once its faults are in place.
-func (e *engine) wait(ctx context.Context, st *scenarios.Step, start time.Time, injected <-chan struct{}, tracked []*faults.Tracked) error {
+func (e *engine) wait(ctx context.Context, st *scenarios.Step, start time.Time, injected <-chan struct{}, tracked func() []*faults.Tracked) error {
 	if st.Until == nil {
 		return sleepCtx(ctx, e.clock, st.Duration-e.clock.Now().Sub(start))
 	}
@@ -152,7 +166,7 @@ func (e *engine) wait(ctx context.Context, st *scenarios.Step, start time.Time, 
 	case <-e.clock.After(deadline.Sub(e.clock.Now())):
 		return errTimeout
 	}
-	e.awaitNoticed(ctx, tracked, deadline)
+	e.awaitNoticed(ctx, tracked(), deadline)
 	cond, _ := scenarios.LookupCondition(st.Until.Condition)
 	for {
 		c := e.census(e.revisions.Latest())
@@ -203,52 +217,202 @@ func (e *engine) ownInjection(rec faults.Injection, tracked []*faults.Tracked) b
 	return false
 }
 
-// startFaults schedules the step's faults; injected closes once every one has been injected
-// (or given up when faultCtx ended).
-func (e *engine) startFaults(faultCtx context.Context, i int, st *scenarios.Step, start time.Time) (<-chan struct{}, []*faults.Tracked) {
+// faultSchedule is the step's faults as scheduled. injected closes once the first occurrence of
+// every fault has been injected and, when it has a duration, recovered (or given up when the
+// step ended); finished is done when no fault goroutine is left. tracked holds every occurrence
+// injected so far, and failures why one did not keep to its plan.
+type faultSchedule struct {
+	injected <-chan struct{}
+	finished sync.WaitGroup
+
+	mu       sync.Mutex
+	tracked  []*faults.Tracked
+	failures map[*faults.Tracked]string
+}
+
+func (s *faultSchedule) add(t *faults.Tracked) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tracked = append(s.tracked, t)
+}
+
+func (s *faultSchedule) snapshot() []*faults.Tracked {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*faults.Tracked(nil), s.tracked...)
+}
+
+func (s *faultSchedule) fail(t *faults.Tracked, format string, args ...any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failures[t] = joinReason(s.failures[t], fmt.Sprintf(format, args...))
+}
+
+// startFaults schedules the step's faults, each in a goroutine of its own timed from start, so
+// that nothing else the step does delays them. A fault with every repeats for the step: in a
+// step of fixed duration each occurrence that fits in it, in a step that waits for a condition
+// until the step ends.
+func (e *engine) startFaults(faultCtx context.Context, i int, st *scenarios.Step, start time.Time) *faultSchedule {
 	injected := make(chan struct{})
-	env := faults.Env{Fleet: e.fleet, ControlPlane: e.cp.Faults(), Clock: e.clock, Seed: e.s.Seed + int64(i), Logger: e.log}
-	var wg sync.WaitGroup
-	var tracked []*faults.Tracked
+	sched := &faultSchedule{injected: injected, failures: map[*faults.Tracked]string{}}
+	var first sync.WaitGroup
 	for j := range st.Faults {
-		fs := &st.Faults[j]
-		label := st.Name + "/faults[" + strconv.Itoa(j) + "]"
-		spec := fs.Spec()
-		f, err := faults.Default.New(spec, env)
-		if err != nil {
-			e.note("%s: %v", label, err)
-			continue
-		}
-		t := e.recorder.Track(label, spec, f)
-		tracked = append(tracked, t)
-		e.addPending(t)
-		wg.Add(1)
+		first.Add(1)
+		sched.finished.Add(1)
 		go func() {
-			defer wg.Done()
-			if sleepCtx(faultCtx, e.clock, fs.Delay-e.clock.Now().Sub(start)) != nil {
-				return
-			}
-			e.prog.Log("%s: injecting %s", st.Name, fs.Kind)
-			if err := t.Inject(faultCtx); err != nil {
-				e.log.Warn("fault injection", "fault", label, "err", err)
-			}
-			if fs.Duration > 0 {
-				if sleepCtx(faultCtx, e.clock, fs.Duration) != nil {
-					return
-				}
-				rctx, cancel := context.WithTimeout(context.WithoutCancel(faultCtx), time.Minute)
-				defer cancel()
-				if err := t.Recover(rctx); err != nil {
-					e.log.Warn("fault recovery", "fault", label, "err", err)
-				}
-			}
+			defer sched.finished.Done()
+			once := sync.OnceFunc(first.Done)
+			defer once()
+			e.runFault(faultCtx, i, j, st, start, sched, once)
 		}()
 	}
 	go func() {
-		wg.Wait()
+		first.Wait()
 		close(injected)
 	}()
-	return injected, tracked
+	return sched
+}
+
+// runFault runs the occurrences of fault j of step i; firstDone is called once the first one
+// is over.
+func (e *engine) runFault(faultCtx context.Context, i, j int, st *scenarios.Step, start time.Time, sched *faultSchedule, firstDone func()) {
+	fs := &st.Faults[j]
+	spec := fs.Spec()
+	length := st.Length()
+	kind, _ := faults.Default.Lookup(fs.Kind)
+	for k := 0; ; k++ {
+		at := fs.Delay + time.Duration(k)*fs.Every
+		if k > 0 && (fs.Every == 0 || (st.Until == nil && at+fs.Duration > length)) {
+			return
+		}
+		label := st.Name + "/faults[" + strconv.Itoa(j) + "]"
+		if k > 0 {
+			label += "#" + strconv.Itoa(k+1)
+		}
+		// Each occurrence draws its targets afresh, and the same way in every run of the seed.
+		seed := e.s.Seed + int64(i) + int64(k)*7919
+		env := faults.Env{Fleet: e.fleet, ControlPlane: e.cp.Faults(), Network: e.net, Clock: e.clock, Seed: seed, Logger: e.log}
+		if len(e.backends) > 0 {
+			env.Backends = e.backends
+		}
+		f, err := faults.Default.New(spec, env)
+		if err != nil {
+			e.note("%s: %v", label, err)
+			// Still tracked, so that the failure is recorded and judged like any other.
+			f = unbuildable{err: err}
+		}
+		t := e.recorder.Track(label, spec, f)
+		t.SetOptional(fs.Optional)
+		sched.add(t)
+		if err != nil {
+			sched.fail(t, "not injected: %v", err)
+			return
+		}
+		e.addPending(t)
+		if sleepCtx(faultCtx, e.clock, at-e.clock.Now().Sub(start)) != nil {
+			if k == 0 {
+				sched.fail(t, "not injected: the step ended before its offset +%s", fs.Delay)
+			}
+			return
+		}
+		// A control-plane fault with a probability fires or not as a whole.
+		if kind != nil && kind.Scope() == faults.ScopeControlPlane && fs.Probability > 0 && fs.Probability < 1 &&
+			rand.New(rand.NewPCG(uint64(seed), 0x70726f62)).Float64() >= float64(fs.Probability) {
+			// Not injected, so not recorded: it did not fire.
+			e.prog.Log("%s: %s skipped at +%s (probability %s)", st.Name, fs.Kind, at, formatShare(float64(fs.Probability)))
+		} else if !e.occur(faultCtx, st, fs, t, sched, start, k) {
+			return
+		}
+		if k == 0 {
+			firstDone()
+		}
+	}
+}
+
+// occur injects one occurrence and, when it has a duration, recovers it after that long. It
+// returns false when the step ended during it.
+func (e *engine) occur(faultCtx context.Context, st *scenarios.Step, fs *scenarios.FaultSpec, t *faults.Tracked, sched *faultSchedule, start time.Time, k int) bool {
+	// A repeat that a condition's step cuts short is the schedule ending, not a broken fault.
+	excused := func() bool { return k > 0 && st.Until != nil }
+	e.prog.Log("%s: injecting %s at +%s", st.Name, fs.Kind, e.clock.Now().Sub(start).Round(time.Millisecond))
+	if err := t.Inject(faultCtx); err != nil {
+		e.log.Warn("fault injection", "fault", t.Label(), "err", err)
+		switch {
+		case faultCtx.Err() != nil && excused():
+		case faultCtx.Err() != nil:
+			sched.fail(t, "cut short by the end of the step while being injected")
+		default:
+			sched.fail(t, "injection failed")
+		}
+		return faultCtx.Err() == nil
+	}
+	if fs.Duration == 0 {
+		return true
+	}
+	injectedAt := e.clock.Now()
+	if sleepCtx(faultCtx, e.clock, fs.Duration) != nil {
+		if !excused() {
+			sched.fail(t, "cut short by the end of the step after %s of its %s",
+				e.clock.Now().Sub(injectedAt).Round(time.Millisecond), fs.Duration)
+		}
+		return false
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(faultCtx), time.Minute)
+	defer cancel()
+	if err := t.Recover(rctx); err != nil {
+		e.log.Warn("fault recovery", "fault", t.Label(), "err", err)
+	}
+	return true
+}
+
+// unbuildable stands for a fault that could not be built, so that it is recorded as failed.
+type unbuildable struct{ err error }
+
+func (u unbuildable) Inject(context.Context) error  { return u.err }
+func (u unbuildable) Recover(context.Context) error { return nil }
+
+// faultErrors records the step's faults that did not keep to their plan and returns the
+// failures of those not marked optional. Nothing is judged when the run itself was aborted:
+// the abort is the error then.
+func (e *engine) faultErrors(ctx context.Context, st *scenarios.Step, sched *faultSchedule) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	sched.mu.Lock()
+	defer sched.mu.Unlock()
+	recErr := map[string]string{}
+	for _, in := range e.recorder.Injections() {
+		if in.RecoverErr != "" {
+			recErr[in.Label] = in.RecoverErr
+		}
+	}
+	var errs []error
+	for _, t := range sched.tracked {
+		if r := recErr[t.Label()]; r != "" {
+			sched.failures[t] = joinReason(sched.failures[t], "recovery failed: "+r)
+		}
+		reason := sched.failures[t]
+		if reason == "" {
+			continue
+		}
+		t.Fail(reason)
+		msg := fmt.Sprintf("%s (%s): %s", t.Label(), t.Spec().Kind, reason)
+		if t.Optional() {
+			e.note("optional fault %s", msg)
+			e.prog.Log("warning: optional fault %s", msg)
+			continue
+		}
+		e.prog.Log("error: fault %s", msg)
+		errs = append(errs, fmt.Errorf("fault %s", msg))
+	}
+	return errors.Join(errs...)
+}
+
+func joinReason(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
 }
 
 func (e *engine) addPending(t *faults.Tracked) {
@@ -288,7 +452,7 @@ func (e *engine) prepareLoad(ctx context.Context, st *scenarios.Step) (*northbou
 	if err != nil {
 		return nil, nil, err
 	}
-	w, err := northbound.New(northbound.Config{Target: e.cp.APIURL(), Token: token, Mix: m, Logger: e.log})
+	w, err := northbound.New(northbound.Config{Target: e.loadURL, Token: token, Mix: m, Logger: e.log})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -322,3 +486,5 @@ func (e *engine) prepareLoad(ctx context.Context, st *scenarios.Step) (*northbou
 
 // sleepCtx waits d on c, or until ctx ends.
 func sleepCtx(ctx context.Context, c Clock, d time.Duration) error { return faults.Sleep(ctx, c, d) }
+
+func formatShare(f float64) string { return strconv.FormatFloat(f*100, 'f', -1, 64) + "%" }

@@ -199,6 +199,16 @@ func (r *runner) Pause(_ context.Context, unit string, on bool) error {
 	return r.pool.Client.UnpauseContainer(res.Container.ID)
 }
 
+// Stop stops a unit's container gracefully (docker stop: SIGTERM, SIGKILL after 5s).
+func (r *runner) Stop(_ context.Context, unit string) error {
+	res, err := r.get(unit)
+	if err != nil {
+		return err
+	}
+	_ = r.pool.Client.UnpauseContainer(res.Container.ID)
+	return r.pool.Client.StopContainer(res.Container.ID, 5)
+}
+
 func (r *runner) Restart(_ context.Context, unit string) error {
 	res, err := r.get(unit)
 	if err != nil {

@@ -5,6 +5,8 @@
 package driver
 
 import (
+	"github.com/dsnscale/dsnscale/simdsn/netproxy"
+
 	"context"
 	"errors"
 	"fmt"
@@ -39,10 +41,14 @@ const (
 	UnitRestart UnitFault = "unit-restart"
 	// UnitDisconnect blackholes the unit's bus traffic; lifting it reconnects.
 	UnitDisconnect UnitFault = "unit-disconnect"
+	// UnitStop stops the unit gracefully (SIGTERM, then SIGKILL after a grace; docker stop);
+	// lifting it starts the unit again. Drivers that cannot stop gracefully return
+	// ErrUnsupported.
+	UnitStop UnitFault = "unit-stop"
 )
 
 // UnitFaults lists the unit faults.
-var UnitFaults = []UnitFault{UnitKill, UnitPause, UnitRestart, UnitDisconnect}
+var UnitFaults = []UnitFault{UnitKill, UnitPause, UnitRestart, UnitDisconnect, UnitStop}
 
 // Unit is a group of DSNs that run and fail together.
 type Unit struct {
@@ -87,6 +93,13 @@ type Deployment interface {
 	Usage(ctx context.Context) (Usage, error)
 	// Close stops everything and releases what the driver created.
 	Close(ctx context.Context) error
+}
+
+// Linked is implemented by deployments whose units reach the bus through loopback proxies of
+// their own (package netproxy): network faults impair a unit's link there.
+type Linked interface {
+	// UnitProxy returns the proxy in front of unit, or false when the unit has none.
+	UnitProxy(unit string) (*netproxy.Proxy, bool)
 }
 
 // Driver launches fleets. Records (JSON lines, package record) go to records, whatever runs

@@ -38,6 +38,12 @@ type Runner interface {
 	Close(ctx context.Context) error
 }
 
+// Stopper is implemented by runners that can stop a unit's child gracefully (SIGTERM, then
+// SIGKILL after a grace), for driver.UnitStop.
+type Stopper interface {
+	Stop(ctx context.Context, unit string) error
+}
+
 // Options tune Launch.
 type Options struct {
 	// ConnectTimeout bounds the wait for every unit's first connection (default 60s).
@@ -348,4 +354,10 @@ func sortedIDs(m map[string]engine.Command) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// UnitProxy implements driver.Linked.
+func (d *Deployment) UnitProxy(unit string) (*netproxy.Proxy, bool) {
+	px, ok := d.proxies[unit]
+	return px, ok && px != nil
 }

@@ -67,7 +67,14 @@ func (d *Deployment) UnitFault(ctx context.Context, unit string, f driver.UnitFa
 		return fmt.Errorf("%w: %q", driver.ErrUnknownUnit, unit)
 	}
 	switch f {
-	case driver.UnitKill:
+	case driver.UnitKill, driver.UnitStop:
+		if on && f == driver.UnitStop {
+			st, ok := d.runner.(Stopper)
+			if !ok {
+				return fmt.Errorf("%w: unit fault %q", driver.ErrUnsupported, f)
+			}
+			return st.Stop(ctx, unit)
+		}
 		if on {
 			return d.runner.Kill(ctx, unit)
 		}

@@ -169,3 +169,9 @@ func (d *deployment) SentStats() (messages, bytes int64) {
 	s := d.eng.Stats()
 	return s.Messages, s.Bytes
 }
+
+// UnitProxy implements driver.Linked.
+func (d *deployment) UnitProxy(unit string) (*netproxy.Proxy, bool) {
+	px, ok := d.proxies[unit]
+	return px, ok && px != nil
+}
