@@ -147,6 +147,10 @@ type ControlPlaneSpec struct {
 	// file instead (relative to the scenario).
 	Token     string `yaml:"token"`
 	TokenFile string `yaml:"tokenFile"`
+	// Target describes an external control plane in full (CA, credentials, admission): a
+	// target file (kind: Target) relative to the scenario, or the same fields inline. It
+	// replaces url, natsURL, token and tokenFile.
+	Target *TargetRef `yaml:"target"`
 	// Binary is the dsnscale binary for process mode (default: the running executable).
 	Binary string `yaml:"binary"`
 	// HeartbeatInterval is what the reference control plane tells DSNs (0: its default).

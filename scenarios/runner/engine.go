@@ -300,6 +300,9 @@ func (e *engine) targetConfig() cptarget.Config {
 		TSDB: c.TSDB, Search: c.Search, Inventory: c.Inventory,
 		URL: c.URL, NATSURL: c.NATSURL, Token: c.Token, TokenFile: c.TokenFile,
 	}
+	if c.Target != nil {
+		cfg.Target = &c.Target.Target
+	}
 	if cfg.Binary == "" {
 		cfg.Binary = e.opts.Binary
 	}
