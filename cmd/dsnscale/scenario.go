@@ -11,6 +11,7 @@ import (
 	"github.com/dsnscale/dsnscale/reports/gate"
 	"github.com/dsnscale/dsnscale/scenarios/scencli"
 	"github.com/dsnscale/dsnscale/simdsn/simcli"
+	"github.com/dsnscale/dsnscale/target"
 )
 
 func init() {
@@ -18,7 +19,7 @@ func init() {
 	register("list", "list the library scenarios", func(_ context.Context, _ []string, stdout, _ io.Writer) int {
 		return scencli.List(stdout)
 	})
-	register("validate", "check a scenario, traffic map, load mix or gate file (validate FILE [--set k=v]...)", runValidate)
+	register("validate", "check a scenario, traffic map, load mix, gate or target file (validate FILE [--set k=v]...)", runValidate)
 	register("sim", "run a simulated DSN fleet against a control plane (sim --cp URL --count N)", simcli.Run)
 }
 
@@ -46,6 +47,18 @@ func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) int
 			return exitUsage
 		}
 		fmt.Fprintf(stdout, "%s: ok (load mix)\n", path)
+		return exitOK
+	case target.Kind:
+		if len(rest) > 0 {
+			fmt.Fprintln(stderr, "dsnscale validate: --set applies to scenarios only")
+			return exitUsage
+		}
+		f, err := target.Load(path)
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return exitUsage
+		}
+		fmt.Fprintf(stdout, "%s: ok (target %s: %s; dsnscale target check tries it)\n", path, f.Name, f.Describe())
 		return exitOK
 	case gate.Kind:
 		if len(rest) > 0 {

@@ -235,6 +235,19 @@ slos:
 	assert.Contains(t, stdout, "external, inline target: "+s.apiURL)
 	code, stdout, stderr = runBinary(t, 5*time.Minute, "run", plan, "--out", filepath.Join(out, "b"))
 	require.Equal(t, exitOK, code, "%s\n%s", stdout, stderr)
+
+	// sim takes the same file.
+	code, stdout, stderr = runBinary(t, 2*time.Minute, "sim", "--target", tf, "--count", "5", "--boot-spread", "1s", "--duration", "6s", "--progress", "plain")
+	require.Equal(t, exitOK, code, "%s\n%s", stdout, stderr)
+	assert.Contains(t, stdout, "bus "+s.natsURL+" (shared connections)")
+	assert.Regexp(t, `serving=5/5`, stdout)
+	code, _, stderr = runBinary(t, time.Minute, "sim", "--target", tf, "--cp", s.natsURL)
+	require.Equal(t, exitUsage, code)
+	assert.Contains(t, stderr, "--cp cannot be given with --target")
+
+	code, stdout, stderr = runBinary(t, time.Minute, "validate", tf)
+	require.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stdout, "ok (target staging")
 }
 
 func clientBootstrap(role, tenant string) client.BootstrapTokenSpec {
