@@ -90,7 +90,7 @@ type Target struct {
 
 // Credentials are one of: a user and a password file (the harness logs in with POST
 // /api/v1/login and again when the token expires), a token file (a bearer token from that
-// login, read again at each use so that a rotated token is picked up), or a client certificate
+// login, which must outlast the run), or a client certificate
 // presented on the API's TLS connections (for control planes that authenticate with one).
 type Credentials struct {
 	User           string `yaml:"user"`
