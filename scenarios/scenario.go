@@ -125,6 +125,9 @@ type FleetSpec struct {
 	// a file relative to the scenario. The map's racks are the process and docker drivers'
 	// units.
 	Traffic string `yaml:"traffic"`
+	// AdmissionDeadline is how long a DSN may stay admitting before the step it is in fails
+	// with the reasons the DSNs gave (default 1m).
+	AdmissionDeadline time.Duration `yaml:"admissionDeadline"`
 }
 
 // Control-plane modes.

@@ -59,6 +59,9 @@ func validateFleet(s *Scenario, d *strictyaml.Decoder) {
 	if !contains(drivers, f.Driver) {
 		d.ErrorAt("fleet.driver", "unknown driver %q%s", f.Driver, registry.Suggest(f.Driver, drivers))
 	}
+	if f.AdmissionDeadline < 0 {
+		d.ErrorAt("fleet.admissionDeadline", "must not be negative, got %s", f.AdmissionDeadline)
+	}
 	if f.Traffic != "" {
 		if err := CheckTraffic(f.Traffic, s.Dir); err != nil {
 			d.ErrorAt("fleet.traffic", "%v", err)

@@ -245,6 +245,32 @@ slos:
 	require.Equal(t, exitUsage, code)
 	assert.Contains(t, stderr, "--cp cannot be given with --target")
 
+	// A fleet that cannot be admitted fails its step with the control plane's reason, long
+	// before the step's timeout, instead of sitting at "admitting".
+	badTarget := s.targetFile(t, "bad-admission", map[string]string{"issue": "", "bootstrapTokenFile": s.file(t, "bad-token", "not-a-bootstrap-token")})
+	bad := s.file(t, "bad-admission-scenario.yaml", fmt.Sprintf(`apiVersion: dsnscale/v1
+kind: Scenario
+metadata: {name: bad-admission, description: a fleet whose bootstrap token the control plane refuses}
+fleet: {size: 10, admissionDeadline: 3s}
+controlPlane: {mode: external, target: %s}
+steps:
+  - name: boot
+    until: {connected: 100%%}
+    timeout: 10m
+measurements: [lost-dsns]
+slos:
+  - lost_dsns == 0
+`, badTarget))
+	started := time.Now()
+	code, stdout, stderr = runBinary(t, 5*time.Minute, "run", bad, "--out", filepath.Join(out, "c"))
+	require.Equal(t, exitFailed, code, "%s\n%s", stdout, stderr)
+	assert.Less(t, time.Since(started), 5*time.Minute, "the step failed before its timeout")
+	assert.Regexp(t, `step boot: DSNs not admitted: \d+ DSNs admitting, \d+ of them for longer than 3s; why: \d+ × connect: bus: identity of <dsn>: `+
+		`agent: identity: admission of <dsn>: 401 Unauthorized: token: the bootstrap token is not valid`, stdout, "on the console, counted by reason")
+	runJSON, err := os.ReadFile(filepath.Join(out, "c", "run.json"))
+	require.NoError(t, err)
+	assert.Contains(t, string(runJSON), "the bootstrap token is not valid", "in the report")
+
 	code, stdout, stderr = runBinary(t, time.Minute, "validate", tf)
 	require.Equal(t, exitOK, code, stderr)
 	assert.Contains(t, stdout, "ok (target staging")

@@ -46,6 +46,9 @@ type Options struct {
 	SampleInterval, PollInterval time.Duration
 	// Fleets builds the fleet (default: the simulator's drivers).
 	Fleets FleetFactory
+	// AdmissionDeadline is how long a DSN may stay admitting before the step it is in fails
+	// with the reasons the DSNs gave (default DefaultAdmissionDeadline; negative: never).
+	AdmissionDeadline time.Duration
 }
 
 // FleetFactory builds a fleet; nothing runs until its Launch.
@@ -72,6 +75,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Fleets == nil {
 		o.Fleets = newSimFleet
+	}
+	if o.AdmissionDeadline == 0 {
+		o.AdmissionDeadline = DefaultAdmissionDeadline
 	}
 	return o
 }
