@@ -69,7 +69,7 @@ type dsn struct {
 	// lastAdmission is the admission problem last reported, so that a DSN retrying for the
 	// same reason reports it once.
 	lastAdmission string
-	lastRecStage int32
+	lastRecStage  int32
 }
 
 type queuedPush struct {
