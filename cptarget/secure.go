@@ -42,7 +42,7 @@ func openSecureExternal(ctx context.Context, t target.Target) (*secureExternal, 
 	if err != nil {
 		return nil, err
 	}
-	// The loads reach the API with the same trust; a nil CA keeps the system's roots.
+	// The loads reach the API with the same trust.
 	northbound.TrustTarget(t.APIURL, ca)
 	sec, err := t.FleetSecurity(rctx, c, "dsnscale fleet gateway")
 	if err != nil {

@@ -37,14 +37,14 @@ func TestControlPlaneTarget(t *testing.T) {
 	assert.Equal(t, filepath.Join(dir, "ca.crt"), s.ControlPlane.Target.Target.CAFile, "relative to the target file")
 
 	s, err = Parse("test.yaml", []byte(withCP("controlPlane:\n  mode: external\n  target:\n    apiURL: https://cp:1\n    busURL: tls://cp:2\n"+
-		"    credentials: {tokenFile: tok}\n    admission: {gatewayTokenFile: gw}\n")), nil, dir)
+		"    caFile: ca.crt\n    credentials: {tokenFile: tok}\n    admission: {gatewayTokenFile: gw}\n")), nil, dir)
 	require.NoError(t, err)
 	assert.Equal(t, filepath.Join(dir, "tok"), s.ControlPlane.Target.Target.Credentials.TokenFile, "relative to the scenario")
 	assert.Equal(t, target.AdmitGatewayToken, s.ControlPlane.Target.Target.Admission.Mode())
 
 	for _, c := range []struct{ name, cp, want string }{
-		{"inline problem at its line", "controlPlane:\n  mode: external\n  target:\n    apiURL: https://cp:1\n    busURL: https://cp:2\n    credentials: {tokenFile: tok}\n    admission: {issue: gateway}\n",
-			"test.yaml:17: controlPlane.target.busURL: must be a tls:// (or nats://) URL"},
+		{"inline problem at its line", "controlPlane:\n  mode: external\n  target:\n    apiURL: https://cp:1\n    busURL: https://cp:2\n    caFile: ca.crt\n    credentials: {tokenFile: tok}\n    admission: {issue: gateway}\n",
+			"test.yaml:17: controlPlane.target.busURL: must be a tls:// URL where DSNs connect"},
 		{"missing file", "controlPlane:\n  mode: external\n  target: nope.yaml\n", "controlPlane.target: target: invalid: open " + filepath.Join(dir, "nope.yaml")},
 		{"with url", "controlPlane:\n  mode: external\n  url: https://cp:1\n  target: staging.yaml\n", "controlPlane.url: cannot be set with controlPlane.target"},
 		{"not external", "controlPlane:\n  mode: process\n  target: staging.yaml\n", "controlPlane.target: is only for mode external"},

@@ -115,11 +115,7 @@ func Check(ctx context.Context, t *Target, o CheckOptions) *Result {
 	if err != nil {
 		return fail(CheckAPI, fmt.Errorf("%s: %s", t.APIURL, explainNet(err, t.CAFile)))
 	}
-	trust := "the system's roots"
-	if t.CAFile != "" {
-		trust = t.CAFile
-	}
-	pass(CheckAPI, "%s answers; its certificate is trusted with %s", t.APIURL, trust)
+	pass(CheckAPI, "%s answers; its certificate is signed by a CA in %s", t.APIURL, t.CAFile)
 
 	// The credentials.
 	api, detail, err := t.login(ctx, hc, timeout)
@@ -296,9 +292,9 @@ func explainNet(err error, caFile string) string {
 	switch {
 	case errors.As(err, &unknown):
 		if caFile == "" {
-			return fmt.Sprintf("TLS: the API's certificate is signed by a CA the system does not trust; set caFile to the control plane's CA (%v)", err)
+			return fmt.Sprintf("TLS: the certificate is signed by a CA that is not trusted (%v)", err)
 		}
-		return fmt.Sprintf("TLS: the API's certificate is not signed by the CA in %s (%v)", caFile, err)
+		return fmt.Sprintf("TLS: the API's certificate is not signed by a CA in %s (%v)", caFile, err)
 	case errors.As(err, &hostErr):
 		return fmt.Sprintf("TLS: the API's certificate is not for this host (%v)", err)
 	case errors.As(err, &invalid):

@@ -15,7 +15,7 @@ import (
 // ErrCredentials marks a credential file that cannot be read or used.
 var ErrCredentials = errors.New("target: credentials")
 
-// CA reads the CA file; nil when none is set (the system's roots are trusted).
+// CA reads the CA file; nil when none is set.
 func (t *Target) CA() ([]byte, error) {
 	if t.CAFile == "" {
 		return nil, nil
@@ -27,8 +27,8 @@ func (t *Target) CA() ([]byte, error) {
 	return b, nil
 }
 
-// HTTPClient is an HTTP client for the API: it trusts the CA file (or the system's roots) and
-// presents the client certificate when there is one. timeout 0 means none.
+// HTTPClient is an HTTP client for the API: it trusts the CAs of the CA file and nothing else,
+// and presents the client certificate when there is one. timeout 0 means none.
 func (t *Target) HTTPClient(timeout time.Duration) (*http.Client, error) {
 	ca, err := t.CA()
 	if err != nil {

@@ -76,11 +76,11 @@ func (f *File) UnmarshalYAMLNode(d *strictyaml.Decoder, n *yaml.Node, path strin
 type Target struct {
 	// APIURL is the northbound API (https://host:port).
 	APIURL string `yaml:"apiURL"`
-	// BusURL is where DSNs connect (tls://host:port, or nats:// for a control plane without
-	// TLS on its bus).
+	// BusURL is where DSNs connect (tls://host:port).
 	BusURL string `yaml:"busURL"`
-	// CAFile is the PEM CA certificate that signs the API's and the bus's certificates (the
-	// ca line `dsnscale cp serve` prints). Empty trusts the system's roots.
+	// CAFile holds the PEM certificates of the CAs that sign the bus's and the API's
+	// certificates, and nothing else is trusted: for cp serve, the ca file it prints signs
+	// both; an API certificate from --tls-cert needs its CA added to the file.
 	CAFile string `yaml:"caFile"`
 	// Credentials are how the harness authenticates to the API.
 	Credentials Credentials `yaml:"credentials"`
@@ -144,13 +144,16 @@ func (a Admission) Mode() string {
 // "controlPlane.target" inline).
 func (t *Target) Validate(d *strictyaml.Decoder, path string) {
 	at := func(f string) string { return strictyaml.Field(path, f) }
-	if u, err := url.Parse(t.APIURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		d.ErrorAt(at("apiURL"), "must be an https:// (or http://) URL of the northbound API, got %q", t.APIURL)
-	} else if u.Scheme == "http" && (t.CAFile != "" || t.Credentials.ClientCertFile != "") {
-		d.ErrorAt(at("apiURL"), "is plain http:// but a CA or client certificate is set: use https://")
+	// A target is a control plane with its security on: one run --insecure is reached with
+	// a scenario's controlPlane.url and natsURL instead.
+	if u, err := url.Parse(t.APIURL); err != nil || u.Scheme != "https" || u.Host == "" {
+		d.ErrorAt(at("apiURL"), "must be an https:// URL of the northbound API, got %q (a control plane run --insecure needs no target: use controlPlane.url)", t.APIURL)
 	}
-	if u, err := url.Parse(t.BusURL); err != nil || (u.Scheme != "tls" && u.Scheme != "nats") || u.Host == "" {
-		d.ErrorAt(at("busURL"), "must be a tls:// (or nats://) URL where DSNs connect, got %q", t.BusURL)
+	if u, err := url.Parse(t.BusURL); err != nil || u.Scheme != "tls" || u.Host == "" {
+		d.ErrorAt(at("busURL"), "must be a tls:// URL where DSNs connect, got %q", t.BusURL)
+	}
+	if t.CAFile == "" {
+		d.ErrorAt(at("caFile"), "is required: the control plane's CA certificate (the ca line cp serve prints), which signs the bus's certificate")
 	}
 	cp := at("credentials")
 	c := t.Credentials

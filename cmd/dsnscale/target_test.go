@@ -170,8 +170,7 @@ func TestTargetCheckNamesEachBrokenPiece(t *testing.T) {
 		step string
 		why  string
 	}{
-		{"wrong-ca", map[string]string{"caFile": wrongCA}, "api", "not signed by the CA in " + wrongCA},
-		{"no-ca", map[string]string{"caFile": ""}, "api", "set caFile to the control plane's CA"},
+		{"wrong-ca", map[string]string{"caFile": wrongCA}, "api", "not signed by a CA in " + wrongCA},
 		{"api-down", map[string]string{"apiURL": "https://" + closedAddr(t)}, "api", "unreachable"},
 		{"wrong-password", map[string]string{"passwordFile": s.file(t, "wrong-password", "not-the-password")}, "login", "the user or the password (credentials.passwordFile) is wrong (HTTP 401"},
 		{"stale-token", map[string]string{"user": "", "passwordFile": "", "tokenFile": s.file(t, "stale-token", "eyJub3QiOiJhIHRva2VuIn0")}, "login", "it is not accepted"},
@@ -194,6 +193,10 @@ func TestTargetCheckNamesEachBrokenPiece(t *testing.T) {
 	require.Equal(t, exitUsage, code)
 	assert.Contains(t, errOut, "bad.yaml:5: caFlie: unknown field")
 	assert.Contains(t, errOut, `did you mean "caFile"`)
+	noCA := s.targetFile(t, "no-ca", map[string]string{"caFile": ""})
+	code, _, errOut = runBinary(t, time.Minute, "target", "check", noCA)
+	require.Equal(t, exitUsage, code)
+	assert.Contains(t, errOut, "caFile: is required")
 	missing := s.targetFile(t, "missing-password", map[string]string{"passwordFile": filepath.Join(s.dir, "nope")})
 	code, out, _ = runBinary(t, time.Minute, "target", "check", missing)
 	require.Equal(t, exitUsage, code, out)
