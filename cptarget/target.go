@@ -16,6 +16,7 @@ import (
 	"github.com/dsnscale/dsnscale/loadgen/northbound"
 	"github.com/dsnscale/dsnscale/scenarios/measure"
 	"github.com/dsnscale/dsnscale/simdsn/bus"
+	"github.com/dsnscale/dsnscale/target"
 )
 
 // Modes of a target.
@@ -94,6 +95,9 @@ type Config struct {
 	// token for its API.
 	URL, NATSURL     string
 	Token, TokenFile string
+	// Target, when set, describes an External target in full (its file paths absolute): it
+	// replaces URL, NATSURL, Token and TokenFile.
+	Target *target.Target
 }
 
 // Env is what a target reports to.
@@ -127,6 +131,13 @@ func Open(ctx context.Context, cfg Config, env Env) (Target, error) {
 		}
 		return t, nil
 	case External:
+		if cfg.Target != nil {
+			t, err := openSecureExternal(ctx, *cfg.Target)
+			if err != nil {
+				return nil, err
+			}
+			return t, nil
+		}
 		t, err := openExternal(ctx, cfg)
 		if err != nil {
 			return nil, err

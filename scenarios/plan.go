@@ -165,6 +165,9 @@ func describeCP(c ControlPlaneSpec) string {
 		}
 		return fmt.Sprintf("reference control plane in a child process (%s cp serve), embedded NATS, data in the run directory", bin)
 	case CPExternal:
+		if c.Target != nil {
+			return describeTarget(c.Target)
+		}
 		auth := "no credentials"
 		switch {
 		case c.Token != "":

@@ -125,6 +125,9 @@ type FleetSpec struct {
 	// a file relative to the scenario. The map's racks are the process and docker drivers'
 	// units.
 	Traffic string `yaml:"traffic"`
+	// AdmissionDeadline is how long a DSN may stay admitting before the step it is in fails
+	// with the reasons the DSNs gave (default 1m).
+	AdmissionDeadline time.Duration `yaml:"admissionDeadline"`
 }
 
 // Control-plane modes.
@@ -147,6 +150,10 @@ type ControlPlaneSpec struct {
 	// file instead (relative to the scenario).
 	Token     string `yaml:"token"`
 	TokenFile string `yaml:"tokenFile"`
+	// Target describes an external control plane in full (CA, credentials, admission): a
+	// target file (kind: Target) relative to the scenario, or the same fields inline. It
+	// replaces url, natsURL, token and tokenFile.
+	Target *TargetRef `yaml:"target"`
 	// Binary is the dsnscale binary for process mode (default: the running executable).
 	Binary string `yaml:"binary"`
 	// HeartbeatInterval is what the reference control plane tells DSNs (0: its default).

@@ -59,6 +59,9 @@ func validateFleet(s *Scenario, d *strictyaml.Decoder) {
 	if !contains(drivers, f.Driver) {
 		d.ErrorAt("fleet.driver", "unknown driver %q%s", f.Driver, registry.Suggest(f.Driver, drivers))
 	}
+	if f.AdmissionDeadline < 0 {
+		d.ErrorAt("fleet.admissionDeadline", "must not be negative, got %s", f.AdmissionDeadline)
+	}
 	if f.Traffic != "" {
 		if err := CheckTraffic(f.Traffic, s.Dir); err != nil {
 			d.ErrorAt("fleet.traffic", "%v", err)
@@ -77,6 +80,9 @@ func validateCP(s *Scenario, d *strictyaml.Decoder) {
 			if f.v != "" {
 				d.ErrorAt("controlPlane."+f.name, "is only for mode %s", CPExternal)
 			}
+		}
+		if c.Target != nil {
+			d.ErrorAt("controlPlane.target", "is only for mode %s", CPExternal)
 		}
 		if c.Binary != "" && c.Mode != CPProcess {
 			d.ErrorAt("controlPlane.binary", "is only for mode %s", CPProcess)
@@ -107,14 +113,23 @@ func validateCP(s *Scenario, d *strictyaml.Decoder) {
 			}
 		}
 	case CPExternal:
-		if u, err := url.Parse(c.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			d.ErrorAt("controlPlane.url", "must be an http:// or https:// URL of the northbound API, got %q", c.URL)
-		}
-		if u, err := url.Parse(c.NATSURL); err != nil || (u.Scheme != "nats" && u.Scheme != "tls") || u.Host == "" {
-			d.ErrorAt("controlPlane.natsURL", "must be a nats:// or tls:// URL where DSNs connect, got %q", c.NATSURL)
-		}
-		if c.Token != "" && c.TokenFile != "" {
-			d.ErrorAt("controlPlane.tokenFile", "token and tokenFile are exclusive")
+		if c.Target != nil {
+			for _, f := range []struct{ name, v string }{{"url", c.URL}, {"natsURL", c.NATSURL}, {"token", c.Token}, {"tokenFile", c.TokenFile}} {
+				if f.v != "" {
+					d.ErrorAt("controlPlane."+f.name, "cannot be set with controlPlane.target: the target says it")
+				}
+			}
+			c.Target.resolve(d, "controlPlane.target", s.Dir)
+		} else {
+			if u, err := url.Parse(c.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				d.ErrorAt("controlPlane.url", "must be an http:// or https:// URL of the northbound API, got %q (or give a target)", c.URL)
+			}
+			if u, err := url.Parse(c.NATSURL); err != nil || (u.Scheme != "nats" && u.Scheme != "tls") || u.Host == "" {
+				d.ErrorAt("controlPlane.natsURL", "must be a nats:// or tls:// URL where DSNs connect, got %q", c.NATSURL)
+			}
+			if c.Token != "" && c.TokenFile != "" {
+				d.ErrorAt("controlPlane.tokenFile", "token and tokenFile are exclusive")
+			}
 		}
 		if c.Binary != "" {
 			d.ErrorAt("controlPlane.binary", "is only for mode %s", CPProcess)

@@ -55,7 +55,8 @@ type Config struct {
 	Stages *stage.Registry
 	// IDPrefix starts every DSN id (default "sim-").
 	IDPrefix string
-	// Conn is how DSNs connect: bus.Shared (default) or bus.PerDSN.
+	// Conn is how DSNs connect: bus.Shared or bus.PerDSN. The default is bus.Shared, or
+	// bus.PerDSN when Security holds only a DSN bootstrap token.
 	Conn bus.Mode
 	// DSNsPerConn is how many DSNs share a connection in shared mode (default 1000).
 	DSNsPerConn int
@@ -104,12 +105,16 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("Conn: %q, want %q or %q", c.Conn, bus.Shared, bus.PerDSN))
 	}
 	if c.Security != nil {
+		conn := c.Conn
+		if conn == "" && onlyDSNToken(c.Security) {
+			conn = bus.PerDSN
+		}
 		switch {
 		case c.Security.CA == "":
 			errs = append(errs, errors.New("Security.CA: required (the control plane's ca.crt)"))
-		case c.Conn == bus.PerDSN && (c.Security.BootstrapToken == "" || c.Security.APIURL == ""):
+		case conn == bus.PerDSN && (c.Security.BootstrapToken == "" || c.Security.APIURL == ""):
 			errs = append(errs, errors.New("Security: per-DSN connections need APIURL and a DSN BootstrapToken"))
-		case c.Conn != bus.PerDSN && c.Security.GatewayCert == "" && (c.Security.GatewayToken == "" || c.Security.APIURL == ""):
+		case conn != bus.PerDSN && c.Security.GatewayCert == "" && (c.Security.GatewayToken == "" || c.Security.APIURL == ""):
 			errs = append(errs, errors.New("Security: shared connections need a gateway identity, or APIURL and a GatewayToken to obtain one"))
 		}
 	}
@@ -185,6 +190,10 @@ func New(ctx context.Context, cfg Config) (*Fleet, error) {
 	}
 	if cfg.IDPrefix == "" {
 		cfg.IDPrefix = "sim-"
+	}
+	if cfg.Conn == "" && onlyDSNToken(cfg.Security) {
+		// A DSN bootstrap token admits DSNs one by one: each needs its own connection.
+		cfg.Conn = bus.PerDSN
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -329,4 +338,10 @@ func (f *Fleet) removeTmp() {
 	if f.tmpDir != "" {
 		_ = os.RemoveAll(f.tmpDir)
 	}
+}
+
+// onlyDSNToken reports whether sec admits DSNs with a DSN bootstrap token and holds no gateway
+// credential.
+func onlyDSNToken(sec *bus.Security) bool {
+	return sec != nil && sec.BootstrapToken != "" && sec.GatewayToken == "" && sec.GatewayCert == ""
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/dsnscale/dsnscale/internal/natsserver"
 	"github.com/dsnscale/dsnscale/simdsn"
+	"github.com/dsnscale/dsnscale/simdsn/bus"
 	"github.com/dsnscale/dsnscale/simdsn/driver"
 	"github.com/dsnscale/dsnscale/simdsn/record"
 )
@@ -31,6 +32,13 @@ func TestConfigValidate(t *testing.T) {
 		assert.Contains(t, err.Error(), tt.want)
 	}
 	assert.NoError(t, simdsn.Config{NATSURL: "nats://127.0.0.1:4222"}.Validate())
+	// A DSN bootstrap token alone means per-DSN connections; with shared ones asked for, it
+	// is not enough.
+	dsnToken := &bus.Security{CA: "x", APIURL: "https://cp:1", BootstrapToken: "t"}
+	require.NoError(t, simdsn.Config{NATSURL: "tls://127.0.0.1:4222", Security: dsnToken}.Validate())
+	err := simdsn.Config{NATSURL: "tls://127.0.0.1:4222", Conn: bus.Shared, Security: dsnToken}.Validate()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "shared connections need a gateway identity")
 	assert.Contains(t, driver.Names(), "inproc")
 }
 

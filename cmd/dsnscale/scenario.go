@@ -14,6 +14,7 @@ import (
 	"github.com/dsnscale/dsnscale/simdsn/simcli"
 	"github.com/dsnscale/dsnscale/sweeps"
 	"github.com/dsnscale/dsnscale/sweeps/sweepcli"
+	"github.com/dsnscale/dsnscale/target"
 )
 
 func init() {
@@ -21,7 +22,7 @@ func init() {
 	register("list", "list the library scenarios", func(_ context.Context, _ []string, stdout, _ io.Writer) int {
 		return scencli.List(stdout)
 	})
-	register("validate", "check a scenario, traffic map, load mix, gate or sweep file (validate FILE [--set k=v]...)", runValidate)
+	register("validate", "check a scenario, traffic map, load mix, gate, sweep or target file (validate FILE [--set k=v]...)", runValidate)
 	register("sim", "run a simulated DSN fleet against a control plane (sim --cp URL --count N)", simcli.Run)
 }
 
@@ -55,11 +56,15 @@ func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stdout, "%s: ok (load mix)\n", path)
 		return exitOK
 	case sweeps.Kind:
-		if len(rest) > 0 {
-			fmt.Fprintln(stderr, "dsnscale validate: --set applies to scenarios only")
+		return sweepcli.Validate(path, stdout, stderr)
+	case target.Kind:
+		f, err := target.Load(path)
+		if err != nil {
+			fmt.Fprintln(stderr, err)
 			return exitUsage
 		}
-		return sweepcli.Validate(path, stdout, stderr)
+		fmt.Fprintf(stdout, "%s: ok (target %s: %s; dsnscale target check tries it)\n", path, f.Name, f.Describe())
+		return exitOK
 	case gate.Kind:
 		if len(rest) > 0 {
 			fmt.Fprintln(stderr, "dsnscale validate: --set applies to scenarios only")

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/dsnscale/dsnscale/controlplane/client"
 	"github.com/dsnscale/dsnscale/controlplane/model"
 	"github.com/dsnscale/dsnscale/faults"
 	"github.com/dsnscale/dsnscale/scenarios/measure"
@@ -87,6 +88,12 @@ func (seedIntent) Run(ctx context.Context, env Env, p faults.ParamValues) error 
 	create := func(o *model.Object) error {
 		sent := env.Clock.Now()
 		stored, err := env.API.Create(ctx, o)
+		if client.IsConflict(err) {
+			// A control plane that outlives runs (staging) holds the last run's seed: replace
+			// it, so this run seeds the same intent and still commits a revision to converge on.
+			sent = env.Clock.Now()
+			stored, err = env.API.Update(ctx, o)
+		}
 		if err != nil {
 			return fmt.Errorf("seed-intent: create %s: %w", o.Key(), err)
 		}

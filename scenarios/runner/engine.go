@@ -48,6 +48,9 @@ type Options struct {
 	SampleInterval, PollInterval time.Duration
 	// Fleets builds the fleet (default: the simulator's drivers).
 	Fleets FleetFactory
+	// AdmissionDeadline is how long a DSN may stay admitting before the step it is in fails
+	// with the reasons the DSNs gave (default DefaultAdmissionDeadline; negative: never).
+	AdmissionDeadline time.Duration
 }
 
 // FleetFactory builds a fleet; nothing runs until its Launch.
@@ -74,6 +77,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Fleets == nil {
 		o.Fleets = newSimFleet
+	}
+	if o.AdmissionDeadline == 0 {
+		o.AdmissionDeadline = DefaultAdmissionDeadline
 	}
 	return o
 }
@@ -367,6 +373,9 @@ func (e *engine) targetConfig() cptarget.Config {
 		Mode: c.Mode, Dir: e.dir, Binary: c.Binary, HeartbeatInterval: c.HeartbeatInterval,
 		TSDB: c.TSDB, Search: c.Search, Inventory: c.Inventory,
 		URL: c.URL, NATSURL: c.NATSURL, Token: c.Token, TokenFile: c.TokenFile,
+	}
+	if c.Target != nil {
+		cfg.Target = &c.Target.Target
 	}
 	if cfg.Binary == "" {
 		cfg.Binary = e.opts.Binary

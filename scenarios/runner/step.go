@@ -16,6 +16,7 @@ import (
 	"github.com/dsnscale/dsnscale/scenarios"
 	"github.com/dsnscale/dsnscale/scenarios/action"
 	"github.com/dsnscale/dsnscale/scenarios/measure"
+	"github.com/dsnscale/dsnscale/simdsn/stage"
 )
 
 // settleWait bounds how long a wait condition holds off after a DSN fault until every affected
@@ -130,6 +131,11 @@ func (e *engine) runStep(ctx context.Context, i int) error {
 	if errors.Is(waitErr, errTimeout) {
 		sr.timedOut = true
 	}
+	// DSNs that cannot be admitted fail the step with why, whatever else it waited for.
+	admissionErr := e.checkAdmission()
+	if admissionErr != nil {
+		e.prog.Log("step %s: %v", st.Name, admissionErr)
+	}
 
 	stopLoad()
 	if err := <-loadDone; err != nil && !errors.Is(err, context.Canceled) {
@@ -144,6 +150,14 @@ func (e *engine) runStep(ctx context.Context, i int) error {
 		// A fault that did not keep to its plan breaks the run: what the step measured is not
 		// what the scenario meant to measure.
 		return finish(faultErr)
+	}
+	if admissionErr != nil {
+		// Like a wait that timed out, it fails the step, not the run.
+		if sr.timedOut {
+			admissionErr = fmt.Errorf("until %s: not reached within %s: %w", st.Until, st.Timeout, admissionErr)
+		}
+		_ = finish(admissionErr)
+		return nil
 	}
 	if sr.timedOut {
 		// A wait that timed out fails the step, not the run: the measurements say how far it got.
@@ -172,6 +186,9 @@ func (e *engine) wait(ctx context.Context, st *scenarios.Step, start time.Time, 
 		c := e.census(e.revisions.Latest())
 		if cond.Holds(c, e.s.Fleet.Size, st.Until.Share) {
 			return nil
+		}
+		if c.States[stage.Admitting.String()] > 0 && e.checkAdmission() != nil {
+			return errAdmissionStuck // runStep says why
 		}
 		left := deadline.Sub(e.clock.Now())
 		if left <= 0 {

@@ -25,12 +25,13 @@ const (
 	ExitBroken = runner.ExitBroken
 )
 
-const runUsage = `usage: dsnscale run NAME|FILE [--set name=value]... [--out DIR] [--plan] [--repeat N]
+const runUsage = `usage: dsnscale run NAME|FILE [--set name=value]... [--out DIR] [--plan] [--repeat N] [--target FILE]
 
 Runs a scenario from the library (see dsnscale list) or a file, and writes its report to
 runs/<id>/ (or DIR). --plan prints what the run would do and does nothing. --repeat N runs it
 N times into one group directory (runs/<time>-<name>-xN, or DIR) with a group.json, for
-dsnscale compare.`
+dsnscale compare. --target FILE runs it against the external control plane a target file
+(kind: Target, see docs/TARGETS.md) describes, instead of the scenario's own.`
 
 // runArgs are the parsed arguments of run.
 type runArgs struct {
@@ -39,6 +40,8 @@ type runArgs struct {
 	out    string
 	plan   bool
 	repeat int
+	// targetFile is a target file (--target) that replaces the scenario's control plane.
+	targetFile string
 }
 
 func parseRunArgs(args []string) (runArgs, error) {
@@ -85,6 +88,12 @@ func parseRunArgs(args []string) (runArgs, error) {
 			if ra.repeat, err = parseRepeat(v); err != nil {
 				return ra, err
 			}
+		case "target":
+			v, err := needValue()
+			if err != nil {
+				return ra, err
+			}
+			ra.targetFile = v
 		case "plan":
 			if hasValue {
 				return ra, errors.New("--plan takes no value")
@@ -124,6 +133,12 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		printLoadError(stderr, err)
 		return ExitUsage
+	}
+	if ra.targetFile != "" {
+		if err := scenarios.UseTarget(s, ra.targetFile); err != nil {
+			fmt.Fprintf(stderr, "dsnscale run: --target: %v\n", err)
+			return ExitUsage
+		}
 	}
 	if ra.plan {
 		if err := scenarios.WritePlan(stdout, s); err != nil {

@@ -66,7 +66,10 @@ type dsn struct {
 	r        *rand.Rand
 
 	lastRecState stage.State
-	lastRecStage int32
+	// lastAdmission is the admission problem last reported, so that a DSN retrying for the
+	// same reason reports it once.
+	lastAdmission string
+	lastRecStage  int32
 }
 
 type queuedPush struct {
@@ -162,6 +165,9 @@ func (e *Engine) enterOnce(d *dsn, i int, now time.Time) int {
 		d.tickSeq++
 	}
 	d.state = s.State
+	if prev == stage.Admitting && s.State != stage.Admitting {
+		d.lastAdmission = "" // a later admission reports its reasons afresh
+	}
 	if !prev.DataPlane() && s.State.DataPlane() {
 		e.startTicks(d, now)
 	}
@@ -294,6 +300,9 @@ func (e *Engine) busEvent(d *dsn, dl bus.Delivery, now time.Time) {
 		}
 	case bus.ConnFailed:
 		if action == stage.ActConnect && !d.connected {
+			if dl.Err != nil {
+				e.admissionProblem(d, now, "connect: "+dl.Err.Error())
+			}
 			e.outcome(d, stage.Error, now)
 		}
 	case bus.ConnLost:

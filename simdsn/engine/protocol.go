@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/dsnscale/dsnscale/controlplane/wire"
@@ -49,6 +50,9 @@ func (e *Engine) admission(d *dsn, data []byte, err error, now time.Time) {
 	if err != nil {
 		if !errors.Is(err, bus.ErrNoResponders) {
 			e.errorEvent(d, now, "hello failed: "+err.Error())
+			e.admissionProblem(d, now, "hello: "+err.Error())
+		} else {
+			e.admissionProblem(d, now, "hello: no control plane answers on the bus")
 		}
 		e.outcome(d, stage.Error, now)
 		return
@@ -62,14 +66,17 @@ func (e *Engine) admission(d *dsn, data []byte, err error, now time.Time) {
 	switch adm.Status {
 	case wire.Retry:
 		d.retryAfter = time.Duration(adm.RetryAfterMs) * time.Millisecond
+		e.admissionProblem(d, now, record.AdmissionRetry+": "+orUnsaid(adm.Reason))
 		e.outcome(d, stage.RetryOutcome, now)
 		return
 	case wire.Rejected:
+		e.admissionProblem(d, now, "the control plane rejected it: "+orUnsaid(adm.Reason))
 		e.event(d, now, "admission", "error", "rejected: "+adm.Reason, nil)
 		e.outcome(d, stage.RejectedOutcome, now)
 		return
 	}
 	d.session = adm.SessionID
+	d.lastAdmission = ""
 	d.hb = time.Duration(adm.HeartbeatIntervalMs) * time.Millisecond
 	d.attempt = 0
 	e.announce(d, adm.Revision, now)
@@ -301,4 +308,22 @@ func (e *Engine) errorEvent(d *dsn, now time.Time, msg string) {
 
 func (e *Engine) fault(d *dsn, now time.Time, msg string) {
 	e.event(d, now, "fault", "warning", msg, nil)
+}
+
+// admissionProblem reports why d is not admitted, when the reason changed. The DSN's own id is
+// replaced so that the same reason counts once across DSNs.
+func (e *Engine) admissionProblem(d *dsn, now time.Time, reason string) {
+	reason = strings.ReplaceAll(reason, d.id, "<dsn>")
+	if reason == d.lastAdmission {
+		return
+	}
+	d.lastAdmission = reason
+	e.emit(record.Record{At: now.UnixNano(), Type: record.TypeAdmission, DSN: d.id, Unit: d.unit, Detail: reason})
+}
+
+func orUnsaid(reason string) string {
+	if reason == "" {
+		return "no reason given"
+	}
+	return reason
 }

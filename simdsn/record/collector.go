@@ -64,6 +64,15 @@ type DSNReport struct {
 	// AcksDropped counts the acks the DSN did not send because a misbehaviour dropped them.
 	AcksDropped int `json:"acksDropped,omitempty"`
 	Dropped     int `json:"dropped,omitempty"` // history entries dropped by MaxHistory
+	// Admission is the last reason the DSN gave for not being admitted (zero if none); it
+	// applies to the DSN's current state only when it is no older than StateSince.
+	Admission AdmissionProblem `json:"admission,omitzero"`
+}
+
+// AdmissionProblem is why a DSN was not admitted, and when it said so.
+type AdmissionProblem struct {
+	At     time.Time `json:"at"`
+	Reason string    `json:"reason"`
 }
 
 // UnitStatus is the last reported status of a unit.
@@ -216,6 +225,8 @@ func (c *Collector) apply(d *dsnState, r Record, at time.Time) {
 		rep.Watch.Events = appendBounded(rep.Watch.Events, WatchEvent{At: at, Kind: r.Watch, Revision: r.Revision, Applied: r.Prev}, &rep.Dropped)
 	case TypeAckDropped:
 		rep.AcksDropped++
+	case TypeAdmission:
+		rep.Admission = AdmissionProblem{At: at, Reason: r.Detail}
 	case TypeFault:
 		if rep.Faults == nil {
 			rep.Faults = map[string]int{}

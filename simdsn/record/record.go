@@ -33,7 +33,16 @@ const (
 	TypeUnit = "unit"
 	// TypeAckDropped is an ack of Revision the DSN did not send (a misbehaviour dropped it).
 	TypeAckDropped = "ack-dropped"
+	// TypeAdmission is why the DSN is not admitted yet: Detail is the reason (a connection or
+	// identity refused, the control plane's rejection or retry), with the DSN's own id
+	// replaced by "<dsn>" so that reasons count across DSNs. It is emitted when the reason
+	// changes.
+	TypeAdmission = "admission"
 )
+
+// AdmissionRetry starts the reason of a DSN the control plane asked to retry later (admission
+// control pacing a storm, not a refusal).
+const AdmissionRetry = "the control plane asked to retry later"
 
 // Watch anomalies.
 const (
@@ -68,7 +77,7 @@ type Record struct {
 // Validate checks a decoded record.
 func (r *Record) Validate() error {
 	switch r.Type {
-	case TypeState, TypeApplied, TypeWatch, TypeFault, TypeAckDropped:
+	case TypeState, TypeApplied, TypeWatch, TypeFault, TypeAckDropped, TypeAdmission:
 		if !wire.ValidID(r.DSN) {
 			return fmt.Errorf("%w: %s record: dsn %q is not a DSN id", ErrInvalid, r.Type, r.DSN)
 		}

@@ -25,6 +25,7 @@ import (
 	"github.com/dsnscale/dsnscale/simdsn/harness"
 	"github.com/dsnscale/dsnscale/simdsn/stage"
 	"github.com/dsnscale/dsnscale/simdsn/trafficmap"
+	"github.com/dsnscale/dsnscale/target"
 
 	// Every driver, and the sim benchmarks.
 	_ "github.com/dsnscale/dsnscale/simdsn/docker"
@@ -39,7 +40,7 @@ const (
 	ExitBroken = 3
 )
 
-const usageText = `usage: dsnscale sim --cp NATS_URL [--api API_URL --ca CA_FILE (--token-file F | --password-file F)] [flags]
+const usageText = `usage: dsnscale sim (--cp NATS_URL [--api API_URL --ca CA_FILE (--token-file F | --password-file F)] | --target FILE) [flags]
 
 Runs a simulated DSN fleet against a control plane. --cp is the control plane's NATS URL
 (tls://host:port, or nats://host:port for one run --insecure), the one ` + "`dsnscale cp serve`" + `
@@ -51,11 +52,15 @@ a DSN token for --conn per-dsn) or --password-file (the sim logs in as --user an
 token it needs). Shared connections use one fleet gateway identity: a simulation-only trust
 level (docs/PROTOCOL.md); --conn per-dsn gives every DSN its own identity.
 
+--target FILE takes all of that from a target file (kind: Target, docs/TARGETS.md) instead:
+the bus, the API, the CA, the credentials and the admission (a DSN bootstrap token means
+--conn per-dsn). Check one first with dsnscale target check FILE.
+
 `
 
 type options struct {
 	cp, driverName, mapFile, stagesDir, conn, idPrefix, binary, workDir, progress, logLevel string
-	api, caFile, tokenFile, user, passwordFile, tenant                                      string
+	api, caFile, tokenFile, user, passwordFile, tenant, targetFile                          string
 	count, dsnsPerConn, workers                                                             int
 	seed                                                                                    uint64
 	bootSpread, duration, cpTimeout, pingInterval                                           time.Duration
@@ -99,6 +104,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.tokenFile, "token-file", "", "file holding a bootstrap token: a gateway token (--conn shared) or a DSN token (--conn per-dsn)")
 	fs.StringVar(&o.user, "user", "admin", "user to log in as with --password-file")
 	fs.StringVar(&o.passwordFile, "password-file", "", "log in with this password and create the bootstrap token (cp serve's \"admin-password\" file)")
+	fs.StringVar(&o.targetFile, "target", "", "target file (kind: Target) giving the bus, API, CA, credentials and admission")
 	fs.StringVar(&o.tenant, "tenant", "", "tenant of the DSN token created with --password-file and --conn per-dsn (must exist)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -116,7 +122,28 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return ExitUsage
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	cfg, code := o.config(ctx, stderr, log)
+	var tg *target.Target
+	if o.targetFile != "" {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		for _, name := range []string{"cp", "api", "ca", "token-file", "password-file", "user", "tenant"} {
+			if set[name] {
+				fmt.Fprintf(stderr, "dsnscale sim: --%s cannot be given with --target: the target file says it\n", name)
+				return ExitUsage
+			}
+		}
+		f, err := target.Load(o.targetFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "dsnscale sim: --target: %v\n", err)
+			return ExitUsage
+		}
+		tg = &f.Target
+		o.cp, o.api, o.caFile = tg.BusURL, tg.APIURL, tg.CAFile
+		if !set["conn"] {
+			o.conn = string(tg.Conn())
+		}
+	}
+	cfg, code := o.config(ctx, stderr, log, tg)
 	if code != ExitOK {
 		return code
 	}
@@ -124,7 +151,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 // config checks every input before anything starts.
-func (o options) config(ctx context.Context, stderr io.Writer, log *slog.Logger) (simdsn.Config, int) {
+func (o options) config(ctx context.Context, stderr io.Writer, log *slog.Logger, tg *target.Target) (simdsn.Config, int) {
 	bad := func(format string, args ...any) (simdsn.Config, int) {
 		fmt.Fprintf(stderr, "dsnscale sim: "+format+"\n", args...)
 		return simdsn.Config{}, ExitUsage
@@ -165,14 +192,23 @@ func (o options) config(ctx context.Context, stderr io.Writer, log *slog.Logger)
 	if _, err := m.Place(o.count, o.idPrefix); err != nil {
 		return bad("%v", err)
 	}
-	if o.caFile == "" && strings.HasPrefix(o.cp, "tls://") {
+	if o.caFile == "" && tg == nil && strings.HasPrefix(o.cp, "tls://") {
 		return bad("--cp %s requires TLS: give --ca and --api, with --token-file or --password-file", o.cp)
 	}
 	// The control plane's bus must answer before anything starts.
 	if err := preflight(o); err != nil {
 		return bad("control plane unreachable: cannot connect to its bus at %s within %v: %v", o.cp, o.cpTimeout, err)
 	}
-	if o.caFile != "" {
+	if tg != nil {
+		sec, err := targetSecurity(ctx, tg)
+		if err != nil {
+			return bad("--target: %v", err)
+		}
+		cfg.Security = sec
+		if err := cfg.Validate(); err != nil {
+			return bad("%v", err)
+		}
+	} else if o.caFile != "" {
 		sec, err := o.security(ctx, int(cfg.Count))
 		if err != nil {
 			return bad("%v", err)
@@ -185,10 +221,25 @@ func (o options) config(ctx context.Context, stderr io.Writer, log *slog.Logger)
 	return cfg, ExitOK
 }
 
+// targetSecurity is the fleet's admission as the target declares it, logged in with its
+// credentials when it has the harness issue a gateway token.
+func targetSecurity(ctx context.Context, tg *target.Target) (*bus.Security, error) {
+	hc, err := tg.HTTPClient(30 * time.Second)
+	if err != nil {
+		return nil, err
+	}
+	opts, err := tg.ClientOptions()
+	if err != nil {
+		return nil, err
+	}
+	api := client.New(tg.APIURL, hc, append(opts, client.WithUserAgent("dsnscale-sim"))...)
+	return tg.FleetSecurity(ctx, api, "dsnscale sim fleet gateway")
+}
+
 // preflight checks that the bus answers: a NATS handshake in plain text, or a TCP connection
 // when the bus requires mutual TLS (the identities come later).
 func preflight(o options) error {
-	if o.caFile == "" {
+	if o.caFile == "" && o.targetFile == "" {
 		nc, err := nats.Connect(o.cp, nats.Timeout(o.cpTimeout), nats.Name("dsnscale-sim-preflight"))
 		if err != nil {
 			return err
