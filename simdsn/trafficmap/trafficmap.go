@@ -136,6 +136,8 @@ type Events struct {
 type StageNames interface {
 	HasSet(name string) bool
 	Misbehaviour(name string) (*stage.Misbehaviour, bool)
+	SetNames() []string          // for "did you mean" in errors
+	MisbehaviourNames() []string // likewise
 }
 
 // Default returns the embedded default map, validated against the embedded stages.

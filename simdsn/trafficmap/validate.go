@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/dsnscale/dsnscale/controlplane/wire"
+	"github.com/dsnscale/dsnscale/internal/registry"
 	"github.com/dsnscale/dsnscale/internal/strictyaml"
 )
 
@@ -144,11 +145,11 @@ func (c *checker) group(p string, g *Group, stages StageNames) {
 			set = "default"
 		}
 		if !stages.HasSet(set) {
-			c.errorf(p+".stages", "unknown stage set %q", set)
+			c.errorf(p+".stages", "unknown stage set %q%s", set, registry.Suggest(set, stages.SetNames()))
 		}
 		for i, mb := range g.Misbehaviours {
 			if _, ok := stages.Misbehaviour(mb); !ok {
-				c.errorf(fmt.Sprintf("%s.misbehaviours[%d]", p, i), "unknown misbehaviour %q", mb)
+				c.errorf(fmt.Sprintf("%s.misbehaviours[%d]", p, i), "unknown misbehaviour %q%s", mb, registry.Suggest(mb, stages.MisbehaviourNames()))
 			}
 		}
 	}
