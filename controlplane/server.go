@@ -294,6 +294,15 @@ func (s *Server) APIURL() string {
 	return "https://" + s.listener.Addr().String()
 }
 
+// DistributedRevision is the store revision the distributor has processed: what a Hello is
+// answered at. It trails the store by at most the coalescing window while the bus is up.
+func (s *Server) DistributedRevision() uint64 {
+	if s.distrib == nil {
+		return 0
+	}
+	return s.distrib.Revision()
+}
+
 // NATSURL is the URL DSNs connect to: tls://host:port when the bus requires mutual TLS.
 func (s *Server) NATSURL() string { return s.natsURL }
 

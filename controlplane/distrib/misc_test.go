@@ -309,8 +309,9 @@ func TestHelloStorm(t *testing.T) {
 // status until an Ack without error clears it.
 func TestAckErrorShowsInStatus(t *testing.T) {
 	c := startCP(t, nil)
-	c.commit(tenantOp("acme"), create(networkObj("acme", "web", "10.0.0.0/24")),
+	rev := c.commit(tenantOp("acme"), create(networkObj("acme", "web", "10.0.0.0/24")),
 		create(policyObj("acme", "p", map[string]string{"role": "web"}, "web", "")))
+	c.caughtUp(t, rev) // admission answers at the distributed revision: the policy must be in it
 	hello := func() wire.Admission {
 		b, err := json.Marshal(wire.Hello{Protocol: wire.Version, DSN: "d-err", Labels: map[string]string{"role": "web"}})
 		require.NoError(t, err)
@@ -322,6 +323,7 @@ func TestAckErrorShowsInStatus(t *testing.T) {
 		return adm
 	}
 	adm := hello()
+	require.NotZero(t, adm.Revision)
 	ack := func(a wire.Ack) {
 		b, err := json.Marshal(a)
 		require.NoError(t, err)

@@ -233,10 +233,14 @@ func TestVictoriaMetricsDyingMidRun(t *testing.T) {
 	// The server dies: writes fail and are retried, queries answer 503, ingestion goes on.
 	px.stop()
 	send(10, 20)
-	require.Eventually(t, func() bool {
+	// Every event is in the search backend: as a document, or counted in its series'.
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		s := in.Stats()
-		return s.TSDB.Errors > 0 && s.Telemetry.Received == 20 && s.Search.Written == 20
-	}, 20*time.Second, 20*time.Millisecond, "%+v", in.Stats())
+		assert.Positive(c, s.TSDB.Errors, "TSDB write errors")
+		assert.EqualValues(c, 20, s.Telemetry.Received, "telemetry received")
+		assert.EqualValues(c, 20, s.Events.Received, "events received")
+		assert.EqualValues(c, 20, s.Search.Written+s.Events.RolledUp, "events written or rolled up: %+v", s)
+	}, 20*time.Second, 20*time.Millisecond)
 	var e errorBody
 	require.Equal(t, http.StatusServiceUnavailable, get(t, in.Handler(), "/api/v1/metrics/query?match=dsn_vm_test", &e))
 	assert.Equal(t, "ServiceUnavailable", e.Reason)

@@ -40,6 +40,11 @@ func TestTenantIsolation(t *testing.T) {
 		_, err := e.admin.Create(ctx, o)
 		require.NoError(t, err)
 	}
+	// A Hello is answered at the distributed revision, which trails the store by up to the
+	// coalescing window: the snapshots below must hold every object just created.
+	rev, err := e.admin.Revision(ctx)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return e.srv.DistributedRevision() >= rev }, 10*time.Second, 5*time.Millisecond)
 
 	acmeConn, _ := e.admitInto(t, "acme-1", "acme", map[string]string{"role": "web", "site": "lon1"})
 	othConn, othViol := e.admitInto(t, "other-1", "other", map[string]string{"site": "lon1"})
