@@ -296,3 +296,41 @@ func TestAdmit(t *testing.T) {
 	_, err = e.adm.Renew(ctx, "dsn-1", csrFor(t, "dsn-2"))
 	require.ErrorIs(t, err, pki.ErrIdentity)
 }
+
+func TestAnotherReplicasChangeIsSeen(t *testing.T) {
+	ctx := context.Background()
+	s, err := natsserver.Start(natsserver.Config{StoreDir: t.TempDir()})
+	require.NoError(t, err)
+	t.Cleanup(s.Stop)
+	open := func() *Store {
+		nc, err := nats.Connect(s.URL())
+		require.NoError(t, err)
+		t.Cleanup(nc.Close)
+		js, err := jetstream.New(nc)
+		require.NoError(t, err)
+		st, err := OpenStore(ctx, js, "", nil)
+		require.NoError(t, err)
+		return st
+	}
+	a, b := open(), open()
+	secret, tok, err := a.Create(ctx, Spec{Tenant: "acme", Uses: 10}, "admin")
+	require.NoError(t, err)
+	_, err = a.Consume(ctx, secret, "dsn-1", nil)
+	require.NoError(t, err)
+	// b spends a use and then revokes the token: a, which wrote the record last, must not
+	// write over either.
+	got, err := b.Consume(ctx, secret, "dsn-2", nil)
+	require.NoError(t, err)
+	require.Equal(t, 2, got.Used)
+	got, err = a.Consume(ctx, secret, "dsn-3", nil)
+	require.NoError(t, err)
+	require.Equal(t, 3, got.Used, "a counts b's use")
+	_, err = b.Revoke(ctx, tok.ID)
+	require.NoError(t, err)
+	_, err = a.Consume(ctx, secret, "dsn-4", nil)
+	require.ErrorIs(t, err, ErrRevoked)
+	final, err := a.Get(ctx, tok.ID)
+	require.NoError(t, err)
+	require.Equal(t, 3, final.Used)
+	require.NotNil(t, final.RevokedAt)
+}

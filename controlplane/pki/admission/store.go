@@ -175,6 +175,12 @@ type queue struct {
 	mu      sync.Mutex
 	pending []*change
 	writing bool
+
+	// last is the record as this replica last wrote it, at revision rev (0: none), read and
+	// written by the one drain under way: the next batch starts from it rather than reading
+	// the record again. The compare-and-swap still catches another writer's change.
+	last record
+	rev  uint64
 }
 
 // update applies fn to the record id with compare-and-swap, retrying when another writer got
@@ -183,11 +189,14 @@ type queue struct {
 // before it left it, and each answered once the write that carries it has succeeded.
 func (s *Store) update(ctx context.Context, id string, fn func(*record) error) (Token, error) {
 	// Only tokens that exist get a queue, so that unknown ids presented to the public admission
-	// route cannot grow the map.
-	if _, _, err := s.get(ctx, id); err != nil {
-		return Token{}, err
+	// route cannot grow the map. (A token with a queue is read again by its next write.)
+	v, ok := s.queues.Load(id)
+	if !ok {
+		if _, _, err := s.get(ctx, id); err != nil {
+			return Token{}, err
+		}
+		v, _ = s.queues.LoadOrStore(id, &queue{})
 	}
-	v, _ := s.queues.LoadOrStore(id, &queue{})
 	q := v.(*queue)
 	c := &change{fn: fn, done: make(chan struct{})}
 	q.mu.Lock()
@@ -229,7 +238,7 @@ func (s *Store) drain(id string, q *queue) {
 		q.pending = slices.Delete(q.pending, 0, n)
 		q.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
-		err := s.commit(ctx, id, batch)
+		err := s.commit(ctx, id, q, batch)
 		cancel()
 		for _, c := range batch {
 			if err != nil && c.err == nil {
@@ -245,11 +254,14 @@ func (s *Store) drain(id string, q *queue) {
 // commit applies batch to the record id and writes it with compare-and-swap, retrying when
 // another writer got there first. It sets the answer of each change that fn refused or that
 // the write carried; an error it returns is the answer of all of them.
-func (s *Store) commit(ctx context.Context, id string, batch []*change) error {
+func (s *Store) commit(ctx context.Context, id string, q *queue, batch []*change) error {
 	for attempt := range maxAttempts {
-		rec, rev, err := s.get(ctx, id)
-		if err != nil {
-			return err
+		rec, rev := q.last, q.rev
+		if rev == 0 {
+			var err error
+			if rec, rev, err = s.get(ctx, id); err != nil {
+				return err
+			}
 		}
 		changed := false
 		for _, c := range batch {
@@ -267,14 +279,16 @@ func (s *Store) commit(ctx context.Context, id string, batch []*change) error {
 		if err != nil {
 			return fmt.Errorf("admission: encoding token: %w", err)
 		}
-		_, err = s.kv.Update(ctx, recordKey(id), data, rev)
+		next, err := s.kv.Update(ctx, recordKey(id), data, rev)
 		if err == nil {
+			q.last, q.rev = rec, next
 			return nil
 		}
+		q.rev = 0 // read the record again
 		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 			return fmt.Errorf("%w: %v", ErrUnavailable, err)
 		}
-		// Another replica's write won; back off a little, with jitter, so that a storm on one
+		// Another writer (another replica) won; back off a little, with jitter, so that a storm on one
 		// multi-use token does not spin.
 		n, _ := rand.Int(rand.Reader, big.NewInt(int64(attempt+1)*int64(time.Millisecond)))
 		select {
