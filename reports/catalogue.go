@@ -89,6 +89,9 @@ func init() {
 		"cp_dropped_items")
 	perf(LowerIsBetter, "cp_refused_items")
 	info("cp_rolled_up_items")
+	// Benchmark figures (make bench): the time to admit 10,000 DSNs each with its own identity
+	// (bootstrap token, key, CSR) and mutual-TLS connection, until every one serves.
+	perf(LowerIsBetter, "cp_admission_10k_per_dsn_s")
 	// Counts of what the run did; the telemetry counts follow how much the fleet sent.
 	info("api_requests", "api_generator_limited", "convergence_changes", "cp_kills", "dsns_served_without_config",
 		"storm_restarted_dsns", "telemetry_batches_sent", "telemetry_samples_sent", "telemetry_batches_found",
