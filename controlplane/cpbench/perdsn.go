@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dsnscale/dsnscale/controlplane/agent"
@@ -69,7 +70,8 @@ func runFleetPerDSN(ctx context.Context, env benchfig.Env) (map[string]float64, 
 	if err := fleet.admit(ctx, cp.api, cp.NATSURL(), tok.Secret, PerDSNFleetSize, tracker); err != nil {
 		return nil, err
 	}
-	env.Logf("cp_fleet_conn_per_dsn: %d DSNs admitted and connected in %.1fs", PerDSNFleetSize, time.Since(start).Seconds())
+	env.Logf("cp_fleet_conn_per_dsn: %d DSNs admitted and connected in %.1fs (%d connections tried again)",
+		PerDSNFleetSize, time.Since(start).Seconds(), fleet.connectRetries.Load())
 	if err := waitConverged(ctx, cp.api, rev, PerDSNFleetSize, 5*time.Minute); err != nil {
 		return nil, fmt.Errorf("initial sync: %w", err)
 	}
@@ -105,9 +107,16 @@ type perDSNFleet struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	// connectRetries counts connections to the bus tried again after a failure.
+	connectRetries atomic.Int64
+
 	mu    sync.Mutex
 	pools []*agent.Pool
 }
+
+// connectAttempts bounds the tries of each DSN's first connection: a DSN that cannot connect
+// (its handshake timed out on a busy machine) tries again, as DSNs in the field do.
+const connectAttempts = 5
 
 func newPerDSNFleet(ctx context.Context) *perDSNFleet {
 	f := &perDSNFleet{}
@@ -166,9 +175,21 @@ func (f *perDSNFleet) admitOne(ctx context.Context, api *client.Client, natsURL,
 		return err
 	}
 	cfg.Identity = id
-	p, err := agent.NewPool(agent.PoolConfig{URL: natsURL, Connections: 1, Agents: []agent.Config{cfg}, Options: opts})
-	if err != nil {
-		return err
+	var p *agent.Pool
+	for attempt := 1; ; attempt++ {
+		p, err = agent.NewPool(agent.PoolConfig{URL: natsURL, Connections: 1, Agents: []agent.Config{cfg}, Options: opts})
+		if err == nil {
+			break
+		}
+		if attempt == connectAttempts {
+			return fmt.Errorf("%s: %d connections failed: %w", cfg.ID, attempt, err)
+		}
+		f.connectRetries.Add(1)
+		select {
+		case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	f.mu.Lock()
 	f.pools = append(f.pools, p)
