@@ -94,7 +94,10 @@ func init() {
 	// errors while a backend is gone are how well the control plane rides it out.
 	must("backend_dropped_writes")
 	perf(LowerIsBetter, "backend_retried_writes", "backend_api_errors")
-		info("cp_rolled_up_items", "watch_overtaken")
+	info("cp_rolled_up_items", "watch_overtaken")
+	// Benchmark figures (make bench): the time to admit 10,000 DSNs each with its own identity
+	// (bootstrap token, key, CSR) and mutual-TLS connection, until every one serves.
+	perf(LowerIsBetter, "cp_admission_10k_per_dsn_s")
 	// Counts of what the run did; the telemetry counts follow how much the fleet sent.
 	info("api_requests", "api_generator_limited", "convergence_changes", "cp_kills", "dsns_served_without_config",
 		"storm_restarted_dsns", "telemetry_batches_sent", "telemetry_samples_sent", "telemetry_batches_found",

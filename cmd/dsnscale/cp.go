@@ -16,7 +16,7 @@ func init() {
 }
 
 const cpUsage = "usage: dsnscale cp serve --data DIR --listen ADDR [--nats-listen ADDR | --nats-url URL] " +
-	"[--tls-cert FILE --tls-key FILE] [--admin-password-file FILE] [--insecure]"
+	"[--tls-cert FILE --tls-key FILE] [--admin-password-file FILE] [--insecure] [--pprof-listen ADDR]"
 
 // hostList is a comma-separated flag value.
 type hostList []string
@@ -68,6 +68,7 @@ func runCP(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Float64Var(&cfg.RateLimits.SourceRate, "rate-per-source", 0, "API requests per second of each source address (default: twice --rate-total)")
 	fs.Float64Var(&cfg.RateLimits.TotalRate, "rate-total", 0, fmt.Sprintf("API requests per second of all users together, shared fairly among them when short (default %d)", controlplane.DefaultTotalRate))
 	fs.BoolVar(&cfg.RateLimits.Off, "no-rate-limits", false, "do not rate limit the API")
+	pprofListen := fs.String("pprof-listen", "", "serve Go profiles (net/http/pprof, unauthenticated; block and mutex profiling on) on this loopback host:port")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args[1:]); err != nil {
 		return exitUsage
@@ -89,6 +90,15 @@ func runCP(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintf(stderr, "dsnscale cp serve: %v\n", err)
 		return exitUsage
+	}
+	if *pprofListen != "" {
+		prof, err := startProfiles(*pprofListen)
+		if err != nil {
+			fmt.Fprintf(stderr, "dsnscale cp serve: %v\n", err)
+			return exitUsage
+		}
+		defer prof.Close()
+		cfg.Logger.Info("serving profiles", "url", prof.URL())
 	}
 	srv, err := controlplane.Start(ctx, cfg)
 	if err != nil {

@@ -103,6 +103,7 @@ func TestCPServeRejectsBadFlags(t *testing.T) {
 		{"cp", "serve", "--data", t.TempDir(), "--listen", "nope"}, // bad address
 		{"cp", "serve", "--data", t.TempDir(), "--nats-url", "nats://127.0.0.1:1", "--nats-listen", "127.0.0.1:0"},
 		{"cp", "serve", "--data", t.TempDir(), "--log-level", "loud"},
+		{"cp", "serve", "--data", t.TempDir(), "--pprof-listen", "0.0.0.0:0"}, // profiles are unauthenticated
 	} {
 		out, err := exec.Command(binary, args...).CombinedOutput()
 		var ee *exec.ExitError

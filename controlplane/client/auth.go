@@ -121,10 +121,18 @@ func TLSConfig(caPEM []byte) (*tls.Config, error) {
 	return &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}, nil
 }
 
+// MaxIdleConnsPerHost is how many idle connections an HTTPClient keeps to the API. Its callers
+// talk to one server, often from many goroutines (a fleet admitting its DSNs, a load
+// generator): with net/http's default of 2, every request beyond the second in flight would
+// close its connection when done, and the next would pay a TLS handshake again.
+const MaxIdleConnsPerHost = 64
+
 // HTTPClient is an HTTP client for a control plane whose API certificate is issued by the CA
 // in caPEM; a nil caPEM trusts the system's roots. timeout 0 means none (watches need none).
+// It keeps up to MaxIdleConnsPerHost connections to the API open between requests.
 func HTTPClient(caPEM []byte, timeout time.Duration) (*http.Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = MaxIdleConnsPerHost
 	if caPEM != nil {
 		tc, err := TLSConfig(caPEM)
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -142,35 +143,77 @@ func TestSingleUseTokenCannotBeReplayed(t *testing.T) {
 func TestConcurrentUseSpendsEachUseOnce(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
-	for _, uses := range []int{1, 3} {
+	// Concurrent uses of one token are written together: each must still see the count the
+	// ones before it in its write left, and be granted only while uses remain.
+	for _, uses := range []int{1, 3, 40} {
 		secret, tok := e.create(t, Spec{Tenant: "acme", Uses: uses})
-		const tries = 12
+		tries := uses + 12
 		var wg sync.WaitGroup
-		errs := make(chan error, tries)
+		type result struct {
+			tok Token
+			err error
+		}
+		results := make(chan result, tries)
 		for i := range tries {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				_, err := e.tokens.Consume(ctx, secret, "dsn-"+string(rune('a'+i)), nil)
-				errs <- err
+				got, err := e.tokens.Consume(ctx, secret, fmt.Sprintf("dsn-%d", i), nil)
+				results <- result{got, err}
 			}()
 		}
 		wg.Wait()
-		close(errs)
-		ok := 0
-		for err := range errs {
-			if err == nil {
-				ok++
-			} else {
-				require.ErrorIs(t, err, ErrExhausted)
+		close(results)
+		counts := map[int]bool{}
+		for r := range results {
+			if r.err != nil {
+				require.ErrorIs(t, r.err, ErrExhausted)
+				continue
 			}
+			require.False(t, counts[r.tok.Used], "uses=%d: two grants saw the count %d", uses, r.tok.Used)
+			counts[r.tok.Used] = true
 		}
-		require.Equal(t, uses, ok, "uses=%d", uses)
+		require.Len(t, counts, uses, "uses=%d", uses)
+		for n := 1; n <= uses; n++ {
+			require.True(t, counts[n], "uses=%d: no grant saw the count %d", uses, n)
+		}
 		got, err := e.tokens.Get(ctx, tok.ID)
 		require.NoError(t, err)
 		require.Equal(t, uses, got.Used)
 		require.Equal(t, StateExhausted, got.State(e.clk.Now()))
 	}
+}
+
+func TestRefusedUseInABatchSpendsNothing(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	secret, tok := e.create(t, Spec{Tenant: "acme", Uses: 100})
+	const tries = 30
+	var wg sync.WaitGroup
+	errs := make([]error, tries)
+	for i := range tries {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = e.tokens.Consume(ctx, secret, fmt.Sprintf("dsn-%d", i), func(Token) error {
+				if i%3 == 0 {
+					return ErrLabelConflict
+				}
+				return nil
+			})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if i%3 == 0 {
+			require.ErrorIs(t, err, ErrLabelConflict, "try %d", i)
+		} else {
+			require.NoError(t, err, "try %d", i)
+		}
+	}
+	got, err := e.tokens.Get(ctx, tok.ID)
+	require.NoError(t, err)
+	require.Equal(t, tries-tries/3, got.Used)
 }
 
 func TestConsumeRefuses(t *testing.T) {
@@ -271,4 +314,42 @@ func TestAdmit(t *testing.T) {
 	require.ErrorIs(t, err, ErrNoIdentity)
 	_, err = e.adm.Renew(ctx, "dsn-1", csrFor(t, "dsn-2"))
 	require.ErrorIs(t, err, pki.ErrIdentity)
+}
+
+func TestAnotherReplicasChangeIsSeen(t *testing.T) {
+	ctx := context.Background()
+	s, err := natsserver.Start(natsserver.Config{StoreDir: t.TempDir()})
+	require.NoError(t, err)
+	t.Cleanup(s.Stop)
+	open := func() *Store {
+		nc, err := nats.Connect(s.URL())
+		require.NoError(t, err)
+		t.Cleanup(nc.Close)
+		js, err := jetstream.New(nc)
+		require.NoError(t, err)
+		st, err := OpenStore(ctx, js, "", nil)
+		require.NoError(t, err)
+		return st
+	}
+	a, b := open(), open()
+	secret, tok, err := a.Create(ctx, Spec{Tenant: "acme", Uses: 10}, "admin")
+	require.NoError(t, err)
+	_, err = a.Consume(ctx, secret, "dsn-1", nil)
+	require.NoError(t, err)
+	// b spends a use and then revokes the token: a, which wrote the record last, must not
+	// write over either.
+	got, err := b.Consume(ctx, secret, "dsn-2", nil)
+	require.NoError(t, err)
+	require.Equal(t, 2, got.Used)
+	got, err = a.Consume(ctx, secret, "dsn-3", nil)
+	require.NoError(t, err)
+	require.Equal(t, 3, got.Used, "a counts b's use")
+	_, err = b.Revoke(ctx, tok.ID)
+	require.NoError(t, err)
+	_, err = a.Consume(ctx, secret, "dsn-4", nil)
+	require.ErrorIs(t, err, ErrRevoked)
+	final, err := a.Get(ctx, tok.ID)
+	require.NoError(t, err)
+	require.Equal(t, 3, final.Used)
+	require.NotNil(t, final.RevokedAt)
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"maps"
 	"math/big"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -29,10 +30,11 @@ type record struct {
 type Store struct {
 	kv  jetstream.KeyValue
 	now func() time.Time
-	// locks serialize this replica's updates of one token: a storm of admissions with one
-	// multi-use token then queues here instead of failing compare-and-swaps against itself.
-	// Replicas sharing the bucket still meet at the compare-and-swap.
-	locks sync.Map // id -> *sync.Mutex
+	// queues hold this replica's updates of each token waiting to be written (see queue): a
+	// storm of admissions with one multi-use token then queues here instead of failing
+	// compare-and-swaps against itself. Replicas sharing the bucket still meet at the
+	// compare-and-swap.
+	queues sync.Map // id -> *queue
 }
 
 // OpenStore opens (creating if needed) the bucket; empty means DefaultBucket. now is the clock;
@@ -149,46 +151,153 @@ func (s *Store) List(ctx context.Context) ([]Token, error) {
 // maxAttempts bounds the compare-and-swap retries of one update of a token.
 const maxAttempts = 64
 
-// update applies change to the record id with compare-and-swap, retrying when another writer
-// got there first. change sees the latest record and returns an error to stop.
-func (s *Store) update(ctx context.Context, id string, change func(*record) error) (Token, error) {
-	// Only tokens that exist get a lock, so that unknown ids presented to the public admission
-	// route cannot grow the map.
-	if _, _, err := s.get(ctx, id); err != nil {
-		return Token{}, err
-	}
-	mu, _ := s.locks.LoadOrStore(id, &sync.Mutex{})
-	mu.(*sync.Mutex).Lock()
-	defer mu.(*sync.Mutex).Unlock()
-	for attempt := range maxAttempts {
-		rec, rev, err := s.get(ctx, id)
-		if err != nil {
+// maxBatch bounds the changes one write of a token's record carries.
+const maxBatch = 256
+
+// commitTimeout bounds one batch's reads and writes of the bucket: the batch is written on
+// behalf of many requests, so no one request's context may cancel it.
+const commitTimeout = 30 * time.Second
+
+// change is one update of a token waiting to be written: fn sees the record as the changes
+// before it in its batch left it.
+type change struct {
+	fn   func(*record) error
+	done chan struct{} // closed when tok and err are set
+	tok  Token
+	err  error
+}
+
+// queue holds the changes waiting for one token's next write. While a write is under way the
+// changes that arrive queue up, and the next write carries all of them at once (a group
+// commit): a storm of admissions with one multi-use token then costs one compare-and-swap per
+// batch, not one per admission, and each use is still written before it is granted.
+type queue struct {
+	mu      sync.Mutex
+	pending []*change
+	writing bool
+
+	// last is the record as this replica last wrote it, at revision rev (0: none), read and
+	// written by the one drain under way: the next batch starts from it rather than reading
+	// the record again. The compare-and-swap still catches another writer's change.
+	last record
+	rev  uint64
+}
+
+// update applies fn to the record id with compare-and-swap, retrying when another writer got
+// there first. fn sees the latest record and returns an error to stop. Concurrent updates of
+// one token are written together (see queue), each applied in turn to the record as the ones
+// before it left it, and each answered once the write that carries it has succeeded.
+func (s *Store) update(ctx context.Context, id string, fn func(*record) error) (Token, error) {
+	// Only tokens that exist get a queue, so that unknown ids presented to the public admission
+	// route cannot grow the map. (A token with a queue is read again by its next write.)
+	v, ok := s.queues.Load(id)
+	if !ok {
+		if _, _, err := s.get(ctx, id); err != nil {
 			return Token{}, err
 		}
-		if err := change(&rec); err != nil {
-			return Token{}, err
+		v, _ = s.queues.LoadOrStore(id, &queue{})
+	}
+	q := v.(*queue)
+	c := &change{fn: fn, done: make(chan struct{})}
+	q.mu.Lock()
+	q.pending = append(q.pending, c)
+	start := !q.writing
+	q.writing = true
+	q.mu.Unlock()
+	if start {
+		go s.drain(id, q)
+	}
+	select {
+	case <-c.done:
+		return c.tok, c.err
+	case <-ctx.Done():
+	}
+	// A change still waiting is withdrawn; one already in a write is answered by it.
+	q.mu.Lock()
+	if i := slices.Index(q.pending, c); i >= 0 {
+		q.pending = slices.Delete(q.pending, i, i+1)
+		q.mu.Unlock()
+		return Token{}, fmt.Errorf("%w: %v", ErrUnavailable, ctx.Err())
+	}
+	q.mu.Unlock()
+	<-c.done
+	return c.tok, c.err
+}
+
+// drain writes the queued changes of token id, a batch at a time, until none are left.
+func (s *Store) drain(id string, q *queue) {
+	for {
+		q.mu.Lock()
+		n := min(len(q.pending), maxBatch)
+		if n == 0 {
+			q.writing = false
+			q.mu.Unlock()
+			return
+		}
+		batch := slices.Clone(q.pending[:n])
+		q.pending = slices.Delete(q.pending, 0, n)
+		q.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+		err := s.commit(ctx, id, q, batch)
+		cancel()
+		for _, c := range batch {
+			if err != nil && c.err == nil {
+				// Not written: a change the record refused keeps its refusal, the others
+				// fail.
+				c.tok, c.err = Token{}, err
+			}
+			close(c.done)
+		}
+	}
+}
+
+// commit applies batch to the record id and writes it with compare-and-swap, retrying when
+// another writer got there first. It sets the answer of each change that fn refused or that
+// the write carried; an error it returns is the answer of all of them.
+func (s *Store) commit(ctx context.Context, id string, q *queue, batch []*change) error {
+	for attempt := range maxAttempts {
+		rec, rev := q.last, q.rev
+		if rev == 0 {
+			var err error
+			if rec, rev, err = s.get(ctx, id); err != nil {
+				return err
+			}
+		}
+		changed := false
+		for _, c := range batch {
+			next := rec
+			if c.err = c.fn(&next); c.err != nil {
+				c.tok = Token{}
+				continue
+			}
+			rec, c.tok, changed = next, next.Token, true
+		}
+		if !changed {
+			return nil
 		}
 		data, err := json.Marshal(rec)
 		if err != nil {
-			return Token{}, fmt.Errorf("admission: encoding token: %w", err)
+			return fmt.Errorf("admission: encoding token: %w", err)
 		}
-		_, err = s.kv.Update(ctx, recordKey(id), data, rev)
+		next, err := s.kv.Update(ctx, recordKey(id), data, rev)
 		if err == nil {
-			return rec.Token, nil
+			q.last, q.rev = rec, next
+			return nil
 		}
+		q.rev = 0 // read the record again
 		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-			return Token{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
+			return fmt.Errorf("%w: %v", ErrUnavailable, err)
 		}
-		// Another admission with the same token won; back off a little, with jitter, so that a
-		// storm on one multi-use token does not spin.
+		// Another writer (another replica) won; back off a little, with jitter, so that a storm on one
+		// multi-use token does not spin.
 		n, _ := rand.Int(rand.Reader, big.NewInt(int64(attempt+1)*int64(time.Millisecond)))
 		select {
 		case <-time.After(time.Duration(n.Int64())):
 		case <-ctx.Done():
-			return Token{}, fmt.Errorf("%w: %v", ErrUnavailable, ctx.Err())
+			return fmt.Errorf("%w: %v", ErrUnavailable, ctx.Err())
 		}
 	}
-	return Token{}, fmt.Errorf("%w: token %s is contended; retry", ErrUnavailable, id)
+	return fmt.Errorf("%w: token %s is contended; retry", ErrUnavailable, id)
 }
 
 // Consume spends one use of the token secret for DSN dsn. check, if not nil, sees the token
