@@ -31,8 +31,9 @@ func (availability) Figures() []Figure { return []Figure{figStatic, figDataPlane
 func serving(changes []StateChange, applies []Apply, start, end time.Time) (forwarding, withConfig time.Duration) {
 	st := StatusAt(changes, applies, start)
 	dataPlane, rev := st.DataPlane, st.Revision
-	last := start
+	last := start.Round(0)
 	account := func(until time.Time) {
+		until = until.Round(0) // records may or may not carry a monotonic reading: use neither
 		if dataPlane {
 			d := until.Sub(last)
 			forwarding += d
@@ -69,7 +70,11 @@ func serving(changes []StateChange, applies []Apply, start, end time.Time) (forw
 }
 
 func (availability) Measure(_ context.Context, in *Input) (Result, error) {
-	span := in.End.Sub(in.Start)
+	// All on the wall clock (see serving): on the monotonic clock, the span would differ from
+	// the wall-clock sum of a DSN that served throughout by however much the wall clock was
+	// slewed meanwhile (a few nanoseconds over a minute), and that DSN would count as not serving.
+	start, end := in.Start.Round(0), in.End.Round(0)
+	span := end.Sub(start)
 	if span <= 0 || len(in.DSNs) == 0 {
 		return Result{Values: []Value{missing(figStatic, "empty window or fleet"), missing(figDataPlane, "empty window or fleet")}}, nil
 	}
@@ -78,7 +83,7 @@ func (availability) Measure(_ context.Context, in *Input) (Result, error) {
 	var worst []string
 	for _, id := range in.DSNs {
 		changes, applies, _ := in.Timeline.History(id)
-		a, c := serving(changes, applies, in.Start, in.End)
+		a, c := serving(changes, applies, start, end)
 		anyTotal += a
 		cfgTotal += c
 		if c < span {
