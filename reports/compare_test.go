@@ -423,3 +423,10 @@ func TestFormatNumber(t *testing.T) {
 	assert.Equal(t, "4.21 s", FormatMillis(4210))
 	assert.Equal(t, "2m5s", FormatMillis(125_000))
 }
+
+func TestFormatObservedNeverReadsAsTheThreshold(t *testing.T) {
+	assert.Equal(t, "99.99999999112976%", FormatObserved(99.99999999112976, 100, UnitPercent), "rounds to 100% but fails >= 100%")
+	assert.Equal(t, "100%", FormatObserved(100, 100, UnitPercent))
+	assert.Equal(t, "99.5%", FormatObserved(99.5, 100, UnitPercent), "already distinct from the threshold")
+	assert.Equal(t, "1.0000001 s", FormatObserved(1.0000001, 1, "s"))
+}

@@ -151,3 +151,23 @@ func shortCommit(c string) string {
 	}
 	return c
 }
+
+// FormatObserved formats an SLO's observed value. Where rounding would show it equal to the
+// threshold although it differs (99.99999999% against >= 100%), it is shown in full, so that a
+// verdict never reads as contradicting its own figure.
+func FormatObserved(observed, threshold float64, unit string) string {
+	s := FormatValue(observed, unit)
+	if observed == threshold || s != FormatValue(threshold, unit) || unit == UnitBytes || unit == "B" {
+		return s
+	}
+	full := strconv.FormatFloat(observed, 'g', -1, 64)
+	switch unit {
+	case "":
+		return full
+	case UnitPercent:
+		return full + "%"
+	case UnitPerSecond:
+		return full + "/s"
+	}
+	return full + " " + unit
+}

@@ -24,7 +24,7 @@ func sloRows(r *Run) []sloRow {
 			obs += " (the SLO allows a missing value)"
 		}
 		if v.Observed != nil {
-			obs = FormatValue(*v.Observed, v.Unit)
+			obs = FormatObserved(*v.Observed, v.Threshold, v.Unit)
 		}
 		out[i] = sloRow{Name: v.Name, Measurement: v.Measurement, Condition: string(v.Op) + " " + FormatValue(v.Threshold, v.Unit), Observed: obs, Pass: v.Pass}
 	}

@@ -205,7 +205,7 @@ func printOutcome(w io.Writer, out *runner.Outcome) {
 			obs += ": " + v.Reason
 		}
 		if v.Observed != nil {
-			obs = reports.FormatValue(*v.Observed, v.Unit)
+			obs = reports.FormatObserved(*v.Observed, v.Threshold, v.Unit)
 		}
 		fmt.Fprintf(w, "  %s  %s  (observed %s)\n", mark, v.Name, obs)
 	}
