@@ -151,9 +151,9 @@ func (j *Journal) Durable() bool { return true }
 // Append stores rec in the stream and returns once the stream has acknowledged it. A record
 // without an ID is given one.
 //
-// Records appended at the same time are stored together (group commit): a few writers each
-// take what is waiting, up to maxGroup records, and store it as one stream message, so that
-// under load the cost of a store is shared by many calls, while a lone call waits one store.
+// Records appended at the same time are stored together (group commit): the writers take what
+// is waiting, up to maxGroup records, and store it as one stream message, so that under load
+// the cost of a store is shared by many calls, while a lone call waits one store.
 func (j *Journal) Append(ctx context.Context, rec Record) error {
 	if rec.ID == "" {
 		rec.ID = j.idPrefix + "-" + strconv.FormatUint(j.seq.Add(1), 36)
@@ -197,8 +197,15 @@ type appending struct {
 }
 
 // Group commit limits.
+//
+// One writer: the records that arrive while it stores a group make the next group. Each stream
+// message costs its publish, acknowledgement, store, delivery to the indexer and the indexer's
+// acknowledgement, whatever it holds, so fewer, fuller messages cost less per record. With 32
+// concurrent callers (BenchmarkJournalAppend) four writers stored 0.23 messages per record at
+// 17 µs of CPU per record; one stores 0.067 at 13 µs, and takes records no slower, since a
+// group of up to maxGroup records takes one store.
 const (
-	journalWriters = 4
+	journalWriters = 1
 	maxGroup       = 512
 	maxGroupBytes  = 512 << 10
 )
