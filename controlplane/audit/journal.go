@@ -3,7 +3,6 @@ package audit
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -265,10 +264,13 @@ func (j *Journal) index(ctx context.Context, cons jetstream.Consumer) {
 		var got []jetstream.Msg
 		for m := range msgs.Messages() {
 			got = append(got, m)
-			dec := json.NewDecoder(bytes.NewReader(m.Data()))
-			for dec.More() {
-				var rec Record
-				if err := dec.Decode(&rec); err != nil {
+			for line := range bytes.Lines(m.Data()) {
+				line = bytes.TrimSpace(line)
+				if len(line) == 0 {
+					continue
+				}
+				rec, err := decodeRecord(line)
+				if err != nil {
 					j.log.Error("audit journal: records that do not decode are skipped", "err", err)
 					break
 				}
