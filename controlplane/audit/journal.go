@@ -3,7 +3,6 @@ package audit
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -151,19 +150,17 @@ func (j *Journal) Durable() bool { return true }
 // Append stores rec in the stream and returns once the stream has acknowledged it. A record
 // without an ID is given one.
 //
-// Records appended at the same time are stored together (group commit): a few writers each
-// take what is waiting, up to maxGroup records, and store it as one stream message, so that
-// under load the cost of a store is shared by many calls, while a lone call waits one store.
+// Records appended at the same time are stored together (group commit): the writers take what
+// is waiting, up to maxGroup records, and store it as one stream message, so that under load
+// the cost of a store is shared by many calls, while a lone call waits one store.
 func (j *Journal) Append(ctx context.Context, rec Record) error {
 	if rec.ID == "" {
 		rec.ID = j.idPrefix + "-" + strconv.FormatUint(j.seq.Add(1), 36)
 	}
 	rec = bounded(rec)
-	b, err := json.Marshal(&rec)
-	if err != nil {
-		j.appendFailed.Add(1)
-		return fmt.Errorf("audit: encoding the record: %w", err)
-	}
+	// appendJSON, not encoding/json: every API call encodes a record here, and reflection
+	// was a tenth of the server's CPU per secure GET.
+	b := rec.appendJSON(make([]byte, 0, recordJSONSize))
 	a := &appending{id: rec.ID, data: b, done: make(chan error, 1)}
 	select {
 	case j.in <- a:
@@ -174,6 +171,7 @@ func (j *Journal) Append(ctx context.Context, rec Record) error {
 		j.appendFailed.Add(1)
 		return errors.New("audit: the journal is closed")
 	}
+	var err error
 	select {
 	case err = <-a.done:
 	case <-ctx.Done():
@@ -187,6 +185,9 @@ func (j *Journal) Append(ctx context.Context, rec Record) error {
 	return nil
 }
 
+// recordJSONSize is room for a typical record's JSON, so that encoding one allocates once.
+const recordJSONSize = 320
+
 // appending is a record waiting to be stored.
 type appending struct {
 	id   string
@@ -195,8 +196,15 @@ type appending struct {
 }
 
 // Group commit limits.
+//
+// One writer: the records that arrive while it stores a group make the next group. Each stream
+// message costs its publish, acknowledgement, store, delivery to the indexer and the indexer's
+// acknowledgement, whatever it holds, so fewer, fuller messages cost less per record. With 32
+// concurrent callers (BenchmarkJournalAppend) four writers stored 0.23 messages per record at
+// 17 µs of CPU per record; one stores 0.067 at 13 µs, and takes records no slower, since a
+// group of up to maxGroup records takes one store.
 const (
-	journalWriters = 4
+	journalWriters = 1
 	maxGroup       = 512
 	maxGroupBytes  = 512 << 10
 )
@@ -256,10 +264,13 @@ func (j *Journal) index(ctx context.Context, cons jetstream.Consumer) {
 		var got []jetstream.Msg
 		for m := range msgs.Messages() {
 			got = append(got, m)
-			dec := json.NewDecoder(bytes.NewReader(m.Data()))
-			for dec.More() {
-				var rec Record
-				if err := dec.Decode(&rec); err != nil {
+			for line := range bytes.Lines(m.Data()) {
+				line = bytes.TrimSpace(line)
+				if len(line) == 0 {
+					continue
+				}
+				rec, err := decodeRecord(line)
+				if err != nil {
 					j.log.Error("audit journal: records that do not decode are skipped", "err", err)
 					break
 				}

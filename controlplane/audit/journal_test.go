@@ -15,7 +15,7 @@ import (
 	"github.com/dsnscale/dsnscale/internal/natsserver"
 )
 
-func newJS(t *testing.T) jetstream.JetStream {
+func newJS(t testing.TB) jetstream.JetStream {
 	t.Helper()
 	s, err := natsserver.Start(natsserver.Config{StoreDir: t.TempDir()})
 	require.NoError(t, err)
