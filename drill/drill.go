@@ -39,6 +39,11 @@ type File struct {
 	Set map[string]string `yaml:"set"`
 	// Limits are the guard rails; they are required.
 	Limits *Limits `yaml:"limits"`
+	// AbortWhen are the conditions that end the drill while it runs (any one suffices).
+	AbortWhen []Condition `yaml:"abortWhen"`
+	// RestoreTimeout is how long the restore check waits for the target to be back to its
+	// pre-drill convergence (default DefaultRestoreTimeout).
+	RestoreTimeout time.Duration `yaml:"restoreTimeout"`
 
 	// Dir is the drill file's directory.
 	Dir string `yaml:"-"`
@@ -90,6 +95,14 @@ func Load(path string) (*File, error) {
 		if len(l.AllowKinds) == 0 {
 			d.ErrorAt("limits.allowKinds", "must name at least one fault kind")
 		}
+	}
+	for i, c := range f.AbortWhen {
+		c.validate(d, fmt.Sprintf("abortWhen[%d]", i))
+	}
+	if f.RestoreTimeout < 0 {
+		d.ErrorAt("restoreTimeout", "must not be negative, got %s", f.RestoreTimeout)
+	} else if f.RestoreTimeout == 0 {
+		f.RestoreTimeout = DefaultRestoreTimeout
 	}
 	if err := d.Err(); err != nil {
 		return nil, err

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dsnscale/dsnscale/drill"
+	"github.com/dsnscale/dsnscale/faults"
 	"github.com/dsnscale/dsnscale/scenarios"
 	"github.com/dsnscale/dsnscale/scenarios/runner"
 	"github.com/dsnscale/dsnscale/target"
@@ -120,22 +121,91 @@ func runDrill(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return refuse("not on a terminal: give --yes to start the drill")
 	}
 
+	api, err := tf.Target.Client(ctx, 30*time.Second)
+	if err == nil {
+		var base drill.Baseline
+		if base, err = drill.TakeBaseline(ctx, api); err == nil {
+			j.Add(drill.EntryBaseline, base.String())
+			return runDrillRun(ctx, d, s, j, api, base, *out, stdout, stderr)
+		}
+	}
+	fmt.Fprintf(stderr, "dsnscale drill: target %s: the convergence before the drill: %v\n", tf.Name, err)
+	return exitBroken
+}
+
+// runDrillRun runs the confirmed drill with its abort conditions watched, then checks that the
+// target is restored, and writes the journal.
+func runDrillRun(ctx context.Context, d *drill.File, s *scenarios.Scenario, j *drill.Journal, api drill.ConvergenceAPI, base drill.Baseline, out string, stdout, stderr io.Writer) int {
+	runCtx, abort := context.WithCancelCause(ctx)
+	defer abort(nil)
+	w := drill.NewWatcher(d.AbortWhen)
+	w.Breach = func(i int, c drill.Condition, at time.Time, v float64) {
+		j.Add(drill.EntryBreach, fmt.Sprintf("abortWhen[%d] %s: %.1f%% at %s", i, c, 100*v, at.UTC().Format(time.RFC3339)))
+	}
+	var trip *drill.Trip
+	watch := func(smp runner.Sample) {
+		if t := w.Observe(smp); t != nil {
+			trip = t
+			j.Add(drill.EntryAborted, t.Error())
+			fmt.Fprintf(stdout, "%v: recovering every fault and stopping the fleet\n", t)
+			abort(t)
+		}
+	}
+	for i, c := range d.AbortWhen {
+		fmt.Fprintf(stdout, "abort when: [%d] %s\n", i, c)
+	}
+
 	j.Add(drill.EntryStarted, "")
-	outcome, err := runner.Run(ctx, s, runner.Options{Dir: *out, Progress: stdout, Terminal: isTerminalFile(stdout)})
+	outcome, err := runner.Run(runCtx, s, runner.Options{Dir: out, Progress: stdout, Terminal: isTerminalFile(stdout), Watch: watch})
 	if outcome == nil {
 		fmt.Fprintf(stderr, "dsnscale drill: %v\n", err)
 		return exitBroken
 	}
 	detail := string(outcome.Run.Result)
+	if outcome.Run.Error != "" {
+		detail += ": " + outcome.Run.Error
+	}
 	if err != nil {
 		detail += ": " + err.Error()
 	}
 	j.Add(drill.EntryEnded, detail)
+
+	// The restore check: what the run could not undo, faults never recovered, and the target's
+	// convergence against its baseline.
+	left := append(outcome.Left, drill.Unrecovered(outcome.Run)...)
+	if len(left) == 0 {
+		j.Add(drill.EntryRecovered, fmt.Sprintf("%d faults injected, every one recovered; the fleet stopped; no proxy left", len(outcome.Run.Faults)))
+	}
+	left = append(left, drill.CheckConvergence(context.WithoutCancel(ctx), api, base, d.RestoreTimeout, faults.SystemClock{})...)
+	if len(left) == 0 {
+		j.Add(drill.EntryRestored, "the target is back to its baseline ("+base.String()+")")
+	} else {
+		j.Add(drill.EntryNotRestored, strings.Join(left, "; "))
+	}
 	if werr := j.Write(outcome.Dir); werr != nil {
 		fmt.Fprintf(stderr, "dsnscale drill: journal: %v\n", werr)
 	}
-	fmt.Fprintf(stdout, "\ndrill %s: %s\nreport: %s\njournal: %s/%s\n", d.Metadata.Name, strings.ToUpper(detail), outcome.Dir+"/report.html", outcome.Dir, drill.JournalFile)
-	if err != nil {
+	result := strings.ToUpper(detail)
+	if trip != nil {
+		result = "ABORTED: " + trip.Error()
+	}
+	fmt.Fprintf(stdout, "\ndrill %s: %s\n", d.Metadata.Name, result)
+	if len(left) == 0 {
+		fmt.Fprintf(stdout, "restore check: passed: every fault recovered, no proxy left, the target back to %s\n", base)
+	} else {
+		fmt.Fprintf(stdout, "restore check: FAILED: left after the drill:\n")
+		for _, l := range left {
+			fmt.Fprintf(stdout, "  - %s\n", l)
+		}
+	}
+	fmt.Fprintf(stdout, "report: %s\njournal: %s/%s\n", outcome.Dir+"/report.html", outcome.Dir, drill.JournalFile)
+	switch {
+	case len(left) > 0:
+		fmt.Fprintf(stderr, "dsnscale drill: the target is not restored: %s\n", strings.Join(left, "; "))
+		return exitBroken
+	case trip != nil:
+		return exitFailed
+	case err != nil:
 		return exitBroken
 	}
 	return outcome.ExitCode()
