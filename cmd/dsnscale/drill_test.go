@@ -79,7 +79,84 @@ func TestDrillGuardRails(t *testing.T) {
 			assert.False(t, e.At.Before(j.Entries[i-1].At))
 		}
 	}
-	assert.Equal(t, []string{drill.EntryPlanned, drill.EntryPreflight, drill.EntryConfirmed, drill.EntryStarted, drill.EntryEnded}, whats)
-	assert.Equal(t, "pass", j.Entries[len(j.Entries)-1].Detail)
+	assert.Equal(t, []string{drill.EntryPlanned, drill.EntryPreflight, drill.EntryConfirmed, drill.EntryBaseline,
+		drill.EntryStarted, drill.EntryEnded, drill.EntryRecovered, drill.EntryRestored}, whats)
+	assert.Equal(t, "pass", j.Entries[5].Detail)
+	assert.Contains(t, j.Entries[6].Detail, "1 faults injected, every one recovered")
+	assert.Contains(t, stdout, "restore check: passed")
 	assert.FileExists(t, filepath.Join(out, "run.json"))
+}
+
+// A drill whose abort condition trips stops at once: its faults are recovered, the fleet
+// stopped, the target restored, and it exits 1 with the reason in its journal and its report.
+func TestDrillAborts(t *testing.T) {
+	s := startStaging(t)
+	tf := s.targetFile(t, "staging", nil)
+	s.file(t, "crash.yaml", `apiVersion: dsnscale/v1
+kind: Scenario
+metadata: {name: crash, description: crash a fifth of the fleet for longer than the drill allows it to be down}
+seed: 1
+fleet: {size: 20, driver: inproc}
+controlPlane: {mode: inprocess}
+steps:
+  - name: boot
+    until: {connected: 100%}
+    timeout: 60s
+  - name: crash
+    duration: 90s
+    faults:
+      - kind: dsn-crash
+        target: {count: 4}
+        delay: 1s
+        duration: 80s
+measurements: [lost-dsns]
+slos:
+  - lost_dsns == 0`)
+	df := s.file(t, "abort.yaml", `apiVersion: dsnscale/v1
+kind: Drill
+metadata: {name: abort, description: crashes a fifth of the fleet and must abort}
+scenario: crash.yaml
+limits: {maxDSNs: 4, maxShare: 20%, maxFaultDuration: 2m, allowKinds: [dsn-crash]}
+abortWhen:
+  - {figure: serving, below: 90%, for: 2s}
+  - {figure: apiErrorRate, above: 50%, for: 30s}`)
+
+	out := filepath.Join(t.TempDir(), "run")
+	start := time.Now()
+	code, stdout, stderr := runBinary(t, 5*time.Minute, "drill", df, "--target", tf, "--yes", "--out", out)
+	require.Equal(t, exitFailed, code, "%s\n%s", stdout, stderr)
+	assert.Less(t, time.Since(start), 80*time.Second, "the drill ended before its fault would have")
+	assert.Contains(t, stdout, "ABORTED: drill aborted: abortWhen[0] serving < 90% for 2s: serving was 80%")
+	assert.Contains(t, stdout, "restore check: passed")
+
+	data, err := os.ReadFile(filepath.Join(out, drill.JournalFile))
+	require.NoError(t, err)
+	var j struct{ Entries []drill.Entry }
+	require.NoError(t, json.Unmarshal(data, &j))
+	byWhat := map[string]drill.Entry{}
+	for _, e := range j.Entries {
+		byWhat[e.What] = e
+	}
+	assert.Contains(t, byWhat[drill.EntryBreach].Detail, "abortWhen[0] serving < 90% for 2s: 80.0%")
+	assert.Contains(t, byWhat[drill.EntryAborted].Detail, "abortWhen[0] serving < 90% for 2s")
+	assert.False(t, byWhat[drill.EntryAborted].At.Before(byWhat[drill.EntryBreach].At.Add(2*time.Second)),
+		"aborted once the condition held for its time")
+	assert.Contains(t, byWhat[drill.EntryEnded].Detail, "aborted: run aborted: drill aborted: abortWhen[0]")
+	assert.Contains(t, byWhat[drill.EntryRecovered].Detail, "every one recovered")
+	assert.Contains(t, byWhat[drill.EntryRestored].Detail, "back to its baseline")
+
+	run, err := os.ReadFile(filepath.Join(out, "run.json"))
+	require.NoError(t, err)
+	var r struct {
+		Result, Error string
+		Faults        []struct {
+			Kind string
+			End  time.Time
+		}
+	}
+	require.NoError(t, json.Unmarshal(run, &r))
+	assert.Equal(t, "aborted", r.Result)
+	assert.Contains(t, r.Error, "abortWhen[0] serving < 90% for 2s")
+	require.Len(t, r.Faults, 1)
+	assert.False(t, r.Faults[0].End.IsZero(), "the crash was recovered")
 }
