@@ -5,10 +5,13 @@
 package drill
 
 import (
+	"embed"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -45,7 +48,7 @@ type File struct {
 	// pre-drill convergence (default DefaultRestoreTimeout).
 	RestoreTimeout time.Duration `yaml:"restoreTimeout"`
 
-	// Dir is the drill file's directory.
+	// Dir is the drill file's directory ("" for a library drill).
 	Dir string `yaml:"-"`
 }
 
@@ -62,14 +65,48 @@ type Limits struct {
 	AllowKinds []string `yaml:"allowKinds" json:"allowKinds"`
 }
 
-// Load reads and checks a drill file.
-func Load(path string) (*File, error) {
-	data, err := strictyaml.ReadFile(path)
+//go:embed library/*.yaml
+var library embed.FS
+
+// libraryPrefix names a library drill in errors.
+const libraryPrefix = "library:"
+
+// Library lists the names of the embedded drills.
+func Library() []string {
+	names, _ := fs.Glob(library, "library/*.yaml")
+	for i, n := range names {
+		names[i] = strings.TrimSuffix(path.Base(n), ".yaml")
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Load reads and checks a drill file, or the library drill of that name when no such file
+// exists. A library drill's scenario is a library scenario.
+func Load(nameOrPath string) (*File, error) {
+	if !fileExists(nameOrPath) && !strings.ContainsAny(nameOrPath, "/.") {
+		data, err := library.ReadFile("library/" + nameOrPath + ".yaml")
+		if err != nil {
+			return nil, fmt.Errorf("%w: %q is neither a library drill (%s) nor a file", ErrInvalid, nameOrPath, strings.Join(Library(), ", "))
+		}
+		return parse(libraryPrefix+nameOrPath, data, "")
+	}
+	data, err := strictyaml.ReadFile(nameOrPath)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
+	abs, err := filepath.Abs(filepath.Dir(nameOrPath))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return parse(nameOrPath, data, abs)
+}
+
+// parse decodes and checks a drill from data; source names it in errors and dir is where its
+// scenario file is looked for ("" for a library drill).
+func parse(source string, data []byte, dir string) (*File, error) {
 	var f File
-	d := &strictyaml.Decoder{File: path, Sentinel: ErrInvalid}
+	d := &strictyaml.Decoder{File: source, Sentinel: ErrInvalid}
 	if err := d.DecodeData(data, &f); err != nil {
 		return nil, err
 	}
@@ -107,11 +144,7 @@ func Load(path string) (*File, error) {
 	if err := d.Err(); err != nil {
 		return nil, err
 	}
-	abs, err := filepath.Abs(filepath.Dir(path))
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
-	}
-	f.Dir = abs
+	f.Dir = dir
 	return &f, nil
 }
 
@@ -119,7 +152,7 @@ func Load(path string) (*File, error) {
 // when there is one, else a library scenario.
 func (f *File) LoadScenario() (*scenarios.Scenario, error) {
 	name := f.Scenario
-	if p := filepath.Join(f.Dir, name); !filepath.IsAbs(name) && fileExists(p) {
+	if p := filepath.Join(f.Dir, name); f.Dir != "" && !filepath.IsAbs(name) && fileExists(p) {
 		name = p
 	}
 	return scenarios.Load(name, f.Set)

@@ -59,8 +59,9 @@ func TestDrillGuardRails(t *testing.T) {
 	require.Equal(t, exitBroken, code, stderr)
 	assert.Contains(t, stderr, "target down: api: ")
 
+	// The library drill, by its name.
 	out := filepath.Join(t.TempDir(), "run")
-	code, stdout, stderr = runBinary(t, 5*time.Minute, "drill", ok, "--target", tf, "--yes", "--out", out)
+	code, stdout, stderr = runBinary(t, 5*time.Minute, "drill", "staging-basic", "--target", tf, "--yes", "--out", out)
 	require.Equal(t, exitOK, code, "%s\n%s", stdout, stderr)
 	data, err := os.ReadFile(filepath.Join(out, drill.JournalFile))
 	require.NoError(t, err)
