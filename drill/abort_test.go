@@ -160,3 +160,14 @@ func TestUnrecovered(t *testing.T) {
 	assert.Equal(t, []string{"fault dsn-crash on 2 DSNs (step crash) injected at 2026-01-01T00:00:00Z: never recovered: recover: start dsn-0001: timeout"},
 		Unrecovered(run))
 }
+
+// A control-plane fault is refused: against a target the harness does not run the control
+// plane's process.
+func TestCheckLimitsControlPlaneFault(t *testing.T) {
+	s, err := scenarios.Load("cp-restart", map[string]string{"dsns": "4"})
+	require.NoError(t, err)
+	l := &Limits{MaxDSNs: 4, MaxShare: 1, MaxFaultDuration: time.Hour, AllowKinds: []string{"cp-restart"}}
+	err = l.CheckLimits(s)
+	require.ErrorIs(t, err, ErrBlastRadius)
+	assert.Contains(t, err.Error(), "cp-restart: kind cp-restart acts on the control plane's process, which the harness does not run against a target")
+}

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dsnscale/dsnscale/faults"
 	"github.com/dsnscale/dsnscale/internal/strictyaml"
 	"github.com/dsnscale/dsnscale/scenarios"
 )
@@ -173,6 +174,9 @@ func (l *Limits) CheckLimits(s *scenarios.Scenario) error {
 			if !slices.Contains(l.AllowKinds, fs.Kind) {
 				errs = append(errs, fmt.Sprintf("%s: kind %s is not allowed (allowKinds: %s)", at, fs.Kind, strings.Join(l.AllowKinds, ", ")))
 			}
+			if why := againstTarget(fs); why != "" {
+				errs = append(errs, fmt.Sprintf("%s: %s", at, why))
+			}
 			n, how := Hits(fs.Target, size)
 			if n > l.MaxDSNs {
 				errs = append(errs, fmt.Sprintf("%s: acts on %d DSNs (%s), more than maxDSNs %d", at, n, how, l.MaxDSNs))
@@ -190,6 +194,25 @@ func (l *Limits) CheckLimits(s *scenarios.Scenario) error {
 	}
 	sort.Strings(errs)
 	return fmt.Errorf("%w:\n  %s", ErrBlastRadius, strings.Join(errs, "\n  "))
+}
+
+// againstTarget says why a fault cannot be injected against a control plane the harness does
+// not run, or "": the control plane's process and its backends are not the harness's to kill,
+// pause or impair.
+func againstTarget(fs scenarios.FaultSpec) string {
+	k, ok := faults.Default.Lookup(fs.Kind)
+	if !ok {
+		return ""
+	}
+	switch {
+	case k.Scope() == faults.ScopeControlPlane:
+		return fmt.Sprintf("kind %s acts on the control plane's process, which the harness does not run against a target", fs.Kind)
+	case k.Scope() == faults.ScopeBackend:
+		return fmt.Sprintf("kind %s acts on a backend of the control plane, which the harness does not run against a target", fs.Kind)
+	case k.Scope() == faults.ScopeNetwork && faults.IsBackendPath(fs.Params["path"]):
+		return fmt.Sprintf("kind %s on path %s impairs the control plane's link to its backend, which the harness does not proxy against a target", fs.Kind, fs.Params["path"])
+	}
+	return ""
 }
 
 // Hits is how many DSNs of a fleet of size a fault's target may act on, and how that was

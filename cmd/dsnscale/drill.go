@@ -23,14 +23,17 @@ func init() {
 	register("drill", "run a drill against a target with guard rails (drill FILE --target FILE [--yes])", runDrill)
 }
 
-const drillUsage = `usage: dsnscale drill FILE --target FILE [--yes] [--out DIR]
+const drillUsage = `usage: dsnscale drill FILE|NAME --target FILE [--yes] [--out DIR]
 
-Runs a drill (kind: Drill: a scenario with limits on what its faults may hit) against the
-control plane a target file describes. Before anything starts it checks every fault against
-the limits, prints the plan, tries the target (as dsnscale target check does) and asks for a
-confirmation: the drill's name typed on a terminal, or --yes. It writes drill.json, the
-journal of what was decided and when, beside the run's report. Exit 0 pass, 1 an SLO failed,
-2 bad input or refused, 3 the target is unreachable or the run broke.`
+Runs a drill (kind: Drill: a scenario with limits on what its faults may hit; NAME a library
+drill such as staging-basic) against the control plane a target file describes. Before
+anything starts it checks every fault against the limits, prints the plan, tries the target
+(as dsnscale target check does) and asks for a confirmation: the drill's name typed on a
+terminal, or --yes. While it runs, its abort conditions (abortWhen) are watched; after it, a
+restore check says whether every fault was recovered and the target is back to its
+convergence before the drill. It writes drill.json, the journal of what was decided and when,
+beside the run's report. Exit 0 pass, 1 an SLO failed or an abort condition ended it, 2 bad
+input or refused, 3 the target is unreachable, the run broke or the target is not restored.`
 
 func runDrill(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("drill", flag.ContinueOnError)
