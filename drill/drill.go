@@ -21,6 +21,7 @@ import (
 	"github.com/dsnscale/dsnscale/faults"
 	"github.com/dsnscale/dsnscale/internal/strictyaml"
 	"github.com/dsnscale/dsnscale/scenarios"
+	"github.com/dsnscale/dsnscale/target"
 )
 
 // Kind is the kind of a drill file.
@@ -164,8 +165,9 @@ func fileExists(p string) bool {
 	return err == nil && !st.IsDir()
 }
 
-// CheckLimits says every way the scenario's faults go beyond the limits, or nil.
-func (l *Limits) CheckLimits(s *scenarios.Scenario) error {
+// CheckLimits says every way the scenario's faults go beyond the limits, or need what the
+// target does not offer (a control-plane fault without its hooks), or nil.
+func (l *Limits) CheckLimits(s *scenarios.Scenario, hooks target.Hooks) error {
 	var errs []string
 	size := s.Fleet.Size
 	for _, st := range s.Steps {
@@ -174,7 +176,7 @@ func (l *Limits) CheckLimits(s *scenarios.Scenario) error {
 			if !slices.Contains(l.AllowKinds, fs.Kind) {
 				errs = append(errs, fmt.Sprintf("%s: kind %s is not allowed (allowKinds: %s)", at, fs.Kind, strings.Join(l.AllowKinds, ", ")))
 			}
-			if why := againstTarget(fs); why != "" {
+			if why := againstTarget(fs, hooks); why != "" {
 				errs = append(errs, fmt.Sprintf("%s: %s", at, why))
 			}
 			n, how := Hits(fs.Target, size)
@@ -197,16 +199,22 @@ func (l *Limits) CheckLimits(s *scenarios.Scenario) error {
 }
 
 // againstTarget says why a fault cannot be injected against a control plane the harness does
-// not run, or "": the control plane's process and its backends are not the harness's to kill,
-// pause or impair.
-func againstTarget(fs scenarios.FaultSpec) string {
+// not run, or "": its backends are not the harness's to impair, and its replicas are killed or
+// paused only through the hooks the target declares.
+func againstTarget(fs scenarios.FaultSpec, hooks target.Hooks) string {
 	k, ok := faults.Default.Lookup(fs.Kind)
 	if !ok {
 		return ""
 	}
 	switch {
 	case k.Scope() == faults.ScopeControlPlane:
-		return fmt.Sprintf("kind %s acts on the control plane's process, which the harness does not run against a target", fs.Kind)
+		if _, pause := k.(faults.ProcessOnly); pause {
+			if hooks.Pause == nil {
+				return fmt.Sprintf("kind %s needs the target's pause and resume hooks, which it does not declare", fs.Kind)
+			}
+		} else if hooks.Kill == nil {
+			return fmt.Sprintf("kind %s needs the target's kill and start hooks, which it does not declare", fs.Kind)
+		}
 	case k.Scope() == faults.ScopeBackend:
 		return fmt.Sprintf("kind %s acts on a backend of the control plane, which the harness does not run against a target", fs.Kind)
 	case k.Scope() == faults.ScopeNetwork && faults.IsBackendPath(fs.Params["path"]):
