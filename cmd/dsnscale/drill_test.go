@@ -161,3 +161,73 @@ abortWhen:
 	require.Len(t, r.Faults, 1)
 	assert.False(t, r.Faults[0].End.IsZero(), "the crash was recovered")
 }
+
+// A control-plane fault against a target goes through the hooks it declares: a pause beyond
+// the drill's error budget aborts it, the resume hook recovers it, and the target is restored.
+func TestDrillHooks(t *testing.T) {
+	s := startStaging(t)
+	pid := s.p.PID()
+	s.file(t, "pause.sh", fmt.Sprintf("#!/bin/sh\nkill -STOP %d", pid))
+	s.file(t, "resume.sh", fmt.Sprintf("#!/bin/sh\nkill -CONT %d", pid))
+	require.NoError(t, os.Chmod(filepath.Join(s.dir, "pause.sh"), 0o755))
+	require.NoError(t, os.Chmod(filepath.Join(s.dir, "resume.sh"), 0o755))
+	plain := s.targetFile(t, "staging", nil)
+	hooked := s.file(t, "hooked.yaml", mustRead(t, plain)+`hooks:
+  pause: {command: [./pause.sh], timeout: 10s}
+  resume: {command: [./resume.sh], timeout: 10s}`)
+	s.file(t, "pause.yaml", `apiVersion: dsnscale/v1
+kind: Scenario
+metadata: {name: pause, description: freeze the control plane for longer than the drill's error budget}
+seed: 1
+fleet: {size: 10, driver: inproc}
+controlPlane: {mode: process}
+steps:
+  - name: boot
+    until: {connected: 100%}
+    timeout: 60s
+  - name: pause
+    duration: 90s
+    faults:
+      - kind: cp-pause
+        delay: 1s
+        duration: 80s`)
+	df := s.file(t, "pause-drill.yaml", `apiVersion: dsnscale/v1
+kind: Drill
+metadata: {name: pause, description: freezes the control plane and must abort}
+scenario: pause.yaml
+limits: {maxDSNs: 10, maxShare: 100%, maxFaultDuration: 2m, allowKinds: [cp-pause]}
+abortWhen:
+  - {figure: apiErrorRate, above: 50%, for: 3s}`)
+
+	code, stdout, stderr := runBinary(t, time.Minute, "drill", df, "--target", plain, "--yes")
+	require.Equal(t, exitUsage, code, "%s\n%s", stdout, stderr)
+	assert.Contains(t, stderr, "kind cp-pause needs the target's pause and resume hooks, which it does not declare")
+
+	out := filepath.Join(t.TempDir(), "run")
+	start := time.Now()
+	code, stdout, stderr = runBinary(t, 5*time.Minute, "drill", df, "--target", hooked, "--yes", "--out", out)
+	require.Equal(t, exitFailed, code, "%s\n%s", stdout, stderr)
+	assert.Less(t, time.Since(start), 80*time.Second, "the drill ended before its fault would have")
+	assert.Contains(t, stdout, "ABORTED: drill aborted: abortWhen[0] apiErrorRate > 50% for 3s")
+	assert.Contains(t, stdout, "restore check: passed")
+	data, err := os.ReadFile(filepath.Join(out, drill.JournalFile))
+	require.NoError(t, err)
+	var j struct{ Entries []drill.Entry }
+	require.NoError(t, json.Unmarshal(data, &j))
+	var whats []string
+	for _, e := range j.Entries {
+		whats = append(whats, e.What)
+	}
+	assert.Contains(t, whats, drill.EntryAborted)
+	assert.Contains(t, whats, drill.EntryRestored)
+	// The resume hook ran: the control plane answers again.
+	code, stdout, stderr = runBinary(t, time.Minute, "target", "check", plain)
+	require.Equal(t, exitOK, code, "%s\n%s", stdout, stderr)
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	return string(b)
+}
