@@ -47,6 +47,8 @@ const (
 	EntryBreach  = "abort-condition-seen"
 	EntryAborted = "aborted"
 	EntryEnded   = "ended"
+	// EntryFaultFailed is a fault that could not be injected or recovered, with why.
+	EntryFaultFailed = "fault-failed"
 	// EntryRecovered says the faults the run injected were recovered; EntryRestored that the
 	// target is back to its baseline, EntryNotRestored what is left.
 	EntryRecovered   = "recovered"

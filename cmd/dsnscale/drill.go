@@ -164,20 +164,32 @@ func runDrillRun(ctx context.Context, d *drill.File, s *scenarios.Scenario, j *d
 		fmt.Fprintf(stderr, "dsnscale drill: %v\n", err)
 		return exitBroken
 	}
-	detail := string(outcome.Run.Result)
+	why := ""
 	if outcome.Run.Error != "" {
-		detail += ": " + outcome.Run.Error
+		why += ": " + outcome.Run.Error
 	}
 	if err != nil {
-		detail += ": " + err.Error()
+		why += ": " + err.Error()
 	}
+	detail := string(outcome.Run.Result) + why
 	j.Add(drill.EntryEnded, detail)
 
 	// The restore check: what the run could not undo, faults never recovered, and the target's
 	// convergence against its baseline.
+	injected := 0
+	for _, f := range outcome.Run.Faults {
+		if f.Error != "" {
+			msg := fmt.Sprintf("fault %s on %s (step %s): %s", f.Kind, f.Target, f.Step, f.Error)
+			j.Add(drill.EntryFaultFailed, msg)
+			fmt.Fprintln(stdout, msg)
+		}
+		if !f.End.IsZero() {
+			injected++
+		}
+	}
 	left := append(outcome.Left, drill.Unrecovered(outcome.Run)...)
 	if len(left) == 0 {
-		j.Add(drill.EntryRecovered, fmt.Sprintf("%d faults injected, every one recovered; the fleet stopped; no proxy left", len(outcome.Run.Faults)))
+		j.Add(drill.EntryRecovered, fmt.Sprintf("%d faults injected, every one recovered; the fleet stopped; no proxy left", injected))
 	}
 	left = append(left, drill.CheckConvergence(context.WithoutCancel(ctx), api, base, d.RestoreTimeout, faults.SystemClock{})...)
 	if len(left) == 0 {
@@ -188,7 +200,7 @@ func runDrillRun(ctx context.Context, d *drill.File, s *scenarios.Scenario, j *d
 	if werr := j.Write(outcome.Dir); werr != nil {
 		fmt.Fprintf(stderr, "dsnscale drill: journal: %v\n", werr)
 	}
-	result := strings.ToUpper(detail)
+	result := strings.ToUpper(string(outcome.Run.Result)) + why
 	if trip != nil {
 		result = "ABORTED: " + trip.Error()
 	}

@@ -220,6 +220,39 @@ abortWhen:
 	}
 	assert.Contains(t, whats, drill.EntryAborted)
 	assert.Contains(t, whats, drill.EntryRestored)
+	// A hook that fails breaks the run, and says how.
+	s.file(t, "broken.sh", "#!/bin/sh\necho no such replica cp-9 >&2\nexit 1")
+	require.NoError(t, os.Chmod(filepath.Join(s.dir, "broken.sh"), 0o755))
+	broken := s.file(t, "broken.yaml", mustRead(t, plain)+`hooks:
+  pause: {command: [./broken.sh], timeout: 10s}
+  resume: {command: [./resume.sh], timeout: 10s}`)
+	s.file(t, "short.yaml", `apiVersion: dsnscale/v1
+kind: Scenario
+metadata: {name: short, description: freeze the control plane for a few seconds}
+seed: 1
+fleet: {size: 10, driver: inproc}
+controlPlane: {mode: process}
+steps:
+  - name: boot
+    until: {connected: 100%}
+    timeout: 60s
+  - name: pause
+    duration: 5s
+    faults:
+      - kind: cp-pause
+        delay: 1s`)
+	short := s.file(t, "short-drill.yaml", `apiVersion: dsnscale/v1
+kind: Drill
+metadata: {name: pause, description: its pause hook fails}
+scenario: short.yaml
+limits: {maxDSNs: 10, maxShare: 100%, maxFaultDuration: 2m, allowKinds: [cp-pause]}`)
+	out = filepath.Join(t.TempDir(), "run")
+	code, stdout, stderr = runBinary(t, 5*time.Minute, "drill", short, "--target", broken, "--yes", "--out", out)
+	require.Equal(t, exitBroken, code, "%s\n%s", stdout, stderr)
+	assert.Contains(t, stdout, "drill pause: ABORTED: ")
+	assert.Contains(t, stdout, "broken.sh): exit status 1: no such replica cp-9")
+	assert.Contains(t, mustRead(t, filepath.Join(out, drill.JournalFile)), "no such replica cp-9")
+
 	// The resume hook ran: the control plane answers again.
 	code, stdout, stderr = runBinary(t, time.Minute, "target", "check", plain)
 	require.Equal(t, exitOK, code, "%s\n%s", stdout, stderr)
