@@ -201,7 +201,7 @@ abortWhen:
 
 	code, stdout, stderr := runBinary(t, time.Minute, "drill", df, "--target", plain, "--yes")
 	require.Equal(t, exitUsage, code, "%s\n%s", stdout, stderr)
-	assert.Contains(t, stderr, "kind cp-pause needs the target's pause and resume hooks, which it does not declare")
+	assert.Contains(t, stderr, "steps[pause].faults[0]: cp-pause on a control plane the harness does not run needs the target's pause and resume hooks")
 
 	out := filepath.Join(t.TempDir(), "run")
 	start := time.Now()
