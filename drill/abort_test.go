@@ -15,7 +15,6 @@ import (
 	"github.com/dsnscale/dsnscale/scenarios"
 	"github.com/dsnscale/dsnscale/scenarios/measure"
 	"github.com/dsnscale/dsnscale/scenarios/runner"
-	"github.com/dsnscale/dsnscale/target"
 )
 
 func share(v float64) *scenarios.Share { s := scenarios.Share(v); return &s }
@@ -94,7 +93,7 @@ func TestLibraryDrill(t *testing.T) {
 	s, err := d.LoadScenario()
 	require.NoError(t, err)
 	assert.Equal(t, 20, s.Fleet.Size)
-	require.NoError(t, d.Limits.CheckLimits(s, target.Hooks{}))
+	require.NoError(t, d.Limits.CheckLimits(s))
 	_, err = Load("no-such-drill")
 	require.ErrorIs(t, err, ErrInvalid)
 	assert.Contains(t, err.Error(), "neither a library drill (staging-basic")
@@ -160,18 +159,4 @@ func TestUnrecovered(t *testing.T) {
 	}}
 	assert.Equal(t, []string{"fault dsn-crash on 2 DSNs (step crash) injected at 2026-01-01T00:00:00Z: never recovered: recover: start dsn-0001: timeout"},
 		Unrecovered(run))
-}
-
-// A control-plane fault needs the target's hooks for it.
-func TestCheckLimitsControlPlaneFault(t *testing.T) {
-	s, err := scenarios.Load("cp-restart", map[string]string{"dsns": "4"})
-	require.NoError(t, err)
-	l := &Limits{MaxDSNs: 4, MaxShare: 1, MaxFaultDuration: time.Hour, AllowKinds: []string{"cp-restart"}}
-	err = l.CheckLimits(s, target.Hooks{})
-	require.ErrorIs(t, err, ErrBlastRadius)
-	assert.Contains(t, err.Error(), "cp-restart: kind cp-restart needs the target's kill and start hooks, which it does not declare")
-	hook := &target.Hook{Command: []string{"true"}, Timeout: time.Second}
-	err = l.CheckLimits(s, target.Hooks{Pause: hook, Resume: hook})
-	assert.Contains(t, err.Error(), "kind cp-restart needs the target's kill and start hooks")
-	require.NoError(t, l.CheckLimits(s, target.Hooks{Kill: hook, Start: hook}))
 }

@@ -18,10 +18,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dsnscale/dsnscale/faults"
 	"github.com/dsnscale/dsnscale/internal/strictyaml"
 	"github.com/dsnscale/dsnscale/scenarios"
-	"github.com/dsnscale/dsnscale/target"
 )
 
 // Kind is the kind of a drill file.
@@ -165,9 +163,10 @@ func fileExists(p string) bool {
 	return err == nil && !st.IsDir()
 }
 
-// CheckLimits says every way the scenario's faults go beyond the limits, or need what the
-// target does not offer (a control-plane fault without its hooks), or nil.
-func (l *Limits) CheckLimits(s *scenarios.Scenario, hooks target.Hooks) error {
+// CheckLimits says every way the scenario's faults go beyond the limits, or nil. (Faults the
+// target cannot take, such as a control-plane fault without its hooks, are refused when the
+// scenario is pointed at the target: scenarios.UseTarget.)
+func (l *Limits) CheckLimits(s *scenarios.Scenario) error {
 	var errs []string
 	size := s.Fleet.Size
 	for _, st := range s.Steps {
@@ -175,9 +174,6 @@ func (l *Limits) CheckLimits(s *scenarios.Scenario, hooks target.Hooks) error {
 			at := fmt.Sprintf("steps[%s].faults[%d] %s", st.Name, j, fs.Kind)
 			if !slices.Contains(l.AllowKinds, fs.Kind) {
 				errs = append(errs, fmt.Sprintf("%s: kind %s is not allowed (allowKinds: %s)", at, fs.Kind, strings.Join(l.AllowKinds, ", ")))
-			}
-			if why := againstTarget(fs, hooks); why != "" {
-				errs = append(errs, fmt.Sprintf("%s: %s", at, why))
 			}
 			n, how := Hits(fs.Target, size)
 			if n > l.MaxDSNs {
@@ -196,31 +192,6 @@ func (l *Limits) CheckLimits(s *scenarios.Scenario, hooks target.Hooks) error {
 	}
 	sort.Strings(errs)
 	return fmt.Errorf("%w:\n  %s", ErrBlastRadius, strings.Join(errs, "\n  "))
-}
-
-// againstTarget says why a fault cannot be injected against a control plane the harness does
-// not run, or "": its backends are not the harness's to impair, and its replicas are killed or
-// paused only through the hooks the target declares.
-func againstTarget(fs scenarios.FaultSpec, hooks target.Hooks) string {
-	k, ok := faults.Default.Lookup(fs.Kind)
-	if !ok {
-		return ""
-	}
-	switch {
-	case k.Scope() == faults.ScopeControlPlane:
-		if _, pause := k.(faults.ProcessOnly); pause {
-			if hooks.Pause == nil {
-				return fmt.Sprintf("kind %s needs the target's pause and resume hooks, which it does not declare", fs.Kind)
-			}
-		} else if hooks.Kill == nil {
-			return fmt.Sprintf("kind %s needs the target's kill and start hooks, which it does not declare", fs.Kind)
-		}
-	case k.Scope() == faults.ScopeBackend:
-		return fmt.Sprintf("kind %s acts on a backend of the control plane, which the harness does not run against a target", fs.Kind)
-	case k.Scope() == faults.ScopeNetwork && faults.IsBackendPath(fs.Params["path"]):
-		return fmt.Sprintf("kind %s on path %s impairs the control plane's link to its backend, which the harness does not proxy against a target", fs.Kind, fs.Params["path"])
-	}
-	return ""
 }
 
 // Hits is how many DSNs of a fleet of size a fault's target may act on, and how that was

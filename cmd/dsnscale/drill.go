@@ -79,7 +79,7 @@ func runDrill(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err := scenarios.UseTarget(s, *targetFile); err != nil {
 		return refuse("--target: %v", err)
 	}
-	if err := d.Limits.CheckLimits(s, tf.Hooks); err != nil {
+	if err := d.Limits.CheckLimits(s); err != nil {
 		return refuse("%v", err)
 	}
 
