@@ -92,6 +92,14 @@ func runDrill(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fmt.Fprintf(stdout, "drill %s against target %s (%s)\n", d.Metadata.Name, tf.Name, tf.APIURL)
 	fmt.Fprintf(stdout, "limits: at most %d DSNs and %.1f%% of the fleet per fault, faults of at most %s, kinds %s\n",
 		l.MaxDSNs, 100*float64(l.MaxShare), l.MaxFaultDuration, strings.Join(l.AllowKinds, ", "))
+	for _, h := range []struct {
+		name string
+		hook *target.Hook
+	}{{"kill", tf.Hooks.Kill}, {"start", tf.Hooks.Start}, {"pause", tf.Hooks.Pause}, {"resume", tf.Hooks.Resume}} {
+		if h.hook != nil {
+			fmt.Fprintf(stdout, "hook %s: %s (timeout %s)\n", h.name, strings.Join(h.hook.Command, " "), h.hook.Timeout)
+		}
+	}
 	if err := scenarios.WritePlan(stdout, s); err != nil {
 		fmt.Fprintf(stderr, "dsnscale drill: %v\n", err)
 		return exitBroken

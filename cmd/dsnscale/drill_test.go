@@ -208,6 +208,7 @@ abortWhen:
 	code, stdout, stderr = runBinary(t, 5*time.Minute, "drill", df, "--target", hooked, "--yes", "--out", out)
 	require.Equal(t, exitFailed, code, "%s\n%s", stdout, stderr)
 	assert.Less(t, time.Since(start), 80*time.Second, "the drill ended before its fault would have")
+	assert.Contains(t, stdout, "hook pause: "+filepath.Join(s.dir, "pause.sh")+" (timeout 10s)", "the plan names the hooks")
 	assert.Contains(t, stdout, "ABORTED: drill aborted: abortWhen[0] apiErrorRate > 50% for 3s")
 	assert.Contains(t, stdout, "restore check: passed")
 	data, err := os.ReadFile(filepath.Join(out, drill.JournalFile))
