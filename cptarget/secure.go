@@ -19,6 +19,8 @@ type secureExternal struct {
 	t   target.Target
 	api *clientAPI
 	sec *bus.Security
+	// hooked acts on the control plane through the target's hooks.
+	hooked *hookedCP
 }
 
 func openSecureExternal(ctx context.Context, t target.Target) (*secureExternal, error) {
@@ -48,7 +50,7 @@ func openSecureExternal(ctx context.Context, t target.Target) (*secureExternal, 
 	if err != nil {
 		return nil, fmt.Errorf("external control plane at %s: %w", t.APIURL, err)
 	}
-	return &secureExternal{t: t, api: api, sec: sec}, nil
+	return &secureExternal{t: t, api: api, sec: sec, hooked: &hookedCP{hooks: t.Hooks, api: api}}, nil
 }
 
 // Token is a bearer token for the API: the login's (renewed when due) or the token file's.
@@ -59,11 +61,16 @@ func (c *secureExternal) Token(ctx context.Context) (string, error) {
 	return c.api.c.Token(ctx)
 }
 
-func (c *secureExternal) APIURL() string               { return c.t.APIURL }
-func (c *secureExternal) NATSURL() string              { return c.t.BusURL }
-func (c *secureExternal) API() API                     { return c.api }
-func (c *secureExternal) Mode() string                 { return External }
-func (c *secureExternal) PID() int                     { return 0 }
-func (c *secureExternal) Faults() faults.ControlPlane  { return nil }
+func (c *secureExternal) APIURL() string  { return c.t.APIURL }
+func (c *secureExternal) NATSURL() string { return c.t.BusURL }
+func (c *secureExternal) API() API        { return c.api }
+func (c *secureExternal) Mode() string    { return External }
+func (c *secureExternal) PID() int        { return 0 }
+func (c *secureExternal) Faults() faults.ControlPlane {
+	if h := c.t.Hooks; h.Kill != nil || h.Pause != nil {
+		return c.hooked
+	}
+	return nil
+}
 func (c *secureExternal) FleetSecurity() *bus.Security { return copySecurity(c.sec) }
 func (c *secureExternal) Stop(context.Context) error   { return nil }

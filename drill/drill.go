@@ -5,10 +5,13 @@
 package drill
 
 import (
+	"embed"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -39,8 +42,13 @@ type File struct {
 	Set map[string]string `yaml:"set"`
 	// Limits are the guard rails; they are required.
 	Limits *Limits `yaml:"limits"`
+	// AbortWhen are the conditions that end the drill while it runs (any one suffices).
+	AbortWhen []Condition `yaml:"abortWhen"`
+	// RestoreTimeout is how long the restore check waits for the target to be back to its
+	// pre-drill convergence (default DefaultRestoreTimeout).
+	RestoreTimeout time.Duration `yaml:"restoreTimeout"`
 
-	// Dir is the drill file's directory.
+	// Dir is the drill file's directory ("" for a library drill).
 	Dir string `yaml:"-"`
 }
 
@@ -57,14 +65,48 @@ type Limits struct {
 	AllowKinds []string `yaml:"allowKinds" json:"allowKinds"`
 }
 
-// Load reads and checks a drill file.
-func Load(path string) (*File, error) {
-	data, err := strictyaml.ReadFile(path)
+//go:embed library/*.yaml
+var library embed.FS
+
+// libraryPrefix names a library drill in errors.
+const libraryPrefix = "library:"
+
+// Library lists the names of the embedded drills.
+func Library() []string {
+	names, _ := fs.Glob(library, "library/*.yaml")
+	for i, n := range names {
+		names[i] = strings.TrimSuffix(path.Base(n), ".yaml")
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Load reads and checks a drill file, or the library drill of that name when no such file
+// exists. A library drill's scenario is a library scenario.
+func Load(nameOrPath string) (*File, error) {
+	if !fileExists(nameOrPath) && !strings.ContainsAny(nameOrPath, "/.") {
+		data, err := library.ReadFile("library/" + nameOrPath + ".yaml")
+		if err != nil {
+			return nil, fmt.Errorf("%w: %q is neither a library drill (%s) nor a file", ErrInvalid, nameOrPath, strings.Join(Library(), ", "))
+		}
+		return parse(libraryPrefix+nameOrPath, data, "")
+	}
+	data, err := strictyaml.ReadFile(nameOrPath)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
+	abs, err := filepath.Abs(filepath.Dir(nameOrPath))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return parse(nameOrPath, data, abs)
+}
+
+// parse decodes and checks a drill from data; source names it in errors and dir is where its
+// scenario file is looked for ("" for a library drill).
+func parse(source string, data []byte, dir string) (*File, error) {
 	var f File
-	d := &strictyaml.Decoder{File: path, Sentinel: ErrInvalid}
+	d := &strictyaml.Decoder{File: source, Sentinel: ErrInvalid}
 	if err := d.DecodeData(data, &f); err != nil {
 		return nil, err
 	}
@@ -91,14 +133,18 @@ func Load(path string) (*File, error) {
 			d.ErrorAt("limits.allowKinds", "must name at least one fault kind")
 		}
 	}
+	for i, c := range f.AbortWhen {
+		c.validate(d, fmt.Sprintf("abortWhen[%d]", i))
+	}
+	if f.RestoreTimeout < 0 {
+		d.ErrorAt("restoreTimeout", "must not be negative, got %s", f.RestoreTimeout)
+	} else if f.RestoreTimeout == 0 {
+		f.RestoreTimeout = DefaultRestoreTimeout
+	}
 	if err := d.Err(); err != nil {
 		return nil, err
 	}
-	abs, err := filepath.Abs(filepath.Dir(path))
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
-	}
-	f.Dir = abs
+	f.Dir = dir
 	return &f, nil
 }
 
@@ -106,7 +152,7 @@ func Load(path string) (*File, error) {
 // when there is one, else a library scenario.
 func (f *File) LoadScenario() (*scenarios.Scenario, error) {
 	name := f.Scenario
-	if p := filepath.Join(f.Dir, name); !filepath.IsAbs(name) && fileExists(p) {
+	if p := filepath.Join(f.Dir, name); f.Dir != "" && !filepath.IsAbs(name) && fileExists(p) {
 		name = p
 	}
 	return scenarios.Load(name, f.Set)
@@ -117,7 +163,9 @@ func fileExists(p string) bool {
 	return err == nil && !st.IsDir()
 }
 
-// CheckLimits says every way the scenario's faults go beyond the limits, or nil.
+// CheckLimits says every way the scenario's faults go beyond the limits, or nil. (Faults the
+// target cannot take, such as a control-plane fault without its hooks, are refused when the
+// scenario is pointed at the target: scenarios.UseTarget.)
 func (l *Limits) CheckLimits(s *scenarios.Scenario) error {
 	var errs []string
 	size := s.Fleet.Size

@@ -19,6 +19,8 @@ type Journal struct {
 	By     string  `json:"by"`
 	Host   string  `json:"host,omitempty"`
 	Limits *Limits `json:"limits"`
+	// AbortWhen are the drill's abort conditions.
+	AbortWhen []Condition `json:"abortWhen,omitempty"`
 	// Entries are in the order they happened.
 	Entries []Entry `json:"entries"`
 
@@ -38,14 +40,26 @@ const (
 	EntryPlanned   = "planned"
 	EntryPreflight = "preflight"
 	EntryConfirmed = "confirmed"
+	EntryBaseline  = "baseline"
 	EntryStarted   = "started"
-	EntryEnded     = "ended"
+	// EntryBreach is an abort condition first seen beyond its threshold; EntryAborted the one
+	// that held for its time and ended the drill.
+	EntryBreach  = "abort-condition-seen"
+	EntryAborted = "aborted"
+	EntryEnded   = "ended"
+	// EntryFaultFailed is a fault that could not be injected or recovered, with why.
+	EntryFaultFailed = "fault-failed"
+	// EntryRecovered says the faults the run injected were recovered; EntryRestored that the
+	// target is back to its baseline, EntryNotRestored what is left.
+	EntryRecovered   = "recovered"
+	EntryRestored    = "restored"
+	EntryNotRestored = "not-restored"
 )
 
 // NewJournal starts the journal of drill f against target, run by by; now is its clock.
 func NewJournal(f *File, file, target, by string, now func() time.Time) *Journal {
 	host, _ := os.Hostname()
-	return &Journal{Drill: f.Metadata.Name, File: file, Target: target, By: by, Host: host, Limits: f.Limits, now: now}
+	return &Journal{Drill: f.Metadata.Name, File: file, Target: target, By: by, Host: host, Limits: f.Limits, AbortWhen: f.AbortWhen, now: now}
 }
 
 // Add records an entry now.

@@ -201,7 +201,7 @@ func TestParseErrors(t *testing.T) {
 			if tt.name == "cp fault on an external control plane" {
 				text = strings.Replace(text, "kind: dsn-restart", "kind: cp-kill", 1)
 				text = strings.Replace(text, "        target: {fraction: 50%}\n        params: {window: 2s}\n", "", 1)
-				tt.wantErr = `test.yaml:28: steps[1].faults[0].kind: cp-kill needs a control plane the harness runs (controlPlane.mode inprocess or process)`
+				tt.wantErr = `test.yaml:28: steps[1].faults[0].kind: cp-kill on a control plane the harness does not run needs the target's kill and start hooks (or controlPlane.mode inprocess or process)`
 			}
 			_, err := Parse("test.yaml", []byte(text), tt.set, "")
 			require.Error(t, err)

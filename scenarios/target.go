@@ -3,9 +3,11 @@ package scenarios
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/dsnscale/dsnscale/faults"
 	"github.com/dsnscale/dsnscale/internal/strictyaml"
 	"github.com/dsnscale/dsnscale/target"
 )
@@ -63,7 +65,47 @@ func UseTarget(s *Scenario, path string) error {
 		return err
 	}
 	s.ControlPlane = ControlPlaneSpec{Mode: CPExternal, Target: &TargetRef{File: path, Target: f.Target, Name: f.Name}}
+	var errs []string
+	for _, st := range s.Steps {
+		for j, fs := range st.Faults {
+			k, ok := faults.Default.Lookup(fs.Kind)
+			if !ok {
+				continue
+			}
+			at := fmt.Sprintf("steps[%s].faults[%d]", st.Name, j)
+			switch {
+			case k.Scope() == faults.ScopeControlPlane:
+				if why := lacksHooks(k, s.ControlPlane.Target); why != "" {
+					errs = append(errs, at+": "+why)
+				}
+			case k.Scope() == faults.ScopeBackend || faults.IsBackendPath(faults.SpecPath(fs.Spec())):
+				errs = append(errs, fmt.Sprintf("%s: %s acts on the control plane's backends, which the harness does not run or proxy against a target", at, fs.Kind))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: against target %s:\n  %s", ErrInvalid, f.Name, strings.Join(errs, "\n  "))
+	}
 	return nil
+}
+
+// lacksHooks says why a control-plane fault of kind k cannot act on an external control plane
+// with target t (nil for none), or "": only through the hooks the target declares.
+func lacksHooks(k faults.Kind, t *TargetRef) string {
+	var h target.Hooks
+	if t != nil {
+		h = t.Target.Hooks
+	}
+	if po, ok := k.(faults.ProcessOnly); ok && po.NeedsProcess() {
+		if h.Pause == nil {
+			return fmt.Sprintf("%s on a control plane the harness does not run needs the target's pause and resume hooks (or controlPlane.mode %s)", k.Name(), CPProcess)
+		}
+		return ""
+	}
+	if h.Kill == nil {
+		return fmt.Sprintf("%s on a control plane the harness does not run needs the target's kill and start hooks (or controlPlane.mode %s or %s)", k.Name(), CPInProcess, CPProcess)
+	}
+	return ""
 }
 
 func describeTarget(r *TargetRef) string {

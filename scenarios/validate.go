@@ -356,7 +356,9 @@ func validateFault(s *Scenario, st *Step, p string, f *FaultSpec, d *strictyaml.
 	}
 	k, _ := faults.Default.Lookup(f.Kind)
 	if k.Scope() == faults.ScopeControlPlane && s.ControlPlane.Mode == CPExternal {
-		d.ErrorAt(p+".kind", "%s needs a control plane the harness runs (controlPlane.mode %s or %s)", f.Kind, CPInProcess, CPProcess)
+		if why := lacksHooks(k, s.ControlPlane.Target); why != "" {
+			d.ErrorAt(p+".kind", "%s", why)
+		}
 	}
 	if do, ok := k.(faults.DriverOnly); ok && s.Fleet.Driver != do.Driver() {
 		d.ErrorAt(p+".kind", "%s needs fleet.driver %s (the fleet runs on %s)", f.Kind, do.Driver(), s.Fleet.Driver)
@@ -370,7 +372,7 @@ func validateFault(s *Scenario, st *Step, p string, f *FaultSpec, d *strictyaml.
 			d.ErrorAt(p+".params.backend", "the harness runs no %s process: set controlPlane.backendProcesses.%s", b, b)
 		}
 	}
-	if po, ok := k.(faults.ProcessOnly); ok && po.NeedsProcess() && s.ControlPlane.Mode != CPProcess {
+	if po, ok := k.(faults.ProcessOnly); ok && po.NeedsProcess() && s.ControlPlane.Mode != CPProcess && s.ControlPlane.Mode != CPExternal {
 		d.ErrorAt(p+".kind", "%s needs the control plane in a process of its own (controlPlane.mode %s)", f.Kind, CPProcess)
 	}
 	if k.Scope() == faults.ScopeNetwork {

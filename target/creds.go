@@ -150,3 +150,14 @@ func (t *Target) Conn() bus.Mode {
 	}
 	return bus.Shared
 }
+
+// Client returns a client of the target's API logged in with its credentials; timeout bounds
+// each request.
+func (t *Target) Client(ctx context.Context, timeout time.Duration) (*client.Client, error) {
+	hc, err := t.HTTPClient(timeout)
+	if err != nil {
+		return nil, err
+	}
+	c, _, err := t.login(ctx, hc, timeout)
+	return c, err
+}

@@ -86,6 +86,9 @@ type Target struct {
 	Credentials Credentials `yaml:"credentials"`
 	// Admission is how the simulated DSNs get their bus identities.
 	Admission Admission `yaml:"admission"`
+	// Hooks are the commands for faults on the control plane's replicas (none by default:
+	// control-plane faults are then refused against the target).
+	Hooks Hooks `yaml:"hooks"`
 }
 
 // Credentials are one of: a user and a password file (the harness logs in with POST
@@ -144,6 +147,9 @@ func (a Admission) Mode() string {
 // "controlPlane.target" inline).
 func (t *Target) Validate(d *strictyaml.Decoder, path string) {
 	at := func(f string) string { return strictyaml.Field(path, f) }
+	if h := t.Hooks; path != "" && (h.Kill != nil || h.Start != nil || h.Pause != nil || h.Resume != nil) {
+		d.ErrorAt(at("hooks"), "are declared in a target file (kind: Target), not inline")
+	}
 	// A target is a control plane with its security on: one run --insecure is reached with
 	// a scenario's controlPlane.url and natsURL instead.
 	if u, err := url.Parse(t.APIURL); err != nil || u.Scheme != "https" || u.Host == "" {
@@ -240,13 +246,14 @@ func Parse(path string, data []byte) (*File, error) {
 		return nil, err
 	}
 	d.CheckHeader(strictyaml.Header{APIVersion: f.APIVersion, Kind: f.Kind}, Kind)
-	f.Target.Validate(d, "")
-	if err := d.Err(); err != nil {
-		return nil, err
-	}
 	abs, err := filepath.Abs(filepath.Dir(path))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	f.Target.Validate(d, "")
+	f.Target.Hooks.validate(d, abs)
+	if err := d.Err(); err != nil {
+		return nil, err
 	}
 	f.Resolve(abs)
 	if f.Name == "" {

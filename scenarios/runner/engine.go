@@ -51,6 +51,10 @@ type Options struct {
 	// AdmissionDeadline is how long a DSN may stay admitting before the step it is in fails
 	// with the reasons the DSNs gave (default DefaultAdmissionDeadline; negative: never).
 	AdmissionDeadline time.Duration
+	// Watch, when set, is given what the engine saw over each sampling interval while the run
+	// goes on, for a caller that decides live (a drill's abort conditions). It must not block:
+	// to end the run it cancels the run's context, with a cause the report then gives.
+	Watch func(Sample)
 }
 
 // FleetFactory builds a fleet; nothing runs until its Launch.
@@ -95,6 +99,10 @@ type Outcome struct {
 	Run *reports.Run
 	// Err is why the run broke or was aborted; nil when it ran to the end (whatever its SLOs).
 	Err error
+	// Left says what the run could not undo when it stopped: faults whose recovery failed, a
+	// fleet that did not shut down, proxies still accepting connections. Empty when it left
+	// nothing behind.
+	Left []string
 }
 
 // Exit codes.
@@ -205,8 +213,8 @@ func Run(ctx context.Context, s *scenarios.Scenario, opts Options) (*Outcome, er
 	e.prog.Close()
 
 	run := e.buildRecord(ctx, runErr)
-	e.stopAll()
-	out := &Outcome{Dir: e.dir, Run: run, Err: runErr}
+	left := e.stopAll()
+	out := &Outcome{Dir: e.dir, Run: run, Err: runErr, Left: left}
 	if err := reports.Write(e.dir, run); err != nil {
 		return out, fmt.Errorf("scenarios: write report: %w", err)
 	}
@@ -314,7 +322,7 @@ func (e *engine) run(ctx context.Context) error {
 	}
 	for i := range e.s.Steps {
 		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("%w: %w", ErrAborted, err)
+			return fmt.Errorf("%w: %w", ErrAborted, context.Cause(ctx))
 		}
 		if err := e.runStep(ctx, i); err != nil {
 			if errors.Is(err, ErrAborted) {
@@ -404,13 +412,14 @@ func (e *engine) trafficPath() string {
 
 // stopAll recovers what is still injected and stops the fleet and the control plane, with a
 // context of its own: it must run even when the run's context has ended.
-func (e *engine) stopAll() {
+func (e *engine) stopAll() (left []string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	e.recoverPending(ctx)
+	left = e.recoverPending(ctx)
 	if e.fleet != nil {
 		if err := e.fleet.Shutdown(ctx); err != nil {
 			e.log.Warn("fleet shutdown", "err", err)
+			left = append(left, fmt.Sprintf("the fleet did not shut down: %v", err))
 		}
 	}
 	if e.cp != nil {
@@ -421,6 +430,7 @@ func (e *engine) stopAll() {
 	}
 	if e.net != nil {
 		e.net.close()
+		left = append(left, e.net.stillOpen()...)
 	}
 	for _, b := range e.backends {
 		b.Stop(10 * time.Second)
@@ -430,10 +440,11 @@ func (e *engine) stopAll() {
 			e.log.Warn("time-series store close", "err", err)
 		}
 	}
+	return left
 }
 
 // recoverPending recovers every fault injected and not yet recovered.
-func (e *engine) recoverPending(ctx context.Context) {
+func (e *engine) recoverPending(ctx context.Context) (left []string) {
 	e.mu.Lock()
 	pending := e.pending
 	e.pending = nil
@@ -441,8 +452,10 @@ func (e *engine) recoverPending(ctx context.Context) {
 	for _, t := range pending {
 		if err := t.Recover(ctx); err != nil {
 			e.log.Warn("fault recovery", "kind", t.Spec().Kind, "err", err)
+			left = append(left, fmt.Sprintf("fault %s: not recovered: %v", t.Spec().Kind, err))
 		}
 	}
+	return left
 }
 
 var errTimeout = errors.New("timed out")

@@ -2,7 +2,9 @@ package runner
 
 import (
 	"fmt"
+	"net"
 	"net/url"
+	"time"
 
 	"github.com/dsnscale/dsnscale/faults"
 	"github.com/dsnscale/dsnscale/simdsn/netproxy"
@@ -88,6 +90,27 @@ func startAPIProxy(apiURL string, n *harnessNetwork) (string, error) {
 
 // close stops the API's and the backends' proxies; the fleet's go with the fleet. The control
 // plane is stopped first: the backends' proxies carry its last writes.
+// stillOpen names the API's and the backends' proxies that still accept connections.
+func (n *harnessNetwork) stillOpen() []string {
+	var open []string
+	check := func(name string, px *netproxy.Proxy) {
+		if px == nil {
+			return
+		}
+		c, err := net.DialTimeout("tcp", px.Addr(), time.Second)
+		if err != nil {
+			return
+		}
+		_ = c.Close()
+		open = append(open, fmt.Sprintf("proxy before the %s still accepts connections at %s", name, px.Addr()))
+	}
+	check(faults.PathAPI, n.api)
+	for _, path := range sortedNames(n.backends) {
+		check(path, n.backends[path])
+	}
+	return open
+}
+
 func (n *harnessNetwork) close() {
 	if n.api != nil {
 		n.api.Close()

@@ -85,11 +85,25 @@ func (e *engine) pollRevisions(ctx context.Context) {
 // current ackedGrace ago, it says how much of the fleet keeps up within that time.
 const ackedGrace = time.Second
 
+// Sample is what the engine saw over one sampling interval, as Options.Watch receives it.
+type Sample struct {
+	// At is when the sample was taken; Step the step running then ("" before the first).
+	At   time.Time
+	Step string
+	// Size is the fleet's declared size; Census counts its DSNs now.
+	Size   int
+	Census measure.Counts
+	// APICalls and APIFailed count the calls to the control plane's API since the previous
+	// sample: the load's requests and the harness's own revision probes.
+	APICalls, APIFailed int
+}
+
 // sample records, every SampleInterval, the fleet census, the resources of each component and
 // the API's figures over the last interval, to the time-series store and the progress display.
 func (e *engine) sample(ctx context.Context) {
 	cpu := newCPUAccount()
 	lastAPI := e.clock.Now()
+	probesSeen := 0
 	for {
 		now := e.clock.Now()
 		rev := e.revisions.At(now.Add(-ackedGrace))
@@ -106,6 +120,18 @@ func (e *engine) sample(ctx context.Context) {
 		step := e.current
 		e.mu.Unlock()
 		e.prog.Update(step, c, e.s.Fleet.Size, rev, now.Sub(e.start))
+		if e.opts.Watch != nil {
+			probes := e.cpEvents.Probes()
+			calls, failedCalls := n, failed
+			for _, p := range probes[min(probesSeen, len(probes)):] {
+				calls++
+				if !p.OK {
+					failedCalls++
+				}
+			}
+			probesSeen = len(probes)
+			e.opts.Watch(Sample{At: now, Step: step, Size: e.s.Fleet.Size, Census: c, APICalls: calls, APIFailed: failedCalls})
+		}
 		if sleepCtx(ctx, e.clock, e.opts.SampleInterval) != nil {
 			return
 		}

@@ -47,7 +47,7 @@ func (e *engine) runStep(ctx context.Context, i int) error {
 		setup.end = e.clock.Now()
 		if err != nil {
 			if ctx.Err() != nil {
-				err = fmt.Errorf("%w: %w", ErrAborted, ctx.Err())
+				err = fmt.Errorf("%w: %w", ErrAborted, context.Cause(ctx))
 			} else {
 				err = fmt.Errorf("load setup: %w", err)
 			}
@@ -106,7 +106,7 @@ func (e *engine) runStep(ctx context.Context, i int) error {
 			sr.end = e.clock.Now()
 			ferr := endFaults()
 			if ctx.Err() != nil {
-				return finish(fmt.Errorf("%w: %w", ErrAborted, ctx.Err()))
+				return finish(fmt.Errorf("%w: %w", ErrAborted, context.Cause(ctx)))
 			}
 			return finish(errors.Join(fmt.Errorf("actions[%d] %s: %w", j, a.Kind, err), ferr))
 		}
@@ -144,7 +144,7 @@ func (e *engine) runStep(ctx context.Context, i int) error {
 	faultErr := endFaults()
 
 	if ctx.Err() != nil {
-		return finish(fmt.Errorf("%w: %w", ErrAborted, ctx.Err()))
+		return finish(fmt.Errorf("%w: %w", ErrAborted, context.Cause(ctx)))
 	}
 	if faultErr != nil {
 		// A fault that did not keep to its plan breaks the run: what the step measured is not
