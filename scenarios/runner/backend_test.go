@@ -27,15 +27,7 @@ controlPlane:
   mode: inprocess
   tsdb: ${tsdb}
 steps:
-  - name: boot
-    until: {connected: 100%}
-    timeout: 60s
-  - name: seed
-    until: converged
-    timeout: 60s
-    actions:
-      - {kind: seed-intent, params: {tenants: "1", policies: "2", rules: "2"}}
-  - name: outage
+` + bootAndSeedSteps + `  - name: outage
     duration: 8s
     actions:
       - {kind: change-intent, params: {count: "3", interval: 1s}}

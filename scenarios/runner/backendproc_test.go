@@ -36,15 +36,7 @@ controlPlane:
       command: ["${vm}", "-storageDataPath=${data}", "-httpListenAddr=127.0.0.1:${port}"]
       url: http://127.0.0.1:${port}
 steps:
-  - name: boot
-    until: {connected: 100%}
-    timeout: 60s
-  - name: seed
-    until: converged
-    timeout: 60s
-    actions:
-      - {kind: seed-intent, params: {tenants: "1", policies: "2", rules: "2"}}
-  - name: outage
+` + bootAndSeedSteps + `  - name: outage
     duration: 9s
     actions:
       - {kind: change-intent, params: {count: "3", interval: 2s}}

@@ -263,6 +263,18 @@ func TestEngineControlPlaneRestart(t *testing.T) {
 	}
 }
 
+// bootAndSeedSteps are the first steps of most test scenarios: the whole fleet connects,
+// then intent is seeded and converges.
+const bootAndSeedSteps = `  - name: boot
+    until: {connected: 100%}
+    timeout: 60s
+  - name: seed
+    until: converged
+    timeout: 60s
+    actions:
+      - {kind: seed-intent, params: {tenants: "1", policies: "2", rules: "2"}}
+`
+
 const simFaultsScenario = `apiVersion: dsnscale/v1
 kind: Scenario
 metadata:
@@ -272,15 +284,7 @@ seed: 7
 fleet:
   size: 30
 steps:
-  - name: boot
-    until: {connected: 100%}
-    timeout: 60s
-  - name: seed
-    until: converged
-    timeout: 60s
-    actions:
-      - {kind: seed-intent, params: {tenants: "1", policies: "2", rules: "2"}}
-  - name: faults
+` + bootAndSeedSteps + `  - name: faults
     duration: 6s
     faults:
       - {kind: dsn-crash, target: {count: 5}, delay: 500ms, duration: 3s}

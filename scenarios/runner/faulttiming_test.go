@@ -27,15 +27,7 @@ seed: 3
 fleet:
   size: 8
 steps:
-  - name: boot
-    until: {connected: 100%}
-    timeout: 60s
-  - name: seed
-    until: converged
-    timeout: 60s
-    actions:
-      - {kind: seed-intent, params: {tenants: "1", policies: "2", rules: "2"}}
-  - name: changes
+` + bootAndSeedSteps + `  - name: changes
     duration: 6s
     actions:
       - {kind: change-intent, params: {count: "8", interval: 500ms}}

@@ -21,15 +21,7 @@ seed: 11
 fleet:
   size: 12
 steps:
-  - name: boot
-    until: {connected: 100%}
-    timeout: 60s
-  - name: seed
-    until: converged
-    timeout: 60s
-    actions:
-      - {kind: seed-intent, params: {tenants: "1", policies: "2", rules: "2"}}
-  - name: misbehave
+` + bootAndSeedSteps + `  - name: misbehave
     duration: 4s
     actions:
       - {kind: change-intent, params: {count: "2", interval: 1s}}
