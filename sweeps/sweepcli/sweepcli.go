@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dsnscale/dsnscale/internal/strictyaml"
 	"github.com/dsnscale/dsnscale/scenarios"
 	"github.com/dsnscale/dsnscale/sweeps"
 )
@@ -144,7 +145,7 @@ func parse(list []string) (args, error) {
 // file or library name) to sweep with the flags.
 func load(target string) (*sweeps.Sweep, error) {
 	if st, err := os.Stat(target); err == nil && !st.IsDir() {
-		if kindOf(target) == sweeps.Kind {
+		if strictyaml.KindOf(target) == sweeps.Kind {
 			return sweeps.Load(target)
 		}
 		return sweeps.FromScenario(target), nil
@@ -243,18 +244,4 @@ func Validate(path string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 	}
 	return ExitUsage
-}
-
-// kindOf reads the top-level kind of a YAML file; "" when it cannot tell.
-func kindOf(path string) string {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if k, ok := strings.CutPrefix(strings.TrimRight(line, " \r"), "kind:"); ok {
-			return strings.Trim(strings.TrimSpace(k), `"'`)
-		}
-	}
-	return ""
 }
