@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/dsnscale/dsnscale/internal/cliargs"
 	"github.com/dsnscale/dsnscale/reports"
 	"github.com/dsnscale/dsnscale/scenarios"
 	"github.com/dsnscale/dsnscale/scenarios/runner"
@@ -46,42 +47,30 @@ type runArgs struct {
 
 func parseRunArgs(args []string) (runArgs, error) {
 	var ra runArgs
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		isFlag := strings.HasPrefix(a, "-") && a != "-"
-		if !isFlag {
+	for sc := cliargs.New(args); sc.Next(); {
+		a := sc.Arg()
+		if !sc.IsFlag() {
 			if ra.target != "" {
 				return ra, fmt.Errorf("unexpected argument %q: one scenario at a time", a)
 			}
 			ra.target = a
 			continue
 		}
-		needValue := func() (string, error) {
-			if hasValue {
-				return value, nil
-			}
-			if i+1 >= len(args) {
-				return "", fmt.Errorf("%s needs a value", a)
-			}
-			i++
-			return args[i], nil
-		}
-		switch name {
+		switch sc.Name() {
 		case "set":
-			v, err := needValue()
+			v, err := sc.Value()
 			if err != nil {
 				return ra, err
 			}
 			ra.set = append(ra.set, v)
 		case "out":
-			v, err := needValue()
+			v, err := sc.Value()
 			if err != nil {
 				return ra, err
 			}
 			ra.out = v
 		case "repeat":
-			v, err := needValue()
+			v, err := sc.Value()
 			if err != nil {
 				return ra, err
 			}
@@ -89,14 +78,14 @@ func parseRunArgs(args []string) (runArgs, error) {
 				return ra, err
 			}
 		case "target":
-			v, err := needValue()
+			v, err := sc.Value()
 			if err != nil {
 				return ra, err
 			}
 			ra.targetFile = v
 		case "plan":
-			if hasValue {
-				return ra, errors.New("--plan takes no value")
+			if err := sc.NoValue(); err != nil {
+				return ra, err
 			}
 			ra.plan = true
 		case "h", "help":

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dsnscale/dsnscale/internal/cliargs"
 	"github.com/dsnscale/dsnscale/internal/strictyaml"
 	"github.com/dsnscale/dsnscale/scenarios"
 	"github.com/dsnscale/dsnscale/sweeps"
@@ -52,45 +53,28 @@ var errHelp = errors.New("help")
 
 func parse(list []string) (args, error) {
 	var a args
-	for i := 0; i < len(list); i++ {
-		arg := list[i]
-		name, value, hasValue := strings.Cut(strings.TrimLeft(arg, "-"), "=")
-		if !strings.HasPrefix(arg, "-") || arg == "-" {
+	for sc := cliargs.New(list); sc.Next(); {
+		arg := sc.Arg()
+		if !sc.IsFlag() {
 			if a.target != "" {
 				return a, fmt.Errorf("unexpected argument %q: one sweep at a time", arg)
 			}
 			a.target = arg
 			continue
 		}
-		need := func() (string, error) {
-			if hasValue {
-				return value, nil
-			}
-			if i+1 >= len(list) {
-				return "", fmt.Errorf("%s needs a value", arg)
-			}
-			i++
-			return list[i], nil
-		}
-		noValue := func() error {
-			if hasValue {
-				return fmt.Errorf("--%s takes no value", name)
-			}
-			return nil
-		}
 		var err error
 		var v string
-		switch name {
+		switch sc.Name() {
 		case "axis":
-			if v, err = need(); err == nil {
+			if v, err = sc.Value(); err == nil {
 				a.over.Axes = append(a.over.Axes, v)
 			}
 		case "set":
-			if v, err = need(); err == nil {
+			if v, err = sc.Value(); err == nil {
 				a.over.Set = append(a.over.Set, v)
 			}
 		case "repeat":
-			if v, err = need(); err == nil {
+			if v, err = sc.Value(); err == nil {
 				n, perr := strconv.Atoi(strings.TrimSpace(v))
 				if perr != nil || n < 1 || n > sweeps.MaxRepeat {
 					err = fmt.Errorf("--repeat %q: want a number of runs from 1 to %d", v, sweeps.MaxRepeat)
@@ -98,7 +82,7 @@ func parse(list []string) (args, error) {
 				a.over.Repeat = n
 			}
 		case "budget":
-			if v, err = need(); err == nil {
+			if v, err = sc.Value(); err == nil {
 				d, perr := time.ParseDuration(strings.TrimSpace(v))
 				if perr != nil || d <= 0 {
 					err = fmt.Errorf("--budget %q: want a positive duration such as 30m", v)
@@ -106,22 +90,22 @@ func parse(list []string) (args, error) {
 				a.over.Budget = d
 			}
 		case "max":
-			if v, err = need(); err == nil {
+			if v, err = sc.Value(); err == nil {
 				a.over.Max = v
 			}
 		case "resolution":
-			if v, err = need(); err == nil {
+			if v, err = sc.Value(); err == nil {
 				a.over.Resolution = v
 			}
 		case "out":
-			if v, err = need(); err == nil {
+			if v, err = sc.Value(); err == nil {
 				a.out = v
 			}
 		case "until-fail":
-			err = noValue()
+			err = sc.NoValue()
 			a.over.UntilFail = true
 		case "plan":
-			err = noValue()
+			err = sc.NoValue()
 			a.plan = true
 		case "h", "help":
 			return a, errHelp

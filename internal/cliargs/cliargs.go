@@ -1,0 +1,61 @@
+// Package cliargs walks the command lines of dsnscale's commands: positional arguments and
+// flags written --name value, --name=value or -name, in any order.
+package cliargs
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Scanner walks a command line one argument at a time.
+type Scanner struct {
+	list     []string
+	i        int
+	arg      string
+	name     string
+	value    string
+	hasValue bool
+}
+
+// New returns a Scanner over list; call Next before the first argument.
+func New(list []string) *Scanner { return &Scanner{list: list, i: -1} }
+
+// Next moves to the next argument, or reports false at the end.
+func (s *Scanner) Next() bool {
+	s.i++
+	if s.i >= len(s.list) {
+		return false
+	}
+	s.arg = s.list[s.i]
+	s.name, s.value, s.hasValue = strings.Cut(strings.TrimLeft(s.arg, "-"), "=")
+	return true
+}
+
+// Arg is the argument as written.
+func (s *Scanner) Arg() string { return s.arg }
+
+// IsFlag reports whether the argument is a flag; "-" alone is positional.
+func (s *Scanner) IsFlag() bool { return strings.HasPrefix(s.arg, "-") && s.arg != "-" }
+
+// Name is the flag's name without its dashes and =value.
+func (s *Scanner) Name() string { return s.name }
+
+// Value is the flag's value: after its = or, without one, the next argument, which it consumes.
+func (s *Scanner) Value() (string, error) {
+	if s.hasValue {
+		return s.value, nil
+	}
+	if s.i+1 >= len(s.list) {
+		return "", fmt.Errorf("%s needs a value", s.arg)
+	}
+	s.i++
+	return s.list[s.i], nil
+}
+
+// NoValue is an error when a switch was given a value (--plan=x).
+func (s *Scanner) NoValue() error {
+	if s.hasValue {
+		return fmt.Errorf("--%s takes no value", s.name)
+	}
+	return nil
+}
