@@ -3,9 +3,26 @@
 package cliargs
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"strings"
 )
+
+// ErrHelp is what a parser returns for -h or --help.
+var ErrHelp = errors.New("help")
+
+// Refuse answers a command line that did not parse and returns the exit code: for ErrHelp the
+// usage on stdout and 0; otherwise "dsnscale COMMAND: the error", then the usage, on stderr
+// and 2 (bad input).
+func Refuse(err error, command, usage string, stdout, stderr io.Writer) int {
+	if errors.Is(err, ErrHelp) {
+		fmt.Fprintln(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "dsnscale %s: %v\n\n%s\n", command, err, usage)
+	return 2
+}
 
 // Scanner walks a command line one argument at a time.
 type Scanner struct {

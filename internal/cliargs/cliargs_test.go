@@ -1,6 +1,8 @@
 package cliargs
 
 import (
+	"errors"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -36,4 +38,16 @@ func TestScannerErrors(t *testing.T) {
 	_, err := s.Value()
 	assert.EqualError(t, err, "--out needs a value")
 	assert.False(t, s.Next())
+}
+
+func TestRefuse(t *testing.T) {
+	var out, errb strings.Builder
+	assert.Equal(t, 0, Refuse(ErrHelp, "run", "usage: run", &out, &errb))
+	assert.Equal(t, "usage: run\n", out.String())
+	assert.Empty(t, errb.String())
+
+	out.Reset()
+	assert.Equal(t, 2, Refuse(errors.New("unknown flag --x"), "run", "usage: run", &out, &errb))
+	assert.Empty(t, out.String())
+	assert.Equal(t, "dsnscale run: unknown flag --x\n\nusage: run\n", errb.String())
 }

@@ -89,7 +89,7 @@ func parseRunArgs(args []string) (runArgs, error) {
 			}
 			ra.plan = true
 		case "h", "help":
-			return ra, errHelp
+			return ra, cliargs.ErrHelp
 		default:
 			return ra, fmt.Errorf("unknown flag %s", a)
 		}
@@ -100,18 +100,11 @@ func parseRunArgs(args []string) (runArgs, error) {
 	return ra, nil
 }
 
-var errHelp = errors.New("help")
-
 // Run is `dsnscale run NAME|FILE [--set k=v]... [--out DIR] [--plan] [--repeat N]`.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	ra, err := parseRunArgs(args)
-	if errors.Is(err, errHelp) {
-		fmt.Fprintln(stdout, runUsage)
-		return ExitOK
-	}
 	if err != nil {
-		fmt.Fprintf(stderr, "dsnscale run: %v\n\n%s\n", err, runUsage)
-		return ExitUsage
+		return cliargs.Refuse(err, "run", runUsage, stdout, stderr)
 	}
 	set, err := scenarios.ParseSet(ra.set)
 	if err != nil {

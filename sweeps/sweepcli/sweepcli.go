@@ -49,8 +49,6 @@ type args struct {
 	out    string
 }
 
-var errHelp = errors.New("help")
-
 func parse(list []string) (args, error) {
 	var a args
 	for sc := cliargs.New(list); sc.Next(); {
@@ -108,7 +106,7 @@ func parse(list []string) (args, error) {
 			err = sc.NoValue()
 			a.plan = true
 		case "h", "help":
-			return a, errHelp
+			return a, cliargs.ErrHelp
 		default:
 			err = fmt.Errorf("unknown flag %s", arg)
 		}
@@ -143,13 +141,8 @@ func load(target string) (*sweeps.Sweep, error) {
 // Run is `dsnscale sweep`.
 func Run(ctx context.Context, list []string, stdout, stderr io.Writer) int {
 	a, err := parse(list)
-	if errors.Is(err, errHelp) {
-		fmt.Fprintln(stdout, usage)
-		return ExitOK
-	}
 	if err != nil {
-		fmt.Fprintf(stderr, "dsnscale sweep: %v\n\n%s\n", err, usage)
-		return ExitUsage
+		return cliargs.Refuse(err, "sweep", usage, stdout, stderr)
 	}
 	sw, err := load(a.target)
 	if err != nil {
