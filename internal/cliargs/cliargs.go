@@ -54,6 +54,16 @@ func (s *Scanner) Arg() string { return s.arg }
 // IsFlag reports whether the argument is a flag; "-" alone is positional.
 func (s *Scanner) IsFlag() bool { return strings.HasPrefix(s.arg, "-") && s.arg != "-" }
 
+// One takes the argument as the command's one positional argument, into dst; a second one is
+// an error that says the command takes one what at a time.
+func (s *Scanner) One(dst *string, what string) error {
+	if *dst != "" {
+		return fmt.Errorf("unexpected argument %q: one %s at a time", s.arg, what)
+	}
+	*dst = s.arg
+	return nil
+}
+
 // Name is the flag's name without its dashes and =value.
 func (s *Scanner) Name() string { return s.name }
 

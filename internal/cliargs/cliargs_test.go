@@ -51,3 +51,13 @@ func TestRefuse(t *testing.T) {
 	assert.Empty(t, out.String())
 	assert.Equal(t, "dsnscale run: unknown flag --x\n\nusage: run\n", errb.String())
 }
+
+func TestScannerOne(t *testing.T) {
+	s := New([]string{"a.yaml", "b.yaml"})
+	var target string
+	require.True(t, s.Next())
+	require.NoError(t, s.One(&target, "scenario"))
+	require.True(t, s.Next())
+	assert.EqualError(t, s.One(&target, "scenario"), `unexpected argument "b.yaml": one scenario at a time`)
+	assert.Equal(t, "a.yaml", target)
+}

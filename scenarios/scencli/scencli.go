@@ -48,12 +48,10 @@ type runArgs struct {
 func parseRunArgs(args []string) (runArgs, error) {
 	var ra runArgs
 	for sc := cliargs.New(args); sc.Next(); {
-		a := sc.Arg()
 		if !sc.IsFlag() {
-			if ra.target != "" {
-				return ra, fmt.Errorf("unexpected argument %q: one scenario at a time", a)
+			if err := sc.One(&ra.target, "scenario"); err != nil {
+				return ra, err
 			}
-			ra.target = a
 			continue
 		}
 		switch sc.Name() {
@@ -91,7 +89,7 @@ func parseRunArgs(args []string) (runArgs, error) {
 		case "h", "help":
 			return ra, cliargs.ErrHelp
 		default:
-			return ra, fmt.Errorf("unknown flag %s", a)
+			return ra, fmt.Errorf("unknown flag %s", sc.Arg())
 		}
 	}
 	if ra.target == "" {

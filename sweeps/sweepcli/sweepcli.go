@@ -52,12 +52,10 @@ type args struct {
 func parse(list []string) (args, error) {
 	var a args
 	for sc := cliargs.New(list); sc.Next(); {
-		arg := sc.Arg()
 		if !sc.IsFlag() {
-			if a.target != "" {
-				return a, fmt.Errorf("unexpected argument %q: one sweep at a time", arg)
+			if err := sc.One(&a.target, "sweep"); err != nil {
+				return a, err
 			}
-			a.target = arg
 			continue
 		}
 		var err error
@@ -108,7 +106,7 @@ func parse(list []string) (args, error) {
 		case "h", "help":
 			return a, cliargs.ErrHelp
 		default:
-			err = fmt.Errorf("unknown flag %s", arg)
+			err = fmt.Errorf("unknown flag %s", sc.Arg())
 		}
 		if err != nil {
 			return a, err
