@@ -1,7 +1,6 @@
 package runner
 
 import (
-	"context"
 	"net"
 	"os/exec"
 	"path/filepath"
@@ -13,7 +12,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dsnscale/dsnscale/reports"
-	"github.com/dsnscale/dsnscale/scenarios"
 	"github.com/dsnscale/dsnscale/scripts/testservers"
 )
 
@@ -71,12 +69,8 @@ func TestEngineBackendProcessFaults(t *testing.T) {
 	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 	require.NoError(t, ln.Close())
 	dir := t.TempDir()
-	s, err := scenarios.Parse("backend-process.yaml", []byte(backendProcScenario),
-		map[string]string{"vm": vm, "port": port, "data": filepath.Join(dir, "vm")}, "")
-	require.NoError(t, err)
-	out, err := Run(context.Background(), s, Options{Dir: filepath.Join(dir, "run"), Logger: testLogger(t)})
-	require.NoError(t, err)
-	run := out.Run
+	run := runScenario(t, "backend-process.yaml", backendProcScenario,
+		map[string]string{"vm": vm, "port": port, "data": filepath.Join(dir, "vm")}, Options{Dir: filepath.Join(dir, "run")})
 	assert.Equal(t, reports.ResultPass, run.Result, "%s %v %v", run.Error, run.Steps, run.SLOs)
 	require.Len(t, run.Faults, 2)
 	for _, f := range run.Faults {

@@ -67,6 +67,23 @@ func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
+// runScenario parses a test scenario with params and runs it with opts, into a fresh directory
+// and logging to the test unless opts say otherwise; the run must complete.
+func runScenario(t *testing.T, name, src string, params map[string]string, opts Options) *reports.Run {
+	t.Helper()
+	s, err := scenarios.Parse(name, []byte(src), params, "")
+	require.NoError(t, err)
+	if opts.Dir == "" {
+		opts.Dir = filepath.Join(t.TempDir(), "run")
+	}
+	if opts.Logger == nil {
+		opts.Logger = testLogger(t)
+	}
+	out, err := Run(context.Background(), s, opts)
+	require.NoError(t, err)
+	return out.Run
+}
+
 func TestEngineWithReferenceAgents(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a control plane and a fleet for about 10s")
@@ -303,12 +320,7 @@ func TestEngineSimulatedFleetFaults(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a control plane and a simulated fleet for about 15s")
 	}
-	s, err := scenarios.Parse("sim-faults.yaml", []byte(simFaultsScenario), nil, "")
-	require.NoError(t, err)
-	dir := filepath.Join(t.TempDir(), "run")
-	out, err := Run(context.Background(), s, Options{Dir: dir, Logger: testLogger(t)})
-	require.NoError(t, err)
-	run := out.Run
+	run := runScenario(t, "sim-faults.yaml", simFaultsScenario, nil, Options{})
 	assert.Equal(t, reports.ResultPass, run.Result, "%s %v %v", run.Error, run.Steps, run.SLOs)
 	require.Len(t, run.Faults, 2)
 	for _, f := range run.Faults {

@@ -1,15 +1,12 @@
 package runner
 
 import (
-	"context"
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/dsnscale/dsnscale/reports"
-	"github.com/dsnscale/dsnscale/scenarios"
 )
 
 const misbehaveScenario = `apiVersion: dsnscale/v1
@@ -44,11 +41,7 @@ func TestEngineDSNMisbehaviourFaults(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a control plane and a simulated fleet for about 15s")
 	}
-	s, err := scenarios.Parse("misbehave.yaml", []byte(misbehaveScenario), nil, "")
-	require.NoError(t, err)
-	out, err := Run(context.Background(), s, Options{Dir: filepath.Join(t.TempDir(), "run"), Logger: testLogger(t)})
-	require.NoError(t, err)
-	run := out.Run
+	run := runScenario(t, "misbehave.yaml", misbehaveScenario, nil, Options{})
 	assert.Equal(t, reports.ResultPass, run.Result, "%s %v", run.Error, run.Steps)
 	require.Len(t, run.Faults, 6)
 	for _, f := range run.Faults {
