@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dsnscale/dsnscale/simdsn/netproxy"
+	"github.com/dsnscale/dsnscale/simdsn/netproxy/netproxytest"
 )
 
 // proxiedLinks is a network of real proxies in front of an echo server: four fleet units in two
@@ -22,32 +23,11 @@ type proxiedLinks struct {
 }
 
 func newProxiedLinks(t *testing.T) *proxiedLinks {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				r := bufio.NewReader(c)
-				for {
-					line, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					_, _ = c.Write([]byte(line))
-				}
-			}()
-		}
-	}()
+	echo := netproxytest.Echo(t)
 	n := &proxiedLinks{proxies: map[string]*netproxy.Proxy{}}
 	for i := range 4 {
 		name := fmt.Sprintf("unit-%d", i)
-		px, err := netproxy.Start(ln.Addr().String(), nil)
+		px, err := netproxy.Start(echo, nil)
 		require.NoError(t, err)
 		t.Cleanup(px.Close)
 		n.proxies[name] = px

@@ -1,7 +1,6 @@
 package reports
 
 import (
-	"encoding/xml"
 	"fmt"
 	"io"
 	"strings"
@@ -12,46 +11,31 @@ import (
 // (missing on a side, too few runs, too noisy for the runs) is skipped with the reason; the
 // rest pass.
 func RenderCompareJUnit(w io.Writer, c Comparison) error {
-	suite := junitSuite{Name: "compare " + c.Scenario, Time: "0"}
+	suite := JUnitSuite{Name: "compare " + c.Scenario, Time: "0"}
 	suite.Properties = append(suite.Properties,
-		junitProperty{"base.source", c.Base.Source},
-		junitProperty{"base.runs", fmt.Sprint(len(c.Base.Runs))},
-		junitProperty{"base.commits", strings.Join(c.Base.Commits, " ")},
-		junitProperty{"head.source", c.Head.Source},
-		junitProperty{"head.runs", fmt.Sprint(len(c.Head.Runs))},
-		junitProperty{"head.commits", strings.Join(c.Head.Commits, " ")},
-		junitProperty{"alpha", fmt.Sprint(c.Options.Alpha)})
+		JUnitProperty{"base.source", c.Base.Source},
+		JUnitProperty{"base.runs", fmt.Sprint(len(c.Base.Runs))},
+		JUnitProperty{"base.commits", strings.Join(c.Base.Commits, " ")},
+		JUnitProperty{"head.source", c.Head.Source},
+		JUnitProperty{"head.runs", fmt.Sprint(len(c.Head.Runs))},
+		JUnitProperty{"head.commits", strings.Join(c.Head.Commits, " ")},
+		JUnitProperty{"alpha", fmt.Sprint(c.Options.Alpha)})
 	for _, f := range c.Figures {
 		if !f.Gated {
 			continue
 		}
-		tc := junitCase{Name: displayName(f), Classname: "dsnscale.compare." + c.Scenario + "." + string(f.Kind), Time: "0"}
+		tc := JUnitCase{Name: displayName(f), Classname: "dsnscale.compare." + c.Scenario + "." + string(f.Kind), Time: "0"}
 		evidence := fmt.Sprintf("figure: %s\nbase: %s (values %s)\nhead: %s (values %s)\nchange: %s\np: %s\nwhy: %s",
 			f.Name, formatSide(f, f.Base), valueList(f, f.Base), formatSide(f, f.Head), valueList(f, f.Head), formatChange(f), pText(f), f.Why)
 		switch {
 		case f.Noisy, f.Verdict == Missing, f.Verdict == Inconclusive:
-			tc.Skipped = &junitProblem{Message: f.Why, Text: evidence}
-			suite.Skipped++
+			tc.Skipped = &JUnitProblem{Message: f.Why, Text: evidence}
 		case f.Verdict == Regressed:
-			tc.Failure = &junitProblem{Message: f.Why, Type: "Regression", Text: evidence}
-			suite.Failures++
+			tc.Failure = &JUnitProblem{Message: f.Why, Type: "Regression", Text: evidence}
 		}
 		suite.Cases = append(suite.Cases, tc)
 	}
-	suite.Tests = len(suite.Cases)
-	doc := junitSuites{Name: "dsnscale compare", Tests: suite.Tests, Failures: suite.Failures, Time: "0", Suites: []junitSuite{suite}}
-	data, err := xml.MarshalIndent(doc, "", "  ")
-	if err != nil {
-		return err
-	}
-	if _, err := io.WriteString(w, xml.Header); err != nil {
-		return err
-	}
-	if _, err := w.Write(data); err != nil {
-		return err
-	}
-	_, err = io.WriteString(w, "\n")
-	return err
+	return WriteJUnit(w, "dsnscale compare", suite)
 }
 
 func pText(f FigureComparison) string {

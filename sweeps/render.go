@@ -1,7 +1,6 @@
 package sweeps
 
 import (
-	"encoding/xml"
 	"fmt"
 	"io"
 	"math"
@@ -255,66 +254,27 @@ func kneeText(r *Result, k *capacity.Knee) string {
 	return fmt.Sprintf("at %s %s (grows as N^%.2f up to %s)", sizeLabel(k.N), r.unitWord(), k.Elasticity, sizeLabel(k.To))
 }
 
-type junitSuites struct {
-	XMLName  xml.Name     `xml:"testsuites"`
-	Name     string       `xml:"name,attr"`
-	Tests    int          `xml:"tests,attr"`
-	Failures int          `xml:"failures,attr"`
-	Errors   int          `xml:"errors,attr"`
-	Suites   []junitSuite `xml:"testsuite"`
-}
-
-type junitSuite struct {
-	Name       string          `xml:"name,attr"`
-	Tests      int             `xml:"tests,attr"`
-	Failures   int             `xml:"failures,attr"`
-	Errors     int             `xml:"errors,attr"`
-	Time       string          `xml:"time,attr"`
-	Timestamp  string          `xml:"timestamp,attr"`
-	Properties []junitProperty `xml:"properties>property"`
-	Cases      []junitCase     `xml:"testcase"`
-}
-
-type junitProperty struct {
-	Name  string `xml:"name,attr"`
-	Value string `xml:"value,attr"`
-}
-
-type junitCase struct {
-	Name      string        `xml:"name,attr"`
-	Classname string        `xml:"classname,attr"`
-	Time      string        `xml:"time,attr"`
-	Failure   *junitProblem `xml:"failure"`
-	Error     *junitProblem `xml:"error"`
-}
-
-type junitProblem struct {
-	Message string `xml:"message,attr"`
-	Type    string `xml:"type,attr"`
-	Text    string `xml:",chardata"`
-}
-
 // RenderJUnit writes junit.xml: one testcase per point and SLO, failed when the SLO failed;
 // a point that broke or was aborted gets one testcase "run" with the error.
 func RenderJUnit(w io.Writer, r *Result) error {
-	suite := junitSuite{Name: "sweep." + r.Name, Timestamp: r.Start.UTC().Format("2006-01-02T15:04:05")}
+	suite := reports.JUnitSuite{Name: "sweep." + r.Name, Timestamp: r.Start.UTC().Format("2006-01-02T15:04:05")}
 	if !r.End.IsZero() {
 		suite.Time = strconv.FormatFloat(r.End.Sub(r.Start).Seconds(), 'f', 3, 64)
 	}
-	suite.Properties = []junitProperty{{"sweep.id", r.ID}, {"sweep.scenario", r.Scenario}, {"sweep.status", string(r.Status)}}
+	suite.Properties = []reports.JUnitProperty{
+		{Name: "sweep.id", Value: r.ID}, {Name: "sweep.scenario", Value: r.Scenario}, {Name: "sweep.status", Value: string(r.Status)}}
 	for _, a := range r.Analysis {
-		suite.Properties = append(suite.Properties, junitProperty{"sweep.capacity" + seriesSuffix(a.Series), r.CapacityLine(a)})
+		suite.Properties = append(suite.Properties, reports.JUnitProperty{Name: "sweep.capacity" + seriesSuffix(a.Series), Value: r.CapacityLine(a)})
 	}
 	for _, p := range r.Points {
 		class := fmt.Sprintf("dsnscale.sweep.%s.%s", r.Name, strings.ReplaceAll(pointLabel(r, p), " ", "."))
 		secs := strconv.FormatFloat(p.End.Sub(p.Start).Seconds(), 'f', 3, 64)
 		prefix := fmt.Sprintf("run %d: ", p.Repeat)
 		for _, v := range p.SLOs {
-			c := junitCase{Name: prefix + v.Name, Classname: class, Time: "0"}
+			c := reports.JUnitCase{Name: prefix + v.Name, Classname: class, Time: "0"}
 			if !v.Pass {
-				c.Failure = &junitProblem{Message: fmt.Sprintf("%s: observed %s, want %s %s", v.Measurement, observed(v), v.Op, reports.FormatValue(v.Threshold, v.Unit)),
+				c.Failure = &reports.JUnitProblem{Message: fmt.Sprintf("%s: observed %s, want %s %s", v.Measurement, observed(v), v.Op, reports.FormatValue(v.Threshold, v.Unit)),
 					Type: "SLOViolation", Text: fmt.Sprintf("SLO %s failed at %s (run %d, %s)", v.Name, pointLabel(r, p), p.Repeat, p.Dir)}
-				suite.Failures++
 			}
 			suite.Cases = append(suite.Cases, c)
 		}
@@ -323,25 +283,11 @@ func RenderJUnit(w io.Writer, r *Result) error {
 			if msg == "" {
 				msg = "the run " + string(p.Status)
 			}
-			suite.Cases = append(suite.Cases, junitCase{Name: prefix + "run", Classname: class, Time: secs,
-				Error: &junitProblem{Message: msg, Type: "Run" + strings.ToUpper(string(p.Status[:1])) + string(p.Status[1:]), Text: msg}})
-			suite.Errors++
+			suite.Cases = append(suite.Cases, reports.JUnitCase{Name: prefix + "run", Classname: class, Time: secs,
+				Error: &reports.JUnitProblem{Message: msg, Type: "Run" + strings.ToUpper(string(p.Status[:1])) + string(p.Status[1:]), Text: msg}})
 		}
 	}
-	suite.Tests = len(suite.Cases)
-	doc := junitSuites{Name: "dsnscale", Tests: suite.Tests, Failures: suite.Failures, Errors: suite.Errors, Suites: []junitSuite{suite}}
-	data, err := xml.MarshalIndent(doc, "", "  ")
-	if err != nil {
-		return err
-	}
-	if _, err := io.WriteString(w, xml.Header); err != nil {
-		return err
-	}
-	if _, err := w.Write(data); err != nil {
-		return err
-	}
-	_, err = io.WriteString(w, "\n")
-	return err
+	return reports.WriteJUnit(w, "dsnscale", suite)
 }
 
 func seriesSuffix(s string) string {

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dsnscale/dsnscale/internal/manualclock"
 	"github.com/dsnscale/dsnscale/reports"
 	"github.com/dsnscale/dsnscale/reports/capacity"
 )
@@ -30,7 +31,7 @@ type fakeRuns struct {
 	breakAt string
 	// onCall runs at each call, before it returns (to interrupt, say).
 	onCall func(n int)
-	clock  *fakeClock
+	clock  *manualclock.Clock
 }
 
 func (f *fakeRuns) RunPoint(ctx context.Context, scenario string, set map[string]string, dir string) Outcome {
@@ -38,7 +39,7 @@ func (f *fakeRuns) RunPoint(ctx context.Context, scenario string, set map[string
 	f.calls = append(f.calls, set)
 	n := len(f.calls)
 	f.mu.Unlock()
-	f.clock.advance(90 * time.Second)
+	f.clock.Advance(90 * time.Second)
 	if f.onCall != nil {
 		f.onCall(n)
 	}
@@ -78,24 +79,9 @@ func (f *fakeRuns) RunPoint(ctx context.Context, scenario string, set map[string
 	return Outcome{Exit: exit, Run: run}
 }
 
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
+func newClock() *manualclock.Clock {
+	return manualclock.New(time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC))
 }
-
-func (c *fakeClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-func newClock() *fakeClock { return &fakeClock{t: time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)} }
 
 func mustPlan(t *testing.T, src string) *Plan {
 	t.Helper()
@@ -121,7 +107,7 @@ func TestGridSweepRecordsEveryPointAndAnswers(t *testing.T) {
 	fake := &fakeRuns{clock: clock, breakAt: "1500"}
 	dir := filepath.Join(t.TempDir(), "grid")
 	var progress bytes.Buffer
-	r, err := Run(context.Background(), mustPlan(t, gridSweep), Options{Dir: dir, Points: fake, Now: clock.now, Progress: &progress, Seed: 1})
+	r, err := Run(context.Background(), mustPlan(t, gridSweep), Options{Dir: dir, Points: fake, Now: clock.Now, Progress: &progress, Seed: 1})
 	require.NoError(t, err)
 	assert.Equal(t, StatusComplete, r.Status)
 	require.Len(t, r.Points, 15)
@@ -194,7 +180,7 @@ func TestInterruptAbortsThePointAndStillWritesTheReport(t *testing.T) {
 		}
 	}}
 	dir := filepath.Join(t.TempDir(), "s")
-	r, err := Run(ctx, mustPlan(t, gridSweep), Options{Dir: dir, Points: fake, Now: clock.now})
+	r, err := Run(ctx, mustPlan(t, gridSweep), Options{Dir: dir, Points: fake, Now: clock.Now})
 	require.NoError(t, err)
 	assert.Equal(t, StatusInterrupted, r.Status)
 	require.Len(t, r.Points, 4, "no point starts after the interrupt")
@@ -212,7 +198,7 @@ func TestBudgetStopsBeforeAPointThatWouldNotFit(t *testing.T) {
 	clock := newClock()
 	fake := &fakeRuns{clock: clock}
 	plan := mustPlan(t, gridSweep+"budget: 5m\n")
-	r, err := Run(context.Background(), plan, Options{Dir: t.TempDir(), Points: fake, Now: clock.now})
+	r, err := Run(context.Background(), plan, Options{Dir: t.TempDir(), Points: fake, Now: clock.Now})
 	require.NoError(t, err)
 	// Each point takes 90 s on the fake clock: after three, a fourth would end past 5 min.
 	assert.Equal(t, StatusBudget, r.Status)
@@ -237,7 +223,7 @@ axes: {dsns: [250]}
 untilFail: {max: "20000", resolution: 10%}
 `)
 	require.NotNil(t, plan.Search)
-	r, err := Run(context.Background(), plan, Options{Dir: t.TempDir(), Points: fake, Now: clock.now})
+	r, err := Run(context.Background(), plan, Options{Dir: t.TempDir(), Points: fake, Now: clock.Now})
 	require.NoError(t, err)
 	require.NotNil(t, r.Search)
 	s := r.Search
@@ -261,7 +247,7 @@ func TestTwoAxesGiveOneAnalysisPerValueOfTheSecond(t *testing.T) {
 	clock := newClock()
 	fake := &fakeRuns{clock: clock}
 	plan := mustPlan(t, head("scenario: storm-restart\naxes:\n  dsns: [250, 500, 1000, 2500]\n  rate: [10/s, 20/s]\n"))
-	r, err := Run(context.Background(), plan, Options{Dir: t.TempDir(), Points: fake, Now: clock.now})
+	r, err := Run(context.Background(), plan, Options{Dir: t.TempDir(), Points: fake, Now: clock.Now})
 	require.NoError(t, err)
 	require.Len(t, r.Points, 8)
 	assert.Equal(t, "10/s", fake.calls[0]["rate"])

@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
+	"github.com/dsnscale/dsnscale/internal/strictyaml"
 	"github.com/dsnscale/dsnscale/loadgen/mix"
 	"github.com/dsnscale/dsnscale/reports/gate"
 	"github.com/dsnscale/dsnscale/scenarios"
@@ -33,7 +33,7 @@ func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) int
 		return exitUsage
 	}
 	path, rest := args[0], args[1:]
-	kind := kindOf(path)
+	kind := strictyaml.KindOf(path)
 	if _, err := scenarios.LibraryFile(path); kind == "" && err != nil && sweeps.IsLibrary(path) {
 		kind = sweeps.Kind // a library sweep by name
 	}
@@ -92,18 +92,4 @@ func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) int
 		}
 	}
 	return scencli.ValidateTo(path, set, stdout, stderr)
-}
-
-// kindOf reads the top-level kind of a YAML file; "" when it cannot tell (a library name, say).
-func kindOf(path string) string {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if k, ok := strings.CutPrefix(strings.TrimRight(line, " \r"), "kind:"); ok {
-			return strings.Trim(strings.TrimSpace(k), `"'`)
-		}
-	}
-	return ""
 }

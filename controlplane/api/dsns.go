@@ -67,17 +67,7 @@ func (s *server) getDSN(w http.ResponseWriter, r *http.Request) {
 // deleteDSN decommissions a DSN: the control plane forgets it and refuses it until it is admitted
 // again. The answer is the DSN as it was.
 func (s *server) deleteDSN(w http.ResponseWriter, r *http.Request) {
-	q, err := parseQuery(r, "dryRun")
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	dryRun, err := q.dryRun()
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	id, err := pathName(r, "id", true)
+	id, dryRun, err := dsnWrite(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -102,17 +92,7 @@ func (s *server) deleteDSN(w http.ResponseWriter, r *http.Request) {
 // putDSN replaces a DSN's labels: the one part of a DSN the API changes. Its tenant is fixed at
 // admission; its spec and status are what it reports.
 func (s *server) putDSN(w http.ResponseWriter, r *http.Request) {
-	q, err := parseQuery(r, "dryRun")
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	dryRun, err := q.dryRun()
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	id, err := pathName(r, "id", true)
+	id, dryRun, err := dsnWrite(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -156,6 +136,15 @@ func (s *server) putDSN(w http.ResponseWriter, r *http.Request) {
 		obj.Metadata.Labels = req.Labels
 	}
 	writeJSON(w, http.StatusOK, obj)
+}
+
+// dsnWrite reads what a write to one DSN names: the DSN, and whether it is a dry run.
+func dsnWrite(r *http.Request) (id string, dryRun bool, err error) {
+	if dryRun, err = dryRunQuery(r); err != nil {
+		return "", false, err
+	}
+	id, err = pathName(r, "id", true)
+	return id, dryRun, err
 }
 
 func dsnNotFound(err error, id string) error {

@@ -126,12 +126,7 @@ func (s *server) update(kind model.Kind) http.HandlerFunc {
 
 // write decodes, checks and commits one create or update.
 func (s *server) write(w http.ResponseWriter, r *http.Request, typ store.OpType, want target, okStatus int) {
-	q, err := parseQuery(r, "dryRun")
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	dryRun, err := q.dryRun()
+	dryRun, err := dryRunQuery(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -80,6 +80,15 @@ func (q query) dryRun() (bool, error) {
 	}
 }
 
+// dryRunQuery reads the query of a write, which may carry dryRun and nothing else.
+func dryRunQuery(r *http.Request) (bool, error) {
+	q, err := parseQuery(r, "dryRun")
+	if err != nil {
+		return false, err
+	}
+	return q.dryRun()
+}
+
 // uint reads a non-negative integer parameter; absent gives 0.
 func (q query) uint(name string) (uint64, error) {
 	v := q.Get(name)

@@ -105,12 +105,7 @@ func appendErr(errs *model.FieldErrors, path string, err error) {
 }
 
 func (s *server) transaction(w http.ResponseWriter, r *http.Request) {
-	q, err := parseQuery(r, "dryRun")
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	dryRun, err := q.dryRun()
+	dryRun, err := dryRunQuery(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

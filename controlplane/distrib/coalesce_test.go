@@ -27,7 +27,7 @@ func (c *cp) settle(t *testing.T, clk *fakeClock, rev uint64) {
 func (c *cp) queued(t *testing.T, clk *fakeClock, n int) {
 	t.Helper()
 	require.Eventually(t, func() bool {
-		return c.counter("queue_depth", "queue", "event") == float64(n) && clk.pendingTimers() == 1
+		return c.counter("queue_depth", "queue", "event") == float64(n) && clk.Pending() == 1
 	}, 10*time.Second, time.Millisecond, "%d store events waiting", n)
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/dsnscale/dsnscale/controlplane/model"
 	"github.com/dsnscale/dsnscale/controlplane/store"
 	"github.com/dsnscale/dsnscale/controlplane/wire"
+	"github.com/dsnscale/dsnscale/internal/manualclock"
 	"github.com/dsnscale/dsnscale/internal/natsserver"
 )
 
@@ -371,35 +372,9 @@ func rv(o *model.Object) uint64 {
 
 // fakeClock is a Clock whose time, ticks and timers the test drives.
 type fakeClock struct {
+	*manualclock.Clock
 	mu      sync.Mutex
-	now     time.Time
 	tickers []*fakeTicker
-	timers  []fakeTimer
-}
-
-type fakeTimer struct {
-	at time.Time
-	c  chan time.Time
-}
-
-// After returns a channel that receives the time once advance has moved it d on.
-func (c *fakeClock) After(d time.Duration) <-chan time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	ch := make(chan time.Time, 1)
-	if d <= 0 {
-		ch <- c.now
-		return ch
-	}
-	c.timers = append(c.timers, fakeTimer{at: c.now.Add(d), c: ch})
-	return ch
-}
-
-// pendingTimers is how many timers wait for time to move.
-func (c *fakeClock) pendingTimers() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.timers)
 }
 
 type fakeTicker struct{ c chan time.Time }
@@ -407,12 +382,8 @@ type fakeTicker struct{ c chan time.Time }
 func (t *fakeTicker) C() <-chan time.Time { return t.c }
 func (t *fakeTicker) Stop()               {}
 
-func newFakeClock() *fakeClock { return &fakeClock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
+func newFakeClock() *fakeClock {
+	return &fakeClock{Clock: manualclock.New(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))}
 }
 
 func (c *fakeClock) NewTicker(time.Duration) distrib.Ticker {
@@ -423,20 +394,13 @@ func (c *fakeClock) NewTicker(time.Duration) distrib.Ticker {
 	return t
 }
 
-// advance moves time on and delivers one tick to every ticker, waiting until each is taken.
+// advance moves time on, fires the timers that are due and delivers one tick to every ticker,
+// waiting until each is taken.
 func (c *fakeClock) advance(d time.Duration) {
+	c.Advance(d)
+	now := c.Now()
 	c.mu.Lock()
-	c.now = c.now.Add(d)
-	now, ts := c.now, append([]*fakeTicker(nil), c.tickers...)
-	kept := c.timers[:0]
-	for _, tm := range c.timers {
-		if tm.at.After(now) {
-			kept = append(kept, tm)
-			continue
-		}
-		tm.c <- now
-	}
-	c.timers = kept
+	ts := append([]*fakeTicker(nil), c.tickers...)
 	c.mu.Unlock()
 	for _, t := range ts {
 		select {

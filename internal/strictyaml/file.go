@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 )
 
 // APIVersion is the version every dsnscale file kind declares.
@@ -29,6 +30,21 @@ func (d *Decoder) CheckHeader(h Header, kind string) {
 	if h.Kind != kind {
 		d.ErrorAt("kind", "must be %q, got %q", kind, h.Kind)
 	}
+}
+
+// KindOf reads the top-level kind of a file without decoding it, so that a command can choose
+// the decoder for it; "" when it cannot tell (no such file, a library name, no kind line).
+func KindOf(path string) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if k, ok := strings.CutPrefix(strings.TrimRight(line, " \r"), "kind:"); ok {
+			return strings.Trim(strings.TrimSpace(k), `"'`)
+		}
+	}
+	return ""
 }
 
 // ReadFile reads a file of at most MaxFileBytes. A larger file is an Errors naming the file;

@@ -47,3 +47,17 @@ func TestReadFile(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "a: 1\n", string(b))
 }
+
+func TestKindOf(t *testing.T) {
+	dir := t.TempDir()
+	for name, tc := range map[string]struct{ data, want string }{
+		"plain":   {"apiVersion: dsnscale/v1\nkind: Sweep\n", "Sweep"},
+		"quoted":  {"apiVersion: dsnscale/v1\r\nkind: \"Target\" \r\n", "Target"},
+		"no kind": {"apiVersion: dsnscale/v1\nmetadata: {}\n", ""},
+	} {
+		path := filepath.Join(dir, strings.ReplaceAll(name, " ", "-")+".yaml")
+		require.NoError(t, os.WriteFile(path, []byte(tc.data), 0o644))
+		assert.Equal(t, tc.want, KindOf(path), name)
+	}
+	assert.Equal(t, "", KindOf(filepath.Join(dir, "absent.yaml")))
+}

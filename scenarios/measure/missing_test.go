@@ -164,12 +164,7 @@ func TestTelemetryShortfallIsAnAnomalyOnceSettled(t *testing.T) {
 	v := values(t, res)
 	assert.Equal(t, 643.0, v["telemetry_events_found"].Value, "asked again until the count stopped growing")
 	assert.Equal(t, 5+4, waits, "asked until four readings in a row found nothing more")
-	var lost []Anomaly
-	for _, a := range res.Anomalies {
-		if strings.HasPrefix(a.Summary, "telemetry events") {
-			lost = append(lost, a)
-		}
-	}
+	lost := eventAnomalies(res)
 	require.Len(t, lost, 1)
 	assert.Equal(t, "telemetry events: 643 found again of 1,237 sent (594 not found by the end of the run)", lost[0].Summary)
 	assert.Equal(t, 594.0, lost[0].Count)
@@ -250,13 +245,19 @@ func TestRolledUpEventsAreAccountedForNotLost(t *testing.T) {
 	in.Telemetry.Events = 1250
 	res = measureOne(t, "telemetry", in)
 	assert.Equal(t, 50.0, values(t, res)["telemetry_events_lost"].Value)
-	var lost []Anomaly
-	for _, a := range res.Anomalies {
-		if strings.HasPrefix(a.Summary, "telemetry events") {
-			lost = append(lost, a)
-		}
-	}
+	lost := eventAnomalies(res)
 	require.Len(t, lost, 1)
 	assert.Equal(t, "telemetry events: 300 found again and 900 rolled up into series of 1,250 sent (50 neither by the end of the run)", lost[0].Summary)
 	assert.Equal(t, 50.0, lost[0].Count)
+}
+
+// eventAnomalies are the anomalies of res about telemetry events.
+func eventAnomalies(res Result) []Anomaly {
+	var out []Anomaly
+	for _, a := range res.Anomalies {
+		if strings.HasPrefix(a.Summary, "telemetry events") {
+			out = append(out, a)
+		}
+	}
+	return out
 }

@@ -1,15 +1,12 @@
 package runner
 
 import (
-	"context"
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/dsnscale/dsnscale/reports"
-	"github.com/dsnscale/dsnscale/scenarios"
 	"github.com/dsnscale/dsnscale/scripts/testservers"
 )
 
@@ -27,15 +24,7 @@ controlPlane:
   mode: inprocess
   tsdb: ${tsdb}
 steps:
-  - name: boot
-    until: {connected: 100%}
-    timeout: 60s
-  - name: seed
-    until: converged
-    timeout: 60s
-    actions:
-      - {kind: seed-intent, params: {tenants: "1", policies: "2", rules: "2"}}
-  - name: outage
+` + bootAndSeedSteps + `  - name: outage
     duration: 8s
     actions:
       - {kind: change-intent, params: {count: "3", interval: 1s}}
@@ -63,11 +52,7 @@ func TestEngineBackendUnreachable(t *testing.T) {
 		t.Skip("runs a control plane and a simulated fleet for about 20s")
 	}
 	vm := testservers.Require(t, testservers.VMURL)
-	s, err := scenarios.Parse("backend.yaml", []byte(backendScenario), map[string]string{"tsdb": vm}, "")
-	require.NoError(t, err)
-	out, err := Run(context.Background(), s, Options{Dir: filepath.Join(t.TempDir(), "run"), Logger: testLogger(t)})
-	require.NoError(t, err)
-	run := out.Run
+	run := runScenario(t, "backend.yaml", backendScenario, map[string]string{"tsdb": vm}, Options{})
 	for _, v := range run.SLOs {
 		t.Logf("SLO %s: pass %v %v %s", v.Name, v.Pass, *v.Observed, v.Reason)
 	}

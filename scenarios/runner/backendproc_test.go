@@ -1,7 +1,6 @@
 package runner
 
 import (
-	"context"
 	"net"
 	"os/exec"
 	"path/filepath"
@@ -13,7 +12,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dsnscale/dsnscale/reports"
-	"github.com/dsnscale/dsnscale/scenarios"
 	"github.com/dsnscale/dsnscale/scripts/testservers"
 )
 
@@ -36,15 +34,7 @@ controlPlane:
       command: ["${vm}", "-storageDataPath=${data}", "-httpListenAddr=127.0.0.1:${port}"]
       url: http://127.0.0.1:${port}
 steps:
-  - name: boot
-    until: {connected: 100%}
-    timeout: 60s
-  - name: seed
-    until: converged
-    timeout: 60s
-    actions:
-      - {kind: seed-intent, params: {tenants: "1", policies: "2", rules: "2"}}
-  - name: outage
+` + bootAndSeedSteps + `  - name: outage
     duration: 9s
     actions:
       - {kind: change-intent, params: {count: "3", interval: 2s}}
@@ -79,12 +69,8 @@ func TestEngineBackendProcessFaults(t *testing.T) {
 	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 	require.NoError(t, ln.Close())
 	dir := t.TempDir()
-	s, err := scenarios.Parse("backend-process.yaml", []byte(backendProcScenario),
-		map[string]string{"vm": vm, "port": port, "data": filepath.Join(dir, "vm")}, "")
-	require.NoError(t, err)
-	out, err := Run(context.Background(), s, Options{Dir: filepath.Join(dir, "run"), Logger: testLogger(t)})
-	require.NoError(t, err)
-	run := out.Run
+	run := runScenario(t, "backend-process.yaml", backendProcScenario,
+		map[string]string{"vm": vm, "port": port, "data": filepath.Join(dir, "vm")}, Options{Dir: filepath.Join(dir, "run")})
 	assert.Equal(t, reports.ResultPass, run.Result, "%s %v %v", run.Error, run.Steps, run.SLOs)
 	require.Len(t, run.Faults, 2)
 	for _, f := range run.Faults {

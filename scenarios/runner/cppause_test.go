@@ -1,8 +1,6 @@
 package runner
 
 import (
-	"context"
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -10,7 +8,6 @@ import (
 
 	"github.com/dsnscale/dsnscale/internal/testbin"
 	"github.com/dsnscale/dsnscale/reports"
-	"github.com/dsnscale/dsnscale/scenarios"
 )
 
 const cpPauseScenario = `apiVersion: dsnscale/v1
@@ -53,11 +50,7 @@ func TestEngineControlPlanePause(t *testing.T) {
 	}
 	bin, err := testbin.Build()
 	require.NoError(t, err)
-	s, err := scenarios.Parse("cp-pause.yaml", []byte(cpPauseScenario), nil, "")
-	require.NoError(t, err)
-	out, err := Run(context.Background(), s, Options{Dir: filepath.Join(t.TempDir(), "run"), Binary: bin, Fleets: newAgentFleet, Logger: testLogger(t)})
-	require.NoError(t, err)
-	run := out.Run
+	run := runScenario(t, "cp-pause.yaml", cpPauseScenario, nil, Options{Binary: bin, Fleets: newAgentFleet})
 	assert.Equal(t, reports.ResultPass, run.Result, "%s %v %v", run.Error, run.Steps, run.SLOs)
 	require.Len(t, run.Faults, 1)
 	f := run.Faults[0]

@@ -67,6 +67,23 @@ func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
+// runScenario parses a test scenario with params and runs it with opts, into a fresh directory
+// and logging to the test unless opts say otherwise; the run must complete.
+func runScenario(t *testing.T, name, src string, params map[string]string, opts Options) *reports.Run {
+	t.Helper()
+	s, err := scenarios.Parse(name, []byte(src), params, "")
+	require.NoError(t, err)
+	if opts.Dir == "" {
+		opts.Dir = filepath.Join(t.TempDir(), "run")
+	}
+	if opts.Logger == nil {
+		opts.Logger = testLogger(t)
+	}
+	out, err := Run(context.Background(), s, opts)
+	require.NoError(t, err)
+	return out.Run
+}
+
 func TestEngineWithReferenceAgents(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a control plane and a fleet for about 10s")
@@ -263,6 +280,18 @@ func TestEngineControlPlaneRestart(t *testing.T) {
 	}
 }
 
+// bootAndSeedSteps are the first steps of most test scenarios: the whole fleet connects,
+// then intent is seeded and converges.
+const bootAndSeedSteps = `  - name: boot
+    until: {connected: 100%}
+    timeout: 60s
+  - name: seed
+    until: converged
+    timeout: 60s
+    actions:
+      - {kind: seed-intent, params: {tenants: "1", policies: "2", rules: "2"}}
+`
+
 const simFaultsScenario = `apiVersion: dsnscale/v1
 kind: Scenario
 metadata:
@@ -272,15 +301,7 @@ seed: 7
 fleet:
   size: 30
 steps:
-  - name: boot
-    until: {connected: 100%}
-    timeout: 60s
-  - name: seed
-    until: converged
-    timeout: 60s
-    actions:
-      - {kind: seed-intent, params: {tenants: "1", policies: "2", rules: "2"}}
-  - name: faults
+` + bootAndSeedSteps + `  - name: faults
     duration: 6s
     faults:
       - {kind: dsn-crash, target: {count: 5}, delay: 500ms, duration: 3s}
@@ -299,12 +320,7 @@ func TestEngineSimulatedFleetFaults(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a control plane and a simulated fleet for about 15s")
 	}
-	s, err := scenarios.Parse("sim-faults.yaml", []byte(simFaultsScenario), nil, "")
-	require.NoError(t, err)
-	dir := filepath.Join(t.TempDir(), "run")
-	out, err := Run(context.Background(), s, Options{Dir: dir, Logger: testLogger(t)})
-	require.NoError(t, err)
-	run := out.Run
+	run := runScenario(t, "sim-faults.yaml", simFaultsScenario, nil, Options{})
 	assert.Equal(t, reports.ResultPass, run.Result, "%s %v %v", run.Error, run.Steps, run.SLOs)
 	require.Len(t, run.Faults, 2)
 	for _, f := range run.Faults {

@@ -27,15 +27,7 @@ seed: 3
 fleet:
   size: 8
 steps:
-  - name: boot
-    until: {connected: 100%}
-    timeout: 60s
-  - name: seed
-    until: converged
-    timeout: 60s
-    actions:
-      - {kind: seed-intent, params: {tenants: "1", policies: "2", rules: "2"}}
-  - name: changes
+` + bootAndSeedSteps + `  - name: changes
     duration: 6s
     actions:
       - {kind: change-intent, params: {count: "8", interval: 500ms}}
@@ -139,11 +131,7 @@ func TestFaultsRepeatEvery(t *testing.T) {
 		t.Skip("runs a control plane and a simulated fleet for about 10s")
 	}
 	picks := func() [][]string {
-		s, err := scenarios.Parse("repeat.yaml", []byte(repeatScenario), nil, "")
-		require.NoError(t, err)
-		out, err := Run(context.Background(), s, Options{Dir: filepath.Join(t.TempDir(), "run"), Logger: testLogger(t)})
-		require.NoError(t, err)
-		run := out.Run
+		run := runScenario(t, "repeat.yaml", repeatScenario, nil, Options{})
 		require.Equal(t, reports.ResultPass, run.Result, "%s %v", run.Error, run.Steps)
 		var start time.Time
 		for _, st := range run.Steps {

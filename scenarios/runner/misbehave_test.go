@@ -1,15 +1,12 @@
 package runner
 
 import (
-	"context"
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/dsnscale/dsnscale/reports"
-	"github.com/dsnscale/dsnscale/scenarios"
 )
 
 const misbehaveScenario = `apiVersion: dsnscale/v1
@@ -21,15 +18,7 @@ seed: 11
 fleet:
   size: 12
 steps:
-  - name: boot
-    until: {connected: 100%}
-    timeout: 60s
-  - name: seed
-    until: converged
-    timeout: 60s
-    actions:
-      - {kind: seed-intent, params: {tenants: "1", policies: "2", rules: "2"}}
-  - name: misbehave
+` + bootAndSeedSteps + `  - name: misbehave
     duration: 4s
     actions:
       - {kind: change-intent, params: {count: "2", interval: 1s}}
@@ -52,11 +41,7 @@ func TestEngineDSNMisbehaviourFaults(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a control plane and a simulated fleet for about 15s")
 	}
-	s, err := scenarios.Parse("misbehave.yaml", []byte(misbehaveScenario), nil, "")
-	require.NoError(t, err)
-	out, err := Run(context.Background(), s, Options{Dir: filepath.Join(t.TempDir(), "run"), Logger: testLogger(t)})
-	require.NoError(t, err)
-	run := out.Run
+	run := runScenario(t, "misbehave.yaml", misbehaveScenario, nil, Options{})
 	assert.Equal(t, reports.ResultPass, run.Result, "%s %v", run.Error, run.Steps)
 	require.Len(t, run.Faults, 6)
 	for _, f := range run.Faults {

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/dsnscale/dsnscale/internal/cliargs"
 	"github.com/dsnscale/dsnscale/reports"
 	"github.com/dsnscale/dsnscale/scenarios"
 	"github.com/dsnscale/dsnscale/scenarios/runner"
@@ -46,42 +47,28 @@ type runArgs struct {
 
 func parseRunArgs(args []string) (runArgs, error) {
 	var ra runArgs
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		isFlag := strings.HasPrefix(a, "-") && a != "-"
-		if !isFlag {
-			if ra.target != "" {
-				return ra, fmt.Errorf("unexpected argument %q: one scenario at a time", a)
+	for sc := cliargs.New(args); sc.Next(); {
+		if !sc.IsFlag() {
+			if err := sc.One(&ra.target, "scenario"); err != nil {
+				return ra, err
 			}
-			ra.target = a
 			continue
 		}
-		needValue := func() (string, error) {
-			if hasValue {
-				return value, nil
-			}
-			if i+1 >= len(args) {
-				return "", fmt.Errorf("%s needs a value", a)
-			}
-			i++
-			return args[i], nil
-		}
-		switch name {
+		switch sc.Name() {
 		case "set":
-			v, err := needValue()
+			v, err := sc.Value()
 			if err != nil {
 				return ra, err
 			}
 			ra.set = append(ra.set, v)
 		case "out":
-			v, err := needValue()
+			v, err := sc.Value()
 			if err != nil {
 				return ra, err
 			}
 			ra.out = v
 		case "repeat":
-			v, err := needValue()
+			v, err := sc.Value()
 			if err != nil {
 				return ra, err
 			}
@@ -89,20 +76,20 @@ func parseRunArgs(args []string) (runArgs, error) {
 				return ra, err
 			}
 		case "target":
-			v, err := needValue()
+			v, err := sc.Value()
 			if err != nil {
 				return ra, err
 			}
 			ra.targetFile = v
 		case "plan":
-			if hasValue {
-				return ra, errors.New("--plan takes no value")
+			if err := sc.NoValue(); err != nil {
+				return ra, err
 			}
 			ra.plan = true
 		case "h", "help":
-			return ra, errHelp
+			return ra, cliargs.ErrHelp
 		default:
-			return ra, fmt.Errorf("unknown flag %s", a)
+			return ra, fmt.Errorf("unknown flag %s", sc.Arg())
 		}
 	}
 	if ra.target == "" {
@@ -111,18 +98,11 @@ func parseRunArgs(args []string) (runArgs, error) {
 	return ra, nil
 }
 
-var errHelp = errors.New("help")
-
 // Run is `dsnscale run NAME|FILE [--set k=v]... [--out DIR] [--plan] [--repeat N]`.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	ra, err := parseRunArgs(args)
-	if errors.Is(err, errHelp) {
-		fmt.Fprintln(stdout, runUsage)
-		return ExitOK
-	}
 	if err != nil {
-		fmt.Fprintf(stderr, "dsnscale run: %v\n\n%s\n", err, runUsage)
-		return ExitUsage
+		return cliargs.Refuse(err, "run", runUsage, stdout, stderr)
 	}
 	set, err := scenarios.ParseSet(ra.set)
 	if err != nil {

@@ -9,33 +9,26 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/dsnscale/dsnscale/simdsn/netproxy/netproxytest"
 )
 
-// echo is a loopback echo server.
-func echo(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// startProxy starts a proxy in front of an echo server, closed when the test ends.
+func startProxy(t *testing.T) *Proxy {
+	t.Helper()
+	p, err := Start(netproxytest.Echo(t), nil)
 	require.NoError(t, err)
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				r := bufio.NewReader(c)
-				for {
-					line, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					_, _ = c.Write([]byte(line))
-				}
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	t.Cleanup(p.Close)
+	return p
+}
+
+// dial connects through p, closed when the test ends.
+func dial(t *testing.T, p *Proxy) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := net.Dial("tcp", p.Addr())
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	return c, bufio.NewReader(c)
 }
 
 func roundTrip(c net.Conn, r *bufio.Reader, msg string) (string, error) {
@@ -47,14 +40,8 @@ func roundTrip(c net.Conn, r *bufio.Reader, msg string) (string, error) {
 }
 
 func TestBlackhole(t *testing.T) {
-	p, err := Start(echo(t), nil)
-	require.NoError(t, err)
-	defer p.Close()
-
-	c, err := net.Dial("tcp", p.Addr())
-	require.NoError(t, err)
-	defer c.Close()
-	r := bufio.NewReader(c)
+	p := startProxy(t)
+	c, r := dial(t, p)
 	got, err := roundTrip(c, r, "one")
 	require.NoError(t, err)
 	assert.Equal(t, "one\n", got)
@@ -101,13 +88,8 @@ func minRTT(t *testing.T, c net.Conn, r *bufio.Reader, n int) time.Duration {
 }
 
 func TestLatencyThroughTheProxy(t *testing.T) {
-	p, err := Start(echo(t), nil)
-	require.NoError(t, err)
-	defer p.Close()
-	c, err := net.Dial("tcp", p.Addr())
-	require.NoError(t, err)
-	defer c.Close()
-	r := bufio.NewReader(c)
+	p := startProxy(t)
+	c, r := dial(t, p)
 	base := minRTT(t, c, r, 5)
 
 	const latency = 200 * time.Millisecond
@@ -122,26 +104,17 @@ func TestLatencyThroughTheProxy(t *testing.T) {
 }
 
 func TestToxicityZeroSparesConnections(t *testing.T) {
-	p, err := Start(echo(t), nil)
-	require.NoError(t, err)
-	defer p.Close()
+	p := startProxy(t)
 	require.NoError(t, p.Add(Toxic{Name: "lat", Type: Latency, Stream: Downstream, Toxicity: 0,
 		Attributes: map[string]int64{"latency": 500}}))
-	c, err := net.Dial("tcp", p.Addr())
-	require.NoError(t, err)
-	defer c.Close()
-	assert.Less(t, minRTT(t, c, bufio.NewReader(c), 3), 250*time.Millisecond)
+	c, r := dial(t, p)
+	assert.Less(t, minRTT(t, c, r, 3), 250*time.Millisecond)
 }
 
 func TestPartitionAndRecovery(t *testing.T) {
-	p, err := Start(echo(t), nil)
-	require.NoError(t, err)
-	defer p.Close()
-	c, err := net.Dial("tcp", p.Addr())
-	require.NoError(t, err)
-	defer c.Close()
-	r := bufio.NewReader(c)
-	_, err = roundTrip(c, r, "one")
+	p := startProxy(t)
+	c, r := dial(t, p)
+	_, err := roundTrip(c, r, "one")
 	require.NoError(t, err)
 
 	require.NoError(t, p.SetDown(true))
@@ -162,9 +135,7 @@ func TestPartitionAndRecovery(t *testing.T) {
 }
 
 func TestBadToxics(t *testing.T) {
-	p, err := Start(echo(t), nil)
-	require.NoError(t, err)
-	defer p.Close()
+	p := startProxy(t)
 	for _, tx := range []Toxic{
 		{Name: "a", Type: Latency, Stream: Downstream, Toxicity: 1.5},
 		{Name: "b", Type: Bandwidth, Stream: Downstream, Toxicity: 1, Attributes: map[string]int64{"rate": 0}},
@@ -179,7 +150,7 @@ func TestBadToxics(t *testing.T) {
 }
 
 func TestCloseLeavesNothing(t *testing.T) {
-	p, err := Start(echo(t), nil)
+	p, err := Start(netproxytest.Echo(t), nil)
 	require.NoError(t, err)
 	require.NoError(t, p.Add(Toxic{Name: "lat", Type: Latency, Stream: Downstream, Toxicity: 1, Attributes: map[string]int64{"latency": 50}}))
 	c, err := net.Dial("tcp", p.Addr())

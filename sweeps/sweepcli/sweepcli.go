@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dsnscale/dsnscale/internal/cliargs"
+	"github.com/dsnscale/dsnscale/internal/strictyaml"
 	"github.com/dsnscale/dsnscale/scenarios"
 	"github.com/dsnscale/dsnscale/sweeps"
 )
@@ -47,49 +49,28 @@ type args struct {
 	out    string
 }
 
-var errHelp = errors.New("help")
-
 func parse(list []string) (args, error) {
 	var a args
-	for i := 0; i < len(list); i++ {
-		arg := list[i]
-		name, value, hasValue := strings.Cut(strings.TrimLeft(arg, "-"), "=")
-		if !strings.HasPrefix(arg, "-") || arg == "-" {
-			if a.target != "" {
-				return a, fmt.Errorf("unexpected argument %q: one sweep at a time", arg)
+	for sc := cliargs.New(list); sc.Next(); {
+		if !sc.IsFlag() {
+			if err := sc.One(&a.target, "sweep"); err != nil {
+				return a, err
 			}
-			a.target = arg
 			continue
-		}
-		need := func() (string, error) {
-			if hasValue {
-				return value, nil
-			}
-			if i+1 >= len(list) {
-				return "", fmt.Errorf("%s needs a value", arg)
-			}
-			i++
-			return list[i], nil
-		}
-		noValue := func() error {
-			if hasValue {
-				return fmt.Errorf("--%s takes no value", name)
-			}
-			return nil
 		}
 		var err error
 		var v string
-		switch name {
+		switch sc.Name() {
 		case "axis":
-			if v, err = need(); err == nil {
+			if v, err = sc.Value(); err == nil {
 				a.over.Axes = append(a.over.Axes, v)
 			}
 		case "set":
-			if v, err = need(); err == nil {
+			if v, err = sc.Value(); err == nil {
 				a.over.Set = append(a.over.Set, v)
 			}
 		case "repeat":
-			if v, err = need(); err == nil {
+			if v, err = sc.Value(); err == nil {
 				n, perr := strconv.Atoi(strings.TrimSpace(v))
 				if perr != nil || n < 1 || n > sweeps.MaxRepeat {
 					err = fmt.Errorf("--repeat %q: want a number of runs from 1 to %d", v, sweeps.MaxRepeat)
@@ -97,7 +78,7 @@ func parse(list []string) (args, error) {
 				a.over.Repeat = n
 			}
 		case "budget":
-			if v, err = need(); err == nil {
+			if v, err = sc.Value(); err == nil {
 				d, perr := time.ParseDuration(strings.TrimSpace(v))
 				if perr != nil || d <= 0 {
 					err = fmt.Errorf("--budget %q: want a positive duration such as 30m", v)
@@ -105,27 +86,27 @@ func parse(list []string) (args, error) {
 				a.over.Budget = d
 			}
 		case "max":
-			if v, err = need(); err == nil {
+			if v, err = sc.Value(); err == nil {
 				a.over.Max = v
 			}
 		case "resolution":
-			if v, err = need(); err == nil {
+			if v, err = sc.Value(); err == nil {
 				a.over.Resolution = v
 			}
 		case "out":
-			if v, err = need(); err == nil {
+			if v, err = sc.Value(); err == nil {
 				a.out = v
 			}
 		case "until-fail":
-			err = noValue()
+			err = sc.NoValue()
 			a.over.UntilFail = true
 		case "plan":
-			err = noValue()
+			err = sc.NoValue()
 			a.plan = true
 		case "h", "help":
-			return a, errHelp
+			return a, cliargs.ErrHelp
 		default:
-			err = fmt.Errorf("unknown flag %s", arg)
+			err = fmt.Errorf("unknown flag %s", sc.Arg())
 		}
 		if err != nil {
 			return a, err
@@ -144,7 +125,7 @@ func parse(list []string) (args, error) {
 // file or library name) to sweep with the flags.
 func load(target string) (*sweeps.Sweep, error) {
 	if st, err := os.Stat(target); err == nil && !st.IsDir() {
-		if kindOf(target) == sweeps.Kind {
+		if strictyaml.KindOf(target) == sweeps.Kind {
 			return sweeps.Load(target)
 		}
 		return sweeps.FromScenario(target), nil
@@ -158,13 +139,8 @@ func load(target string) (*sweeps.Sweep, error) {
 // Run is `dsnscale sweep`.
 func Run(ctx context.Context, list []string, stdout, stderr io.Writer) int {
 	a, err := parse(list)
-	if errors.Is(err, errHelp) {
-		fmt.Fprintln(stdout, usage)
-		return ExitOK
-	}
 	if err != nil {
-		fmt.Fprintf(stderr, "dsnscale sweep: %v\n\n%s\n", err, usage)
-		return ExitUsage
+		return cliargs.Refuse(err, "sweep", usage, stdout, stderr)
 	}
 	sw, err := load(a.target)
 	if err != nil {
@@ -243,18 +219,4 @@ func Validate(path string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 	}
 	return ExitUsage
-}
-
-// kindOf reads the top-level kind of a YAML file; "" when it cannot tell.
-func kindOf(path string) string {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if k, ok := strings.CutPrefix(strings.TrimRight(line, " \r"), "kind:"); ok {
-			return strings.Trim(strings.TrimSpace(k), `"'`)
-		}
-	}
-	return ""
 }

@@ -14,60 +14,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/dsnscale/dsnscale/internal/manualclock"
 )
 
-// manualClock only moves when Advance is called.
-type manualClock struct {
-	mu      sync.Mutex
-	now     time.Time
-	waiters []waiter
-}
-
-type waiter struct {
-	at time.Time
-	ch chan time.Time
-}
-
-func newManualClock() *manualClock { return &manualClock{now: time.Unix(1_700_000_000, 0)} }
-
-func (c *manualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *manualClock) After(d time.Duration) <-chan time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	ch := make(chan time.Time, 1)
-	if d <= 0 {
-		ch <- c.now
-		return ch
-	}
-	c.waiters = append(c.waiters, waiter{c.now.Add(d), ch})
-	return ch
-}
-
-func (c *manualClock) pending() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.waiters)
-}
-
-func (c *manualClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	kept := c.waiters[:0]
-	for _, w := range c.waiters {
-		if !w.at.After(c.now) {
-			w.ch <- c.now
-		} else {
-			kept = append(kept, w)
-		}
-	}
-	c.waiters = kept
-}
+func newManualClock() *manualclock.Clock { return manualclock.New(time.Unix(1_700_000_000, 0)) }
 
 // recorder is a sink that records batches and fails as told.
 type recorder struct {
@@ -169,7 +120,7 @@ func TestPartialBatchWaitsForFlushInterval(t *testing.T) {
 	q, err := New(Config{Name: "q", Capacity: 100, BatchSize: 10, FlushInterval: time.Second}, r.sink, WithClock(clk), quiet)
 	require.NoError(t, err)
 	q.Offer(1, 2, 3)
-	require.Eventually(t, func() bool { return clk.pending() == 1 }, 5*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return clk.Pending() == 1 }, 5*time.Second, time.Millisecond)
 	assert.Empty(t, r.items(), "a partial batch must wait for the flush interval")
 	clk.Advance(time.Second)
 	require.Eventually(t, func() bool { return len(r.items()) == 3 }, 5*time.Second, time.Millisecond)
@@ -226,7 +177,7 @@ func TestRetriesWithBackoff(t *testing.T) {
 	require.NoError(t, err)
 	q.Offer(1, 2, 3)
 	for range 2 {
-		require.Eventually(t, func() bool { return clk.pending() == 1 }, 5*time.Second, time.Millisecond)
+		require.Eventually(t, func() bool { return clk.Pending() == 1 }, 5*time.Second, time.Millisecond)
 		clk.Advance(4 * time.Second)
 	}
 	require.Eventually(t, func() bool { return len(r.items()) == 3 }, 5*time.Second, time.Millisecond)
