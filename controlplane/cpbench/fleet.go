@@ -39,20 +39,11 @@ func init() {
 // headline cp_propagation_*), and a storm of every session reconnecting at once while the API
 // is in use.
 func runFleet(ctx context.Context, env benchfig.Env) (map[string]float64, error) {
-	cp, err := startCP(ctx, env.Binary, env.WorkDir)
+	cp, policy, base, err := startSeeded(ctx, env)
 	if err != nil {
 		return nil, err
 	}
 	defer cp.Stop()
-	policy, err := seedIntent(ctx, cp.api)
-	if err != nil {
-		return nil, err
-	}
-	time.Sleep(time.Second) // let the process settle before the baseline
-	base, err := procstat.Read(cp.PID())
-	if err != nil {
-		return nil, err
-	}
 
 	figs := map[string]float64{}
 	tracker := newAckTracker(FleetSize)
@@ -166,6 +157,25 @@ func runPool(ctx context.Context, cp *cpProcess, cfgs []agent.Config) (*agent.Po
 }
 
 // seedIntent creates a tenant, two networks and a policy selecting every benchmark DSN.
+// startSeeded starts the control plane for a fleet benchmark, seeds the intent whose policy the
+// benchmark changes, and reads the process's baseline once it has settled.
+func startSeeded(ctx context.Context, env benchfig.Env) (*cpProcess, *model.Object, procstat.Sample, error) {
+	cp, err := startCP(ctx, env.Binary, env.WorkDir)
+	if err != nil {
+		return nil, nil, procstat.Sample{}, err
+	}
+	policy, err := seedIntent(ctx, cp.api)
+	if err == nil {
+		time.Sleep(time.Second) // let the process settle before the baseline
+		var base procstat.Sample
+		if base, err = procstat.Read(cp.PID()); err == nil {
+			return cp, policy, base, nil
+		}
+	}
+	cp.Stop()
+	return nil, nil, procstat.Sample{}, err
+}
+
 func seedIntent(ctx context.Context, api *client.Client) (*model.Object, error) {
 	objs := []*model.Object{
 		{APIVersion: model.APIVersion, Kind: model.KindTenant, Metadata: model.Metadata{Name: "acme"}, Spec: mustJSON(model.TenantSpec{})},

@@ -40,20 +40,11 @@ func init() {
 // in the field), the control plane's memory per DSN, and the propagation of changes made through the
 // API to every DSN's ack (cp_propagation_*_conn_per_dsn).
 func runFleetPerDSN(ctx context.Context, env benchfig.Env) (map[string]float64, error) {
-	cp, err := startCP(ctx, env.Binary, env.WorkDir)
+	cp, policy, base, err := startSeeded(ctx, env)
 	if err != nil {
 		return nil, err
 	}
 	defer cp.Stop()
-	policy, err := seedIntent(ctx, cp.api)
-	if err != nil {
-		return nil, err
-	}
-	time.Sleep(time.Second) // let the process settle before the baseline
-	base, err := procstat.Read(cp.PID())
-	if err != nil {
-		return nil, err
-	}
 	tok, err := cp.api.CreateBootstrapToken(ctx, client.BootstrapTokenSpec{Tenant: "acme", Uses: PerDSNFleetSize, Description: "cp_fleet_conn_per_dsn benchmark"})
 	if err != nil {
 		return nil, fmt.Errorf("DSN token: %w", err)
