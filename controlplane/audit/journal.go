@@ -75,10 +75,10 @@ func (c JournalConfig) Validate() error {
 }
 
 // Journal is the durable audit trail: Append stores a record in a JetStream stream (file
-// storage, acknowledged; records appended together share a message) and returns; a durable consumer indexes the stream into the search
-// backend in batches, acknowledging records only once written, so that a failed index write is
-// retried rather than lost. Indexing is at least once: a batch whose acknowledgement was lost
-// is indexed again.
+// storage, acknowledged; records appended together share a message) and returns; a durable
+// consumer indexes the stream into the search backend in batches, acknowledging records only
+// once written, so that a failed index write is retried rather than lost. Indexing is at least
+// once: a batch whose acknowledgement was lost is indexed again.
 type Journal struct {
 	cfg     JournalConfig
 	log     *slog.Logger
