@@ -33,7 +33,7 @@ type RateLimits struct {
 }
 
 // Default rate limits. DefaultTotalRate is sized from the capacity the reference control plane
-// measures with its security on (`dsnscale bench --run cp-api`: cp_api_get_per_s_secure held
+// measures with its security on (`dsnscale bench --run cp-api`: cp_api_get_per_s_secure_limits_raised held
 // 3,097 single-object GETs a second and failed at 3,269, on two cores shared with the load
 // generator): the total sheds what the server could not serve anyway, with 429s and
 // Retry-After rather than queues and timeouts, and no lower. (Writes cost more: the same run
