@@ -27,6 +27,9 @@ type FleetConfig struct {
 	Security *bus.Security
 	// UnitProxies puts a proxy before each fleet unit's bus link, for network faults.
 	UnitProxies bool
+	// HarnessListen and HarnessAdvertise place the harness link for units outside the harness
+	// process (empty: loopback).
+	HarnessListen, HarnessAdvertise string
 }
 
 // LinkedFleet is implemented by fleets whose units reach the bus through proxies: network

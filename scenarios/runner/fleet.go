@@ -56,6 +56,7 @@ func newSimFleet(ctx context.Context, cfg FleetConfig, log *slog.Logger) (Fleet,
 		Driver: cfg.Driver, NATSURL: cfg.NATSURL, Count: cfg.Size, Map: m,
 		Seed: uint64(cfg.Seed), WorkDir: cfg.Dir, Binary: cfg.Binary, Logger: log,
 		Security: cfg.Security, UnitProxies: cfg.UnitProxies,
+		HarnessListen: cfg.HarnessListen, HarnessAdvertise: cfg.HarnessAdvertise,
 	})
 	if err != nil {
 		return nil, err
