@@ -301,6 +301,10 @@ func (f *Fleet) DSNs() []DSNInfo { return append([]DSNInfo(nil), f.dsns...) }
 // Units lists the fleet's units.
 func (f *Fleet) Units() []UnitInfo { return append([]UnitInfo(nil), f.units...) }
 
+// UnitUsage is what each unit running outside the harness reported of its own resource use
+// and host; units in the harness process report nothing.
+func (f *Fleet) UnitUsage() map[string]record.UnitUsage { return f.col.Usage() }
+
 // Size is the number of DSNs.
 func (f *Fleet) Size() int { return len(f.dsns) }
 

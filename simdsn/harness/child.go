@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dsnscale/dsnscale/internal/procstat"
 	"github.com/dsnscale/dsnscale/simdsn/bus"
 	"github.com/dsnscale/dsnscale/simdsn/engine"
 	"github.com/dsnscale/dsnscale/simdsn/record"
@@ -184,6 +185,7 @@ func RunChild(ctx context.Context, a ChildArgs, log *slog.Logger) error {
 	done := make(chan error, 1)
 	go func() { done <- eng.Run(ctx) }()
 	go w.flushLoop(ctx)
+	go reportUsage(ctx, a.Unit, w, usageInterval)
 	stop := func() error {
 		cancel()
 		w.detach()
@@ -221,6 +223,29 @@ func RunChild(ctx context.Context, a ChildArgs, log *slog.Logger) error {
 			_, _ = w.Write(append(rec, '\n'))
 		}
 		log.Info("unit re-attached", "unit", a.Unit)
+	}
+}
+
+// usageInterval is how often a unit reports its own resource use.
+const usageInterval = 5 * time.Second
+
+// reportUsage has the unit report its process's CPU and memory, and the host it runs on, now
+// and every interval: the harness cannot read them itself from a unit on another host.
+func reportUsage(ctx context.Context, unit string, w *lineWriter, interval time.Duration) {
+	host, _ := os.Hostname()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if s, err := procstat.Read(0); err == nil {
+			rec, _ := json.Marshal(record.Record{At: time.Now().UnixNano(), Type: record.TypeUsage, Unit: unit, Host: host,
+				CPU: s.CPUSeconds, RSS: s.RSSBytes})
+			_, _ = w.Write(append(rec, '\n'))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
 	}
 }
 
