@@ -42,6 +42,7 @@ type reportView struct {
 	Faults               []faultRow
 	Steps                []stepRow
 	Components           []componentRow
+	Units                []unitRow
 	Env, Params          []keyValue
 }
 
@@ -75,6 +76,7 @@ func RenderHTML(w io.Writer, r *Run) error {
 		Faults:       faultRows(r),
 		Steps:        stepRows(r),
 		Components:   componentRows(r),
+		Units:        unitRows(r),
 		Env:          environmentRows(r),
 		Params:       sortedPairs(r.Params),
 	}

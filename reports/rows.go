@@ -3,6 +3,7 @@ package reports
 import (
 	"sort"
 	"strconv"
+	"strings"
 )
 
 // The rows below are what the HTML and Markdown renderers print; building them once keeps the
@@ -157,6 +158,37 @@ func componentRows(r *Run) []componentRow {
 			cores = FormatNumber(c.CPUSeconds / dur)
 		}
 		out[i] = componentRow{Name: c.Name, CPUSeconds: FormatNumber(c.CPUSeconds) + " s", MeanCores: cores, PeakRSS: formatBytes(float64(c.PeakRSSBytes))}
+	}
+	return out
+}
+
+// unitRow is a unit of the fleet with where it ran and what it used.
+type unitRow struct {
+	Name, Place, Host, DSNs, CPUSeconds, PeakRSS, PerDSN string
+}
+
+// unitRows lists the units by host, then name, so that what ran together reads together.
+func unitRows(r *Run) []unitRow {
+	units := append([]Unit(nil), r.Units...)
+	sort.SliceStable(units, func(i, j int) bool {
+		if units[i].Host != units[j].Host {
+			return units[i].Host < units[j].Host
+		}
+		return units[i].Name < units[j].Name
+	})
+	out := make([]unitRow, len(units))
+	for i, u := range units {
+		row := unitRow{Name: u.Name, Place: strings.Trim(u.Site+"/"+u.Rack, "/"), Host: u.Host, DSNs: strconv.Itoa(u.DSNs)}
+		if u.Missing != "" {
+			row.Host, row.CPUSeconds, row.PeakRSS, row.PerDSN = "missing: "+u.Missing, "missing", "missing", "missing"
+		} else {
+			row.CPUSeconds, row.PeakRSS = FormatNumber(u.CPUSeconds)+" s", formatBytes(float64(u.PeakRSSBytes))
+			row.PerDSN = "n/a"
+			if u.DSNs > 0 {
+				row.PerDSN = formatBytes(float64(u.PeakRSSBytes) / float64(u.DSNs))
+			}
+		}
+		out[i] = row
 	}
 	return out
 }

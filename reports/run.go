@@ -76,6 +76,24 @@ type Run struct {
 	API API `json:"api,omitzero"`
 	// Components is the resource use of each process role (control plane, fleet, harness).
 	Components []Component `json:"components,omitempty"`
+	// Units are the fleet's units that ran outside the harness process, with where they ran
+	// and their own resource use, as they reported it.
+	Units []Unit `json:"units,omitempty"`
+}
+
+// Unit is one unit of the fleet (a rack of DSNs in a process or container of its own).
+type Unit struct {
+	Name string `json:"name"`
+	Site string `json:"site,omitempty"`
+	Rack string `json:"rack,omitempty"`
+	Host string `json:"host,omitempty"`
+	DSNs int    `json:"dsns"`
+	// CPUSeconds adds up the unit's processes over the run; PeakRSSBytes is the highest
+	// resident memory it reported.
+	CPUSeconds   float64 `json:"cpuSeconds"`
+	PeakRSSBytes int64   `json:"peakRSSBytes"`
+	// Missing says why there are no figures (the unit never reported them).
+	Missing string `json:"missing,omitempty"`
 }
 
 // Scenario is the scenario the run executed, with the text of its file so that the record

@@ -137,6 +137,7 @@ func (r *Run) Validate() error {
 	c.series("api.requests", r.API.Requests, UnitPerSecond, false)
 	c.series("api.errors", r.API.Errors, UnitPerSecond, false)
 	c.components(r.Components)
+	c.units(r.Units)
 	return c.err()
 }
 
@@ -381,6 +382,22 @@ func (c *checker) convergence(cs []IntentChange) {
 				c.add(fp, "%v is less than %s %v", *t, prevName, prev)
 			}
 			prev, prevName = *t, names[k]
+		}
+	}
+}
+
+func (c *checker) units(us []Unit) {
+	seen := map[string]int{}
+	for i, u := range us {
+		p := fmt.Sprintf("units[%d]", i)
+		c.required(p+".name", u.Name)
+		if j, dup := seen[u.Name]; dup && u.Name != "" {
+			c.add(p+".name", "%q repeats units[%d]", u.Name, j)
+		}
+		seen[u.Name] = i
+		c.finite(p+".cpuSeconds", u.CPUSeconds)
+		if u.DSNs < 0 || u.CPUSeconds < 0 || u.PeakRSSBytes < 0 {
+			c.add(p, "dsns, cpuSeconds and peakRSSBytes must not be negative")
 		}
 	}
 }

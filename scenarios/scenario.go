@@ -128,6 +128,20 @@ type FleetSpec struct {
 	// AdmissionDeadline is how long a DSN may stay admitting before the step it is in fails
 	// with the reasons the DSNs gave (default 1m).
 	AdmissionDeadline time.Duration `yaml:"admissionDeadline"`
+	// Harness is where units that run outside the harness process reach it (the harness link,
+	// mutual TLS with the run's own CA) and the units' bus proxies. The default, loopback, suits
+	// units on this host; units on other hosts need addresses they can reach.
+	Harness HarnessSpec `yaml:"harness"`
+}
+
+// HarnessSpec places the harness's endpoints for units outside its process.
+type HarnessSpec struct {
+	// Listen is the host:port the harness link listens on (default 127.0.0.1:0); the units'
+	// bus proxies listen on its host too.
+	Listen string `yaml:"listen"`
+	// Advertise is the host:port units dial (default: where Listen got); its host is also the
+	// host of the bus proxy URLs units are given.
+	Advertise string `yaml:"advertise"`
 }
 
 // Control-plane modes.

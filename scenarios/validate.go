@@ -6,6 +6,7 @@ import (
 	"github.com/dsnscale/dsnscale/controlplane/ingest"
 	"maps"
 	"math"
+	"net"
 	"net/url"
 	"regexp"
 	"slices"
@@ -61,6 +62,17 @@ func validateFleet(s *Scenario, d *strictyaml.Decoder) {
 	}
 	if f.AdmissionDeadline < 0 {
 		d.ErrorAt("fleet.admissionDeadline", "must not be negative, got %s", f.AdmissionDeadline)
+	}
+	for _, a := range []struct{ field, v string }{{"fleet.harness.listen", f.Harness.Listen}, {"fleet.harness.advertise", f.Harness.Advertise}} {
+		if a.v == "" {
+			continue
+		}
+		if _, port, err := net.SplitHostPort(a.v); err != nil || port == "" {
+			d.ErrorAt(a.field, "want host:port, got %q", a.v)
+		}
+	}
+	if (f.Harness != HarnessSpec{}) && f.Driver == DefaultDriver {
+		d.ErrorAt("fleet.harness", "the %s driver runs its DSNs inside the harness: it has no units to reach it", f.Driver)
 	}
 	if f.Traffic != "" {
 		if err := CheckTraffic(f.Traffic, s.Dir); err != nil {

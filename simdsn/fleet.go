@@ -73,6 +73,9 @@ type Config struct {
 	// Binary is the dsnscale binary for the process and docker drivers (default: this
 	// executable).
 	Binary string
+	// HarnessListen and HarnessAdvertise place the harness link (and the units' bus proxies)
+	// for drivers whose units run outside the harness process (empty: loopback).
+	HarnessListen, HarnessAdvertise string
 	// Security, when set, is how DSNs get their bus identities from a control plane that
 	// requires mutual TLS: with a gateway token (shared connections) the fleet obtains one
 	// gateway identity for all its units; with a DSN token (per-DSN connections) each DSN admits
@@ -239,6 +242,7 @@ func New(ctx context.Context, cfg Config) (*Fleet, error) {
 	}
 	plan := &driver.Plan{Map: cfg.Map, Stages: cfg.Stages, Seed: cfg.Seed, Workers: cfg.Workers,
 		WorkDir: cfg.WorkDir, Binary: cfg.Binary, Logger: cfg.Logger, UnitProxies: cfg.UnitProxies,
+		HarnessListen: cfg.HarnessListen, HarnessAdvertise: cfg.HarnessAdvertise,
 		Bus: bus.Config{URL: cfg.NATSURL, Mode: cfg.Conn, DSNsPerConn: cfg.DSNsPerConn, PingInterval: cfg.PingInterval,
 			Security: sec, Logger: cfg.Logger}}
 	expect := map[string]string{}
@@ -296,6 +300,10 @@ func (f *Fleet) DSNs() []DSNInfo { return append([]DSNInfo(nil), f.dsns...) }
 
 // Units lists the fleet's units.
 func (f *Fleet) Units() []UnitInfo { return append([]UnitInfo(nil), f.units...) }
+
+// UnitUsage is what each unit running outside the harness reported of its own resource use
+// and host; units in the harness process report nothing.
+func (f *Fleet) UnitUsage() map[string]record.UnitUsage { return f.col.Usage() }
 
 // Size is the number of DSNs.
 func (f *Fleet) Size() int { return len(f.dsns) }

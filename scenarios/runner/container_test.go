@@ -95,6 +95,18 @@ func TestEngineContainerFaults(t *testing.T) {
 		d := f.End.Sub(f.Start).Seconds()
 		assert.True(t, d >= 4 && d < 11, "%s in effect %.1fs", f.Kind, d)
 	}
+	// Each unit said where it ran and what it used, the restarted one too.
+	require.Len(t, run.Units, 4)
+	for _, u := range run.Units {
+		assert.Empty(t, u.Missing, u.Name)
+		assert.NotEmpty(t, u.Host, u.Name)
+		assert.Equal(t, 4, u.DSNs, u.Name)
+		assert.Positive(t, u.CPUSeconds, u.Name)
+		assert.Positive(t, u.PeakRSSBytes, u.Name)
+	}
+	html, err := os.ReadFile(filepath.Join(dir, "run", "report.html"))
+	require.NoError(t, err)
+	assert.Contains(t, string(html), `<h3 id="units">Units</h3>`)
 	// Nothing is left behind: no container of the run, paused or not.
 	ps, err := exec.Command("docker", "ps", "-a", "--filter", "label=dsnscale.sim.unit", "--format", "{{.Names}} {{.Status}}").Output()
 	require.NoError(t, err)

@@ -301,6 +301,7 @@ func (e *engine) run(ctx context.Context) error {
 		Size: e.s.Fleet.Size, Driver: e.s.Fleet.Driver, Traffic: e.trafficPath(),
 		NATSURL: e.cp.NATSURL(), Dir: filepath.Join(e.dir, "fleet"), Seed: e.s.Seed, Binary: e.opts.Binary,
 		Security: e.cp.FleetSecurity(), UnitProxies: paths[faults.PathFleet],
+		HarnessListen: e.s.Fleet.Harness.Listen, HarnessAdvertise: e.s.Fleet.Harness.Advertise,
 	}, e.log)
 	if err != nil {
 		return fmt.Errorf("fleet: %w", err)

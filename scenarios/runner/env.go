@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dsnscale/dsnscale/faults"
+	"github.com/dsnscale/dsnscale/reports"
 	"github.com/dsnscale/dsnscale/scenarios/measure"
 	"github.com/dsnscale/dsnscale/simdsn/bus"
 )
@@ -27,6 +28,9 @@ type FleetConfig struct {
 	Security *bus.Security
 	// UnitProxies puts a proxy before each fleet unit's bus link, for network faults.
 	UnitProxies bool
+	// HarnessListen and HarnessAdvertise place the harness link for units outside the harness
+	// process (empty: loopback).
+	HarnessListen, HarnessAdvertise string
 }
 
 // LinkedFleet is implemented by fleets whose units reach the bus through proxies: network
@@ -60,6 +64,12 @@ type Fleet interface {
 	// Timeline returns what every DSN reported so far: state changes, applied revisions and
 	// watch problems.
 	Timeline() *measure.Timeline
+}
+
+// UnitReporter is implemented by fleets whose units report their own host and resource use
+// (drivers that run units outside the harness process).
+type UnitReporter interface {
+	UnitReports() []reports.Unit
 }
 
 // Clock is the time source of the engine; faults pace themselves with the same one.

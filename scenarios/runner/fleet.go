@@ -12,6 +12,7 @@ import (
 
 	"github.com/dsnscale/dsnscale/controlplane/agent"
 	"github.com/dsnscale/dsnscale/faults"
+	"github.com/dsnscale/dsnscale/reports"
 	"github.com/dsnscale/dsnscale/scenarios"
 	"github.com/dsnscale/dsnscale/scenarios/measure"
 	"github.com/dsnscale/dsnscale/simdsn"
@@ -56,6 +57,7 @@ func newSimFleet(ctx context.Context, cfg FleetConfig, log *slog.Logger) (Fleet,
 		Driver: cfg.Driver, NATSURL: cfg.NATSURL, Count: cfg.Size, Map: m,
 		Seed: uint64(cfg.Seed), WorkDir: cfg.Dir, Binary: cfg.Binary, Logger: log,
 		Security: cfg.Security, UnitProxies: cfg.UnitProxies,
+		HarnessListen: cfg.HarnessListen, HarnessAdvertise: cfg.HarnessAdvertise,
 	})
 	if err != nil {
 		return nil, err
@@ -97,6 +99,27 @@ func (s *simFleet) Links() []faults.Link {
 	for i, u := range units {
 		out[i] = faults.Link{Name: u.Name, Labels: map[string]string{"site": u.Site, "rack": u.Rack, "unit": u.Name},
 			DSNs: append([]string(nil), u.DSNs...)}
+	}
+	return out
+}
+
+// UnitReports lists the fleet's units with the host and the resource use each reported; nil
+// when the DSNs run in the harness.
+func (s *simFleet) UnitReports() []reports.Unit {
+	if s.InHarness() {
+		return nil
+	}
+	usage := s.f.UnitUsage()
+	units := s.f.Units()
+	out := make([]reports.Unit, 0, len(units))
+	for _, u := range units {
+		r := reports.Unit{Name: u.Name, Site: u.Site, Rack: u.Rack, DSNs: len(u.DSNs)}
+		if us, ok := usage[u.Name]; ok {
+			r.Host, r.CPUSeconds, r.PeakRSSBytes = us.Host, us.CPUSeconds, us.PeakRSSBytes
+		} else {
+			r.Missing = "the unit never reported its usage"
+		}
+		out = append(out, r)
 	}
 	return out
 }

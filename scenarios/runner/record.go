@@ -388,6 +388,9 @@ func (e *engine) componentsRecord(ctx context.Context, run *reports.Run, end tim
 		}
 		run.Components = append(run.Components, c)
 	}
+	if ur, ok := e.fleet.(UnitReporter); ok {
+		run.Units = ur.UnitReports()
+	}
 }
 
 func isFile(p string) bool {

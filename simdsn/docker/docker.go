@@ -74,7 +74,7 @@ func (Driver) Launch(ctx context.Context, p *driver.Plan, records io.Writer) (dr
 		return nil, err
 	}
 	r.repo, r.tag, r.built = repo, tag, built
-	d, err := harness.Launch(ctx, p, records, r, harness.Options{ConnectTimeout: 90 * time.Second})
+	d, err := harness.Launch(ctx, p, records, r, harness.Options{ConnectTimeout: 90 * time.Second, Listen: p.HarnessListen, Advertise: p.HarnessAdvertise})
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +141,7 @@ type runner struct {
 
 func (r *runner) CacheDir(string) string { return "/state" }
 
-func (r *runner) Start(_ context.Context, unit string, args []string) error {
+func (r *runner) Start(_ context.Context, unit string, c harness.Child) error {
 	r.mu.Lock()
 	res := r.res[unit]
 	r.mu.Unlock()
@@ -152,7 +152,8 @@ func (r *runner) Start(_ context.Context, unit string, args []string) error {
 		Name:       "dsnscale-sim-" + r.fleet + "-" + unit,
 		Repository: r.repo,
 		Tag:        r.tag,
-		Cmd:        args,
+		Cmd:        c.Args,
+		Env:        c.Env,
 		Labels:     map[string]string{"dsnscale.sim.fleet": r.fleet, "dsnscale.sim.unit": unit},
 	}, func(hc *dc.HostConfig) {
 		hc.NetworkMode = "host"

@@ -74,7 +74,11 @@ type Plan struct {
 	WorkDir string
 	// Binary is the dsnscale binary, for drivers that start it.
 	Binary string
-	Logger *slog.Logger
+	// HarnessListen and HarnessAdvertise place the harness link and the units' bus proxies
+	// for drivers whose units run outside the harness process (empty: loopback; see
+	// harness.Options).
+	HarnessListen, HarnessAdvertise string
+	Logger                          *slog.Logger
 }
 
 // Usage is the resources the units use, where the driver can tell.

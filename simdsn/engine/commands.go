@@ -20,6 +20,9 @@ const (
 	OpInject = "inject"
 	// OpRecover ends an injection on DSNs.
 	OpRecover = "recover"
+	// OpReport has DSNs record their state and applied revision again, changed or not: for an
+	// observer that lost sight of them for a while.
+	OpReport = "report"
 )
 
 // Command tells DSNs to do something. It is plain data, so it can travel to another process.
@@ -58,7 +61,7 @@ func (e *Engine) Do(cmd Command) error {
 	}
 	var inj *injection
 	switch cmd.Op {
-	case OpStart, OpStop:
+	case OpStart, OpStop, OpReport:
 	case OpInject:
 		if cmd.Injection == "" {
 			return fmt.Errorf("%w: inject needs an injection id", ErrCommand)
@@ -127,6 +130,18 @@ func (e *Engine) Do(cmd Command) error {
 	return nil
 }
 
+// Injections lists the injections in force, sorted.
+func (e *Engine) Injections() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]string, 0, len(e.injections))
+	for id := range e.injections {
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out
+}
+
 func (e *Engine) all() []int32 {
 	out := make([]int32, len(e.dsns))
 	for i := range out {
@@ -144,6 +159,9 @@ func (e *Engine) command(d *dsn, c *cmdEvent, now time.Time) {
 		}
 	case OpStop:
 		e.enter(d, d.beh.Off, now)
+	case OpReport:
+		e.emit(record.Record{At: now.UnixNano(), Type: record.TypeState, DSN: d.id, Unit: d.unit, State: d.state.String(), Stage: d.beh.Stages[d.st].Name})
+		e.emit(record.Record{At: now.UnixNano(), Type: record.TypeApplied, DSN: d.id, Revision: d.cur.rev, Detail: "report"})
 	case OpInject:
 		if slices.Contains(d.injections, c.inj) {
 			return

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -22,10 +23,17 @@ import (
 	"github.com/dsnscale/dsnscale/simdsn/stage"
 )
 
+// Child is how a unit's child is run: the dsnscale binary's arguments and the environment
+// variables it needs beside them (its link credential, which stays off the command line).
+type Child struct {
+	Args []string
+	Env  []string
+}
+
 // Runner starts and stops the children of units: processes, containers.
 type Runner interface {
-	// Start starts (or starts again) a unit's child, running the dsnscale binary with args.
-	Start(ctx context.Context, unit string, args []string) error
+	// Start starts (or starts again) a unit's child, running the dsnscale binary as c says.
+	Start(ctx context.Context, unit string, c Child) error
 	// Kill stops a unit's child hard.
 	Kill(ctx context.Context, unit string) error
 	// Pause freezes (on) or thaws a unit's child.
@@ -50,6 +58,12 @@ type Options struct {
 	ConnectTimeout time.Duration
 	// ChildBusHost replaces the host of proxy URLs handed to children (default 127.0.0.1).
 	ChildBusHost string
+	// Listen is where the harness link listens (default 127.0.0.1:0, loopback only). Units on
+	// other hosts need an address they can reach.
+	Listen string
+	// Advertise is the host:port children dial (default: the address Listen got). Its host is
+	// in the harness's certificate.
+	Advertise string
 }
 
 // Deployment runs units through a Runner and links them to the harness.
@@ -57,6 +71,9 @@ type Deployment struct {
 	plan    *driver.Plan
 	runner  Runner
 	ln      net.Listener
+	ca      *linkCA
+	tls     *tls.Config
+	addr    string // what children dial
 	token   string
 	records io.Writer
 	enc     *record.Encoder
@@ -71,9 +88,9 @@ type Deployment struct {
 }
 
 type unitState struct {
-	unit driver.Unit
-	args []string
-	url  string // the unit's bus URL (its proxy)
+	unit  driver.Unit
+	child Child
+	url   string // the unit's bus URL (its proxy)
 
 	mu         sync.Mutex
 	link       *link
@@ -99,6 +116,16 @@ func Launch(ctx context.Context, p *driver.Plan, records io.Writer, runner Runne
 	if opts.ChildBusHost == "" {
 		opts.ChildBusHost = "127.0.0.1"
 	}
+	if opts.Listen == "" {
+		opts.Listen = "127.0.0.1:0"
+	}
+	proxyHost, _, err := net.SplitHostPort(opts.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("harness: listen address %q: %w", opts.Listen, err)
+	}
+	if opts.Advertise != "" && opts.ChildBusHost == "127.0.0.1" {
+		opts.ChildBusHost, _, _ = net.SplitHostPort(opts.Advertise)
+	}
 	log := p.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -117,12 +144,12 @@ func Launch(ctx context.Context, p *driver.Plan, records io.Writer, runner Runne
 	if err != nil {
 		return nil, err
 	}
-	d.ln, err = net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("harness: listen: %w", err)
+	if err := d.listen(opts); err != nil {
+		return nil, err
 	}
+	now := time.Now()
 	for _, u := range p.Units {
-		px, err := netproxy.Start(target, log)
+		px, err := netproxy.StartOn(proxyHost, target, log)
 		if err != nil {
 			return nil, fmt.Errorf("harness: proxy for %s: %w", u.Name, err)
 		}
@@ -130,14 +157,19 @@ func Launch(ctx context.Context, p *driver.Plan, records io.Writer, runner Runne
 		_, port, _ := net.SplitHostPort(px.Addr())
 		us := &unitState{unit: u, url: "nats://" + net.JoinHostPort(opts.ChildBusHost, port),
 			injections: map[string]engine.Command{}, up: make(chan struct{})}
-		us.args = []string{"sim", "child", "--harness", d.ln.Addr().String(), "--unit", u.Name, "--token", d.token, "--cache", runner.CacheDir(u.Name)}
+		cred, err := d.ca.credential(u.Name, now)
+		if err != nil {
+			return nil, fmt.Errorf("harness: credential for %s: %w", u.Name, err)
+		}
+		us.child = Child{Args: []string{"sim", "child", "--harness", d.addr, "--unit", u.Name, "--token", d.token, "--cache", runner.CacheDir(u.Name)},
+			Env: []string{CredentialEnv + "=" + cred}}
 		d.units[u.Name] = us
 		d.order = append(d.order, u.Name)
 	}
 	d.wg.Add(1)
 	go d.accept()
 	for _, name := range d.order {
-		if err := runner.Start(ctx, name, d.units[name].args); err != nil {
+		if err := runner.Start(ctx, name, d.units[name].child); err != nil {
 			return nil, fmt.Errorf("harness: starting unit %s: %w", name, err)
 		}
 	}
@@ -161,7 +193,34 @@ func Launch(ctx context.Context, p *driver.Plan, records io.Writer, runner Runne
 }
 
 // Addr is the harness endpoint children dial.
-func (d *Deployment) Addr() string { return d.ln.Addr().String() }
+func (d *Deployment) Addr() string { return d.addr }
+
+// listen opens the link's endpoint: TLS, with the run's own CA on both ends.
+func (d *Deployment) listen(opts Options) error {
+	var err error
+	if d.ca, err = newLinkCA(time.Now()); err != nil {
+		return fmt.Errorf("harness: link CA: %w", err)
+	}
+	ln, err := net.Listen("tcp", opts.Listen)
+	if err != nil {
+		return fmt.Errorf("harness: listen on %s: %w", opts.Listen, err)
+	}
+	d.addr = ln.Addr().String()
+	if opts.Advertise != "" {
+		if _, _, err := net.SplitHostPort(opts.Advertise); err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("harness: advertise address %q: %w", opts.Advertise, err)
+		}
+		d.addr = opts.Advertise
+	}
+	host, _, _ := net.SplitHostPort(d.addr)
+	if d.tls, err = d.ca.serverConfig([]string{"127.0.0.1", "::1", "localhost", host}, time.Now()); err != nil {
+		_ = ln.Close()
+		return fmt.Errorf("harness: link certificate: %w", err)
+	}
+	d.ln = tls.NewListener(ln, d.tls)
+	return nil
+}
 
 func (d *Deployment) accept() {
 	defer d.wg.Done()
@@ -181,16 +240,29 @@ func (d *Deployment) accept() {
 // serve handles one child connection from hello to EOF.
 func (d *Deployment) serve(c net.Conn) {
 	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(helloTimeout))
+	tc, ok := c.(*tls.Conn)
+	if !ok {
+		return
+	}
+	if err := tc.Handshake(); err != nil {
+		d.log.Warn("harness: refused a connection: TLS", "from", c.RemoteAddr(), "err", err)
+		return
+	}
 	rd := bufio.NewReaderSize(c, 256<<10)
-	_ = c.SetReadDeadline(time.Now().Add(helloTimeout))
 	line, err := rd.ReadBytes('\n')
 	if err != nil {
 		return
 	}
-	_ = c.SetReadDeadline(time.Time{})
+	_ = c.SetDeadline(time.Time{})
 	var h hello
 	if err := json.Unmarshal(line, &h); err != nil || h.Token != d.token {
 		d.log.Warn("harness: refused a connection", "from", c.RemoteAddr())
+		return
+	}
+	// A unit's certificate names it: one unit cannot speak for another.
+	if name, _ := peerUnit(tc); name != h.Unit {
+		d.log.Warn("harness: refused a connection: its certificate is another unit's", "from", c.RemoteAddr(), "unit", h.Unit, "certificate", name)
 		return
 	}
 	us, ok := d.units[h.Unit]
@@ -217,30 +289,22 @@ func (d *Deployment) serve(c net.Conn) {
 	close(us.up)
 	us.up = make(chan struct{})
 	started := us.started
-	var replay []engine.Command
-	for _, id := range sortedIDs(us.injections) {
-		replay = append(replay, us.injections[id])
+	want := make(map[string]engine.Command, len(us.injections))
+	for id, cmd := range us.injections {
+		want[id] = cmd
 	}
 	us.mu.Unlock()
 	if old != nil {
 		_ = old.conn.Close()
 	}
-	d.unitRecord(h.Unit, "up", fmt.Sprintf("pid %d", h.PID))
-	d.log.Info("harness: unit connected", "unit", h.Unit, "pid", h.PID)
+	status := "up"
+	if h.Resume {
+		status = "reattached"
+	}
+	d.unitRecord(h.Unit, status, fmt.Sprintf("pid %d", h.PID))
+	d.log.Info("harness: unit connected", "unit", h.Unit, "pid", h.PID, "resumed", h.Resume)
 
-	// Bring a unit that came back to where the fleet is: booted, with its faults.
-	go func() {
-		if started {
-			if err := l.send(engine.Command{Op: engine.OpStart}); err != nil {
-				d.log.Warn("harness: restarting unit", "unit", h.Unit, "err", err)
-			}
-		}
-		for _, cmd := range replay {
-			if err := l.send(cmd); err != nil {
-				d.log.Warn("harness: replaying a fault", "unit", h.Unit, "injection", cmd.Injection, "err", err)
-			}
-		}
-	}()
+	go d.catchUp(l, h, started, want)
 
 	err = d.read(rd, l)
 	close(l.done)
@@ -296,6 +360,45 @@ func (d *Deployment) unitDown(us *unitState, cause error) {
 		_ = d.enc.Emit(record.Record{At: at, Type: record.TypeApplied, DSN: s.ID, Revision: 0, Detail: "unit-down"})
 	}
 	d.log.Info("harness: unit down", "unit", us.unit.Name, "why", detail)
+}
+
+// catchUp brings a unit that connected to where the fleet is. A new child is booted and given
+// the faults in force. A child that kept running through a lost link (it re-attached) has its
+// faults reconciled with the harness's (some may have started or ended meanwhile), and its DSNs
+// report their state again, since the harness counted them off while it could not see them.
+func (d *Deployment) catchUp(l *link, h hello, started bool, want map[string]engine.Command) {
+	var cmds []engine.Command
+	if h.Resume {
+		had := map[string]bool{}
+		for _, id := range h.Injections {
+			had[id] = true
+			if _, ok := want[id]; !ok {
+				cmds = append(cmds, engine.Command{Op: engine.OpRecover, Injection: id})
+			}
+		}
+		for _, id := range sortedIDs(want) {
+			if !had[id] {
+				cmds = append(cmds, want[id])
+			}
+		}
+		if !started {
+			cmds = append(cmds, engine.Command{Op: engine.OpStop})
+		}
+		cmds = append(cmds, engine.Command{Op: engine.OpReport})
+	} else {
+		for _, id := range sortedIDs(want) {
+			cmds = append(cmds, want[id])
+		}
+	}
+	if started {
+		// Start first: it only boots DSNs that are off.
+		cmds = append([]engine.Command{{Op: engine.OpStart}}, cmds...)
+	}
+	for _, cmd := range cmds {
+		if err := l.send(cmd); err != nil {
+			d.log.Warn("harness: bringing a unit up to date", "unit", h.Unit, "op", cmd.Op, "injection", cmd.Injection, "err", err)
+		}
+	}
 }
 
 func (d *Deployment) unitRecord(unit, status, detail string) {

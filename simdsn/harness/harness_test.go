@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -41,21 +43,40 @@ type goRunner struct {
 	dir     string
 	mu      sync.Mutex
 	cancels map[string]context.CancelFunc
-	args    map[string][]string
+	args    map[string]Child
 	done    map[string]chan struct{}
+	starts  map[string]int
+}
+
+func newGoRunner(t *testing.T) *goRunner {
+	return &goRunner{dir: t.TempDir(), cancels: map[string]context.CancelFunc{}, args: map[string]Child{},
+		done: map[string]chan struct{}{}, starts: map[string]int{}}
+}
+
+// envOf looks variables up in an environment list.
+func envOf(env []string) func(string) string {
+	return func(k string) string {
+		for _, kv := range env {
+			if v, ok := strings.CutPrefix(kv, k+"="); ok {
+				return v
+			}
+		}
+		return ""
+	}
 }
 
 func (r *goRunner) CacheDir(string) string { return filepath.Join(r.dir, "cache") }
 
-func (r *goRunner) Start(_ context.Context, unit string, args []string) error {
-	a, err := ParseChildArgs(args[2:], nil)
+func (r *goRunner) Start(_ context.Context, unit string, c Child) error {
+	a, err := ParseChildArgs(c.Args[2:], envOf(c.Env), io.Discard)
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	r.mu.Lock()
-	r.cancels[unit], r.args[unit], r.done[unit] = cancel, args, done
+	r.cancels[unit], r.args[unit], r.done[unit] = cancel, c, done
+	r.starts[unit]++
 	r.mu.Unlock()
 	go func() {
 		defer close(done)
@@ -113,7 +134,7 @@ func TestDeploymentLinksUnits(t *testing.T) {
 		units[i].DSNs = append(units[i].DSNs, engine.DSNSpec{ID: p.ID, Group: p.Group, Unit: p.Rack, Labels: p.Labels})
 	}
 	col := record.NewCollector(nil)
-	r := &goRunner{dir: t.TempDir(), cancels: map[string]context.CancelFunc{}, args: map[string][]string{}, done: map[string]chan struct{}{}}
+	r := newGoRunner(t)
 	ctx := context.Background()
 	d, err := Launch(ctx, &driver.Plan{Map: m, Stages: reg, Units: units, Bus: bus.Config{URL: srv.URL()}, Seed: 1}, col.Writer(), r, Options{})
 	require.NoError(t, err)
@@ -122,7 +143,7 @@ func TestDeploymentLinksUnits(t *testing.T) {
 		assert.True(t, d.Up(u.Name), u.Name)
 	}
 
-	// A stranger with the wrong token gets nothing.
+	// A stranger without a certificate of the run gets nothing.
 	c, err := net.Dial("tcp", d.Addr())
 	require.NoError(t, err)
 	_, _ = fmt.Fprintf(c, `{"unit":%q,"token":"guess"}`+"\n", units[0].Name)

@@ -25,11 +25,14 @@ var (
 	ErrUnitDown = errors.New("harness: unit is down")
 )
 
-// hello is a child's first line.
+// hello is a child's first line. A child whose DSNs kept running through a lost link says so
+// (Resume) and names the faults it still has in force, so that the harness can catch it up.
 type hello struct {
-	Unit  string `json:"unit"`
-	Token string `json:"token"`
-	PID   int    `json:"pid"`
+	Unit       string   `json:"unit"`
+	Token      string   `json:"token"`
+	PID        int      `json:"pid"`
+	Resume     bool     `json:"resume,omitempty"`
+	Injections []string `json:"injections,omitempty"`
 }
 
 // Spec is what a unit's child runs: the harness's answer to its hello.

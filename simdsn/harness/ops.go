@@ -84,7 +84,7 @@ func (d *Deployment) UnitFault(ctx context.Context, unit string, f driver.UnitFa
 		if up {
 			return nil
 		}
-		return d.runner.Start(ctx, unit, us.args)
+		return d.runner.Start(ctx, unit, us.child)
 	case driver.UnitPause:
 		if err := d.runner.Pause(ctx, unit, on); err != nil {
 			return err

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net"
 	"sync"
 	"sync/atomic"
 
@@ -99,12 +100,15 @@ type Proxy struct {
 }
 
 // Start listens on 127.0.0.1 (a free port) and forwards to target.
-func Start(target string, log *slog.Logger) (*Proxy, error) {
+func Start(target string, log *slog.Logger) (*Proxy, error) { return StartOn("127.0.0.1", target, log) }
+
+// StartOn listens on host (a free port) and forwards to target.
+func StartOn(host, target string, log *slog.Logger) (*Proxy, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	name := fmt.Sprintf("netproxy-%d", seq.Add(1))
-	px := toxiproxy.NewProxy(server(), name, "127.0.0.1:0", target)
+	px := toxiproxy.NewProxy(server(), name, net.JoinHostPort(host, "0"), target)
 	if err := px.Start(); err != nil {
 		return nil, fmt.Errorf("netproxy: listen: %w", err)
 	}

@@ -44,12 +44,13 @@ func (Driver) Launch(ctx context.Context, p *driver.Plan, records io.Writer) (dr
 	if err := os.MkdirAll(filepath.Join(r.dir, "logs"), 0o750); err != nil {
 		return nil, err
 	}
-	return harness.Launch(ctx, p, records, r, harness.Options{})
+	return harness.Launch(ctx, p, records, r, harness.Options{Listen: p.HarnessListen, Advertise: p.HarnessAdvertise})
 }
 
 type proc struct {
-	cmd  *exec.Cmd
-	done chan struct{}
+	cmd   *exec.Cmd
+	child harness.Child
+	done  chan struct{}
 }
 
 type runner struct {
@@ -64,7 +65,7 @@ type runner struct {
 
 func (r *runner) CacheDir(string) string { return filepath.Join(r.dir, "cache") }
 
-func (r *runner) Start(_ context.Context, unit string, args []string) error {
+func (r *runner) Start(_ context.Context, unit string, c harness.Child) error {
 	r.mu.Lock()
 	if p := r.procs[unit]; p != nil {
 		select {
@@ -79,7 +80,8 @@ func (r *runner) Start(_ context.Context, unit string, args []string) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(r.binary, args...)
+	cmd := exec.Command(r.binary, c.Args...)
+	cmd.Env = append(os.Environ(), c.Env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// The child dies with the harness even if the harness is killed.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -87,7 +89,7 @@ func (r *runner) Start(_ context.Context, unit string, args []string) error {
 		logf.Close()
 		return fmt.Errorf("process: starting %s: %w", r.binary, err)
 	}
-	p := &proc{cmd: cmd, done: make(chan struct{})}
+	p := &proc{cmd: cmd, child: c, done: make(chan struct{})}
 	r.mu.Lock()
 	r.procs[unit] = p
 	r.mu.Unlock()
@@ -153,11 +155,10 @@ func (r *runner) Restart(ctx context.Context, unit string) error {
 	if err != nil {
 		return err
 	}
-	args := p.cmd.Args[1:]
 	if err := r.Kill(ctx, unit); err != nil {
 		return err
 	}
-	return r.Start(ctx, unit, args)
+	return r.Start(ctx, unit, p.child)
 }
 
 // Usage sums CPU time of every child (live and exited) and the resident memory of live ones.

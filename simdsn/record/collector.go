@@ -82,6 +82,19 @@ type UnitStatus struct {
 	Detail string    `json:"detail,omitempty"`
 }
 
+// UnitUsage is a unit's own resource use, as it reported it.
+type UnitUsage struct {
+	Host string `json:"host,omitempty"`
+	// CPUSeconds adds up every process the unit ran (a restarted unit starts from 0 again).
+	CPUSeconds float64 `json:"cpuSeconds"`
+	// RSSBytes is the latest report, PeakRSSBytes the highest.
+	RSSBytes     int64     `json:"rssBytes"`
+	PeakRSSBytes int64     `json:"peakRSSBytes"`
+	At           time.Time `json:"at"`
+
+	cpuBase, cpuLast float64
+}
+
 // Summary counts DSNs by state and applied revision.
 type Summary struct {
 	Total      int            `json:"total"`
@@ -118,6 +131,7 @@ type Collector struct {
 	mu       sync.Mutex
 	dsns     map[string]*dsnState
 	units    map[string]UnitStatus
+	usage    map[string]*UnitUsage
 	subs     map[int]chan Record
 	nextSub  int
 	changed  chan struct{}
@@ -131,7 +145,7 @@ func NewCollector(now func() time.Time) *Collector {
 	if now == nil {
 		now = time.Now
 	}
-	return &Collector{now: now, dsns: map[string]*dsnState{}, units: map[string]UnitStatus{},
+	return &Collector{now: now, dsns: map[string]*dsnState{}, units: map[string]UnitStatus{}, usage: map[string]*UnitUsage{},
 		subs: map[int]chan Record{}, changed: make(chan struct{})}
 }
 
@@ -177,9 +191,21 @@ func (c *Collector) Add(r Record) {
 	defer c.mu.Unlock()
 	c.records++
 	at := time.Unix(0, r.At)
-	if r.Type == TypeUnit {
+	switch r.Type {
+	case TypeUnit:
 		c.units[r.Unit] = UnitStatus{Status: r.State, Since: at, Detail: r.Detail}
-	} else {
+	case TypeUsage:
+		u := c.usage[r.Unit]
+		if u == nil {
+			u = &UnitUsage{}
+			c.usage[r.Unit] = u
+		}
+		if r.CPU < u.cpuLast { // a new process
+			u.cpuBase += u.cpuLast
+		}
+		u.cpuLast = r.CPU
+		u.Host, u.CPUSeconds, u.RSSBytes, u.PeakRSSBytes, u.At = r.Host, u.cpuBase+r.CPU, r.RSS, max(u.PeakRSSBytes, r.RSS), at
+	default:
 		d := c.dsns[r.DSN]
 		if d == nil {
 			d = &dsnState{rep: DSNReport{ID: r.DSN, State: stage.Off.String()}}
@@ -298,6 +324,17 @@ func (c *Collector) Reports() []DSNReport {
 		out = append(out, c.report(d, now))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Usage returns what each unit last reported of its resource use.
+func (c *Collector) Usage() map[string]UnitUsage {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]UnitUsage, len(c.usage))
+	for k, v := range c.usage {
+		out[k] = *v
+	}
 	return out
 }
 

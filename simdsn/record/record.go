@@ -31,6 +31,9 @@ const (
 	TypeFault = "fault"
 	// TypeUnit is about a unit (process or container) rather than one DSN.
 	TypeUnit = "unit"
+	// TypeUsage is a unit's own resource use, reported by the unit (wherever it runs): Host,
+	// CPU (seconds since the unit's process started) and RSS (bytes).
+	TypeUsage = "usage"
 	// TypeAckDropped is an ack of Revision the DSN did not send (a misbehaviour dropped it).
 	TypeAckDropped = "ack-dropped"
 	// TypeAdmission is why the DSN is not admitted yet: Detail is the reason (a connection or
@@ -72,6 +75,10 @@ type Record struct {
 	Prev   uint64 `json:"prev,omitempty"`
 	Watch  string `json:"watch,omitempty"`
 	Detail string `json:"detail,omitempty"`
+	// Host, CPU and RSS are a unit's usage (usage records).
+	Host string  `json:"host,omitempty"`
+	CPU  float64 `json:"cpu,omitempty"`
+	RSS  int64   `json:"rss,omitempty"`
 }
 
 // Validate checks a decoded record.
@@ -81,9 +88,12 @@ func (r *Record) Validate() error {
 		if !wire.ValidID(r.DSN) {
 			return fmt.Errorf("%w: %s record: dsn %q is not a DSN id", ErrInvalid, r.Type, r.DSN)
 		}
-	case TypeUnit:
+	case TypeUnit, TypeUsage:
 		if r.Unit == "" {
-			return fmt.Errorf("%w: unit record without a unit", ErrInvalid)
+			return fmt.Errorf("%w: %s record without a unit", ErrInvalid, r.Type)
+		}
+		if r.CPU < 0 || r.RSS < 0 {
+			return fmt.Errorf("%w: usage of unit %s is negative", ErrInvalid, r.Unit)
 		}
 	default:
 		return fmt.Errorf("%w: unknown type %q", ErrInvalid, r.Type)

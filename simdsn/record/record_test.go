@@ -93,3 +93,27 @@ func TestDecodeRejects(t *testing.T) {
 	require.NoError(t, ReadAll(strings.NewReader(`{"at":1,"type":"unit","unit":"u","state":"up"}`+"\n\n"), func(r Record) { got = append(got, r) }))
 	assert.Len(t, got, 1)
 }
+
+// A unit's CPU adds up over its processes (a restarted unit counts from 0 again), and its peak
+// memory is the highest it reported.
+func TestUnitUsageAddsUpRestarts(t *testing.T) {
+	c := NewCollector(nil)
+	for _, r := range []Record{
+		{At: 1, Type: TypeUsage, Unit: "r1", Host: "h1", CPU: 1.5, RSS: 100},
+		{At: 2, Type: TypeUsage, Unit: "r1", Host: "h1", CPU: 2.0, RSS: 300},
+		{At: 3, Type: TypeUsage, Unit: "r1", Host: "h2", CPU: 0.25, RSS: 50}, // a new process, elsewhere
+		{At: 4, Type: TypeUsage, Unit: "r2", Host: "h1", CPU: 0.5, RSS: 10},
+	} {
+		require.NoError(t, r.Validate())
+		c.Add(r)
+	}
+	u := c.Usage()
+	require.Len(t, u, 2)
+	assert.InDelta(t, 2.25, u["r1"].CPUSeconds, 1e-9)
+	assert.Equal(t, int64(300), u["r1"].PeakRSSBytes)
+	assert.Equal(t, int64(50), u["r1"].RSSBytes)
+	assert.Equal(t, "h2", u["r1"].Host)
+	assert.InDelta(t, 0.5, u["r2"].CPUSeconds, 1e-9)
+	bad := Record{At: 5, Type: TypeUsage, Unit: "r1", CPU: -1}
+	assert.ErrorIs(t, bad.Validate(), ErrInvalid)
+}

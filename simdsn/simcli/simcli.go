@@ -314,7 +314,7 @@ func (o options) security(ctx context.Context, count int) (*bus.Security, error)
 }
 
 func runChild(ctx context.Context, args []string, stderr io.Writer) int {
-	a, err := harness.ParseChildArgs(args, stderr)
+	a, err := harness.ParseChildArgs(args, os.Getenv, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "dsnscale sim child: %v\n", err)
 		return ExitUsage
