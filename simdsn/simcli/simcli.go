@@ -31,6 +31,7 @@ import (
 	_ "github.com/dsnscale/dsnscale/simdsn/docker"
 	_ "github.com/dsnscale/dsnscale/simdsn/process"
 	_ "github.com/dsnscale/dsnscale/simdsn/simbench"
+	_ "github.com/dsnscale/dsnscale/simdsn/swarm"
 )
 
 // Exit codes.
