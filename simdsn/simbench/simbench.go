@@ -166,8 +166,8 @@ func runSwarm(ctx context.Context, env benchfig.Env) (map[string]float64, error)
 	return figs, nil
 }
 
-// racked is m with its racks replaced by units racks of equal size, spread evenly over its
-// sites, so that a fleet of m's shape runs in units containers.
+// racked is m with its racks replaced by units racks, spread evenly over its sites, each site's
+// DSNs shared evenly by its racks, so that a fleet of m's shape runs in units containers.
 func racked(m *trafficmap.Map, units int) *trafficmap.Map {
 	out := *m
 	out.Sites = make([]trafficmap.Site, len(m.Sites))
@@ -176,9 +176,16 @@ func racked(m *trafficmap.Map, units int) *trafficmap.Map {
 		if i < units%len(m.Sites) {
 			n++
 		}
-		size := site.Racks[0].DSNs
+		total := 0
+		for _, r := range site.Racks {
+			total += r.DSNs
+		}
 		out.Sites[i] = trafficmap.Site{Name: site.Name}
 		for r := range n {
+			size := total / n
+			if r < total%n {
+				size++
+			}
 			out.Sites[i].Racks = append(out.Sites[i].Racks, trafficmap.Rack{Name: fmt.Sprintf("%s-u%d", site.Name, r+1), DSNs: size})
 		}
 	}
@@ -212,7 +219,13 @@ func runUnits(ctx context.Context, env benchfig.Env, driverName, prefix string, 
 	if err := f.Start(ctx, bootSpread); err != nil {
 		return nil, err
 	}
-	wctx, cancel := context.WithTimeout(ctx, convergeTime)
+	// 10,000 DSNs admitted through a control plane that shares the machine's cores with them
+	// take longer than the in-process fleet.
+	wait := convergeTime
+	if dsns > DockerDSNs {
+		wait = 5 * time.Minute
+	}
+	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	err = f.WaitFor(wctx, serving(dsns))
 	servingAfter := time.Since(start)
@@ -220,7 +233,7 @@ func runUnits(ctx context.Context, env benchfig.Env, driverName, prefix string, 
 	env.Logf("%s: %d DSNs serving in %d units after %.1fs (launched in %.1fs)", prefix, n, len(f.Units()),
 		servingAfter.Seconds(), launched.Seconds())
 	if err != nil {
-		return nil, fmt.Errorf("%s: %d DSNs not serving after %v: %s", prefix, dsns, convergeTime, summary(f))
+		return nil, fmt.Errorf("%s: %d DSNs not serving after %v: %s", prefix, dsns, wait, summary(f))
 	}
 	time.Sleep(settle)
 	u0, err := f.Deployment().Usage(ctx)
