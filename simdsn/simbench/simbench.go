@@ -1,7 +1,7 @@
 // Package simbench measures the simulated fleet (benchfig area "sim"): memory and CPU per DSN
 // of 10,000 in-process DSNs in steady state with the default traffic map, with shared bus
 // connections and with one connection per DSN, how many DSNs run in containers at once, and
-// 10,000 DSNs in 20 units as containers of the docker driver and as tasks of the swarm driver.
+// 2,000 DSNs in 20 units as containers of the docker driver and as tasks of the swarm driver.
 // The control plane under the fleet is `dsnscale cp serve`, a process of its own, so that its
 // costs (and its descriptors) are not the fleet's.
 package simbench
@@ -10,6 +10,8 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"time"
@@ -28,7 +30,7 @@ import (
 const (
 	InprocDSNs   = 10_000
 	DockerDSNs   = 2_000
-	SwarmDSNs    = 10_000
+	SwarmDSNs    = 2_000
 	SwarmUnits   = 20
 	bootSpread   = 20 * time.Second
 	settle       = 10 * time.Second
@@ -196,7 +198,11 @@ func racked(m *trafficmap.Map, units int) *trafficmap.Map {
 // how many serve at once, how long after the launch, and their steady-state CPU and memory as
 // the driver reports them. Figures are named prefix_*.
 func runUnits(ctx context.Context, env benchfig.Env, driverName, prefix string, dsns int, m *trafficmap.Map) (map[string]float64, error) {
-	cp, err := startCP(ctx, env.Binary, env.WorkDir)
+	dir := filepath.Join(env.WorkDir, prefix) // a control plane and a fleet of its own
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, err
+	}
+	cp, err := startCP(ctx, env.Binary, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -210,7 +216,7 @@ func runUnits(ctx context.Context, env benchfig.Env, driverName, prefix string, 
 	}
 	start := time.Now()
 	f, err := simdsn.New(ctx, simdsn.Config{Driver: driverName, NATSURL: cp.natsURL, Count: dsns, Map: m, Seed: 1,
-		Workers: 2, WorkDir: env.WorkDir, Binary: env.Binary, Security: sec})
+		Workers: 2, WorkDir: dir, Binary: env.Binary, Security: sec})
 	if err != nil {
 		return nil, err
 	}
@@ -219,12 +225,7 @@ func runUnits(ctx context.Context, env benchfig.Env, driverName, prefix string, 
 	if err := f.Start(ctx, bootSpread); err != nil {
 		return nil, err
 	}
-	// 10,000 DSNs admitted through a control plane that shares the machine's cores with them
-	// take longer than the in-process fleet.
 	wait := convergeTime
-	if dsns > DockerDSNs {
-		wait = 5 * time.Minute
-	}
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	err = f.WaitFor(wctx, serving(dsns))

@@ -2,6 +2,7 @@ package swarm_test
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -30,6 +31,24 @@ func TestCheckManager(t *testing.T) {
 	require.ErrorIs(t, err, swarm.ErrNoSwarm)
 	assert.Contains(t, err.Error(), "worker")
 	assert.NoError(t, swarm.CheckManager(dswarm.Info{LocalNodeState: dswarm.LocalNodeStateActive, ControlAvailable: true}))
+}
+
+func TestLaunchRefusesAnEngineInNoSwarm(t *testing.T) {
+	if testing.Short() {
+		t.Skip("talks to the Docker engine: not in -short")
+	}
+	testservers.RequireTool(t, "the Docker engine does not answer `docker info`, so the swarm driver", docker.Available())
+	if err := swarm.Available(); err == nil {
+		t.Skip("the engine manages a swarm already: nothing to refuse")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	dir := t.TempDir()
+	_, err := simdsn.New(ctx, simdsn.Config{Driver: swarm.Name, NATSURL: "nats://127.0.0.1:1", Count: 10,
+		Binary: simtest.Binary(t), WorkDir: dir})
+	require.ErrorIs(t, err, swarm.ErrNoSwarm)
+	assert.Contains(t, err.Error(), "docker swarm init")
+	assert.NoDirExists(t, filepath.Join(dir, "docker-context"), "refused before building an image")
 }
 
 func TestSwarmDriver(t *testing.T) {
