@@ -20,13 +20,13 @@ type UnitFaulter interface {
 	FaultUnits(ctx context.Context, kind string, units []string) (undo func(context.Context) error, err error)
 }
 
-// DriverOnly is implemented by kinds that need the fleet to run on one driver.
+// DriverOnly is implemented by kinds that need the fleet to run on one of some drivers.
 type DriverOnly interface {
-	Driver() string
+	Drivers() []string
 }
 
-// containerKind is a fault on the containers of the docker driver, one per unit, through the
-// Docker API.
+// containerKind is a fault on the containers of the container drivers (docker, swarm), one per
+// unit, through the Docker API.
 type containerKind struct {
 	name, desc, unitFault string
 	momentary             bool
@@ -48,12 +48,12 @@ func (k *containerKind) Name() string        { return k.name }
 func (k *containerKind) Description() string { return k.desc }
 func (k *containerKind) Scope() Scope        { return ScopeUnits }
 func (k *containerKind) Params() []Param     { return nil }
-func (k *containerKind) Driver() string      { return "docker" }
+func (k *containerKind) Drivers() []string   { return []string{"docker", "swarm"} }
 
 func (k *containerKind) New(spec Spec, env Env) (Fault, error) {
 	u, ok := env.Fleet.(UnitFaulter)
 	if !ok {
-		return nil, fmt.Errorf("%w: %s needs a fleet of units (fleet.driver docker)", ErrUnsupported, k.name)
+		return nil, fmt.Errorf("%w: %s needs a fleet of units (fleet.driver docker or swarm)", ErrUnsupported, k.name)
 	}
 	return &unitFault{kind: k, env: env, u: u, target: spec.Target}, nil
 }

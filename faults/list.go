@@ -24,7 +24,7 @@ func (r *Registry) WriteKinds(w io.Writer) error {
 			b.WriteString("  needs: controlPlane.mode process\n")
 		}
 		if d, ok := k.(DriverOnly); ok {
-			fmt.Fprintf(&b, "  needs: fleet.driver %s\n", d.Driver())
+			fmt.Fprintf(&b, "  needs: fleet.driver %s\n", strings.Join(d.Drivers(), " or "))
 		}
 		ps := k.Params()
 		if len(ps) == 0 {

@@ -117,7 +117,7 @@ func TestParseErrors(t *testing.T) {
 		{"probability of 0", "delay: 5s", "delay: 5s\n        probability: 0%",
 			nil, `test.yaml:28: steps[1].faults[0].probability: must be above 0%`},
 		{"container fault on the inproc driver", "kind: dsn-restart", "kind: container-pause",
-			nil, `test.yaml:26: steps[1].faults[0].kind: container-pause needs fleet.driver docker (the fleet runs on inproc)`},
+			nil, `test.yaml:26: steps[1].faults[0].kind: container-pause needs fleet.driver docker or swarm (the fleet runs on inproc)`},
 		{"cp-pause in process", "kind: dsn-restart", "kind: cp-pause",
 			nil, `test.yaml:26: steps[1].faults[0].kind: cp-pause needs the control plane in a process of its own (controlPlane.mode process)`},
 		{"backend-kill without a backend process", "kind: dsn-restart", "kind: backend-kill",

@@ -372,8 +372,8 @@ func validateFault(s *Scenario, st *Step, p string, f *FaultSpec, d *strictyaml.
 			d.ErrorAt(p+".kind", "%s", why)
 		}
 	}
-	if do, ok := k.(faults.DriverOnly); ok && s.Fleet.Driver != do.Driver() {
-		d.ErrorAt(p+".kind", "%s needs fleet.driver %s (the fleet runs on %s)", f.Kind, do.Driver(), s.Fleet.Driver)
+	if do, ok := k.(faults.DriverOnly); ok && !contains(do.Drivers(), s.Fleet.Driver) {
+		d.ErrorAt(p+".kind", "%s needs fleet.driver %s (the fleet runs on %s)", f.Kind, strings.Join(do.Drivers(), " or "), s.Fleet.Driver)
 	}
 	if k.Scope() == faults.ScopeBackend {
 		b := f.Params["backend"]

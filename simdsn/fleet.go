@@ -1,13 +1,13 @@
 // Package simdsn simulates fleets of DSNs against a control plane that speaks the southbound
 // protocol (package controlplane/wire). A Fleet lays out DSNs from a traffic-pattern map
 // (package trafficmap), runs them with a driver (in process, in child processes, in
-// containers), injects faults into them, and collects what every DSN went through (package
+// containers, as Docker Swarm services), injects faults into them, and collects what every DSN went through (package
 // record) the same way whatever the driver.
 //
 // The parts: stage (behaviour as data), trafficmap (workload), engine (the DSN state machine on
 // a shared scheduler), dataplane (policy decisions and counters), bus (NATS links), record
-// (reports), driver (the driver interface and registry) and the drivers inproc, process and
-// docker.
+// (reports), driver (the driver interface and registry) and the drivers inproc, process,
+// docker and swarm.
 package simdsn
 
 import (
@@ -31,6 +31,7 @@ import (
 	_ "github.com/dsnscale/dsnscale/simdsn/docker"
 	_ "github.com/dsnscale/dsnscale/simdsn/inproc"
 	_ "github.com/dsnscale/dsnscale/simdsn/process"
+	_ "github.com/dsnscale/dsnscale/simdsn/swarm"
 )
 
 // Sentinel errors.
@@ -62,7 +63,7 @@ type Config struct {
 	DSNsPerConn int
 	// PingInterval is how often connections check the server is there (default 10s).
 	PingInterval time.Duration
-	// UnitProxies puts a loopback proxy before each unit (always on for process and docker).
+	// UnitProxies puts a loopback proxy before each unit (always on for process, docker and swarm).
 	UnitProxies bool
 	// Seed makes the fleet's random draws repeatable (0 picks one).
 	Seed uint64
@@ -70,7 +71,7 @@ type Config struct {
 	Workers int
 	// WorkDir holds driver files (default: a new temporary directory, removed by Close).
 	WorkDir string
-	// Binary is the dsnscale binary for the process and docker drivers (default: this
+	// Binary is the dsnscale binary for the process, docker and swarm drivers (default: this
 	// executable).
 	Binary string
 	// HarnessListen and HarnessAdvertise place the harness link (and the units' bus proxies)

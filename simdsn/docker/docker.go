@@ -8,14 +8,11 @@ package docker
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
-	"debug/elf"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -25,13 +22,14 @@ import (
 
 	"github.com/dsnscale/dsnscale/simdsn/driver"
 	"github.com/dsnscale/dsnscale/simdsn/harness"
+	"github.com/dsnscale/dsnscale/simdsn/internal/dockerkit"
 )
 
 // Name is the driver's registered name.
 const Name = "docker"
 
 // ErrNoDocker is returned when no Docker engine answers.
-var ErrNoDocker = errors.New("docker: no Docker engine")
+var ErrNoDocker = dockerkit.ErrNoDocker
 
 func init() { driver.MustRegister(Name, Driver{}) }
 
@@ -40,26 +38,17 @@ type Driver struct{}
 
 // Available reports whether a Docker engine answers (nil) or why not.
 func Available() error {
-	pool, err := dockertest.NewPool("")
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrNoDocker, err)
-	}
-	if err := pool.Client.Ping(); err != nil {
-		return fmt.Errorf("%w: %v", ErrNoDocker, err)
-	}
-	return nil
+	_, err := dockerkit.Connect()
+	return err
 }
 
 // Launch implements driver.Driver.
 func (Driver) Launch(ctx context.Context, p *driver.Plan, records io.Writer) (driver.Deployment, error) {
-	pool, err := dockertest.NewPool("")
+	pool, err := dockerkit.Connect()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrNoDocker, err)
+		return nil, err
 	}
-	if err := pool.Client.Ping(); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrNoDocker, err)
-	}
-	if err := checkStatic(p.Binary); err != nil {
+	if err := dockerkit.CheckStatic(p.Binary); err != nil {
 		return nil, err
 	}
 	log := p.Logger
@@ -69,11 +58,10 @@ func (Driver) Launch(ctx context.Context, p *driver.Plan, records io.Writer) (dr
 	var id [4]byte
 	_, _ = rand.Read(id[:])
 	r := &runner{pool: pool, log: log, fleet: hex.EncodeToString(id[:]), res: map[string]*dockertest.Resource{}}
-	repo, tag, built, err := buildImage(pool, p.Binary, filepath.Join(p.WorkDir, "docker-context"), log)
+	r.img, err = dockerkit.BuildImage(pool, p.Binary, filepath.Join(p.WorkDir, "docker-context"), log)
 	if err != nil {
 		return nil, err
 	}
-	r.repo, r.tag, r.built = repo, tag, built
 	d, err := harness.Launch(ctx, p, records, r, harness.Options{ConnectTimeout: 90 * time.Second, Listen: p.HarnessListen, Advertise: p.HarnessAdvertise})
 	if err != nil {
 		return nil, err
@@ -81,62 +69,13 @@ func (Driver) Launch(ctx context.Context, p *driver.Plan, records io.Writer) (dr
 	return d, nil
 }
 
-// checkStatic refuses a dynamically linked binary: FROM scratch has no loader or libc.
-func checkStatic(path string) error {
-	if path == "" {
-		return errors.New("docker: no dsnscale binary to put in the image")
-	}
-	f, err := elf.Open(path)
-	if err != nil {
-		return fmt.Errorf("docker: binary %s: %w", path, err)
-	}
-	defer f.Close()
-	for _, p := range f.Progs {
-		if p.Type == elf.PT_INTERP {
-			return fmt.Errorf("docker: binary %s is dynamically linked; build it with CGO_ENABLED=0", path)
-		}
-	}
-	return nil
-}
-
-// buildImage builds (or reuses) the image for a binary: FROM scratch, the binary, nothing else.
-func buildImage(pool *dockertest.Pool, binary, dir string, log *slog.Logger) (repo, tag string, built bool, err error) {
-	data, err := os.ReadFile(binary)
-	if err != nil {
-		return "", "", false, fmt.Errorf("docker: reading binary: %w", err)
-	}
-	sum := sha256.Sum256(data)
-	repo, tag = "dsnscale-sim", hex.EncodeToString(sum[:6])
-	if _, err := pool.Client.InspectImage(repo + ":" + tag); err == nil {
-		return repo, tag, false, nil // another fleet of the same binary is running
-	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return "", "", false, err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "dsnscale"), data, 0o755); err != nil {
-		return "", "", false, err
-	}
-	dockerfile := "FROM scratch\nCOPY dsnscale /dsnscale\nENTRYPOINT [\"/dsnscale\"]\n"
-	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(dockerfile), 0o640); err != nil {
-		return "", "", false, err
-	}
-	start := time.Now()
-	if err := pool.Client.BuildImage(dc.BuildImageOptions{Name: repo + ":" + tag, ContextDir: dir, Dockerfile: "Dockerfile",
-		OutputStream: io.Discard, RmTmpContainer: true}); err != nil {
-		return "", "", false, fmt.Errorf("docker: building image: %w", err)
-	}
-	log.Info("docker: image built", "image", repo+":"+tag, "took", time.Since(start))
-	return repo, tag, true, nil
-}
-
 type runner struct {
-	pool      *dockertest.Pool
-	log       *slog.Logger
-	fleet     string
-	repo, tag string
-	built     bool // the image was built by this launch, and is removed with it
-	mu        sync.Mutex
-	res       map[string]*dockertest.Resource
+	pool  *dockertest.Pool
+	log   *slog.Logger
+	fleet string
+	img   dockerkit.Image
+	mu    sync.Mutex
+	res   map[string]*dockertest.Resource
 }
 
 func (r *runner) CacheDir(string) string { return "/state" }
@@ -150,8 +89,8 @@ func (r *runner) Start(_ context.Context, unit string, c harness.Child) error {
 	}
 	res, err := r.pool.RunWithOptions(&dockertest.RunOptions{
 		Name:       "dsnscale-sim-" + r.fleet + "-" + unit,
-		Repository: r.repo,
-		Tag:        r.tag,
+		Repository: r.img.Repo,
+		Tag:        r.img.Tag,
 		Cmd:        c.Args,
 		Env:        c.Env,
 		Labels:     map[string]string{"dsnscale.sim.fleet": r.fleet, "dsnscale.sim.unit": unit},
@@ -226,46 +165,7 @@ func (r *runner) Usage(ctx context.Context) (driver.Usage, error) {
 		ids = append(ids, res.Container.ID)
 	}
 	r.mu.Unlock()
-	var (
-		u    driver.Usage
-		mu   sync.Mutex
-		wg   sync.WaitGroup
-		errs []error
-	)
-	for _, id := range ids {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			st, err := r.stats(ctx, id)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, err)
-				return
-			}
-			if st == nil {
-				return
-			}
-			u.CPUSeconds += float64(st.CPUStats.CPUUsage.TotalUsage) / 1e9
-			u.MemoryBytes += max(int64(st.MemoryStats.Usage)-int64(st.MemoryStats.Stats.Cache), 0)
-		}()
-	}
-	wg.Wait()
-	return u, errors.Join(errs...)
-}
-
-// stats reads one sample of a container's statistics.
-func (r *runner) stats(ctx context.Context, id string) (*dc.Stats, error) {
-	ch := make(chan *dc.Stats, 1)
-	errc := make(chan error, 1)
-	go func() {
-		errc <- r.pool.Client.Stats(dc.StatsOptions{ID: id, Stats: ch, Stream: false, Timeout: 10 * time.Second, Context: ctx})
-	}()
-	st := <-ch
-	if err := <-errc; err != nil {
-		return nil, fmt.Errorf("docker: stats of %s: %w", id[:12], err)
-	}
-	return st, nil
+	return dockerkit.Usage(ctx, r.pool.Client, ids)
 }
 
 func (r *runner) Close(context.Context) error {
@@ -279,10 +179,6 @@ func (r *runner) Close(context.Context) error {
 		}
 		delete(r.res, unit)
 	}
-	if r.built {
-		if err := r.pool.Client.RemoveImage(r.repo + ":" + r.tag); err != nil {
-			r.log.Debug("docker: image not removed", "err", err)
-		}
-	}
+	dockerkit.RemoveImage(r.pool, r.img, r.log)
 	return errors.Join(errs...)
 }

@@ -2,7 +2,7 @@
 // containers) to the harness: a unit's child dials the harness's loopback endpoint, gets its
 // spec (its DSNs, the map, the stage files, its bus settings), then streams its DSNs' records
 // (the same JSON lines the in-process driver writes) and takes commands. Deployment is the
-// driver.Deployment shared by the process and docker drivers; only how a unit's child is
+// driver.Deployment shared by the process, docker and swarm drivers; only how a unit's child is
 // started, killed and paused differs (Runner).
 package harness
 

@@ -31,6 +31,7 @@ import (
 	_ "github.com/dsnscale/dsnscale/simdsn/docker"
 	_ "github.com/dsnscale/dsnscale/simdsn/process"
 	_ "github.com/dsnscale/dsnscale/simdsn/simbench"
+	_ "github.com/dsnscale/dsnscale/simdsn/swarm"
 )
 
 // Exit codes.
@@ -94,7 +95,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.cpTimeout, "cp-timeout", 5*time.Second, "how long to try the control plane's bus before giving up")
 	fs.DurationVar(&o.pingInterval, "ping-interval", 10*time.Second, "how often bus connections check the server")
 	fs.StringVar(&o.idPrefix, "id-prefix", "sim-", "prefix of DSN ids")
-	fs.StringVar(&o.binary, "binary", "", "dsnscale binary for the process and docker drivers (default: this one)")
+	fs.StringVar(&o.binary, "binary", "", "dsnscale binary for the process, docker and swarm drivers (default: this one)")
 	fs.StringVar(&o.workDir, "workdir", "", "directory for driver files (default: a temporary one)")
 	fs.BoolVar(&o.unitProxies, "unit-proxies", false, "inproc: put a loopback proxy before each rack (for unit-disconnect)")
 	fs.StringVar(&o.progress, "progress", "auto", "progress display: auto, bar, plain or none")
