@@ -27,6 +27,10 @@ const (
 	replicaKeyPrefix   = "r."
 )
 
+// deadReplicaLeases is how many lease periods a replica's heartbeat may stand still before
+// another replica deletes it.
+const deadReplicaLeases = 10
+
 func partitionKey(p int) string { return partitionKeyPrefix + strconv.Itoa(p) }
 
 // leaseValue is the value of a partition lease or of a replica heartbeat.
@@ -170,6 +174,12 @@ func (l *leaser) tick(ctx context.Context) error {
 	}
 	l.live = append(l.live, l.name)
 	slices.Sort(l.live)
+	// Forget replicas long gone, so that the bucket does not keep every name ever used.
+	for k, e := range ents {
+		if name, ok := strings.CutPrefix(k, replicaKeyPrefix); ok && name != l.name && start.Sub(l.seen[k].at) >= deadReplicaLeases*l.lease {
+			_ = l.store.remove(ctx, k, e.revision)
+		}
+	}
 	target := (l.parts + len(l.live) - 1) / len(l.live)
 
 	mine, _ := json.Marshal(leaseValue{Owner: l.name})
