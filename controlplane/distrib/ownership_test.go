@@ -3,7 +3,6 @@ package distrib_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"testing"
 	"time"
 
@@ -257,15 +256,20 @@ func acked(t *testing.T, r *replica, rev uint64, n int) model.Convergence {
 	return conv
 }
 
-// TestOwnershipTakeover stops one of three replicas, gracefully and then by a crash: the
-// survivors take its partitions (at once, or within the lease), its DSNs are admitted by
-// them with a version check rather than a snapshot, and converge on later revisions with no
-// revision pushed twice.
+// TestOwnershipTakeover moves partitions between replicas: one of three stops gracefully,
+// one crashes (cut off the bus, it neither renews nor releases its leases), a third joins two.
+// The partitions moved are taken over (at once, within the lease, or as the others release
+// their surplus), their DSNs are admitted by the new holder with a version check rather than a
+// snapshot, and every DSN converges on later revisions with no revision pushed twice: the old
+// holder stops pushing when it loses a partition.
 func TestOwnershipTakeover(t *testing.T) {
-	for _, mode := range []string{"stop", "crash"} {
+	for _, mode := range []string{"stop", "crash", "join"} {
 		t.Run(mode, func(t *testing.T) {
 			c := busOnly(t)
-			rs := []*replica{c.startReplica("a"), c.startReplica("b"), c.startReplica("c")}
+			rs := []*replica{c.startReplica("a"), c.startReplica("b")}
+			if mode != "join" {
+				rs = append(rs, c.startReplica("c"))
+			}
 			rep := settled(t, rs...)
 
 			pol := policyObj("", "p", map[string]string{"role": "web"}, "a", "a")
@@ -274,58 +278,58 @@ func TestOwnershipTakeover(t *testing.T) {
 			keys := []model.Key{pol.Key(), {Kind: model.KindNetwork, Name: "a"}}
 			converged(t, as, rev, c.want(keys...))
 			acked(t, rs[1], rev, len(as))
-
-			var moved []*agent.Agent
 			before := map[string]agent.Stats{}
 			for _, a := range as {
 				before[a.ID()] = a.Stats()
-				if rep.Partitions[distrib.Partition(a.ID(), testPartitions)] == "a" {
-					moved = append(moved, a)
-				}
 			}
-			require.NotEmpty(t, moved, "replica a serves some DSNs")
 
 			start := time.Now()
-			if mode == "stop" {
+			switch mode {
+			case "stop":
 				rs[0].stop(t)
-			} else {
+				rs = rs[1:]
+			case "crash":
 				rs[0].crash(t)
+				rs = rs[1:]
+			case "join":
+				rs = append(rs, c.startReplica("c"))
 			}
-			settled(t, rs[1], rs[2])
-			took := time.Since(start)
-			if mode == "crash" {
-				// Within a lease period after the survivors last saw the lease move, plus the
+			after := settled(t, rs...)
+			if took := time.Since(start); mode == "crash" {
+				// Within a lease period after the survivors last saw the leases move, plus the
 				// ticks that notice it.
 				require.Less(t, took, 3*testLease, "takeover after a crash took %v", took)
 			}
+			var moved []*agent.Agent
+			for _, a := range as {
+				p := distrib.Partition(a.ID(), testPartitions)
+				if rep.Partitions[p] != after.Partitions[p] {
+					moved = append(moved, a)
+				}
+			}
+			require.NotEmpty(t, moved, "some DSNs changed replicas")
 
-			// The moved DSNs are admitted again by a survivor, with a version check.
+			// The moved DSNs are admitted again by their new replica, with a version check.
 			for _, a := range moved {
 				require.Eventuallyf(t, func() bool { return a.Stats().Admissions > before[a.ID()].Admissions }, 10*time.Second,
-					10*time.Millisecond, "agent %s admitted by a survivor", a.ID())
+					10*time.Millisecond, "agent %s admitted by its new replica", a.ID())
 				st := a.Stats()
 				require.Equal(t, before[a.ID()].Snapshots, st.Snapshots, "agent %s: taken over with a snapshot", a.ID())
 				require.Greater(t, st.UpToDate, before[a.ID()].UpToDate, "agent %s: taken over without a version check", a.ID())
 			}
 
 			pol2 := policyObj("", "p", map[string]string{"role": "web"}, "a", "a")
-			pol2.Spec = nil
 			_ = pol2.EncodeSpec(model.PolicySpec{Selector: model.Selector{MatchLabels: map[string]string{"role": "web"}},
 				Rules: []model.Rule{{Action: model.ActionDeny, From: model.Peer{Network: "a"}, To: model.Peer{Network: "a"}, Protocol: "udp", Ports: []string{"53"}}}})
 			pol2.Metadata.ResourceVersion = c.get(pol.Key()).Metadata.ResourceVersion
 			rev = c.commit(update(pol2))
 			converged(t, as, rev, c.want(keys...))
-			noDuplicates(t, as)
-			conv := acked(t, rs[2], rev, len(as))
-			require.Equal(t, len(as), conv.Total)
-			require.Zero(t, conv.Behind)
-			for _, a := range moved {
-				require.NotEqual(t, "a", func() string {
-					r, _ := rs[1].d.Ownership()
-					return r.Partitions[distrib.Partition(a.ID(), testPartitions)]
-				}())
+			for _, r := range rs {
+				conv := acked(t, r, rev, len(as))
+				require.Equal(t, len(as), conv.Total, "replica %s", r.name)
+				require.Zero(t, conv.Behind, "replica %s", r.name)
 			}
-			_ = fmt.Sprint()
+			noDuplicates(t, as)
 		})
 	}
 }
