@@ -162,6 +162,9 @@ func New(cfg Config) (*Distributor, error) {
 		events:   newEventQueue(),
 		hellos:   make(chan *nats.Msg, cfg.HelloQueue),
 	}
+	if cfg.Replica != "" {
+		d.own = &ownership{parts: cfg.Partitions, serving: make([]atomic.Int64, cfg.Partitions)}
+	}
 	return d, nil
 }
 
@@ -203,7 +206,7 @@ func (d *Distributor) Run(ctx context.Context) error {
 	if err := d.open(ctx); err != nil {
 		return err
 	}
-	if d.cfg.Replica != "" {
+	if d.own != nil {
 		if err := d.openOwnership(ctx); err != nil {
 			return err
 		}

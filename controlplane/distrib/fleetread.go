@@ -285,6 +285,9 @@ func (d *Distributor) liveReplicas() []string {
 	o := d.own
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if o.l == nil {
+		return nil
+	}
 	var out []string
 	for _, r := range o.l.live {
 		if r != d.cfg.Replica {

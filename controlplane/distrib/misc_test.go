@@ -37,6 +37,12 @@ func TestConfigValidate(t *testing.T) {
 		{"coalescing off", func(c *distrib.Config) { c.CoalesceWindow = distrib.NoCoalescing }, ""},
 		{"coalesce window too long", func(c *distrib.Config) { c.CoalesceWindow = 2 * distrib.MaxCoalesceWindow }, "CoalesceWindow: 200ms"},
 		{"negative coalesce window", func(c *distrib.Config) { c.CoalesceWindow = -time.Second }, "CoalesceWindow: -1s"},
+		{"replica", func(c *distrib.Config) { c.Replica, c.Partitions, c.Lease = "cp-1", 16, time.Second }, ""},
+		{"bad replica name", func(c *distrib.Config) { c.Replica = "cp.1" }, `Replica: "cp.1"`},
+		{"too many partitions", func(c *distrib.Config) { c.Partitions = distrib.MaxPartitions + 1 }, "Partitions: 4097"},
+		{"lease too short", func(c *distrib.Config) { c.Lease = time.Millisecond }, "Lease: 1ms"},
+		{"bad owners bucket", func(c *distrib.Config) { c.OwnersBucket = "a b" }, "OwnersBucket"},
+		{"negative fleet timeout", func(c *distrib.Config) { c.FleetTimeout = -time.Second }, "FleetTimeout"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -29,10 +29,10 @@ import (
 // ownership is a Distributor's share of the partitions.
 type ownership struct {
 	parts int
-	store *kvLeases
 
-	mu sync.Mutex // guards l
-	l  *leaser
+	mu    sync.Mutex // guards store and l (set when Run starts) and l's state
+	store *kvLeases
+	l     *leaser
 
 	// serving[p] is the Unix time in nanoseconds until which this replica serves partition p
 	// (0: not at all). Handlers read it without the distributor's lock.
@@ -60,9 +60,12 @@ func (d *Distributor) Ownership() (r OwnershipReport, ok bool) {
 		return OwnershipReport{}, false
 	}
 	now := d.clock.Now()
-	ents := o.store.entries()
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if o.l == nil {
+		return OwnershipReport{}, false // not started
+	}
+	ents := o.store.entries()
 	r = OwnershipReport{Replica: d.cfg.Replica, Partitions: make([]string, o.parts), Live: slices.Clone(o.l.live), Held: map[string]int{}}
 	for _, name := range r.Live {
 		r.Held[name] = 0
@@ -96,10 +99,12 @@ func (o *ownership) ownerLocked(ents map[string]leaseEntry, p int, now time.Time
 // ownerOfDSN is the replica holding id's partition, or empty when none does.
 func (d *Distributor) ownerOfDSN(id string) string {
 	o := d.own
-	ents := o.store.entries()
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return o.ownerLocked(ents, Partition(id, o.parts), d.clock.Now())
+	if o.l == nil {
+		return ""
+	}
+	return o.ownerLocked(o.store.entries(), Partition(id, o.parts), d.clock.Now())
 }
 
 // mine reports whether this replica serves the DSN of id: always without ownership.
@@ -150,8 +155,9 @@ func (d *Distributor) openOwnership(ctx context.Context) error {
 	if err := s.load(ctx); err != nil {
 		return err
 	}
-	d.own = &ownership{parts: d.cfg.Partitions, store: s, serving: make([]atomic.Int64, d.cfg.Partitions),
-		l: newLeaser(d.cfg.Replica, d.cfg.Partitions, d.cfg.Lease, d.clock, s)}
+	d.own.mu.Lock()
+	d.own.store, d.own.l = s, newLeaser(d.cfg.Replica, d.cfg.Partitions, d.cfg.Lease, d.clock, s)
+	d.own.mu.Unlock()
 	return nil
 }
 
