@@ -40,6 +40,7 @@ const ackRing = 16
 type dsn struct {
 	id          string
 	pushSubject string
+	part        int    // the DSN's partition with ownership on
 	tenant      string // the admitted tenant; empty for a DSN with no admission record
 	labels      map[string]string
 	spec        model.DSNSpec
@@ -306,7 +307,7 @@ func (d *Distributor) open(ctx context.Context) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, r := range recs {
-		m := &dsn{id: r.ID, pushSubject: wire.PushSubject(r.ID), tenant: r.Tenant, labels: r.Labels, spec: r.Spec,
+		m := &dsn{id: r.ID, pushSubject: wire.PushSubject(r.ID), part: d.partition(r.ID), tenant: r.Tenant, labels: r.Labels, spec: r.Spec,
 			admittedAt: r.AdmittedAt, registered: true, offline: true}
 		d.dsns[r.ID] = m
 		d.join(m, d.groupFor(r.Tenant, r.Labels))
@@ -470,6 +471,11 @@ func (d *Distributor) dropEmptyGroups() {
 // push queues an encoded push for m. d.mu must be held, so that pushes leave in the order
 // they were decided.
 func (d *Distributor) push(m *dsn, p *outMsg) {
+	if d.own != nil && !d.servesPart(m.part) {
+		// The lease lapsed and has not been renewed yet: another replica may hold the
+		// partition by now.
+		return
+	}
 	d.out.add(outMsg{subject: m.pushSubject, data: p.data, typ: p.typ})
 }
 

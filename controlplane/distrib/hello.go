@@ -214,7 +214,7 @@ func (d *Distributor) admit(ctx context.Context, h *wire.Hello) (wire.Admission,
 			}
 		}
 		if m == nil {
-			m = &dsn{id: h.DSN, pushSubject: wire.PushSubject(h.DSN), admittedAt: now}
+			m = &dsn{id: h.DSN, pushSubject: wire.PushSubject(h.DSN), part: d.partition(h.DSN), admittedAt: now}
 			d.dsns[h.DSN] = m
 			d.m.known.Set(float64(len(d.dsns)))
 		}

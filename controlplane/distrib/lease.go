@@ -91,6 +91,8 @@ type seenAt struct {
 	at       time.Time
 }
 
+// heldLease is a lease this replica wrote last. Its belief may have lapsed (a renewal came
+// late): renewing it on the revision written brings it back, since nobody else wrote since.
 type heldLease struct {
 	revision uint64
 	until    time.Time // the end of this replica's belief
@@ -134,11 +136,6 @@ func (l *leaser) tick(ctx context.Context) error {
 	for k := range l.seen {
 		if _, ok := ents[k]; !ok {
 			delete(l.seen, k)
-		}
-	}
-	for p, h := range l.owned {
-		if !start.Before(h.until) {
-			delete(l.owned, p)
 		}
 	}
 

@@ -109,12 +109,24 @@ func (d *Distributor) ownerOfDSN(id string) string {
 
 // mine reports whether this replica serves the DSN of id: always without ownership.
 func (d *Distributor) mine(id string) bool {
-	o := d.own
-	if o == nil {
+	if d.own == nil {
 		return true
 	}
-	u := o.serving[Partition(id, o.parts)].Load()
+	return d.servesPart(Partition(id, d.own.parts))
+}
+
+// servesPart reports whether this replica serves partition p now. d.own must be set.
+func (d *Distributor) servesPart(p int) bool {
+	u := d.own.serving[p].Load()
 	return u != 0 && d.clock.Now().UnixNano() < u
+}
+
+// partition is the partition of DSN id with ownership on, 0 without.
+func (d *Distributor) partition(id string) int {
+	if d.own == nil {
+		return 0
+	}
+	return Partition(id, d.own.parts)
 }
 
 // servedPartitions returns the set of partitions this replica serves now.
@@ -188,7 +200,7 @@ func (d *Distributor) ownLoop(ctx context.Context) error {
 // the registry for the partitions gained. Only a disagreement on the partition count is fatal.
 func (d *Distributor) ownTick(ctx context.Context, reload bool) error {
 	o := d.own
-	tctx, cancel := context.WithTimeout(ctx, d.cfg.Lease/3)
+	tctx, cancel := context.WithTimeout(ctx, d.cfg.Lease/2)
 	o.mu.Lock()
 	err := o.l.tick(tctx)
 	held := o.l.held(d.clock.Now())
@@ -253,7 +265,7 @@ func (d *Distributor) dropPartitions(lost map[int]bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, m := range d.dsns {
-		if m.session == "" || !lost[Partition(m.id, d.own.parts)] {
+		if m.session == "" || !lost[m.part] {
 			continue
 		}
 		m.session = ""
@@ -285,7 +297,7 @@ func (d *Distributor) adoptPartitions(ctx context.Context, gained []int) error {
 		present[r.ID] = true
 		m := d.dsns[r.ID]
 		if m == nil {
-			m = &dsn{id: r.ID, pushSubject: wire.PushSubject(r.ID), offline: true}
+			m = &dsn{id: r.ID, pushSubject: wire.PushSubject(r.ID), part: d.partition(r.ID), offline: true}
 			d.dsns[r.ID] = m
 		} else if m.session != "" {
 			continue

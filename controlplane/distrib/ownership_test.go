@@ -3,6 +3,7 @@ package distrib_test
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -18,7 +19,7 @@ import (
 
 // Ownership timings for tests: short, so that takeovers happen within a second or two.
 const (
-	testLease      = 600 * time.Millisecond
+	testLease      = 1500 * time.Millisecond
 	testPartitions = 64
 )
 
@@ -32,6 +33,13 @@ type replica struct {
 	cancel context.CancelFunc
 	done   chan error
 }
+
+type tlog struct {
+	t    *testing.T
+	name string
+}
+
+func (w tlog) Write(b []byte) (int, error) { w.t.Log(w.name + ": " + string(b)); return len(b), nil }
 
 // busOnly starts an embedded NATS and the intent store, with no distributor.
 func busOnly(t *testing.T) *cp {
@@ -57,6 +65,7 @@ func (c *cp) startReplica(name string) *replica {
 		Replica:           name,
 		Partitions:        testPartitions,
 		Lease:             testLease,
+		Logger:            slog.New(slog.NewTextHandler(tlog{t, name}, &slog.HandlerOptions{Level: slog.LevelInfo})),
 	})
 	require.NoError(t, err)
 	rctx, rcancel := context.WithCancel(context.Background())
