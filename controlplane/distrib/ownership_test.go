@@ -3,6 +3,7 @@ package distrib_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
@@ -13,8 +14,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dsnscale/dsnscale/controlplane/agent"
+	"github.com/dsnscale/dsnscale/controlplane/api"
 	"github.com/dsnscale/dsnscale/controlplane/distrib"
 	"github.com/dsnscale/dsnscale/controlplane/model"
+	"github.com/dsnscale/dsnscale/controlplane/wire"
 )
 
 // Ownership timings for tests: short, so that takeovers happen within a second or two.
@@ -341,4 +344,86 @@ func TestOwnershipTakeover(t *testing.T) {
 			noDuplicates(t, as)
 		})
 	}
+}
+
+// TestOwnershipFleetReads registers more DSNs than one answer message holds on three replicas
+// and checks that every replica lists, pages, counts, reads, relabels and decommissions them
+// as one fleet.
+func TestOwnershipFleetReads(t *testing.T) {
+	c := busOnly(t)
+	rs := []*replica{c.startReplica("a"), c.startReplica("b"), c.startReplica("c")}
+	settled(t, rs...)
+	nc, err := nats.Connect(c.url())
+	require.NoError(t, err)
+	defer nc.Close()
+	const n = 1000 // over 256 (chunkItems) per replica
+	for i := range n {
+		id := fmt.Sprintf("fr-%04d", i)
+		b, _ := json.Marshal(&wire.Hello{Protocol: wire.Version, DSN: id, Labels: web})
+		msg, err := nc.Request(wire.HelloSubject(id), b, 10*time.Second)
+		require.NoError(t, err)
+		var adm wire.Admission
+		require.NoError(t, json.Unmarshal(msg.Data, &adm))
+		require.Equal(t, wire.Admitted, adm.Status, "DSN %s: %s", id, adm.Reason)
+	}
+	ctx := context.Background()
+	for _, r := range rs {
+		items, next, err := r.d.DSNs(ctx, nil, 0, "")
+		require.NoError(t, err)
+		require.Empty(t, next)
+		require.Equal(t, n, len(items), "replica %s lists the fleet", r.name)
+		for i, o := range items {
+			require.Equal(t, fmt.Sprintf("fr-%04d", i), o.Metadata.Name)
+		}
+		var paged int
+		after := ""
+		for {
+			page, next, err := r.d.DSNs(ctx, map[string]string{"role": "web"}, 300, after)
+			require.NoError(t, err)
+			paged += len(page)
+			if next == "" {
+				break
+			}
+			require.Equal(t, page[len(page)-1].Metadata.Name, next)
+			after = next
+		}
+		require.Equal(t, n, paged, "replica %s pages through the fleet", r.name)
+		none, _, err := r.d.DSNs(ctx, map[string]string{"role": "db"}, 0, "")
+		require.NoError(t, err)
+		require.Empty(t, none)
+		conv, err := r.d.Convergence(ctx, 0)
+		require.NoError(t, err)
+		require.Equal(t, n, conv.Total, "replica %s counts the fleet", r.name)
+	}
+
+	// Writes through a replica that does not serve the DSN reach the one that does.
+	rep, _ := rs[0].d.Ownership()
+	var id string
+	var via *replica
+	for i := range n {
+		cand := fmt.Sprintf("fr-%04d", i)
+		if owner := rep.Partitions[distrib.Partition(cand, testPartitions)]; owner != "a" {
+			id, via = cand, rs[0]
+			break
+		}
+	}
+	require.NotNil(t, via)
+	o, err := via.d.SetLabels(ctx, id, map[string]string{"role": "db"})
+	require.NoError(t, err)
+	require.Equal(t, "db", o.Metadata.Labels["role"])
+	for _, r := range rs {
+		items, _, err := r.d.DSNs(ctx, map[string]string{"role": "db"}, 0, "")
+		require.NoError(t, err)
+		require.Len(t, items, 1, "replica %s sees the relabelling", r.name)
+		require.Equal(t, id, items[0].Metadata.Name)
+	}
+	require.NoError(t, via.d.Decommission(ctx, id))
+	for _, r := range rs {
+		_, err := r.d.DSN(ctx, id)
+		require.ErrorIs(t, err, api.ErrUnknownDSN, "replica %s", r.name)
+		items, _, err := r.d.DSNs(ctx, nil, 0, "")
+		require.NoError(t, err)
+		require.Equal(t, n-1, len(items), "replica %s", r.name)
+	}
+	require.ErrorIs(t, via.d.Decommission(ctx, id), api.ErrUnknownDSN)
 }
