@@ -62,6 +62,7 @@ type fleetChunk struct {
 	Conv       *convPart       `json:"conv,omitempty"`
 	Latencies  []float64       `json:"latencies,omitempty"`
 	Unknown    bool            `json:"unknown,omitempty"`
+	Truncated  bool            `json:"truncated,omitempty"` // a list cut at its limit
 	Error      string          `json:"error,omitempty"`
 	More       bool            `json:"more,omitempty"`
 }
@@ -125,11 +126,7 @@ func (d *Distributor) answerFleet(msg *nats.Msg) {
 			c.Items = []*model.Object{o}
 		}
 	case fleetList:
-		n := 0
-		if req.Limit > 0 {
-			n = req.Limit + 1
-		}
-		c.Items = d.listLocal(req.Selector, n, req.After, in)
+		c.Items, c.Truncated = d.listLocal(req.Selector, req.Limit, req.After, in)
 	case fleetConvergence:
 		part, lat, err := d.convergenceLocal(req.Revision, in)
 		if err != nil {
@@ -266,6 +263,7 @@ func (d *Distributor) gather(ctx context.Context, to []string, req fleetRequest)
 			acc.Items = append(acc.Items, c.Items...)
 			acc.Latencies = append(acc.Latencies, c.Latencies...)
 			acc.Unknown = acc.Unknown || c.Unknown
+			acc.Truncated = acc.Truncated || c.Truncated
 			if c.Conv != nil {
 				acc.Conv = c.Conv
 			}
@@ -373,19 +371,28 @@ func (d *Distributor) DSNs(ctx context.Context, selector map[string]string, limi
 		return nil, "", fmt.Errorf("limit: %d must not be negative", limit)
 	}
 	if d.own == nil {
-		return d.page(d.listLocal(selector, pageSize(limit), continueAfter, nil), limit)
+		items, more := d.listLocal(selector, limit, continueAfter, nil)
+		return page(items, limit, more)
 	}
 	req := fleetRequest{Op: fleetList, Selector: selector, Limit: limit, After: continueAfter}
 	served := d.servedPartitions()
-	local := fleetChunk{Replica: d.cfg.Replica, Partitions: trues(served),
-		Items: d.listLocal(selector, pageSize(limit), continueAfter, func(id string) bool { return served[Partition(id, d.own.parts)] })}
+	local := fleetChunk{Replica: d.cfg.Replica, Partitions: trues(served)}
+	local.Items, local.Truncated = d.listLocal(selector, limit, continueAfter, func(id string) bool { return served[Partition(id, d.own.parts)] })
 	got, claim, uncovered, err := d.scatter(ctx, req, local)
 	if err != nil {
 		return nil, "", err
 	}
+	// Each answer holds the first limit DSNs of its partitions, so the first limit of their
+	// union are the first limit of the fleet; there are more when the union holds more, or
+	// when an answer was cut short.
 	var items []*model.Object
+	more := false
 	seen := map[string]bool{}
 	for r, a := range got {
+		if a.Error != "" {
+			continue
+		}
+		more = more || a.Truncated
 		for _, o := range a.Items {
 			if claim[Partition(o.Metadata.Name, d.own.parts)] == r && !seen[o.Metadata.Name] {
 				seen[o.Metadata.Name] = true
@@ -393,34 +400,31 @@ func (d *Distributor) DSNs(ctx context.Context, selector map[string]string, limi
 			}
 		}
 	}
-	for _, o := range d.listLocal(selector, pageSize(limit), continueAfter, func(id string) bool { return uncovered[Partition(id, d.own.parts)] }) {
+	rest, restMore := d.listLocal(selector, limit, continueAfter, func(id string) bool { return uncovered[Partition(id, d.own.parts)] })
+	more = more || restMore
+	for _, o := range rest {
 		if !seen[o.Metadata.Name] {
 			items = append(items, o)
 		}
 	}
 	sort.Slice(items, func(i, j int) bool { return items[i].Metadata.Name < items[j].Metadata.Name })
-	return d.page(items, limit)
-}
-
-// pageSize is how many items a list must gather to tell whether a page of limit is the last.
-func pageSize(limit int) int {
-	if limit == 0 {
-		return 0
-	}
-	return limit + 1
-}
-
-func (d *Distributor) page(items []*model.Object, limit int) ([]*model.Object, string, error) {
 	if limit > 0 && len(items) > limit {
-		items = items[:limit]
-		return items, items[limit-1].Metadata.Name, nil
+		items, more = items[:limit], true
+	}
+	return page(items, limit, more)
+}
+
+// page returns a page of a list and the id to continue after, when more follow.
+func page(items []*model.Object, limit int, more bool) ([]*model.Object, string, error) {
+	if limit > 0 && more && len(items) > 0 {
+		return items, items[len(items)-1].Metadata.Name, nil
 	}
 	return items, "", nil
 }
 
 // listLocal renders the DSNs of this replica's memory that match selector, come after after
-// and pass in (nil: all), in id order, at most n (0: all).
-func (d *Distributor) listLocal(selector map[string]string, n int, after string, in func(string) bool) []*model.Object {
+// and pass in (nil: all), in id order: at most n (0: all), and whether more matched.
+func (d *Distributor) listLocal(selector map[string]string, n int, after string, in func(string) bool) ([]*model.Object, bool) {
 	sel := model.Selector{MatchLabels: selector}
 	d.mu.RLock()
 	defer d.mu.RUnlock()
@@ -431,7 +435,8 @@ func (d *Distributor) listLocal(selector map[string]string, n int, after string,
 		}
 	}
 	sort.Strings(ids)
-	if n > 0 && len(ids) > n {
+	more := n > 0 && len(ids) > n
+	if more {
 		ids = ids[:n]
 	}
 	now := d.clock.Now()
@@ -439,7 +444,7 @@ func (d *Distributor) listLocal(selector map[string]string, n int, after string,
 	for i, id := range ids {
 		out[i] = d.object(d.dsns[id], now)
 	}
-	return out
+	return out, more
 }
 
 // Convergence reports how many known DSNs have applied rev (0: the distributed revision), names
