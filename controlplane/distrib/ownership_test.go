@@ -307,10 +307,12 @@ func TestOwnershipTakeover(t *testing.T) {
 				rs = append(rs, c.startReplica("c"))
 			}
 			after := settled(t, rs...)
-			if took := time.Since(start); mode == "crash" {
-				// Within a lease period after the survivors last saw the leases move, plus the
-				// ticks that notice it.
-				require.Less(t, took, 3*testLease, "takeover after a crash took %v", took)
+			took := time.Since(start)
+			t.Logf("%s: partitions settled on the replicas after %v", mode, took)
+			if mode == "crash" {
+				// A lease period after the survivors last saw the leases move (at most a third
+				// of a lease before the crash), plus the ticks that notice it.
+				require.Less(t, took, 2*testLease, "takeover after a crash took %v", took)
 			}
 			var moved []*agent.Agent
 			for _, a := range as {
