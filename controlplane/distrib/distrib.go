@@ -164,7 +164,7 @@ func New(cfg Config) (*Distributor, error) {
 		hellos:   make(chan *nats.Msg, cfg.HelloQueue),
 	}
 	if cfg.Replica != "" {
-		d.own = &ownership{parts: cfg.Partitions, serving: make([]atomic.Int64, cfg.Partitions)}
+		d.own = newOwnership(cfg.Partitions)
 	}
 	return d, nil
 }
@@ -254,13 +254,19 @@ func (d *Distributor) Run(ctx context.Context) error {
 	spawn(d.snapshotLoop)
 	spawn(d.reg.run)
 	if d.own != nil {
-		// The registry was just read: the first partitions are served at once.
-		if err := d.ownTick(ctx, false); err != nil {
+		if err := d.ownTick(ctx); err != nil {
 			cancel()
 			wg.Wait()
 			return err
 		}
+		// The registry was just read: the first partitions are served at once.
+		for p := range d.own.held {
+			if d.own.held[p].Load() != 0 {
+				d.own.adopted[p].Store(true)
+			}
+		}
 		spawn(d.ownLoop)
+		spawn(d.adoptLoop)
 	}
 	for i := 0; i < d.cfg.HelloWorkers; i++ {
 		spawn(d.helloWorker)
@@ -473,7 +479,9 @@ func (d *Distributor) dropEmptyGroups() {
 func (d *Distributor) push(m *dsn, p *outMsg) {
 	if d.own != nil && !d.servesPart(m.part) {
 		// The lease lapsed and has not been renewed yet: another replica may hold the
-		// partition by now.
+		// partition by now. The session ends, so that the DSN is brought current by a Hello
+		// rather than by pushes it would miss.
+		d.endSessionLocked(m)
 		return
 	}
 	d.out.add(outMsg{subject: m.pushSubject, data: p.data, typ: p.typ})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -34,9 +35,19 @@ type ownership struct {
 	store *kvLeases
 	l     *leaser
 
-	// serving[p] is the Unix time in nanoseconds until which this replica serves partition p
-	// (0: not at all). Handlers read it without the distributor's lock.
-	serving []atomic.Int64
+	// held[p] is the Unix time in nanoseconds until which this replica holds partition p (0:
+	// not at all); adopted[p] says the registry was read for p since it was gained, and gen[p]
+	// counts the gains. The replica serves p while it holds and has adopted it. Handlers read
+	// them without the distributor's lock.
+	held    []atomic.Int64
+	adopted []atomic.Bool
+	gen     []atomic.Uint64
+	adopt   chan struct{} // signals partitions gained and not adopted yet
+}
+
+func newOwnership(parts int) *ownership {
+	return &ownership{parts: parts, held: make([]atomic.Int64, parts), adopted: make([]atomic.Bool, parts),
+		gen: make([]atomic.Uint64, parts), adopt: make(chan struct{}, 1)}
 }
 
 // OwnershipReport says which replica serves which partition of the DSNs.
@@ -117,8 +128,8 @@ func (d *Distributor) mine(id string) bool {
 
 // servesPart reports whether this replica serves partition p now. d.own must be set.
 func (d *Distributor) servesPart(p int) bool {
-	u := d.own.serving[p].Load()
-	return u != 0 && d.clock.Now().UnixNano() < u
+	o := d.own
+	return o.adopted[p].Load() && d.clock.Now().UnixNano() < o.held[p].Load()
 }
 
 // partition is the partition of DSN id with ownership on, 0 without.
@@ -135,8 +146,7 @@ func (d *Distributor) servedPartitions() []bool {
 	out := make([]bool, o.parts)
 	now := d.clock.Now().UnixNano()
 	for p := range out {
-		u := o.serving[p].Load()
-		out[p] = u != 0 && now < u
+		out[p] = o.adopted[p].Load() && now < o.held[p].Load()
 	}
 	return out
 }
@@ -181,7 +191,7 @@ func (d *Distributor) ownLoop(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			d.applyHeld(ctx, nil)
+			d.applyHeld(nil)
 			rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			d.own.mu.Lock()
 			d.own.l.release(rctx)
@@ -189,18 +199,20 @@ func (d *Distributor) ownLoop(ctx context.Context) error {
 			cancel()
 			return nil
 		case <-t.C():
-			if err := d.ownTick(ctx, true); err != nil {
+			if err := d.ownTick(ctx); err != nil {
 				return err
 			}
 		}
 	}
 }
 
-// ownTick runs one round of the leases and serves what this replica now holds. reload re-reads
-// the registry for the partitions gained. Only a disagreement on the partition count is fatal.
-func (d *Distributor) ownTick(ctx context.Context, reload bool) error {
+// ownTick runs one round of the leases and applies what this replica now holds. Only a
+// disagreement on the partition count is fatal.
+func (d *Distributor) ownTick(ctx context.Context) error {
 	o := d.own
-	tctx, cancel := context.WithTimeout(ctx, d.cfg.Lease/2)
+	// Writes that outlast the lease still count: a renewal known to have landed is renewed
+	// again on its revision, where an abandoned one would look like a lost lease.
+	tctx, cancel := context.WithTimeout(ctx, d.cfg.Lease)
 	o.mu.Lock()
 	err := o.l.tick(tctx)
 	held := o.l.held(d.clock.Now())
@@ -212,51 +224,84 @@ func (d *Distributor) ownTick(ctx context.Context, reload bool) error {
 	if err != nil && ctx.Err() == nil {
 		d.log.Warn("partition leases", "err", err)
 	}
-	if !reload {
-		for p, until := range held {
-			o.serving[p].Store(until.UnixNano())
-		}
-		d.m.ownedPartitions.Set(float64(len(held)))
-		return nil
-	}
-	d.applyHeld(ctx, held)
+	d.applyHeld(held)
 	return nil
 }
 
-// applyHeld makes the partitions served those of held (partition -> end of the lease): it
-// stops serving the others at once and, for those gained, reads the registry before serving
-// them.
-func (d *Distributor) applyHeld(ctx context.Context, held map[int]time.Time) {
+// applyHeld records the partitions held (partition -> end of the lease): it stops serving the
+// others at once, and hands those gained to adoptLoop, which serves them once it has read the
+// registry.
+func (d *Distributor) applyHeld(held map[int]time.Time) {
 	o := d.own
 	lost := map[int]bool{}
-	var gained []int
-	for p := range o.serving {
+	gained := 0
+	for p := range o.held {
 		until, ok := held[p]
-		switch cur := o.serving[p].Load(); {
+		switch cur := o.held[p].Load(); {
 		case !ok && cur != 0:
-			o.serving[p].Store(0)
+			o.adopted[p].Store(false)
+			o.held[p].Store(0)
 			lost[p] = true
 		case ok && cur == 0:
-			gained = append(gained, p)
+			o.gen[p].Add(1)
+			o.held[p].Store(until.UnixNano())
+			gained++
 		case ok:
-			o.serving[p].Store(until.UnixNano())
+			o.held[p].Store(until.UnixNano())
 		}
 	}
 	if len(lost) > 0 {
 		d.dropPartitions(lost)
 		d.log.Info("partitions lost", "partitions", len(lost))
 	}
-	if len(gained) > 0 {
-		if err := d.adoptPartitions(ctx, gained); err != nil {
-			d.log.Warn("partitions not taken over: reading the registry", "err", err)
-			return // taken on the next round
-		}
-		for _, p := range gained {
-			o.serving[p].Store(held[p].UnixNano())
-		}
-		d.log.Info("partitions gained", "partitions", len(gained))
+	if gained > 0 {
+		notify(o.adopt)
 	}
 	d.m.ownedPartitions.Set(float64(len(held)))
+}
+
+// adoptLoop reads the registry for the partitions gained and then serves them. It runs apart
+// from the lease loop, so that reading a large registry never delays a renewal.
+func (d *Distributor) adoptLoop(ctx context.Context) error {
+	o := d.own
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-o.adopt:
+		}
+		gens := map[int]uint64{}
+		for p := range o.held {
+			if o.held[p].Load() != 0 && !o.adopted[p].Load() {
+				gens[p] = o.gen[p].Load()
+			}
+		}
+		if len(gens) == 0 {
+			continue
+		}
+		if err := d.adoptPartitions(ctx, slices.Sorted(maps.Keys(gens))); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			d.log.Warn("partitions not taken over: reading the registry", "err", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-d.clock.After(d.cfg.Lease / 3):
+			}
+			notify(o.adopt)
+			continue
+		}
+		n := 0
+		for p, g := range gens {
+			// A partition lost (and perhaps gained again) meanwhile waits for the next read.
+			if o.gen[p].Load() == g && o.held[p].Load() != 0 {
+				o.adopted[p].Store(true)
+				n++
+			}
+		}
+		d.log.Info("partitions gained", "partitions", n)
+	}
 }
 
 // dropPartitions ends the sessions of the DSNs of the partitions lost: nothing more is pushed
@@ -265,13 +310,9 @@ func (d *Distributor) dropPartitions(lost map[int]bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, m := range d.dsns {
-		if m.session == "" || !lost[m.part] {
-			continue
+		if lost[m.part] {
+			d.endSessionLocked(m)
 		}
-		m.session = ""
-		m.waitRev, m.waitSince = 0, time.Time{}
-		m.awaitSnapshot, m.replacing = false, false
-		d.releaseSlot(m)
 	}
 }
 
