@@ -61,6 +61,9 @@ type OwnershipReport struct {
 	Live []string `json:"live"`
 	// Held is how many partitions each live replica holds.
 	Held map[string]int `json:"held"`
+	// Serving is how many partitions this replica serves: those it holds, less those whose
+	// registry it is still reading after gaining them.
+	Serving int `json:"serving"`
 }
 
 // Ownership reports which replica holds each partition, as this replica last read the owners
@@ -80,6 +83,11 @@ func (d *Distributor) Ownership() (r OwnershipReport, ok bool) {
 	r = OwnershipReport{Replica: d.cfg.Replica, Partitions: make([]string, o.parts), Live: slices.Clone(o.l.live), Held: map[string]int{}}
 	for _, name := range r.Live {
 		r.Held[name] = 0
+	}
+	for _, served := range d.servedPartitions() {
+		if served {
+			r.Serving++
+		}
 	}
 	for p := range r.Partitions {
 		if owner := o.ownerLocked(ents, p, now); owner != "" {
