@@ -92,6 +92,7 @@ type ackAt struct {
 type group struct {
 	id      string
 	tenant  string
+	born    uint64 // the distributed revision when the group was created: its log starts there
 	view    *groupView
 	members map[*dsn]struct{}
 	log     deltaLog
@@ -440,7 +441,7 @@ func (d *Distributor) groupFor(tenant string, labels map[string]string) *group {
 	if g := d.groups[id]; g != nil {
 		return g
 	}
-	g := &group{id: id, tenant: tenant, view: newGroupView(tenant, labels, d.ix), members: map[*dsn]struct{}{}}
+	g := &group{id: id, tenant: tenant, born: d.rev, view: newGroupView(tenant, labels, d.ix), members: map[*dsn]struct{}{}}
 	d.groups[id] = g
 	return g
 }

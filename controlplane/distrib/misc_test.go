@@ -347,3 +347,25 @@ func TestAckErrorShowsInStatus(t *testing.T) {
 	require.Eventually(t, func() bool { return c.status("d-err").AppliedRevision == adm.Revision }, 10*time.Second, 10*time.Millisecond)
 	require.Empty(t, c.status("d-err").LastError, "a successful apply clears the error")
 }
+
+// TestGroupHistoryStartsWithTheGroup checks that a group created after a DSN's applied
+// revision does not claim to know what changed before it: a registered DSN that says Hello at
+// revision 0 again (its first admission's answer was lost) is sent the group's config, not an
+// empty delta. A replica that takes over a partition creates its groups late in the same way.
+func TestGroupHistoryStartsWithTheGroup(t *testing.T) {
+	c := startCP(t, nil)
+	rev := c.commit(create(networkObj("", "a", "10.0.0.0/24")), create(policyObj("", "p", map[string]string{"role": "web"}, "a", "a")))
+	c.caughtUp(t, rev)
+	d := c.rawDSN(t, "late-1")
+	defer d.close()
+	first := d.hello(0)
+	require.Equal(t, wire.Admitted, first.Status)
+	require.NotNil(t, first.Snapshot, "a new DSN in a new group gets the snapshot")
+	again := d.hello(0)
+	require.Equal(t, wire.Admitted, again.Status)
+	if again.Delta != nil {
+		require.NotEmpty(t, again.Delta.Changes, "a delta from 0 that brings nothing")
+	} else {
+		require.NotNil(t, again.Snapshot)
+	}
+}
