@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"time"
@@ -308,7 +309,7 @@ func (d *Distributor) scatter(ctx context.Context, req fleetRequest, local fleet
 	// This replica's answer first, then the others in name order: a partition claimed twice
 	// (it changed hands while the request was out) is taken from one answer only.
 	names := []string{d.cfg.Replica}
-	for _, r := range slices.Sorted(mapKeys(got)) {
+	for _, r := range slices.Sorted(maps.Keys(got)) {
 		if r != d.cfg.Replica {
 			names = append(names, r)
 		}
@@ -329,16 +330,6 @@ func (d *Distributor) scatter(ctx context.Context, req fleetRequest, local fleet
 		uncovered[p] = r == ""
 	}
 	return got, claim, uncovered, nil
-}
-
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // DSN returns the DSN object with its live status, or an error wrapping api.ErrUnknownDSN.
@@ -481,7 +472,7 @@ func (d *Distributor) Convergence(ctx context.Context, rev uint64) (model.Conver
 	var parts []convPart
 	var lats []float64
 	claimed := make([]bool, d.own.parts)
-	names := append([]string{d.cfg.Replica}, slices.DeleteFunc(slices.Sorted(mapKeys(got)), func(r string) bool { return r == d.cfg.Replica })...)
+	names := append([]string{d.cfg.Replica}, slices.DeleteFunc(slices.Sorted(maps.Keys(got)), func(r string) bool { return r == d.cfg.Replica })...)
 	for _, r := range names {
 		a := got[r]
 		if a.Error != "" || a.Conv == nil || slices.ContainsFunc(a.Partitions, func(p int) bool { return p < 0 || p >= len(claimed) || claimed[p] }) {
