@@ -334,6 +334,11 @@ func TestOwnershipTakeover(t *testing.T) {
 			case "crash":
 				rs[0].crash(t)
 				rs = rs[1:]
+				// A change while nobody serves the crashed replica's DSNs: they are behind
+				// when they are taken over.
+				net := networkObj("", "a", "10.0.9.0/24")
+				net.Metadata.ResourceVersion = c.get(net.Key()).Metadata.ResourceVersion
+				rev = c.commit(update(net))
 			case "join":
 				rs = append(rs, c.startReplica("c"))
 			}
@@ -354,14 +359,20 @@ func TestOwnershipTakeover(t *testing.T) {
 			}
 			require.NotEmpty(t, moved, "some DSNs changed replicas")
 
-			// The moved DSNs are admitted again by their new replica, with a version check.
+			// The moved DSNs are admitted again by their new replica: with a version check, or
+			// after the crash with the delta they missed, never with a snapshot.
 			for _, a := range moved {
 				require.Eventuallyf(t, func() bool { return a.Stats().Admissions > before[a.ID()].Admissions }, 10*time.Second,
 					10*time.Millisecond, "agent %s admitted by its new replica", a.ID())
 				st := a.Stats()
 				require.Equal(t, before[a.ID()].Snapshots, st.Snapshots, "agent %s: taken over with a snapshot", a.ID())
-				require.Greater(t, st.UpToDate, before[a.ID()].UpToDate, "agent %s: taken over without a version check", a.ID())
+				if mode == "crash" {
+					require.Greater(t, st.Deltas, before[a.ID()].Deltas, "agent %s: taken over without the delta it missed", a.ID())
+				} else {
+					require.Greater(t, st.UpToDate, before[a.ID()].UpToDate, "agent %s: taken over without a version check", a.ID())
+				}
 			}
+			converged(t, as, rev, c.want(keys...))
 
 			pol2 := policyObj("", "p", map[string]string{"role": "web"}, "a", "a")
 			_ = pol2.EncodeSpec(model.PolicySpec{Selector: model.Selector{MatchLabels: map[string]string{"role": "web"}},
