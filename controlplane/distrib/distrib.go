@@ -40,6 +40,7 @@ const ackRing = 16
 type dsn struct {
 	id          string
 	pushSubject string
+	part        int    // the DSN's partition with ownership on
 	tenant      string // the admitted tenant; empty for a DSN with no admission record
 	labels      map[string]string
 	spec        model.DSNSpec
@@ -91,6 +92,7 @@ type ackAt struct {
 type group struct {
 	id      string
 	tenant  string
+	born    uint64 // the distributed revision when the group was created: its log starts there
 	view    *groupView
 	members map[*dsn]struct{}
 	log     deltaLog
@@ -131,6 +133,7 @@ type Distributor struct {
 	events  *eventQueue
 	hellos  chan *nats.Msg
 	reg     *registryWriter
+	own     *ownership // nil without ownership: this replica serves every DSN
 }
 
 // New returns a Distributor for cfg. It does no I/O: Run does.
@@ -160,6 +163,9 @@ func New(cfg Config) (*Distributor, error) {
 		out:      newOutbox(),
 		events:   newEventQueue(),
 		hellos:   make(chan *nats.Msg, cfg.HelloQueue),
+	}
+	if cfg.Replica != "" {
+		d.own = newOwnership(cfg.Partitions)
 	}
 	return d, nil
 }
@@ -202,6 +208,11 @@ func (d *Distributor) Run(ctx context.Context) error {
 	if err := d.open(ctx); err != nil {
 		return err
 	}
+	if d.own != nil {
+		if err := d.openOwnership(ctx); err != nil {
+			return err
+		}
+	}
 
 	var (
 		wg      sync.WaitGroup
@@ -243,6 +254,21 @@ func (d *Distributor) Run(ctx context.Context) error {
 	spawn(d.maintainLoop)
 	spawn(d.snapshotLoop)
 	spawn(d.reg.run)
+	if d.own != nil {
+		if err := d.ownTick(ctx); err != nil {
+			cancel()
+			wg.Wait()
+			return err
+		}
+		// The registry was just read: the first partitions are served at once.
+		for p := range d.own.held {
+			if d.own.held[p].Load() != 0 {
+				d.own.adopted[p].Store(true)
+			}
+		}
+		spawn(d.ownLoop)
+		spawn(d.adoptLoop)
+	}
 	for i := 0; i < d.cfg.HelloWorkers; i++ {
 		spawn(d.helloWorker)
 	}
@@ -288,7 +314,7 @@ func (d *Distributor) open(ctx context.Context) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, r := range recs {
-		m := &dsn{id: r.ID, pushSubject: wire.PushSubject(r.ID), tenant: r.Tenant, labels: r.Labels, spec: r.Spec,
+		m := &dsn{id: r.ID, pushSubject: wire.PushSubject(r.ID), part: d.partition(r.ID), tenant: r.Tenant, labels: r.Labels, spec: r.Spec,
 			admittedAt: r.AdmittedAt, registered: true, offline: true}
 		d.dsns[r.ID] = m
 		d.join(m, d.groupFor(r.Tenant, r.Labels))
@@ -297,12 +323,20 @@ func (d *Distributor) open(ctx context.Context) error {
 	return nil
 }
 
-// subscribe subscribes to Hellos, acks and heartbeats.
+// subscribe subscribes to Hellos, acks and heartbeats, and with ownership to the fleet-wide
+// reads of other replicas.
 func (d *Distributor) subscribe() ([]*nats.Subscription, error) {
 	nc := d.cfg.Conn
 	var subs []*nats.Subscription
 	add := func(subject string, h nats.MsgHandler) error {
-		s, err := nc.QueueSubscribe(subject, wire.QueueGroup, h)
+		var s *nats.Subscription
+		var err error
+		if d.own == nil {
+			s, err = nc.QueueSubscribe(subject, wire.QueueGroup, h)
+		} else {
+			// Every replica hears every DSN and keeps those of its partitions.
+			s, err = nc.Subscribe(subject, d.owned(h))
+		}
 		if err != nil {
 			return fmt.Errorf("distrib: subscribing to %s: %w", subject, err)
 		}
@@ -315,6 +349,12 @@ func (d *Distributor) subscribe() ([]*nats.Subscription, error) {
 		add(wire.AllAcks, d.handleAck),
 		add(wire.AllHeartbeats, d.handleHeartbeat),
 	)
+	if err == nil && d.own != nil {
+		var s *nats.Subscription
+		if s, err = d.subscribeFleet(); err == nil {
+			subs = append(subs, s)
+		}
+	}
 	if err == nil {
 		err = nc.Flush()
 	}
@@ -401,7 +441,7 @@ func (d *Distributor) groupFor(tenant string, labels map[string]string) *group {
 	if g := d.groups[id]; g != nil {
 		return g
 	}
-	g := &group{id: id, tenant: tenant, view: newGroupView(tenant, labels, d.ix), members: map[*dsn]struct{}{}}
+	g := &group{id: id, tenant: tenant, born: d.rev, view: newGroupView(tenant, labels, d.ix), members: map[*dsn]struct{}{}}
 	d.groups[id] = g
 	return g
 }
@@ -438,6 +478,13 @@ func (d *Distributor) dropEmptyGroups() {
 // push queues an encoded push for m. d.mu must be held, so that pushes leave in the order
 // they were decided.
 func (d *Distributor) push(m *dsn, p *outMsg) {
+	if d.own != nil && !d.servesPart(m.part) {
+		// The lease lapsed and has not been renewed yet: another replica may hold the
+		// partition by now. The session ends, so that the DSN is brought current by a Hello
+		// rather than by pushes it would miss.
+		d.endSessionLocked(m)
+		return
+	}
 	d.out.add(outMsg{subject: m.pushSubject, data: p.data, typ: p.typ})
 }
 
