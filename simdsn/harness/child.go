@@ -26,6 +26,18 @@ type ChildArgs struct {
 	Unit    string
 	Token   string
 	Cache   string // directory for the DSNs' config cache
+	// UnitsFile and Index name the unit instead of Unit: entry Index of the JSON list of units
+	// in UnitsFile (UnitEntry). A pod of a Kubernetes Indexed Job knows only its index.
+	UnitsFile string
+	Index     int
+}
+
+// UnitEntry is one unit in a units file (see ChildArgs.UnitsFile).
+type UnitEntry struct {
+	Name string `json:"name"`
+	Site string `json:"site"`
+	Rack string `json:"rack"`
+	DSNs int    `json:"dsns"`
 }
 
 // ParseChildArgs parses `dsnscale sim child` flags.
@@ -37,13 +49,37 @@ func ParseChildArgs(args []string, stderr io.Writer) (ChildArgs, error) {
 	fs.StringVar(&a.Unit, "unit", "", "unit name")
 	fs.StringVar(&a.Token, "token", "", "harness token")
 	fs.StringVar(&a.Cache, "cache", "", "config cache directory")
+	fs.StringVar(&a.UnitsFile, "units", "", "units file (JSON list of units), with --index instead of --unit")
+	fs.IntVar(&a.Index, "index", -1, "the unit's index in --units")
 	if err := fs.Parse(args); err != nil {
 		return a, err
 	}
-	if a.Harness == "" || a.Unit == "" || a.Token == "" || a.Cache == "" {
-		return a, errors.New("sim child: --harness, --unit, --token and --cache are required")
+	if a.Harness == "" || a.Token == "" || a.Cache == "" {
+		return a, errors.New("sim child: --harness, --token and --cache are required")
+	}
+	switch {
+	case a.Unit != "" && a.UnitsFile == "" && a.Index < 0:
+	case a.Unit == "" && a.UnitsFile != "" && a.Index >= 0:
+	default:
+		return a, errors.New("sim child: name the unit with --unit, or with --units FILE and --index N (N >= 0)")
 	}
 	return a, nil
+}
+
+// unitAt returns the name of entry index of a units file.
+func unitAt(path string, index int) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("sim child: units file: %w", err)
+	}
+	var units []UnitEntry
+	if err := json.Unmarshal(data, &units); err != nil {
+		return "", fmt.Errorf("sim child: units file %s: %w", path, err)
+	}
+	if index >= len(units) || units[index].Name == "" {
+		return "", fmt.Errorf("sim child: units file %s has no unit at index %d (%d units)", path, index, len(units))
+	}
+	return units[index].Name, nil
 }
 
 // RunChild runs one unit: it fetches its spec from the harness, runs its DSNs and serves
@@ -51,6 +87,13 @@ func ParseChildArgs(args []string, stderr io.Writer) (ChildArgs, error) {
 func RunChild(ctx context.Context, a ChildArgs, log *slog.Logger) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if a.Unit == "" {
+		name, err := unitAt(a.UnitsFile, a.Index)
+		if err != nil {
+			return err
+		}
+		a.Unit = name
 	}
 	var conn net.Conn
 	var err error

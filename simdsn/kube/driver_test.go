@@ -1,0 +1,134 @@
+package kube
+
+import (
+	"context"
+	"strconv"
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/dsnscale/dsnscale/simdsn/driver"
+)
+
+var childArgs = []string{"sim", "child", "--harness", "10.0.0.5:7000", "--unit", "site1-rack1", "--token", "tok", "--cache", "/state"}
+
+// verbs lists the create and delete calls a fake clientset received, as "verb resource name".
+func verbs(cs *fake.Clientset) []string {
+	var out []string
+	for _, a := range cs.Actions() {
+		switch a := a.(type) {
+		case k8stesting.CreateAction:
+			o, err := metaName(a.GetObject())
+			if err == nil {
+				out = append(out, "create "+a.GetResource().Resource+" "+o)
+			}
+		case k8stesting.DeleteAction:
+			out = append(out, "delete "+a.GetResource().Resource+" "+a.GetName())
+		}
+	}
+	return out
+}
+
+func metaName(o any) (string, error) {
+	m, ok := o.(metav1.Object)
+	if !ok {
+		return "", strconv.ErrSyntax
+	}
+	return m.GetName(), nil
+}
+
+// Pods stands in for the Job controller, which a fake clientset does not run: one pod per index.
+func addPods(t *testing.T, cs *fake.Clientset, ns string, n int) {
+	for i := range n {
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "dsnscale-units-" + strconv.Itoa(i) + "-x", Namespace: ns,
+			Labels: map[string]string{LabelRun: "r1", LabelComponent: "unit", LabelName: AppName, LabelIndex: strconv.Itoa(i)}}}
+		_, err := cs.CoreV1().Pods(ns).Create(context.Background(), pod, metav1.CreateOptions{})
+		require.NoError(t, err)
+	}
+}
+
+func podNames(t *testing.T, cs *fake.Clientset, ns string) []string {
+	list, err := cs.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{})
+	require.NoError(t, err)
+	var out []string
+	for _, p := range list.Items {
+		out = append(out, p.Name)
+	}
+	return out
+}
+
+func TestRunnerCreatesKillsAndDeletes(t *testing.T) {
+	ctx := context.Background()
+	cs := fake.NewClientset()
+	units := testParams().Units
+	r := NewRunner(cs, "r1", "img:1", units, nil)
+
+	require.NoError(t, r.Start(ctx, "site1-rack1", childArgs))
+	// Later starts (the other units, a unit after a kill) create nothing more.
+	require.NoError(t, r.Start(ctx, "site1-rack2", childArgs))
+	require.NoError(t, r.Start(ctx, "site2-rack1", childArgs))
+	ns := "dsnscale-r1"
+	require.Equal(t, []string{"create namespaces " + ns, "create secrets " + Secret, "create configmaps " + ConfigMap,
+		"create jobs " + JobName}, verbs(cs))
+
+	job, err := cs.BatchV1().Jobs(ns).Get(ctx, JobName, metav1.GetOptions{})
+	require.NoError(t, err)
+	require.Equal(t, int32(3), *job.Spec.Completions)
+	require.Equal(t, "img:1", job.Spec.Template.Spec.Containers[0].Image)
+	require.Equal(t, "10.0.0.5:7000", job.Spec.Template.Spec.Containers[0].Args[3])
+	sec, err := cs.CoreV1().Secrets(ns).Get(ctx, Secret, metav1.GetOptions{})
+	require.NoError(t, err)
+	require.Equal(t, []byte("tok"), sec.Data[TokenKey])
+
+	addPods(t, cs, ns, 3)
+	// An unrelated pod in the namespace with index 1 but another run's label is left alone.
+	other := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "other", Namespace: ns, Labels: map[string]string{LabelRun: "r2", LabelComponent: "unit", LabelIndex: "1"}}}
+	_, err = cs.CoreV1().Pods(ns).Create(ctx, other, metav1.CreateOptions{})
+	require.NoError(t, err)
+
+	cs.ClearActions()
+	require.NoError(t, r.Kill(ctx, "site1-rack2"))
+	require.ElementsMatch(t, []string{"dsnscale-units-0-x", "dsnscale-units-2-x", "other"}, podNames(t, cs, ns))
+	var grace *int64
+	for _, a := range cs.Actions() {
+		if d, ok := a.(k8stesting.DeleteAction); ok {
+			grace = d.GetDeleteOptions().GracePeriodSeconds
+		}
+	}
+	require.NotNil(t, grace)
+	require.Equal(t, int64(0), *grace, "a kill is immediate")
+	require.ErrorContains(t, r.Kill(ctx, "site1-rack2"), "has no pod")
+	require.ErrorIs(t, r.Kill(ctx, "nope"), driver.ErrUnknownUnit)
+	require.ErrorIs(t, r.Pause(ctx, "site1-rack1", true), driver.ErrUnsupported)
+
+	cs.ClearActions()
+	require.NoError(t, r.Close(ctx))
+	require.Equal(t, []string{"delete jobs " + JobName, "delete configmaps " + ConfigMap, "delete secrets " + Secret,
+		"delete namespaces " + ns}, verbs(cs))
+	_, err = cs.BatchV1().Jobs(ns).Get(ctx, JobName, metav1.GetOptions{})
+	require.Error(t, err)
+	require.NoError(t, r.Close(ctx), "a second close has nothing to do")
+}
+
+func TestRunnerFailedCreateIsUndoneAtClose(t *testing.T) {
+	ctx := context.Background()
+	cs := fake.NewClientset()
+	cs.PrependReactor("create", "jobs", func(k8stesting.Action) (bool, runtimeObject, error) {
+		return true, nil, errJobRefused
+	})
+	r := NewRunner(cs, "r1", "img:1", testParams().Units, nil)
+	require.ErrorIs(t, r.Start(ctx, "site1-rack1", childArgs), errJobRefused)
+	cs.ClearActions()
+	require.NoError(t, r.Close(ctx))
+	require.Contains(t, verbs(cs), "delete namespaces dsnscale-r1")
+}
+
+type runtimeObject = runtime.Object
+
+var errJobRefused = errors.New("quota exceeded")
