@@ -2,8 +2,8 @@ package kube
 
 import (
 	"context"
-	"strconv"
 	"errors"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/require"

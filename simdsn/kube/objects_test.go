@@ -1,8 +1,8 @@
 package kube
 
 import (
-	"bytes"
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"io"
 	"testing"

@@ -31,4 +31,3 @@ func WriteYAML(w io.Writer, objs []runtime.Object) error {
 	}
 	return nil
 }
-
