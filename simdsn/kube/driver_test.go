@@ -1,10 +1,15 @@
 package kube
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
@@ -132,3 +137,42 @@ func TestRunnerFailedCreateIsUndoneAtClose(t *testing.T) {
 type runtimeObject = runtime.Object
 
 var errJobRefused = errors.New("quota exceeded")
+
+// The runner watches the fleet's pods and logs why one waits: what the harness sees only as a
+// unit that does not connect.
+func TestRunnerLogsPodStates(t *testing.T) {
+	ctx := context.Background()
+	cs := fake.NewClientset()
+	var buf syncBuffer
+	r := NewRunner(cs, "r1", "img:1", testParams().Units, slog.New(slog.NewTextHandler(&buf, nil)))
+	require.NoError(t, r.Start(ctx, "site1-rack1", childArgs))
+	defer r.Close(ctx)
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "dsnscale-units-0-x", Namespace: "dsnscale-r1",
+			Labels: map[string]string{LabelRun: "r1", LabelComponent: "unit", LabelIndex: "0"}},
+		Status: corev1.PodStatus{Phase: corev1.PodPending, ContainerStatuses: []corev1.ContainerStatus{
+			{Name: "unit", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ErrImagePull"}}}}},
+	}
+	_, err := cs.CoreV1().Pods("dsnscale-r1").Create(ctx, pod, metav1.CreateOptions{})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		return strings.Contains(buf.String(), "pod=dsnscale-units-0-x index=0 state=Pending/ErrImagePull")
+	}, 5*time.Second, 10*time.Millisecond, buf.String())
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
