@@ -119,7 +119,8 @@ func (ps *Params) UnmarshalYAMLNode(d *strictyaml.Decoder, n *yaml.Node, path st
 type FleetSpec struct {
 	// Size is the number of DSNs.
 	Size int `yaml:"size"`
-	// Driver runs the DSNs: inproc (goroutines in the harness), process, docker or swarm.
+	// Driver runs the DSNs: inproc (goroutines in the harness), process, docker, swarm or
+	// kubernetes.
 	Driver string `yaml:"driver"`
 	// Traffic names a traffic-pattern map: "default" (the simulator's own, also when empty) or
 	// a file relative to the scenario. The map's racks are the process, docker and swarm

@@ -30,6 +30,7 @@ import (
 	// The drivers register themselves.
 	_ "github.com/dsnscale/dsnscale/simdsn/docker"
 	_ "github.com/dsnscale/dsnscale/simdsn/inproc"
+	_ "github.com/dsnscale/dsnscale/simdsn/kube"
 	_ "github.com/dsnscale/dsnscale/simdsn/process"
 	_ "github.com/dsnscale/dsnscale/simdsn/swarm"
 )
@@ -214,7 +215,7 @@ func New(ctx context.Context, cfg Config) (*Fleet, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	placements, err := cfg.Map.Place(cfg.Count, cfg.IDPrefix)
+	units, placements, err := planUnits(cfg.Map, cfg.Count, cfg.IDPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
@@ -246,16 +247,14 @@ func New(ctx context.Context, cfg Config) (*Fleet, error) {
 		HarnessListen: cfg.HarnessListen, HarnessAdvertise: cfg.HarnessAdvertise,
 		Bus: bus.Config{URL: cfg.NATSURL, Mode: cfg.Conn, DSNsPerConn: cfg.DSNsPerConn, PingInterval: cfg.PingInterval,
 			Security: sec, Logger: cfg.Logger}}
+	plan.Units = units
 	expect := map[string]string{}
+	for i, u := range units {
+		f.unitIdx[u.Name] = i
+		f.units = append(f.units, UnitInfo{Name: u.Name, Site: u.Site, Rack: u.Rack})
+	}
 	for _, p := range placements {
-		i, ok := f.unitIdx[p.Rack]
-		if !ok {
-			i = len(plan.Units)
-			f.unitIdx[p.Rack] = i
-			plan.Units = append(plan.Units, driver.Unit{Name: p.Rack, Site: p.Site, Rack: p.Rack})
-			f.units = append(f.units, UnitInfo{Name: p.Rack, Site: p.Site, Rack: p.Rack})
-		}
-		plan.Units[i].DSNs = append(plan.Units[i].DSNs, engine.DSNSpec{ID: p.ID, Group: p.Group, Unit: p.Rack, Labels: p.Labels})
+		i := f.unitIdx[p.Rack]
 		f.units[i].DSNs = append(f.units[i].DSNs, p.ID)
 		f.byID[p.ID] = len(f.dsns)
 		f.dsns = append(f.dsns, DSNInfo{ID: p.ID, Group: p.Group, Site: p.Site, Rack: p.Rack, Unit: p.Rack, Labels: p.Labels})
@@ -271,6 +270,32 @@ func New(ctx context.Context, cfg Config) (*Fleet, error) {
 	}
 	f.dep = dep
 	return f, nil
+}
+
+// PlanUnits places count DSNs (0: the map's own count) on the map and groups them into units,
+// one per rack, in the order their racks first appear.
+func PlanUnits(m *trafficmap.Map, count int, prefix string) ([]driver.Unit, error) {
+	units, _, err := planUnits(m, count, prefix)
+	return units, err
+}
+
+func planUnits(m *trafficmap.Map, count int, prefix string) ([]driver.Unit, []trafficmap.Placement, error) {
+	placements, err := m.Place(count, prefix)
+	if err != nil {
+		return nil, nil, err
+	}
+	var units []driver.Unit
+	idx := map[string]int{}
+	for _, p := range placements {
+		i, ok := idx[p.Rack]
+		if !ok {
+			i = len(units)
+			idx[p.Rack] = i
+			units = append(units, driver.Unit{Name: p.Rack, Site: p.Site, Rack: p.Rack})
+		}
+		units[i].DSNs = append(units[i].DSNs, engine.DSNSpec{ID: p.ID, Group: p.Group, Unit: p.Rack, Labels: p.Labels})
+	}
+	return units, placements, nil
 }
 
 // Start boots every DSN that is off, each at a random point of spread (0: all at once).

@@ -22,7 +22,7 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{simdsn.Config{}, "NATSURL: required"},
 		{simdsn.Config{NATSURL: "nats://x:1", Count: -1}, "Count: -1 must not be negative"},
-		{simdsn.Config{NATSURL: "nats://x:1", Driver: "kubernetes"}, `unknown driver: "kubernetes"`},
+		{simdsn.Config{NATSURL: "nats://x:1", Driver: "nomad"}, `unknown driver: "nomad"`},
 		{simdsn.Config{NATSURL: "nats://x:1", Conn: "maybe"}, `Conn: "maybe"`},
 	}
 	for _, tt := range tests {
@@ -40,6 +40,7 @@ func TestConfigValidate(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "shared connections need a gateway identity")
 	assert.Contains(t, driver.Names(), "inproc")
+	assert.Contains(t, driver.Names(), "kubernetes")
 }
 
 func TestSelectAndInject(t *testing.T) {

@@ -24,6 +24,7 @@ func init() {
 	})
 	register("validate", "check a scenario, traffic map, load mix, gate, sweep or target file (validate FILE [--set k=v]...)", runValidate)
 	register("sim", "run a simulated DSN fleet against a control plane (sim --cp URL --count N)", simcli.Run)
+	register("fleet", "write a scenario's fleet as Kubernetes objects (fleet manifests --driver kubernetes --harness HOST:PORT NAME|FILE [--set k=v]...)", simcli.Fleet)
 }
 
 // runValidate routes a file to the checker of its kind.

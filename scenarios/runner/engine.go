@@ -22,6 +22,7 @@ import (
 	"github.com/dsnscale/dsnscale/reports"
 	"github.com/dsnscale/dsnscale/scenarios"
 	"github.com/dsnscale/dsnscale/scenarios/measure"
+	"github.com/dsnscale/dsnscale/simdsn/driver"
 	"github.com/dsnscale/dsnscale/simdsn/netproxy"
 	"github.com/dsnscale/dsnscale/tsdb"
 )
@@ -187,6 +188,12 @@ type engine struct {
 // written, marked aborted.
 func Run(ctx context.Context, s *scenarios.Scenario, opts Options) (*Outcome, error) {
 	opts = opts.withDefaults()
+	if s.Fleet.Driver != "" {
+		// A driver whose cluster does not answer fails the run before it starts anything.
+		if err := driver.Check(ctx, s.Fleet.Driver); err != nil {
+			return nil, fmt.Errorf("fleet driver %s: %w", s.Fleet.Driver, err)
+		}
+	}
 	e := &engine{
 		s: s, opts: opts, clock: opts.Clock,
 		revisions: &measure.Revisions{},

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/dsnscale/dsnscale/internal/cliargs"
@@ -27,12 +28,20 @@ const (
 )
 
 const runUsage = `usage: dsnscale run NAME|FILE [--set name=value]... [--out DIR] [--plan] [--repeat N] [--target FILE]
+       dsnscale run --parallel N NAME|FILE... [--set name=value]... [--out DIR] [--oversubscribe]
 
 Runs a scenario from the library (see dsnscale list) or a file, and writes its report to
 runs/<id>/ (or DIR). --plan prints what the run would do and does nothing. --repeat N runs it
 N times into one group directory (runs/<time>-<name>-xN, or DIR) with a group.json, for
 dsnscale compare. --target FILE runs it against the external control plane a target file
-(kind: Target, see docs/TARGETS.md) describes, instead of the scenario's own.`
+(kind: Target, see docs/TARGETS.md) describes, instead of the scenario's own.
+
+--parallel N runs N test beds at once, bed i running the i-th scenario named (cycling through
+them: one name gives N beds of it), each a run of its own with its own control plane, in
+runs/<time>-parallel-xN/bed-<i>-<name> (or under DIR), with parallel.md and parallel.json
+listing each bed's run directory, verdict and figures; the exit code is the worst bed's. Beds
+that would need more memory, descriptors or CPUs than this machine has are refused (exit 2)
+unless --oversubscribe.`
 
 // runArgs are the parsed arguments of run.
 type runArgs struct {
@@ -43,15 +52,18 @@ type runArgs struct {
 	repeat int
 	// targetFile is a target file (--target) that replaces the scenario's control plane.
 	targetFile string
+	// parallel is the number of test beds run at once (--parallel); targets are their
+	// scenarios, cycled through.
+	parallel      int
+	targets       []string
+	oversubscribe bool
 }
 
 func parseRunArgs(args []string) (runArgs, error) {
 	var ra runArgs
 	for sc := cliargs.New(args); sc.Next(); {
 		if !sc.IsFlag() {
-			if err := sc.One(&ra.target, "scenario"); err != nil {
-				return ra, err
-			}
+			ra.targets = append(ra.targets, sc.Arg())
 			continue
 		}
 		switch sc.Name() {
@@ -86,15 +98,40 @@ func parseRunArgs(args []string) (runArgs, error) {
 				return ra, err
 			}
 			ra.plan = true
+		case "parallel":
+			v, err := sc.Value()
+			if err != nil {
+				return ra, err
+			}
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil || n < 1 || n > MaxParallel {
+				return ra, fmt.Errorf("--parallel %q: want a number of beds from 1 to %d", v, MaxParallel)
+			}
+			ra.parallel = n
+		case "oversubscribe":
+			if err := sc.NoValue(); err != nil {
+				return ra, err
+			}
+			ra.oversubscribe = true
 		case "h", "help":
 			return ra, cliargs.ErrHelp
 		default:
 			return ra, fmt.Errorf("unknown flag %s", sc.Arg())
 		}
 	}
-	if ra.target == "" {
+	switch {
+	case len(ra.targets) == 0:
 		return ra, errors.New("which scenario? name one from dsnscale list, or a file")
+	case ra.parallel == 0 && len(ra.targets) > 1:
+		return ra, fmt.Errorf("unexpected argument %q: one scenario at a time (--parallel N runs several at once)", ra.targets[1])
+	case ra.parallel == 0 && ra.oversubscribe:
+		return ra, errors.New("--oversubscribe goes with --parallel N")
+	case ra.parallel > 0 && (ra.repeat > 0 || ra.plan || ra.targetFile != ""):
+		return ra, errors.New("--parallel does not go with --repeat, --plan or --target (each bed has its own control plane)")
+	case ra.parallel > 0 && len(ra.targets) > ra.parallel:
+		return ra, fmt.Errorf("%d scenarios for --parallel %d: name at most one scenario per bed", len(ra.targets), ra.parallel)
 	}
+	ra.target = ra.targets[0]
 	return ra, nil
 }
 
@@ -103,6 +140,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	ra, err := parseRunArgs(args)
 	if err != nil {
 		return cliargs.Refuse(err, "run", runUsage, stdout, stderr)
+	}
+	if ra.parallel > 0 {
+		return runParallel(ctx, ra, stdout, stderr)
 	}
 	set, err := scenarios.ParseSet(ra.set)
 	if err != nil {

@@ -112,6 +112,25 @@ type Driver interface {
 	Launch(ctx context.Context, p *Plan, records io.Writer) (Deployment, error)
 }
 
+// Checker is implemented by drivers that run units on an engine outside the harness (a
+// cluster): Check says whether it answers, so a run can be refused before it starts anything.
+type Checker interface {
+	Check(ctx context.Context) error
+}
+
+// Check runs the check of the driver registered under name, if it has one (an unknown name is
+// Lookup's to report).
+func Check(ctx context.Context, name string) error {
+	d, ok := drivers.Lookup(name)
+	if !ok {
+		return nil
+	}
+	if c, ok := d.(Checker); ok {
+		return c.Check(ctx)
+	}
+	return nil
+}
+
 // drivers holds the drivers by name.
 var drivers = registry.New[Driver]("driver")
 

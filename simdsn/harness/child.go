@@ -35,8 +35,22 @@ type ChildArgs struct {
 	// Reattach bounds how long a unit whose link to the harness broke keeps its DSNs running
 	// while it dials the harness again (0: the harness's end is the unit's end).
 	Reattach time.Duration
-	// Credential is the unit's link credential (from CredentialEnv).
-	Credential string
+	// Credential is the unit's link credential (from CredentialEnv), or CredentialDir holds it
+	// in a file named after the unit (a mounted Kubernetes Secret).
+	Credential    string
+	CredentialDir string
+	// UnitsFile and Index name the unit instead of Unit: entry Index of the JSON list of units
+	// in UnitsFile (UnitEntry). A pod of a Kubernetes Indexed Job knows only its index.
+	UnitsFile string
+	Index     int
+}
+
+// UnitEntry is one unit in a units file (see ChildArgs.UnitsFile).
+type UnitEntry struct {
+	Name string `json:"name"`
+	Site string `json:"site"`
+	Rack string `json:"rack"`
+	DSNs int    `json:"dsns"`
 }
 
 // DefaultReattach is how long a unit keeps trying to re-attach by default.
@@ -53,20 +67,64 @@ func ParseChildArgs(args []string, getenv func(string) string, stderr io.Writer)
 	fs.StringVar(&a.Token, "token", "", "harness token")
 	fs.StringVar(&a.Cache, "cache", "", "config cache directory")
 	fs.DurationVar(&a.Reattach, "reattach", DefaultReattach, "how long the unit's DSNs keep running while it dials a harness it lost (0: stop with the link)")
+	fs.StringVar(&a.UnitsFile, "units", "", "units file (JSON list of units), with --index instead of --unit")
+	fs.IntVar(&a.Index, "index", -1, "the unit's index in --units")
+	fs.StringVar(&a.CredentialDir, "credential-dir", "", "directory holding the unit's link credential in a file named after the unit (instead of $"+CredentialEnv+")")
 	if err := fs.Parse(args); err != nil {
 		return a, err
 	}
-	if a.Harness == "" || a.Unit == "" || a.Token == "" || a.Cache == "" {
-		return a, errors.New("sim child: --harness, --unit, --token and --cache are required")
+	if a.Harness == "" || a.Token == "" || a.Cache == "" {
+		return a, errors.New("sim child: --harness, --token and --cache are required")
+	}
+	switch {
+	case a.Unit != "" && a.UnitsFile == "" && a.Index < 0:
+	case a.Unit == "" && a.UnitsFile != "" && a.Index >= 0:
+	default:
+		return a, errors.New("sim child: name the unit with --unit, or with --units FILE and --index N (N >= 0)")
 	}
 	if a.Reattach < 0 {
 		return a, fmt.Errorf("sim child: --reattach %v is negative", a.Reattach)
 	}
 	a.Credential = getenv(CredentialEnv)
-	if a.Credential == "" {
-		return a, fmt.Errorf("sim child: %w: %s is not set", ErrCredential, CredentialEnv)
+	if a.Credential == "" && a.CredentialDir == "" {
+		return a, fmt.Errorf("sim child: %w: %s is not set (nor --credential-dir)", ErrCredential, CredentialEnv)
 	}
 	return a, nil
+}
+
+// unitAt returns the name of entry index of a units file.
+func unitAt(path string, index int) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("sim child: units file: %w", err)
+	}
+	var units []UnitEntry
+	if err := json.Unmarshal(data, &units); err != nil {
+		return "", fmt.Errorf("sim child: units file %s: %w", path, err)
+	}
+	if index >= len(units) || units[index].Name == "" {
+		return "", fmt.Errorf("sim child: units file %s has no unit at index %d (%d units)", path, index, len(units))
+	}
+	return units[index].Name, nil
+}
+
+// resolve fills in the unit's name (from a units file) and its credential (from a file).
+func (a *ChildArgs) resolve() error {
+	if a.Unit == "" {
+		name, err := unitAt(a.UnitsFile, a.Index)
+		if err != nil {
+			return err
+		}
+		a.Unit = name
+	}
+	if a.Credential == "" {
+		b, err := os.ReadFile(filepath.Join(a.CredentialDir, a.Unit))
+		if err != nil {
+			return fmt.Errorf("sim child: %w: %v", ErrCredential, err)
+		}
+		a.Credential = strings.TrimSpace(string(b))
+	}
+	return nil
 }
 
 // maxDetachedBytes bounds the records a detached unit keeps for the harness; beyond it they are
@@ -123,6 +181,9 @@ func (cl *childLink) dial(h hello) (net.Conn, *bufio.Reader, []byte, error) {
 func RunChild(ctx context.Context, a ChildArgs, log *slog.Logger) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if err := a.resolve(); err != nil {
+		return err
 	}
 	tc, err := unitTLS(a.Credential)
 	if err != nil {

@@ -176,3 +176,21 @@ func peerUnit(c *tls.Conn) (string, bool) {
 	}
 	return st.PeerCertificates[0].Subject.CommonName, true
 }
+
+// NewCredentials makes a CA of its own and a link credential for each unit, for manifests
+// written to be applied by hand. No harness accepts them yet: a harness makes its own CA when
+// its run starts.
+func NewCredentials(units []string) (map[string]string, error) {
+	now := time.Now()
+	ca, err := newLinkCA(now)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(units))
+	for _, u := range units {
+		if out[u], err = ca.credential(u, now); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
