@@ -41,11 +41,12 @@ func TestLaunchRefusesAnEngineInNoSwarm(t *testing.T) {
 	if err := swarm.Available(); err == nil {
 		t.Skip("the engine manages a swarm already: nothing to refuse")
 	}
+	bin := simtest.Binary(t) // built first: a slow build must not eat the launch's deadline
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	dir := t.TempDir()
 	_, err := simdsn.New(ctx, simdsn.Config{Driver: swarm.Name, NATSURL: "nats://127.0.0.1:1", Count: 10,
-		Binary: simtest.Binary(t), WorkDir: dir})
+		Binary: bin, WorkDir: dir})
 	require.ErrorIs(t, err, swarm.ErrNoSwarm)
 	assert.Contains(t, err.Error(), "docker swarm init")
 	assert.NoDirExists(t, filepath.Join(dir, "docker-context"), "refused before building an image")
