@@ -32,7 +32,7 @@ func TestStormFiguresFromTheRun(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, map[string]float64{
 		figEventsLost: 3, figEventsRolled: 1200, figWatchDups: 2,
-		figSeedConv99: 198, // nearest rank: the 198th of 200; the seed step's change is not the burst's
+		figSeedConv99:    198, // nearest rank: the 198th of 200; the seed step's change is not the burst's
 		figRSSPerDSNScen: 50_000,
 	}, figs)
 }
