@@ -46,14 +46,20 @@ func init() {
 func runStormScenario(ctx context.Context, env benchfig.Env) (map[string]float64, error) {
 	dir := filepath.Join(env.WorkDir, "run")
 	cmd := exec.CommandContext(ctx, env.Binary, "run", stormScenario, "--set", "dsns="+strconv.Itoa(stormDSNs), "--out", dir)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	// The run's progress and outcome (stdout) and its errors (stderr), to say why it broke.
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
 	env.Logf("cp_storm_scenario: running %s with %d DSNs (several minutes)", stormScenario, stormDSNs)
 	err := cmd.Run()
-	// A run whose SLOs failed (exit 1) still measured: its figures are as good.
+	// A run whose SLOs failed (exit 1) still measured: its figures are as good. One that broke
+	// (exit 3) did not finish measuring.
 	var exit *exec.ExitError
 	if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 1) {
-		return nil, fmt.Errorf("dsnscale run %s: %w: %s", stormScenario, err, lastLines(stderr.String(), 5))
+		why := lastLines(out.String(), 8)
+		if run, lerr := reports.Load(dir); lerr == nil && run.Error != "" {
+			why = run.Error + "\n" + why
+		}
+		return nil, fmt.Errorf("dsnscale run %s: %w: %s", stormScenario, err, why)
 	}
 	run, err := reports.Load(dir)
 	if err != nil {
