@@ -98,6 +98,11 @@ func init() {
 	// Benchmark figures (make bench): the time to admit 10,000 DSNs each with its own identity
 	// (bootstrap token, key, CSR) and mutual-TLS connection, until every one serves.
 	perf(LowerIsBetter, "cp_admission_10k_per_dsn_s")
+	// The storm scenario at 10,000 DSNs (cpbench): events lost and watch duplicates are data
+	// lost or repeated; rolled-up events are kept in aggregate by design.
+	must("cp_events_lost_storm_10k", "cp_watch_duplicates_storm_10k")
+	perf(LowerIsBetter, "cp_seed_convergence_p99_ms_10k", "cp_rss_bytes_per_dsn_scenario")
+	info("cp_events_rolled_up_storm_10k")
 	// Counts of what the run did; the telemetry counts follow how much the fleet sent.
 	info("api_requests", "api_generator_limited", "convergence_changes", "cp_kills", "dsns_served_without_config",
 		"storm_restarted_dsns", "telemetry_batches_sent", "telemetry_samples_sent", "telemetry_batches_found",

@@ -1,6 +1,7 @@
 package pki
 
 import (
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -201,6 +202,12 @@ func (ca *CA) Verify(chain []*x509.Certificate) (Identity, error) {
 	}); err != nil {
 		return Identity{}, fmt.Errorf("%w: %v", ErrUntrusted, err)
 	}
+	return ca.checkLeaf(leaf)
+}
+
+// checkLeaf checks what Verify checks of a leaf beyond its chain: the identity it names and
+// that it is not revoked.
+func (ca *CA) checkLeaf(leaf *x509.Certificate) (Identity, error) {
 	id, err := IdentityOf(leaf)
 	if err != nil {
 		return Identity{}, err
@@ -212,8 +219,14 @@ func (ca *CA) Verify(chain []*x509.Certificate) (Identity, error) {
 }
 
 // VerifyPeerCertificate is a tls.Config.VerifyPeerCertificate function that refuses, during the
-// handshake, client certificates that Verify refuses: revoked ones above all.
-func (ca *CA) VerifyPeerCertificate(rawCerts [][]byte, _ [][]*x509.Certificate) error {
+// handshake, client certificates that Verify refuses: revoked ones above all. A chain crypto/tls
+// has already verified to this CA's root (ServerTLSConfig asks it to) is not verified again:
+// only what the handshake does not check, the identity and its revocation, is.
+func (ca *CA) VerifyPeerCertificate(rawCerts [][]byte, verifiedChains [][]*x509.Certificate) error {
+	if leaf, ok := ca.verifiedLeaf(verifiedChains); ok {
+		_, err := ca.checkLeaf(leaf)
+		return err
+	}
 	chain := make([]*x509.Certificate, 0, len(rawCerts))
 	for _, raw := range rawCerts {
 		c, err := x509.ParseCertificate(raw)
@@ -224,4 +237,29 @@ func (ca *CA) VerifyPeerCertificate(rawCerts [][]byte, _ [][]*x509.Certificate) 
 	}
 	_, err := ca.Verify(chain)
 	return err
+}
+
+// VerifyConnection is Verify for the client of a TLS connection: when the handshake verified
+// the client's chain to this CA's root, it checks only the identity the leaf names and its
+// revocation (a revocation may have come since the handshake); otherwise it verifies the
+// presented chain in full. A mutual-TLS connection then costs one verification of its chain,
+// not one per check.
+func (ca *CA) VerifyConnection(state *tls.ConnectionState) (Identity, error) {
+	if state == nil || len(state.PeerCertificates) == 0 {
+		return Identity{}, fmt.Errorf("%w: no certificate", ErrUntrusted)
+	}
+	if leaf, ok := ca.verifiedLeaf(state.VerifiedChains); ok && leaf.Equal(state.PeerCertificates[0]) {
+		return ca.checkLeaf(leaf)
+	}
+	return ca.Verify(state.PeerCertificates)
+}
+
+// verifiedLeaf returns the leaf of a chain crypto/tls verified that ends in this CA's root.
+func (ca *CA) verifiedLeaf(chains [][]*x509.Certificate) (*x509.Certificate, bool) {
+	for _, c := range chains {
+		if len(c) > 0 && c[len(c)-1].Equal(ca.cert) {
+			return c[0], true
+		}
+	}
+	return nil, false
 }

@@ -151,6 +151,23 @@ func (ca *CA) SignCSRFor(csrPEM []byte, id Identity, ttl time.Duration) ([]byte,
 	if err != nil {
 		return nil, err
 	}
+	return ca.SignRequestFor(csr, id, ttl)
+}
+
+// SignRequestFor is SignCSRFor for a CSR ParseCSR has already parsed and checked the signature
+// of, so that a caller that looked into the CSR does not pay for its signature twice.
+func (ca *CA) SignRequestFor(csr *x509.CertificateRequest, id Identity, ttl time.Duration) ([]byte, error) {
+	if id.Role != RoleDSN && id.Role != RoleGateway {
+		return nil, fmt.Errorf("%w: role %q: a CSR is signed for %q or %q only", ErrInvalid, id.Role, RoleDSN, RoleGateway)
+	}
+	if msg := CheckName(id.Name); msg != "" {
+		return nil, fmt.Errorf("%w: identity: %s", ErrInvalid, msg)
+	}
+	if id.Tenant != "" {
+		if msg := model.CheckName(id.Tenant); msg != "" {
+			return nil, fmt.Errorf("%w: tenant: %s", ErrInvalid, msg)
+		}
+	}
 	if err := CheckCSRFor(csr, id); err != nil {
 		return nil, err
 	}

@@ -197,3 +197,46 @@ func TestControlPlaneTLSConfigRotatesItsCertificate(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, Identity{Name: "distrib", Role: RoleControlPlane}, id)
 }
+
+// TestVerifyConnectionTrustsOnlyItsOwnVerifiedChains checks that a chain the handshake verified
+// is taken only when it ends in this CA's root and starts with the presented leaf; anything else
+// is verified in full, and revocation is checked either way.
+func TestVerifyConnectionTrustsOnlyItsOwnVerifiedChains(t *testing.T) {
+	ca, _ := openCA(t)
+	parse := func(certPEM []byte) *x509.Certificate {
+		c, err := ParseCertificatePEM(certPEM)
+		require.NoError(t, err)
+		return c
+	}
+	pem1, _ := dsnCert(t, ca, "dsn-1", time.Hour)
+	leaf := parse(pem1)
+	id, err := ca.VerifyConnection(&tls.ConnectionState{PeerCertificates: []*x509.Certificate{leaf},
+		VerifiedChains: [][]*x509.Certificate{{leaf, ca.cert}}})
+	require.NoError(t, err)
+	require.Equal(t, "dsn-1", id.Name)
+	// No verified chain: verified here.
+	id, err = ca.VerifyConnection(&tls.ConnectionState{PeerCertificates: []*x509.Certificate{leaf}})
+	require.NoError(t, err)
+	require.Equal(t, "dsn-1", id.Name)
+
+	// Another CA's certificate, with a chain "verified" to that CA's root: verified in full, refused.
+	other, _ := openCA(t)
+	foreign := parse(func() []byte { p, _ := dsnCert(t, other, "dsn-2", time.Hour); return p }())
+	_, err = ca.VerifyConnection(&tls.ConnectionState{PeerCertificates: []*x509.Certificate{foreign},
+		VerifiedChains: [][]*x509.Certificate{{foreign, other.cert}}})
+	require.ErrorIs(t, err, ErrUntrusted)
+	// A verified chain of another leaf than the one presented: the presented one is verified.
+	_, err = ca.VerifyConnection(&tls.ConnectionState{PeerCertificates: []*x509.Certificate{foreign},
+		VerifiedChains: [][]*x509.Certificate{{leaf, ca.cert}}})
+	require.ErrorIs(t, err, ErrUntrusted)
+	require.ErrorIs(t, ca.VerifyPeerCertificate([][]byte{foreign.Raw}, [][]*x509.Certificate{{foreign, other.cert}}), ErrUntrusted)
+
+	// Revoked: refused even with a verified chain.
+	require.NoError(t, ca.Revoke(leaf.SerialNumber, "test"))
+	_, err = ca.VerifyConnection(&tls.ConnectionState{PeerCertificates: []*x509.Certificate{leaf},
+		VerifiedChains: [][]*x509.Certificate{{leaf, ca.cert}}})
+	require.ErrorIs(t, err, ErrRevoked)
+	require.ErrorIs(t, ca.VerifyPeerCertificate([][]byte{leaf.Raw}, [][]*x509.Certificate{{leaf, ca.cert}}), ErrRevoked)
+	_, err = ca.VerifyConnection(nil)
+	require.ErrorIs(t, err, ErrUntrusted)
+}

@@ -104,7 +104,7 @@ func (a *Admitter) Admit(ctx context.Context, req Request) (Grant, error) {
 		labels = map[string]string{}
 	}
 	maps.Copy(labels, tok.Labels)
-	certPEM, err := a.ca.SignCSRFor(req.CSR, id, a.certTTL)
+	certPEM, err := a.ca.SignRequestFor(csr, id, a.certTTL)
 	if err != nil {
 		return Grant{}, err
 	}

@@ -131,7 +131,8 @@ func (a *Authenticator) Check(c server.ClientAuthentication) bool {
 		a.log.Warn("southbound connection refused: no client certificate", "remote", remote(c))
 		return false
 	}
-	id, err := a.cfg.CA.Verify(state.PeerCertificates)
+	// The handshake verified the chain (Apply asks it to); it is not verified again.
+	id, err := a.cfg.CA.VerifyConnection(state)
 	if err != nil {
 		a.log.Warn("southbound connection refused", "remote", remote(c), "err", err)
 		return false
