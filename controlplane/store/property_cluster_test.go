@@ -161,4 +161,3 @@ func (r replicas3) CreateOrUpdateKeyValue(ctx context.Context, cfg jetstream.Key
 	cfg.Replicas = 3
 	return r.JetStream.CreateOrUpdateKeyValue(ctx, cfg)
 }
-
