@@ -175,6 +175,10 @@ func routeTLS(ca *pki.CA, hosts []string) (func(*server.Options) error, error) {
 	tc := srv.Clone()
 	tc.GetClientCertificate = cli.GetClientCertificate
 	tc.RootCAs = ca.Pool()
+	// One configuration accepts and dials routes: the chain checks against the CA (ClientCAs
+	// for the dialler's client certificate, RootCAs for the server's) are the standard ones; the
+	// CA's own check of DSN client certificates would refuse a server certificate when dialling.
+	tc.VerifyPeerCertificate = nil
 	return func(o *server.Options) error {
 		o.Cluster.TLSConfig = tc
 		o.Cluster.TLSTimeout = 2
