@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dsnscale/dsnscale/controlplane/model"
@@ -225,55 +226,94 @@ func (s *Server) routeRemotes() []string {
 }
 
 // replicated creates every bucket, object store and stream with at least n replicas, whatever
-// the component that creates it asks for: the control plane's stores need not each be told.
+// the component that creates it asks for: the control plane's stores need not each be told. It
+// also retries a creation or update that went unanswered: while a new cluster's routes settle,
+// and when replicas create the same bucket at once, a request can be dropped, and the stores
+// would otherwise wait out the whole request timeout and fail. Creating or updating with the
+// same configuration again is harmless.
 type replicated struct {
 	jetstream.JetStream
 	n int
 }
 
+// Attempts of a creation or update through replicated: each gets createAttempt, all together
+// createBudget unless the caller's context ends first.
+const (
+	createAttempt = 5 * time.Second
+	createBudget  = time.Minute
+)
+
+func retryCreate[T any](ctx context.Context, f func(context.Context) (T, error)) (T, error) {
+	ctx, cancel := context.WithTimeout(ctx, createBudget)
+	defer cancel()
+	for {
+		actx, acancel := context.WithTimeout(ctx, createAttempt)
+		v, err := f(actx)
+		acancel()
+		if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) {
+			return v, err
+		}
+	}
+}
+
 func (r replicated) CreateKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
 	cfg.Replicas = max(cfg.Replicas, r.n)
-	return r.JetStream.CreateKeyValue(ctx, cfg)
+	return retryCreate(ctx, func(ctx context.Context) (jetstream.KeyValue, error) { return r.JetStream.CreateKeyValue(ctx, cfg) })
 }
 
 func (r replicated) CreateOrUpdateKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
 	cfg.Replicas = max(cfg.Replicas, r.n)
-	return r.JetStream.CreateOrUpdateKeyValue(ctx, cfg)
+	return retryCreate(ctx, func(ctx context.Context) (jetstream.KeyValue, error) {
+		return r.JetStream.CreateOrUpdateKeyValue(ctx, cfg)
+	})
 }
 
 func (r replicated) UpdateKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
 	cfg.Replicas = max(cfg.Replicas, r.n)
-	return r.JetStream.UpdateKeyValue(ctx, cfg)
+	return retryCreate(ctx, func(ctx context.Context) (jetstream.KeyValue, error) { return r.JetStream.UpdateKeyValue(ctx, cfg) })
 }
 
 func (r replicated) CreateObjectStore(ctx context.Context, cfg jetstream.ObjectStoreConfig) (jetstream.ObjectStore, error) {
 	cfg.Replicas = max(cfg.Replicas, r.n)
-	return r.JetStream.CreateObjectStore(ctx, cfg)
+	return retryCreate(ctx, func(ctx context.Context) (jetstream.ObjectStore, error) {
+		return r.JetStream.CreateObjectStore(ctx, cfg)
+	})
 }
 
 func (r replicated) CreateOrUpdateObjectStore(ctx context.Context, cfg jetstream.ObjectStoreConfig) (jetstream.ObjectStore, error) {
 	cfg.Replicas = max(cfg.Replicas, r.n)
-	return r.JetStream.CreateOrUpdateObjectStore(ctx, cfg)
+	return retryCreate(ctx, func(ctx context.Context) (jetstream.ObjectStore, error) {
+		return r.JetStream.CreateOrUpdateObjectStore(ctx, cfg)
+	})
 }
 
 func (r replicated) UpdateObjectStore(ctx context.Context, cfg jetstream.ObjectStoreConfig) (jetstream.ObjectStore, error) {
 	cfg.Replicas = max(cfg.Replicas, r.n)
-	return r.JetStream.UpdateObjectStore(ctx, cfg)
+	return retryCreate(ctx, func(ctx context.Context) (jetstream.ObjectStore, error) {
+		return r.JetStream.UpdateObjectStore(ctx, cfg)
+	})
 }
 
 func (r replicated) CreateStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
 	cfg.Replicas = max(cfg.Replicas, r.n)
-	return r.JetStream.CreateStream(ctx, cfg)
+	return retryCreate(ctx, func(ctx context.Context) (jetstream.Stream, error) { return r.JetStream.CreateStream(ctx, cfg) })
 }
 
 func (r replicated) CreateOrUpdateStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
 	cfg.Replicas = max(cfg.Replicas, r.n)
-	return r.JetStream.CreateOrUpdateStream(ctx, cfg)
+	return retryCreate(ctx, func(ctx context.Context) (jetstream.Stream, error) {
+		return r.JetStream.CreateOrUpdateStream(ctx, cfg)
+	})
 }
 
 func (r replicated) UpdateStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
 	cfg.Replicas = max(cfg.Replicas, r.n)
-	return r.JetStream.UpdateStream(ctx, cfg)
+	return retryCreate(ctx, func(ctx context.Context) (jetstream.Stream, error) { return r.JetStream.UpdateStream(ctx, cfg) })
+}
+
+// Stream binds to a stream, retrying an unanswered request like the creations.
+func (r replicated) Stream(ctx context.Context, name string) (jetstream.Stream, error) {
+	return retryCreate(ctx, func(ctx context.Context) (jetstream.Stream, error) { return r.JetStream.Stream(ctx, name) })
 }
 
 // OwnershipReporter is implemented by a distributor that spreads DSN groups or partitions over
@@ -331,7 +371,6 @@ func (s *Server) clusterHandler() http.Handler {
 		writeClusterJSON(w, s.ClusterStatus())
 	})
 }
-
 
 func writeClusterJSON(w http.ResponseWriter, st model.ClusterStatus) {
 	b, err := json.Marshal(st)

@@ -32,7 +32,11 @@ func TestClusterConfigValidate(t *testing.T) {
 		{"no node name", func() Config { c := node("127.0.0.1:7102", "127.0.0.1:7103"); c.Cluster.NodeName = ""; return c }(), "node name"},
 		{"bad cluster name", func() Config { c := node("127.0.0.1:7102", "127.0.0.1:7103"); c.Cluster.Name = "a b"; return c }(), "cluster name"},
 		{"with nats-url", func() Config { c := node("127.0.0.1:7102", "127.0.0.1:7103"); c.NATSURL = "nats://x:1"; return c }(), "exclusive"},
-		{"random listen port", func() Config { c := node("127.0.0.1:7102", "127.0.0.1:7103"); c.Cluster.Listen = "127.0.0.1:0"; return c }(), "fixed port"},
+		{"random listen port", func() Config {
+			c := node("127.0.0.1:7102", "127.0.0.1:7103")
+			c.Cluster.Listen = "127.0.0.1:0"
+			return c
+		}(), "fixed port"},
 		{"no admin password file", func() Config { c := node("127.0.0.1:7102", "127.0.0.1:7103"); c.AdminPasswordFile = ""; return c }(), "admin password file"},
 		{"peers without cluster", Config{DataDir: "d", Cluster: ClusterConfig{Peers: []string{"127.0.0.1:7102"}}}, "need a cluster name"},
 		{"replicas without cluster", Config{DataDir: "d", Replicas: 3}, "need a cluster"},

@@ -119,4 +119,3 @@ func (p *Process) NodeName() string { return p.nodeName }
 // ClusterAddr is the host:port the replica's NATS server takes routes on ("" when not started
 // by StartCluster).
 func (p *Process) ClusterAddr() string { return p.clusterAddr }
-
