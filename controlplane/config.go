@@ -7,6 +7,7 @@ import (
 	"github.com/dsnscale/dsnscale/controlplane/ingest"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"time"
 
 	"github.com/dsnscale/dsnscale/controlplane/authn"
@@ -97,6 +98,39 @@ type Config struct {
 	// Clock reads the time for certificates, tokens, rate limits and audit records (default
 	// time.Now).
 	Clock func() time.Time
+
+	// Cluster, when its Name is set, makes this control plane one replica of several on a NATS
+	// cluster of their embedded servers (see ClusterConfig).
+	Cluster ClusterConfig
+	// Replicas is the replica count of the buckets, object stores and streams the control plane
+	// creates: 0 means 1, or ClusterReplicas in cluster mode. With an external NATS cluster
+	// (NATSURL listing its servers, comma separated) set it to the replication wanted there.
+	Replicas int
+	// CADir is the CA's directory (default DataDir/ca), created with a new CA when it holds
+	// none. Replicas share one CA: give them the same directory, or copies of the first one's.
+	CADir string
+}
+
+// MaxReplicas is the most replicas JetStream keeps of a stream.
+const MaxReplicas = 5
+
+// replicas is the replica count of what the control plane creates.
+func (c Config) replicas() int {
+	switch {
+	case c.Replicas > 0:
+		return c.Replicas
+	case c.Cluster.Enabled():
+		return ClusterReplicas
+	}
+	return 1
+}
+
+// caDir is the CA's directory.
+func (c Config) caDir() string {
+	if c.CADir != "" {
+		return c.CADir
+	}
+	return filepath.Join(c.DataDir, CADir)
 }
 
 // Validate checks the configuration.
@@ -114,6 +148,12 @@ func (c Config) Validate() error {
 		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 			return fmt.Errorf("%w: listen %q: %w", ErrConfig, c.Listen, err)
 		}
+	}
+	if c.Replicas < 0 || c.Replicas > MaxReplicas {
+		return fmt.Errorf("%w: replicas %d: want 1 to %d", ErrConfig, c.Replicas, MaxReplicas)
+	}
+	if err := c.Cluster.validate(c); err != nil {
+		return err
 	}
 	if c.NATSURL != "" && c.NATSListen != "" {
 		return fmt.Errorf("%w: nats-url and nats-listen are exclusive: an external NATS has its own listener", ErrConfig)
@@ -178,6 +218,11 @@ func (c *Config) setDefaults() {
 	if c.MaxConcurrentSyncs == 0 {
 		c.MaxConcurrentSyncs = 256
 	}
+	// A replica of a cluster shares the fleet with the others: it serves the DSNs of the
+	// partitions it leases, under its node's name.
+	if c.Replica == "" && c.Cluster.Name != "" {
+		c.Replica = c.Cluster.NodeName
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -186,7 +231,7 @@ func (c *Config) setDefaults() {
 	}
 	if len(c.TLSHosts) == 0 {
 		c.TLSHosts = []string{"127.0.0.1", "localhost"}
-		for _, addr := range []string{c.Listen, c.NATSListen} {
+		for _, addr := range []string{c.Listen, c.NATSListen, c.Cluster.Listen} {
 			if h, _, err := net.SplitHostPort(addr); err == nil && h != "" && !isAnyOrKnown(h, c.TLSHosts) {
 				c.TLSHosts = append(c.TLSHosts, h)
 			}

@@ -69,7 +69,7 @@ type security struct {
 
 // openCA opens (creating on first start) the CA under the data directory.
 func openCA(cfg Config) (*pki.CA, error) {
-	ca, err := pki.OpenCA(filepath.Join(cfg.DataDir, CADir), cfg.Clock)
+	ca, err := pki.OpenCA(cfg.caDir(), cfg.Clock)
 	if err != nil {
 		return nil, fmt.Errorf("controlplane: certificate authority: %w", err)
 	}
@@ -155,7 +155,7 @@ func openSecurity(ctx, runCtx context.Context, cfg Config, ca *pki.CA, js jetstr
 		}
 	} else {
 		var j *audit.Journal
-		if j, err = audit.OpenJournal(ctx, audit.JournalConfig{JS: js, Sink: sink, Logger: cfg.Logger}); err == nil {
+		if j, err = audit.OpenJournal(ctx, audit.JournalConfig{JS: js, Sink: sink, Logger: cfg.Logger, Replicas: cfg.replicas()}); err == nil {
 			sec.recorder = j
 		}
 	}

@@ -6,6 +6,7 @@
 package controlplane
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -18,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,6 +33,7 @@ import (
 	"github.com/dsnscale/dsnscale/controlplane/pki"
 	"github.com/dsnscale/dsnscale/controlplane/pki/admission"
 	"github.com/dsnscale/dsnscale/controlplane/ratelimit"
+	"github.com/dsnscale/dsnscale/controlplane/rbac"
 	"github.com/dsnscale/dsnscale/controlplane/store"
 	"github.com/dsnscale/dsnscale/internal/natsserver"
 )
@@ -85,10 +88,24 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	s.natsURL = cfg.NATSURL
 	if s.natsURL == "" {
-		nc := natsserver.Config{StoreDir: filepath.Join(cfg.DataDir, "jetstream"), Listen: cfg.NATSListen}
+		nc := natsserver.Config{StoreDir: filepath.Join(cfg.DataDir, "jetstream"), Listen: cfg.NATSListen,
+			Cluster: cfg.Cluster.natsCluster()}
 		if s.ca != nil {
 			if nc.Configure, err = busAuth(cfg, s.ca); err != nil {
 				return nil, err
+			}
+			if cfg.Cluster.Enabled() {
+				clientAuth := nc.Configure
+				routes, err := routeTLS(s.ca, cfg.TLSHosts)
+				if err != nil {
+					return nil, err
+				}
+				nc.Configure = func(o *server.Options) error {
+					if err := clientAuth(o); err != nil {
+						return err
+					}
+					return routes(o)
+				}
 			}
 		}
 		ns, err := natsserver.Start(nc)
@@ -97,6 +114,11 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		}
 		s.nats = ns
 		s.natsURL = ns.URL()
+		if cfg.Cluster.Enabled() {
+			if err := s.joinCluster(); err != nil {
+				return nil, err
+			}
+		}
 	}
 	busOpts, err := busOptions(s.ca, s.natsURL)
 	if err != nil {
@@ -111,9 +133,28 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("controlplane: connect to NATS at %s: %w", s.natsURL, err)
 	}
-	js, err := jetstream.New(s.nc, jetstream.WithDefaultTimeout(30*time.Second))
+	var js jetstream.JetStream
+	js, err = jetstream.New(s.nc, jetstream.WithDefaultTimeout(30*time.Second))
 	if err != nil {
 		return nil, fmt.Errorf("controlplane: JetStream: %w", err)
+	}
+	replicas := cfg.replicas()
+	if cfg.Cluster.Enabled() || cfg.NATSURL != "" {
+		// A cluster that has just elected its meta leader may still drop requests while its
+		// routes settle: the stores are created once JetStream answers.
+		timeout := cmp.Or(cfg.Cluster.JoinTimeout, DefaultJoinTimeout)
+		wctx, cancel := context.WithTimeout(ctx, timeout)
+		err := natsserver.WaitJetStream(wctx, js)
+		cancel()
+		if err != nil {
+			if cfg.Cluster.Enabled() {
+				return nil, fmt.Errorf("%w: %w", ErrClusterNotFormed, err)
+			}
+			return nil, fmt.Errorf("controlplane: JetStream at %s: %w", s.natsURL, err)
+		}
+	}
+	if replicas > 1 {
+		js = replicated{JetStream: js, n: replicas}
 	}
 
 	reg := prometheus.NewRegistry()
@@ -135,6 +176,12 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, fmt.Errorf("controlplane: intent store: %w", err)
 	}
 	s.store = kv
+	if replicas > 1 {
+		// Other replicas write the bucket too: this one's view follows them.
+		if err := kv.Follow(runCtx); err != nil {
+			return nil, fmt.Errorf("controlplane: intent store: %w", err)
+		}
+	}
 
 	// With security on, a DSN's tenant and labels are those admission recorded.
 	var ids *admission.Identities
@@ -159,6 +206,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		StragglerDeadline:  cfg.StragglerDeadline,
 		SyncTimeout:        cfg.SyncTimeout,
 		Observer:           s.ingest,
+		Replicas:           replicas,
 		Replica:            cfg.Replica,
 	})
 	if err != nil {
@@ -187,6 +235,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	routes := http.NewServeMux()
 	routes.Handle("/", handler)
+	routes.Handle("GET "+rbac.APIPrefix+"/cluster", s.clusterHandler())
 	ingest.Mount(routes, s.ingest.Handler())
 	handler = routes
 	if s.ca != nil {
@@ -250,8 +299,8 @@ func (s *Server) setErr(err error) {
 	}
 }
 
-// Ready returns nil when the control plane can serve: the bus is connected and distribution is
-// subscribed.
+// Ready returns nil when the control plane can serve: the bus is connected, distribution is
+// subscribed and, in cluster mode, the cluster has a JetStream meta leader.
 func (s *Server) Ready() error {
 	s.errMu.Lock()
 	runErr := s.runErr
@@ -263,6 +312,9 @@ func (s *Server) Ready() error {
 		return fmt.Errorf("%w: not connected to NATS", ErrNotReady)
 	case s.distrib == nil || !s.distrib.Ready():
 		return fmt.Errorf("%w: distribution not subscribed yet", ErrNotReady)
+	case s.nats != nil && s.cfg.Cluster.Enabled() && s.nats.MetaLeader() == "":
+		return fmt.Errorf("%w: the cluster has no JetStream meta leader (%d of %d peers reachable)", ErrNotReady,
+			len(s.routeRemotes()), len(s.cfg.Cluster.Peers))
 	}
 	return nil
 }
@@ -325,7 +377,7 @@ func (s *Server) CAFile() string {
 	if s.ca == nil {
 		return ""
 	}
-	return filepath.Join(s.cfg.DataDir, CADir, pki.CertFile)
+	return filepath.Join(s.cfg.caDir(), pki.CertFile)
 }
 
 // CAPEM is the CA's root certificate in PEM; nil when insecure.

@@ -16,7 +16,8 @@ func init() {
 }
 
 const cpUsage = "usage: dsnscale cp serve --data DIR --listen ADDR [--nats-listen ADDR | --nats-url URL] " +
-	"[--tls-cert FILE --tls-key FILE] [--admin-password-file FILE] [--insecure] [--pprof-listen ADDR]"
+	"[--tls-cert FILE --tls-key FILE] [--admin-password-file FILE] [--ca-dir DIR] [--insecure] [--pprof-listen ADDR] " +
+	"[--cluster NAME --node-name N --cluster-listen HOST:PORT --peers HOST:PORT,HOST:PORT]"
 
 // hostList is a comma-separated flag value.
 type hostList []string
@@ -40,11 +41,18 @@ func runCP(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("cp serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg controlplane.Config
-	var hosts hostList
+	var hosts, peers hostList
 	fs.StringVar(&cfg.DataDir, "data", "", "data directory (required)")
 	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "northbound API host:port")
 	fs.StringVar(&cfg.NATSListen, "nats-listen", "", "embedded NATS host:port for DSNs (default 127.0.0.1:4222)")
-	fs.StringVar(&cfg.NATSURL, "nats-url", "", "use an external NATS with JetStream instead of the embedded one")
+	fs.StringVar(&cfg.NATSURL, "nats-url", "", "use an external NATS with JetStream instead of the embedded one (several servers of one cluster: comma separated)")
+	fs.StringVar(&cfg.Cluster.Name, "cluster", "", "run as one replica of a cluster of this name: the embedded NATS servers of the replicas form a JetStream cluster and everything is stored with 3 replicas")
+	fs.StringVar(&cfg.Cluster.NodeName, "node-name", "", "this replica's name, unique in the cluster (with --cluster)")
+	fs.StringVar(&cfg.Cluster.Listen, "cluster-listen", "", "host:port the other replicas' NATS servers connect to (with --cluster)")
+	fs.Var(&peers, "peers", "comma-separated --cluster-listen addresses of the other replicas (with --cluster; at least 2)")
+	fs.DurationVar(&cfg.Cluster.JoinTimeout, "join-timeout", 0, "how long a replica waits at start for the cluster's JetStream meta leader (default 1m)")
+	fs.IntVar(&cfg.Replicas, "replicas", 0, "replicas of the control plane's buckets and streams (default 1, or 3 with --cluster); with --nats-url, the external cluster's replication")
+	fs.StringVar(&cfg.CADir, "ca-dir", "", "the CA's directory (default DATA/ca); replicas of a cluster share one CA: give them the same directory or copies of it")
 	fs.StringVar(&cfg.TSDBURL, "tsdb", "", "TSDB for DSN telemetry: victoriametrics://HOST:PORT, influxdb://HOST:PORT?org=&bucket=&token= (default: embedded under DATA)")
 	fs.StringVar(&cfg.SearchURL, "search", "", "search backend for events, logs and audit: elasticsearch://HOST:PORT or opensearch://HOST:PORT (default: embedded under DATA)")
 	fs.StringVar(&cfg.InventoryURL, "inventory", "", "SQL inventory of DSNs: postgres://USER:PASS@HOST:PORT/DB (default: SQLite under DATA)")
@@ -78,6 +86,7 @@ func runCP(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	cfg.TLSHosts = hosts
+	cfg.Cluster.Peers = peers
 	if cfg.NATSURL == "" && cfg.NATSListen == "" {
 		cfg.NATSListen = "127.0.0.1:4222"
 	}

@@ -290,3 +290,47 @@ type Convergence struct {
 	// time from the revision's commit to the ack, in milliseconds (p50, p90, p99, max).
 	AckLatencyMs map[string]float64 `json:"ackLatencyMs,omitempty"`
 }
+
+// ClusterStatus is what GET /api/v1/cluster answers: the bus this control-plane replica runs
+// on, as this replica sees it.
+type ClusterStatus struct {
+	// Mode is "single" (one embedded NATS server), "cluster" (this replica's embedded server is
+	// one node of a NATS cluster) or "external" (an operator's NATS).
+	Mode string `json:"mode"`
+	// Replicas is the replica count of the buckets, object stores and streams the control plane
+	// creates.
+	Replicas int `json:"replicas"`
+	// Node is the NATS server this replica is connected to: its embedded one, or the external
+	// server its connection is on.
+	Node ClusterNode `json:"node"`
+	// MetaLeader is the server name of the JetStream meta leader ("" while there is none, or
+	// when the bus is external and this replica cannot see it).
+	MetaLeader string `json:"metaLeader"`
+	// Peers are the JetStream peers of the meta group this node knows of, itself included
+	// (embedded cluster only).
+	Peers []ClusterPeer `json:"peers"`
+	// Owners maps a DSN group or partition to the replica that owns its distribution; empty
+	// while ownership is not reported.
+	Owners map[string]string `json:"owners"`
+}
+
+// ClusterNode is one NATS server of the control plane's bus.
+type ClusterNode struct {
+	ServerName  string `json:"serverName"`
+	ClusterName string `json:"clusterName,omitempty"`
+	// RoutesUp counts the route connections to other nodes that are up; Remotes names the
+	// nodes they lead to.
+	RoutesUp int      `json:"routesUp"`
+	Remotes  []string `json:"remotes,omitempty"`
+}
+
+// ClusterPeer is one JetStream peer of the meta group.
+type ClusterPeer struct {
+	Name string `json:"name"`
+	// Current: seen recently and caught up; Offline: not seen recently.
+	Current bool `json:"current"`
+	Offline bool `json:"offline"`
+	// ActiveMillis is how long ago it was last heard from (0 for this node itself).
+	ActiveMillis int64 `json:"activeMillis"`
+	Leader       bool  `json:"leader,omitempty"`
+}

@@ -49,6 +49,7 @@ var PublicAPIPaths = []string{APIPrefix + "/login", APIPrefix + "/admission"}
 //	*      /api/v1/roles[/{name}], /rolebindings[/n]    Role, RoleBinding (cluster-wide)
 //	*      /api/v1/users[/{name}]                       User (cluster-wide)
 //	GET    /api/v1/audit                                list AuditRecord (cluster-wide)
+//	GET    /api/v1/cluster                              list DSN (the control plane's replicas)
 //	GET    /api/v1/bootstraptokens?tenant=              list BootstrapToken across tenants
 //	*      /api/v1/bootstraptokens[/{id}] otherwise     deferred to the handler
 //	POST   /api/v1/transactions                         deferred to the handler
@@ -128,6 +129,11 @@ func APIResolver(r *http.Request) (Attributes, bool) {
 		// What DSNs report (telemetry, events, their inventory records) is readable by those who
 		// may list DSNs.
 		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			return Attributes{Verb: VerbList, Kind: string(model.KindDSN)}, true
+		}
+	case "cluster":
+		// The control plane's replicas and bus are shown to those who may list DSNs.
+		if len(seg) == 1 && r.Method == http.MethodGet {
 			return Attributes{Verb: VerbList, Kind: string(model.KindDSN)}, true
 		}
 	case "audit":

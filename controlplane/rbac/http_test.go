@@ -36,6 +36,8 @@ func TestAPIResolver(t *testing.T) {
 		{"GET", "/api/v1/dsns", Attributes{Verb: VerbList, Kind: "DSN"}, true},
 		{"DELETE", "/api/v1/dsns/dsn-1", Attributes{Verb: VerbDelete, Kind: "DSN", Name: "dsn-1"}, true},
 		{"GET", "/api/v1/convergence", Attributes{Verb: VerbList, Kind: "DSN"}, true},
+		{"GET", "/api/v1/cluster", Attributes{Verb: VerbList, Kind: "DSN"}, true},
+		{"POST", "/api/v1/cluster", Attributes{Deferred: true}, true},
 		{"GET", "/api/v1/events?q=boot", Attributes{Verb: VerbList, Kind: "DSN"}, true},
 		{"GET", "/api/v1/metrics/query?match=x_y", Attributes{Verb: VerbList, Kind: "DSN"}, true},
 		{"GET", "/api/v1/inventory/dsns/dsn-1", Attributes{Verb: VerbList, Kind: "DSN"}, true},

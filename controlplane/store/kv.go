@@ -107,7 +107,8 @@ func (c Config) withDefaults() Config {
 // state and recent history in memory, writes each Commit as one atomic batch and updates memory
 // after the server acknowledged it. The server checks every message's expected last
 // sequence as well, so a write that slipped in from elsewhere makes a batch fail whole; the
-// store then reads the stream to learn what changed.
+// store then reads the stream to learn what changed. Replicas of a clustered control plane each
+// have a KV on the same bucket and Follow each other's writes.
 type KV struct {
 	cfg     Config
 	log     *slog.Logger

@@ -1,0 +1,108 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// followRetry is how long Follow waits before it reads the stream again after a failed read.
+const followRetry = 100 * time.Millisecond
+
+// Follow keeps the store current with the writes other writers of the bucket make (the other
+// replicas of a clustered control plane): an ordered consumer of the bucket's stream (headers
+// only) tells it of every new message, and when one is past the store's revision the store reads
+// the stream as it does after a conflict, so that Get, List and watches see the change. A store
+// that is the bucket's only writer does not need it. It runs until ctx ends or the store closes.
+//
+// What another writer committed is visible here once read: a read through this store may lag a
+// write through another by the time it takes to read the stream (milliseconds on a healthy
+// cluster). A Commit here is checked by the server against the bucket's last sequence per key,
+// whatever this store has read.
+func (s *KV) Follow(ctx context.Context) error {
+	if s.isClosed.Load() {
+		return ErrClosed
+	}
+	s.mu.Lock()
+	from := s.applied + 1
+	s.mu.Unlock()
+	cons, err := s.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:   from,
+		HeadersOnly:   true,
+	})
+	if err != nil {
+		return fmt.Errorf("store: follow bucket %s: %w", s.cfg.Bucket, err)
+	}
+	var seen atomic.Uint64
+	kick := make(chan struct{}, 1)
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		meta, err := m.Metadata()
+		if err != nil {
+			return
+		}
+		for {
+			old := seen.Load()
+			if meta.Sequence.Stream <= old || seen.CompareAndSwap(old, meta.Sequence.Stream) {
+				break
+			}
+		}
+		select {
+		case kick <- struct{}{}:
+		default:
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("store: follow bucket %s: %w", s.cfg.Bucket, err)
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer cc.Stop()
+		retry := time.NewTimer(0)
+		<-retry.C
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.closing:
+				return
+			case <-kick:
+			case <-retry.C:
+			}
+			if seen.Load() <= s.Revision() {
+				continue
+			}
+			err := s.readOthers(ctx)
+			switch {
+			case errors.Is(err, ErrClosed) || ctx.Err() != nil:
+				return
+			case err != nil:
+				s.log.Warn("reading other writers' changes", "err", err)
+				retry.Reset(followRetry)
+			case seen.Load() > s.Revision():
+				// The stream as read was behind what the consumer delivered (a replica that
+				// had not applied it yet answered): read again shortly.
+				retry.Reset(followRetry)
+			}
+		}
+	}()
+	return nil
+}
+
+// readOthers reads the stream past the applied revision.
+func (s *KV) readOthers(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	rctx, cancel := s.requestContext(ctx)
+	defer cancel()
+	_, err := s.catchUp(rctx, "")
+	return err
+}
