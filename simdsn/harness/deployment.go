@@ -219,6 +219,16 @@ func (d *Deployment) listen(opts Options) error {
 		return fmt.Errorf("harness: link certificate: %w", err)
 	}
 	d.ln = tls.NewListener(ln, d.tls)
+	if opts.Advertise != "" {
+		// Units dial the advertised address: one this host cannot reach is most likely one
+		// they cannot reach either, and is better said now than as units that never connect.
+		c, err := net.DialTimeout("tcp", d.addr, 3*time.Second)
+		if err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("harness: the advertised address %s does not reach the harness listening on %s: %w", d.addr, ln.Addr(), err)
+		}
+		_ = c.Close()
+	}
 	return nil
 }
 
@@ -246,7 +256,9 @@ func (d *Deployment) serve(c net.Conn) {
 		return
 	}
 	if err := tc.Handshake(); err != nil {
-		d.log.Warn("harness: refused a connection: TLS", "from", c.RemoteAddr(), "err", err)
+		if !errors.Is(err, io.EOF) { // a connection that only checked the address
+			d.log.Warn("harness: refused a connection: TLS", "from", c.RemoteAddr(), "err", err)
+		}
 		return
 	}
 	rd := bufio.NewReaderSize(c, 256<<10)

@@ -171,3 +171,22 @@ func TestParseChildArgsNeedsACredential(t *testing.T) {
 	_, err = ParseChildArgs(append(args, "--reattach", "-1s"), func(string) string { return "x" }, nil)
 	require.ErrorContains(t, err, "negative")
 }
+
+// An advertised address that does not reach the harness is refused before any unit starts.
+func TestLaunchRefusesAnUnreachableAdvertisedAddress(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	dead := ln.Addr().String()
+	require.NoError(t, ln.Close()) // nothing listens there now
+	r := newGoRunner(t)
+	m := trafficmap.Default()
+	ps, err := m.Place(2, "u")
+	require.NoError(t, err)
+	units := []driver.Unit{{Name: ps[0].Rack, DSNs: []engine.DSNSpec{{ID: ps[0].ID, Group: ps[0].Group, Unit: ps[0].Rack}}}}
+	_, err = Launch(context.Background(), &driver.Plan{Map: m, Stages: stage.Default(), Units: units, Bus: bus.Config{URL: "nats://127.0.0.1:1"}, Seed: 1},
+		record.NewCollector(nil).Writer(), r, Options{Advertise: dead})
+	require.ErrorContains(t, err, "does not reach the harness")
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	assert.Empty(t, r.starts, "no unit was started")
+}
