@@ -46,6 +46,12 @@ type Runner interface {
 	Close(ctx context.Context) error
 }
 
+// Explainer is implemented by runners that can say why a unit's child has not connected (a
+// task the engine could not place, an image it could not find).
+type Explainer interface {
+	WhyNotConnected(ctx context.Context, unit string) string
+}
+
 // Stopper is implemented by runners that can stop a unit's child gracefully (SIGTERM, then
 // SIGKILL after a grace), for driver.UnitStop.
 type Stopper interface {
@@ -186,7 +192,15 @@ func Launch(ctx context.Context, p *driver.Plan, records io.Writer, runner Runne
 		select {
 		case <-up:
 		case <-wctx.Done():
-			return nil, fmt.Errorf("harness: unit %s did not connect within %v", name, opts.ConnectTimeout)
+			why := ""
+			if ex, ok := runner.(Explainer); ok {
+				ectx, ecancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+				if w := ex.WhyNotConnected(ectx, name); w != "" {
+					why = ": " + w
+				}
+				ecancel()
+			}
+			return nil, fmt.Errorf("harness: unit %s did not connect within %v%s", name, opts.ConnectTimeout, why)
 		}
 	}
 	return d, nil

@@ -190,3 +190,24 @@ func TestLaunchRefusesAnUnreachableAdvertisedAddress(t *testing.T) {
 	defer r.mu.Unlock()
 	assert.Empty(t, r.starts, "no unit was started")
 }
+
+// silentRunner starts nothing, and says why.
+type silentRunner struct{ goRunner }
+
+func (r *silentRunner) Start(context.Context, string, Child) error { return nil }
+
+func (r *silentRunner) WhyNotConnected(_ context.Context, unit string) string {
+	return "its task is pending: no suitable node"
+}
+
+// A unit that does not connect is reported with what its runner knows of why.
+func TestLaunchSaysWhyAUnitDidNotConnect(t *testing.T) {
+	r := &silentRunner{goRunner: *newGoRunner(t)}
+	m := trafficmap.Default()
+	ps, err := m.Place(1, "w")
+	require.NoError(t, err)
+	units := []driver.Unit{{Name: ps[0].Rack, DSNs: []engine.DSNSpec{{ID: ps[0].ID, Group: ps[0].Group, Unit: ps[0].Rack}}}}
+	_, err = Launch(context.Background(), &driver.Plan{Map: m, Stages: stage.Default(), Units: units, Bus: bus.Config{URL: "nats://127.0.0.1:1"}, Seed: 1},
+		record.NewCollector(nil).Writer(), r, Options{ConnectTimeout: 500 * time.Millisecond})
+	require.ErrorContains(t, err, "did not connect within 500ms: its task is pending: no suitable node")
+}

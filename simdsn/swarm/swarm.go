@@ -237,6 +237,37 @@ func (r *runner) update(ctx context.Context, service string, change func(*swarm.
 	return r.api.updateService(ctx, service, s.Version.Index, s.Spec)
 }
 
+// WhyNotConnected implements harness.Explainer: what the engine says of the unit's latest task
+// (a task no node can take says "no suitable node").
+func (r *runner) WhyNotConnected(ctx context.Context, name string) string {
+	r.mu.Lock()
+	u := r.units[name]
+	r.mu.Unlock()
+	if u == nil {
+		return "its service was never created"
+	}
+	ts, err := r.api.tasks(ctx, map[string][]string{"service": {u.service}})
+	if err != nil {
+		return "its tasks could not be listed: " + err.Error()
+	}
+	if len(ts) == 0 {
+		return "its service has no task"
+	}
+	latest := ts[0]
+	for _, t := range ts[1:] {
+		if t.Meta.CreatedAt.After(latest.Meta.CreatedAt) {
+			latest = t
+		}
+	}
+	why := fmt.Sprintf("its task is %s", latest.Status.State)
+	if latest.Status.Err != "" {
+		why += ": " + latest.Status.Err
+	} else if latest.Status.Message != "" {
+		why += " (" + latest.Status.Message + ")"
+	}
+	return why
+}
+
 // running returns the service's running tasks.
 func (r *runner) running(ctx context.Context, services ...string) ([]swarm.Task, error) {
 	ts, err := r.api.tasks(ctx, map[string][]string{"service": services, "desired-state": {"running"}})
