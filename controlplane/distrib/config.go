@@ -104,7 +104,34 @@ type Config struct {
 	RegistryBucket string
 	// Replicas is the replica count of the buckets the distributor creates (default 1).
 	Replicas int
+
+	// Replica names this control-plane replica and turns ownership on: several distributors
+	// on one bus and one set of buckets then split the DSNs between them, each serving the
+	// partitions it leases (see Ownership). Names must be unique among the replicas: 1-64 of
+	// [A-Za-z0-9_-]. Empty (the default) serves every DSN, through the queue group
+	// wire.QueueGroup, as a single control plane.
+	Replica string
+	// Partitions is how many partitions DSNs are split into with ownership on (default
+	// DefaultPartitions); every replica must use the same count.
+	Partitions int
+	// Lease is how long a partition lease lasts unless renewed (default DefaultLease); it is
+	// renewed every third of it. A replica that dies loses its partitions within a lease
+	// period and a third.
+	Lease time.Duration
+	// OwnersBucket names the KV bucket of partition leases (default DefaultOwnersBucket).
+	OwnersBucket string
+	// FleetTimeout bounds how long a fleet-wide read waits for the other replicas' answers
+	// (default 2s).
+	FleetTimeout time.Duration
 }
+
+// Ownership defaults (see Config.Replica).
+const (
+	DefaultPartitions   = 64
+	MaxPartitions       = 4096
+	DefaultLease        = 6 * time.Second
+	DefaultOwnersBucket = "dsn-owners"
+)
 
 // Validate checks the configuration.
 func (c Config) Validate() error {
@@ -161,6 +188,21 @@ func (c Config) Validate() error {
 	}
 	if c.RegistryBucket != "" && !validBucket(c.RegistryBucket) {
 		bad("RegistryBucket: %q is not a valid bucket name ([A-Za-z0-9_-]+)", c.RegistryBucket)
+	}
+	if c.Replica != "" && (len(c.Replica) > 64 || !validBucket(c.Replica)) {
+		bad("Replica: %q is not 1-64 characters of [A-Za-z0-9_-]", c.Replica)
+	}
+	if c.Partitions < 0 || c.Partitions > MaxPartitions {
+		bad("Partitions: %d: want 0 (the default, %d) to %d", c.Partitions, DefaultPartitions, MaxPartitions)
+	}
+	if c.Lease < 0 || c.Lease > 0 && c.Lease < 30*time.Millisecond {
+		bad("Lease: %v: want 0 (the default, %v) or at least 30ms", c.Lease, DefaultLease)
+	}
+	if c.FleetTimeout < 0 {
+		bad("FleetTimeout: %v must not be negative", c.FleetTimeout)
+	}
+	if c.OwnersBucket != "" && !validBucket(c.OwnersBucket) {
+		bad("OwnersBucket: %q is not a valid bucket name ([A-Za-z0-9_-]+)", c.OwnersBucket)
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrConfig, errors.Join(errs...))
@@ -234,6 +276,18 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Replicas == 0 {
 		c.Replicas = 1
+	}
+	if c.Partitions == 0 {
+		c.Partitions = DefaultPartitions
+	}
+	if c.Lease == 0 {
+		c.Lease = DefaultLease
+	}
+	if c.OwnersBucket == "" {
+		c.OwnersBucket = DefaultOwnersBucket
+	}
+	if c.FleetTimeout == 0 {
+		c.FleetTimeout = 2 * time.Second
 	}
 	return c
 }

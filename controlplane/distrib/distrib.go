@@ -131,6 +131,7 @@ type Distributor struct {
 	events  *eventQueue
 	hellos  chan *nats.Msg
 	reg     *registryWriter
+	own     *ownership // nil without ownership: this replica serves every DSN
 }
 
 // New returns a Distributor for cfg. It does no I/O: Run does.
@@ -202,6 +203,11 @@ func (d *Distributor) Run(ctx context.Context) error {
 	if err := d.open(ctx); err != nil {
 		return err
 	}
+	if d.cfg.Replica != "" {
+		if err := d.openOwnership(ctx); err != nil {
+			return err
+		}
+	}
 
 	var (
 		wg      sync.WaitGroup
@@ -243,6 +249,15 @@ func (d *Distributor) Run(ctx context.Context) error {
 	spawn(d.maintainLoop)
 	spawn(d.snapshotLoop)
 	spawn(d.reg.run)
+	if d.own != nil {
+		// The registry was just read: the first partitions are served at once.
+		if err := d.ownTick(ctx, false); err != nil {
+			cancel()
+			wg.Wait()
+			return err
+		}
+		spawn(d.ownLoop)
+	}
 	for i := 0; i < d.cfg.HelloWorkers; i++ {
 		spawn(d.helloWorker)
 	}
@@ -297,12 +312,20 @@ func (d *Distributor) open(ctx context.Context) error {
 	return nil
 }
 
-// subscribe subscribes to Hellos, acks and heartbeats.
+// subscribe subscribes to Hellos, acks and heartbeats, and with ownership to the fleet-wide
+// reads of other replicas.
 func (d *Distributor) subscribe() ([]*nats.Subscription, error) {
 	nc := d.cfg.Conn
 	var subs []*nats.Subscription
 	add := func(subject string, h nats.MsgHandler) error {
-		s, err := nc.QueueSubscribe(subject, wire.QueueGroup, h)
+		var s *nats.Subscription
+		var err error
+		if d.own == nil {
+			s, err = nc.QueueSubscribe(subject, wire.QueueGroup, h)
+		} else {
+			// Every replica hears every DSN and keeps those of its partitions.
+			s, err = nc.Subscribe(subject, d.owned(h))
+		}
 		if err != nil {
 			return fmt.Errorf("distrib: subscribing to %s: %w", subject, err)
 		}
@@ -315,6 +338,12 @@ func (d *Distributor) subscribe() ([]*nats.Subscription, error) {
 		add(wire.AllAcks, d.handleAck),
 		add(wire.AllHeartbeats, d.handleHeartbeat),
 	)
+	if err == nil && d.own != nil {
+		var s *nats.Subscription
+		if s, err = d.subscribeFleet(); err == nil {
+			subs = append(subs, s)
+		}
+	}
 	if err == nil {
 		err = nc.Flush()
 	}

@@ -1,12 +1,10 @@
 package distrib
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
 	"math"
-	"sort"
 	"time"
 
 	"github.com/dsnscale/dsnscale/controlplane/api"
@@ -75,8 +73,9 @@ func formatTime(t time.Time) string {
 	return t.UTC().Format(time.RFC3339Nano)
 }
 
-// DSN returns the DSN object with its live status, or an error wrapping api.ErrUnknownDSN.
-func (d *Distributor) DSN(ctx context.Context, id string) (*model.Object, error) {
+// dsnLocal returns the DSN object as this replica knows it, or an error wrapping
+// api.ErrUnknownDSN.
+func (d *Distributor) dsnLocal(id string) (*model.Object, error) {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	m := d.dsns[id]
@@ -86,38 +85,8 @@ func (d *Distributor) DSN(ctx context.Context, id string) (*model.Object, error)
 	return d.object(m, d.clock.Now()), nil
 }
 
-// DSNs lists the DSNs whose labels match selector, in id order: at most limit (0 for all)
-// after the id continueAfter. next is the id to continue after, or empty at the end.
-func (d *Distributor) DSNs(ctx context.Context, selector map[string]string, limit int, continueAfter string) ([]*model.Object, string, error) {
-	if limit < 0 {
-		return nil, "", fmt.Errorf("limit: %d must not be negative", limit)
-	}
-	sel := model.Selector{MatchLabels: selector}
-	d.mu.RLock()
-	defer d.mu.RUnlock()
-	ids := make([]string, 0, len(d.dsns))
-	for id, m := range d.dsns {
-		if id > continueAfter && sel.Matches(m.labels) {
-			ids = append(ids, id)
-		}
-	}
-	sort.Strings(ids)
-	next := ""
-	if limit > 0 && len(ids) > limit {
-		ids = ids[:limit]
-		next = ids[limit-1]
-	}
-	now := d.clock.Now()
-	out := make([]*model.Object, len(ids))
-	for i, id := range ids {
-		out[i] = d.object(d.dsns[id], now)
-	}
-	return out, next, nil
-}
-
-// Decommission forgets a DSN: its registry entry, session and status. A DSN that says Hello
-// afterwards is admitted as a new one.
-func (d *Distributor) Decommission(ctx context.Context, id string) error {
+// decommissionLocal forgets a DSN on this replica and in the registry.
+func (d *Distributor) decommissionLocal(id string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	m := d.dsns[id]
@@ -133,62 +102,14 @@ func (d *Distributor) Decommission(ctx context.Context, id string) error {
 	return nil
 }
 
-// Convergence reports how many known DSNs have applied rev (0: the distributed revision), names
-// the first stragglers and gives the quantiles of the time from the revision's arrival at the
-// distributor to each ack at or past it.
-func (d *Distributor) Convergence(ctx context.Context, rev uint64) (model.Convergence, error) {
-	d.mu.RLock()
-	defer d.mu.RUnlock()
-	if !d.loaded {
-		return model.Convergence{}, ErrNotReady
-	}
-	if rev == 0 {
-		rev = d.rev
-	}
-	c := model.Convergence{Revision: rev, Total: len(d.dsns), BehindDSNs: []string{}}
-	seenAt, timed := d.seen.at(rev)
-	var lat []float64
-	for id, m := range d.dsns {
-		if m.applied < rev {
-			c.Behind++
-			c.BehindDSNs = append(c.BehindDSNs, id)
-			continue
-		}
-		c.AtOrPast++
-		if !timed {
-			continue
-		}
-		for _, a := range m.acks {
-			if a.rev >= rev {
-				lat = append(lat, float64(a.at.Sub(seenAt).Microseconds())/1000)
-				break
-			}
-		}
-	}
-	sort.Strings(c.BehindDSNs)
-	if len(c.BehindDSNs) > maxBehindNames {
-		c.BehindDSNs = c.BehindDSNs[:maxBehindNames]
-	}
-	if len(lat) > 0 {
-		sort.Float64s(lat)
-		c.AckLatencyMs = map[string]float64{
-			"p50": quantile(lat, 0.50), "p90": quantile(lat, 0.90), "p99": quantile(lat, 0.99), "max": lat[len(lat)-1],
-		}
-	}
-	return c, nil
-}
-
 // quantile of sorted xs, nearest rank.
 func quantile(xs []float64, q float64) float64 {
 	i := int(math.Ceil(q*float64(len(xs)))) - 1
 	return xs[min(max(i, 0), len(xs)-1)]
 }
 
-// SetLabels gives a DSN new labels, as the northbound API decides (its tenant stays). The DSN
-// moves to the group of its new labels and, if it is live, is resynchronised to that group's
-// view from a snapshot. It returns the DSN as it now is, or an error wrapping
-// api.ErrUnknownDSN.
-func (d *Distributor) SetLabels(ctx context.Context, id string, labels map[string]string) (*model.Object, error) {
+// setLabelsLocal relabels a DSN on this replica and in the registry (see SetLabels).
+func (d *Distributor) setLabelsLocal(id string, labels map[string]string) (*model.Object, error) {
 	labels = maps.Clone(labels)
 	if labels == nil {
 		labels = map[string]string{}

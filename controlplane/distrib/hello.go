@@ -136,6 +136,12 @@ func (d *Distributor) admit(ctx context.Context, h *wire.Hello) (wire.Admission,
 			d.mu.Unlock()
 			return wire.Admission{Status: wire.Retry, Reason: "control plane starting", RetryAfterMs: d.retryAfter(1)}, "retry"
 		}
+		if !d.mine(h.DSN) {
+			// The partition moved to another replica while the Hello waited; it answers the
+			// next one.
+			d.mu.Unlock()
+			return wire.Admission{Status: wire.Retry, Reason: "DSN moved to another control-plane replica", RetryAfterMs: d.retryAfter(0.25)}, "retry"
+		}
 		if d.rev != cur {
 			if needChanges {
 				d.mu.Unlock()

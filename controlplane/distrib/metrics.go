@@ -8,27 +8,28 @@ import (
 
 // metrics is the distributor's own telemetry.
 type metrics struct {
-	pushes         *prometheus.CounterVec // by push type
-	pushBytes      prometheus.Counter
-	pushErrors     prometheus.Counter
-	acks           *prometheus.CounterVec // by outcome
-	hellos         *prometheus.CounterVec // by outcome
-	heartbeats     *prometheus.CounterVec // by outcome
-	corrective     *prometheus.CounterVec // by action
-	queueDepth     *prometheus.GaugeVec   // by queue
-	connected      prometheus.Gauge
-	known          prometheus.Gauge
-	behind         prometheus.Gauge
-	maxLag         prometheus.Gauge
-	syncsInFlight  prometheus.Gauge
-	revision       prometheus.Gauge
-	batches        prometheus.Counter
-	batchEvents    prometheus.Counter
-	batchSeconds   prometheus.Histogram
-	coalesceWindow prometheus.Gauge
-	snapshotWrites *prometheus.CounterVec // by outcome
-	snapshotBytes  prometheus.Counter
-	registryWrites *prometheus.CounterVec // by outcome
+	pushes          *prometheus.CounterVec // by push type
+	pushBytes       prometheus.Counter
+	pushErrors      prometheus.Counter
+	acks            *prometheus.CounterVec // by outcome
+	hellos          *prometheus.CounterVec // by outcome
+	heartbeats      *prometheus.CounterVec // by outcome
+	corrective      *prometheus.CounterVec // by action
+	queueDepth      *prometheus.GaugeVec   // by queue
+	connected       prometheus.Gauge
+	known           prometheus.Gauge
+	behind          prometheus.Gauge
+	maxLag          prometheus.Gauge
+	syncsInFlight   prometheus.Gauge
+	revision        prometheus.Gauge
+	batches         prometheus.Counter
+	batchEvents     prometheus.Counter
+	batchSeconds    prometheus.Histogram
+	coalesceWindow  prometheus.Gauge
+	snapshotWrites  *prometheus.CounterVec // by outcome
+	snapshotBytes   prometheus.Counter
+	registryWrites  *prometheus.CounterVec // by outcome
+	ownedPartitions prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -77,6 +78,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "snapshot_bytes_total", Help: "Bytes of group snapshots written."}),
 		registryWrites: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "registry_writes_total", Help: "DSN registry writes, by outcome."}, []string{"outcome"}),
+		ownedPartitions: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
+			Name: "owned_partitions", Help: "DSN partitions this replica serves (with ownership on)."}),
 	}
 	if reg == nil {
 		return m, nil
@@ -85,7 +88,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, c := range []prometheus.Collector{m.pushes, m.pushBytes, m.pushErrors, m.acks, m.hellos,
 		m.heartbeats, m.corrective, m.queueDepth, m.connected, m.known, m.behind, m.maxLag,
 		m.syncsInFlight, m.revision, m.batches, m.batchEvents, m.batchSeconds, m.coalesceWindow, m.snapshotWrites,
-		m.snapshotBytes, m.registryWrites} {
+		m.snapshotBytes, m.registryWrites, m.ownedPartitions} {
 		errs = append(errs, reg.Register(c))
 	}
 	return m, errors.Join(errs...)
