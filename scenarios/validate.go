@@ -74,6 +74,12 @@ func validateCP(s *Scenario, d *strictyaml.Decoder) {
 	if c.Mode == "" {
 		c.Mode = CPInProcess
 	}
+	switch {
+	case c.Replicas < 0 || c.Replicas == 2 || (c.Replicas > 1 && c.Replicas%2 == 0) || c.Replicas > 9:
+		d.ErrorAt("controlPlane.replicas", "must be 1 or an odd number from 3 to 9 (a majority must survive a loss), got %d", c.Replicas)
+	case c.Replicas > 1 && c.Mode != CPProcess:
+		d.ErrorAt("controlPlane.replicas", "%d replicas need controlPlane.mode %s (the harness runs each as a process), not %s", c.Replicas, CPProcess, c.Mode)
+	}
 	switch c.Mode {
 	case CPInProcess, CPProcess:
 		for _, f := range []struct{ name, v string }{{"url", c.URL}, {"natsURL", c.NATSURL}, {"token", c.Token}, {"tokenFile", c.TokenFile}} {
@@ -363,6 +369,9 @@ func validateFault(s *Scenario, st *Step, p string, f *FaultSpec, d *strictyaml.
 	if do, ok := k.(faults.DriverOnly); ok && s.Fleet.Driver != do.Driver() {
 		d.ErrorAt(p+".kind", "%s needs fleet.driver %s (the fleet runs on %s)", f.Kind, do.Driver(), s.Fleet.Driver)
 	}
+	if _, ok := k.(faults.NodeKind); ok {
+		validateNodeFault(s, p, f, d)
+	}
 	if k.Scope() == faults.ScopeBackend {
 		b := f.Params["backend"]
 		if b == "" {
@@ -592,4 +601,19 @@ func (c ControlPlaneSpec) backendURLField(path string) string {
 		return c.Inventory
 	}
 	return ""
+}
+
+// validateNodeFault checks a fault on one replica of the control plane: there must be several,
+// and the node it names must be one of them.
+func validateNodeFault(s *Scenario, p string, f *FaultSpec, d *strictyaml.Decoder) {
+	n := max(s.ControlPlane.Replicas, 1)
+	if n < 3 {
+		d.ErrorAt(p+".kind", "%s acts on one replica of a replicated control plane: set controlPlane.replicas (3 or more; mode %s)", f.Kind, CPProcess)
+		return
+	}
+	if v, ok := f.Params["node"]; ok {
+		if i, err := strconv.Atoi(v); err == nil && i >= n {
+			d.ErrorAt(p+".params.node", "replica %d does not exist: the control plane has %d (0 to %d)", i, n, n-1)
+		}
+	}
 }
