@@ -5,9 +5,11 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -92,5 +94,44 @@ func TestServeSecurityFlags(t *testing.T) {
 		var out, errb strings.Builder
 		code := dispatch(context.Background(), append([]string{"cp", "serve", "--data", t.TempDir()}, args...), &out, &errb)
 		assert.Equal(t, exitUsage, code, "%v: %s", args, errb.String())
+	}
+}
+
+// TestServeClusterFlags runs `dsnscale cp serve` with bad cluster settings: each exits 2 at
+// once with a message naming the problem.
+func TestServeClusterFlags(t *testing.T) {
+	pw := filepath.Join(t.TempDir(), "pw")
+	require.NoError(t, os.WriteFile(pw, []byte("a-long-enough-password-1\n"), 0o600))
+	base := []string{"--cluster", "c1", "--node-name", "a", "--cluster-listen", "127.0.0.1:7101", "--admin-password-file", pw}
+	for _, c := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"fewer than 3 nodes", append(slices.Clone(base), "--peers", "127.0.0.1:7102"), "R3 needs at least 3 nodes"},
+		{"no peers", base, "R3 needs at least 3 nodes"},
+		{"own address among peers", append(slices.Clone(base), "--peers", "127.0.0.1:7102,localhost:7101"), "is this node's own cluster address"},
+		{"duplicate peers", append(slices.Clone(base), "--peers", "127.0.0.1:7102,nats-route://127.0.0.1:7102,127.0.0.1:7103"), `peers[1] "nats-route://127.0.0.1:7102" repeats peers[0]`},
+		{"no node name", []string{"--cluster", "c1", "--cluster-listen", "127.0.0.1:7101", "--peers", "127.0.0.1:7102,127.0.0.1:7103", "--admin-password-file", pw}, "a node name (--node-name) is required"},
+		{"peers without a cluster", []string{"--node-name", "a", "--peers", "127.0.0.1:7102,127.0.0.1:7103"}, "need a cluster name (--cluster)"},
+		{"cluster with nats-url", append(slices.Clone(base), "--peers", "127.0.0.1:7102,127.0.0.1:7103", "--nats-url", "nats://127.0.0.1:4222"), "cluster and nats-url are exclusive"},
+		{"no fixed cluster port", []string{"--cluster", "c1", "--node-name", "a", "--cluster-listen", "127.0.0.1:0", "--peers", "127.0.0.1:7102,127.0.0.1:7103", "--admin-password-file", pw}, "needs a fixed port"},
+		{"no shared admin password", []string{"--cluster", "c1", "--node-name", "a", "--cluster-listen", "127.0.0.1:7101", "--peers", "127.0.0.1:7102,127.0.0.1:7103"}, "--admin-password-file"},
+		{"replicas without a cluster", []string{"--replicas", "3"}, "replicas 3 need a cluster"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			args := append([]string{"cp", "serve", "--data", t.TempDir(), "--listen", "127.0.0.1:0"}, c.args...)
+			if !slices.Contains(c.args, "--nats-url") {
+				args = append(args, "--nats-listen", "127.0.0.1:0")
+			}
+			cmd := exec.Command(binary, args...)
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			var exit *exec.ExitError
+			require.ErrorAs(t, err, &exit, "cp serve %v did not fail: %s", c.args, &stderr)
+			assert.Equal(t, exitUsage, exit.ExitCode(), "%s", &stderr)
+			assert.Contains(t, stderr.String(), c.want)
+		})
 	}
 }

@@ -304,6 +304,14 @@ func (c *Client) Convergence(ctx context.Context, rev uint64) (model.Convergence
 	return out, err
 }
 
+// Cluster describes the control plane's bus as the replica answering sees it: its NATS node and
+// routes, the JetStream meta leader and peers, and which replica owns what.
+func (c *Client) Cluster(ctx context.Context) (model.ClusterStatus, error) {
+	var out model.ClusterStatus
+	err := c.do(ctx, http.MethodGet, apiPrefix+"/cluster", nil, nil, &out)
+	return out, err
+}
+
 // RevisionInfo is the store's current and compacted revisions.
 type RevisionInfo struct {
 	Revision          uint64 `json:"revision"`

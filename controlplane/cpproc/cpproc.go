@@ -87,6 +87,9 @@ type Process struct {
 	api     *client.Client
 	logPath string
 	adminPW string
+	// nodeName and clusterAddr are the replica's name and route address in its cluster
+	// (StartCluster).
+	nodeName, clusterAddr string
 }
 
 var line = regexp.MustCompile(`^(api|nats|ca|admin-password) (\S+)$`)
