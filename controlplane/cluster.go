@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -175,6 +176,17 @@ func routeTLS(ca *pki.CA, hosts []string) (func(*server.Options) error, error) {
 	tc := srv.Clone()
 	tc.GetClientCertificate = cli.GetClientCertificate
 	tc.RootCAs = ca.Pool()
+	// One configuration serves both ends of a route. The CA's check is for client
+	// certificates; a node that dials has the peer's server certificate checked by crypto/tls
+	// (RootCAs, server name, server-auth usage), and a server certificate presented by a
+	// dialing node fails crypto/tls's own client-auth check before this one runs.
+	tc.VerifyPeerCertificate = func(raw [][]byte, chains [][]*x509.Certificate) error {
+		if len(chains) > 0 && len(chains[0]) > 0 && slices.Contains(chains[0][0].ExtKeyUsage, x509.ExtKeyUsageServerAuth) &&
+			!slices.Contains(chains[0][0].ExtKeyUsage, x509.ExtKeyUsageClientAuth) {
+			return nil
+		}
+		return ca.VerifyPeerCertificate(raw, chains)
+	}
 	return func(o *server.Options) error {
 		o.Cluster.TLSConfig = tc
 		o.Cluster.TLSTimeout = 2
@@ -327,7 +339,6 @@ func (s *Server) clusterHandler() http.Handler {
 		writeClusterJSON(w, s.ClusterStatus())
 	})
 }
-
 
 func writeClusterJSON(w http.ResponseWriter, st model.ClusterStatus) {
 	b, err := json.Marshal(st)

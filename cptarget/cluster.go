@@ -2,14 +2,9 @@ package cptarget
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
-	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -17,15 +12,11 @@ import (
 
 	"github.com/dsnscale/dsnscale/controlplane/client"
 	"github.com/dsnscale/dsnscale/controlplane/cpproc"
-	"github.com/dsnscale/dsnscale/controlplane/pki"
 	"github.com/dsnscale/dsnscale/faults"
 	"github.com/dsnscale/dsnscale/internal/procstat"
 	"github.com/dsnscale/dsnscale/scenarios/measure"
 	"github.com/dsnscale/dsnscale/simdsn/bus"
 )
-
-// clusterName is the NATS cluster the harness's replicas form.
-const clusterName = "dsnscale"
 
 // clusterTarget is the reference control plane as several replicas, each a child process
 // (`dsnscale cp serve --cluster`, run by package cpproc) with its own data directory, all
@@ -57,62 +48,38 @@ func startCluster(ctx context.Context, cfg Config, env Env) (_ *clusterTarget, e
 	if cfg.Binary == "" {
 		return nil, errors.New("no dsnscale binary to run the control plane with (set controlPlane.binary)")
 	}
-	n := cfg.Replicas
-	// The replicas share a CA: the harness makes it before any starts, so that none makes one
-	// of its own.
-	caDir := filepath.Join(cfg.Dir, "ca")
-	ca, err := pki.OpenCA(caDir, time.Now)
-	if err != nil {
-		return nil, fmt.Errorf("cluster CA: %w", err)
-	}
-	pwFile := filepath.Join(cfg.Dir, "admin-password")
-	if err := writePassword(pwFile); err != nil {
-		return nil, err
-	}
-	// Every address is fixed before the first start: the replicas name each other's route
-	// addresses, and a replica started again listens where it did.
-	addrs, err := freeAddrs(3 * n)
+	// The replicas start together (each waits for the others to elect a JetStream meta leader),
+	// sharing a CA and an admin password that cpproc makes before any starts.
+	opts := cpproc.Options{Binary: cfg.Binary, Dir: cfg.Dir, UserAgent: "dsnscale-harness",
+		StartTimeout: readyTimeout, Args: append(processArgs(cfg), "--join-timeout", readyTimeout.String())}
+	procs, err := cpproc.StartCluster(ctx, opts, cfg.Replicas)
 	if err != nil {
 		return nil, err
 	}
-	c := &clusterTarget{env: env, caPEM: ca.CertPEM()}
-	var apiAddrs, natsURLs []string
-	for i := range n {
-		api, nats, route := addrs[3*i], addrs[3*i+1], addrs[3*i+2]
-		var peers []string
-		for j := range n {
-			if j != i {
-				peers = append(peers, addrs[3*j+2])
-			}
-		}
-		dir := filepath.Join(cfg.Dir, "cp-"+strconv.Itoa(i))
-		opts := cpproc.Options{Binary: cfg.Binary, Dir: dir, DataDir: filepath.Join(dir, "data"),
-			Listen: api, NATSListen: nats, UserAgent: "dsnscale-harness", StartTimeout: readyTimeout,
-			Args: append(processArgs(cfg), "--cluster", clusterName, "--node-name", nodeName(i),
-				"--cluster-listen", route, "--peers", strings.Join(peers, ","), "--ca-dir", caDir,
-				"--admin-password-file", pwFile, "--join-timeout", readyTimeout.String())}
-		c.nodes = append(c.nodes, &clusterNode{index: i, opts: opts})
-		apiAddrs = append(apiAddrs, api)
-		natsURLs = append(natsURLs, "tls://"+nats)
+	routes := make([]string, len(procs))
+	for i, p := range procs {
+		routes[i] = p.ClusterAddr()
 	}
+	c := &clusterTarget{env: env, caPEM: procs[0].CAPEM()}
 	defer func() {
 		if err != nil {
 			_ = c.Stop(context.WithoutCancel(ctx))
 		}
 	}()
-	// They start together: each waits for the others to elect a JetStream meta leader.
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = c.StartNode(ctx, i)
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
+	var apiAddrs, natsURLs []string
+	for i, p := range procs {
+		// A replica started again is found where it was: the same addresses and data.
+		o := opts
+		o.Dir = filepath.Dir(p.LogPath())
+		o.DataDir, o.Listen, o.NATSListen = filepath.Join(o.Dir, "data"), p.APIAddr(), p.NATSAddr()
+		o.Args = append(append(cpproc.ClusterArgs(routes, i), "--ca-dir", filepath.Join(cfg.Dir, cpproc.ClusterCADir),
+			"--admin-password-file", filepath.Join(cfg.Dir, cpproc.ClusterPasswordFile)), opts.Args...)
+		n := &clusterNode{index: i, opts: o, p: p}
+		c.nodes = append(c.nodes, n)
+		go c.watch(n, p)
+		env.Events.Add(measure.CPEvent{At: env.Clock.Now(), Kind: measure.CPStarted, Detail: fmt.Sprintf("replica %d, pid %d", i, p.PID())})
+		apiAddrs = append(apiAddrs, p.APIAddr())
+		natsURLs = append(natsURLs, p.NATSURL())
 	}
 	hc, err := client.HTTPClient(c.caPEM, 2*balancerCheckEvery)
 	if err != nil {
@@ -151,44 +118,7 @@ func processArgs(cfg Config) []string {
 	return args
 }
 
-func nodeName(i int) string { return "cp-" + strconv.Itoa(i) }
 
-// writePassword writes a fresh admin password to path, unless one is there from an earlier
-// start.
-func writePassword(path string) error {
-	if _, err := os.Stat(path); err == nil {
-		return nil
-	}
-	b := make([]byte, 18)
-	if _, err := rand.Read(b); err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return err
-	}
-	return os.WriteFile(path, []byte(hex.EncodeToString(b)+"\n"), 0o600)
-}
-
-// freeAddrs reserves n distinct free loopback ports, all open at once so none repeats, and
-// releases them for the replicas to listen on.
-func freeAddrs(n int) ([]string, error) {
-	var lns []net.Listener
-	defer func() {
-		for _, ln := range lns {
-			_ = ln.Close()
-		}
-	}()
-	out := make([]string, n)
-	for i := range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		lns = append(lns, ln)
-		out[i] = ln.Addr().String()
-	}
-	return out, nil
-}
 
 func (n *clusterNode) process() *cpproc.Process {
 	n.mu.Lock()
