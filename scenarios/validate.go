@@ -607,7 +607,7 @@ func (c ControlPlaneSpec) backendURLField(path string) string {
 // and the node it names must be one of them.
 func validateNodeFault(s *Scenario, p string, f *FaultSpec, d *strictyaml.Decoder) {
 	n := max(s.ControlPlane.Replicas, 1)
-	if n < 3 {
+	if n == 1 {
 		d.ErrorAt(p+".kind", "%s acts on one replica of a replicated control plane: set controlPlane.replicas (3 or more; mode %s)", f.Kind, CPProcess)
 		return
 	}
