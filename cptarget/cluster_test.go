@@ -39,11 +39,14 @@ func nodeAPI(t *testing.T, c *clusterTarget, i int) *clientAPI {
 // frozen or started again: writes through the balancer keep succeeding, and writes to a
 // surviving replica directly do too.
 func TestClusterTargetSurvivesALostReplica(t *testing.T) {
+	bin := testbin.Path(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	events := &measure.CPEvents{}
-	tg, err := Open(ctx, Config{Mode: Process, Replicas: 3, Binary: testbin.Path(t), Dir: t.TempDir()}, Env{Events: events})
+	start := time.Now()
+	tg, err := Open(ctx, Config{Mode: Process, Replicas: 3, Binary: bin, Dir: t.TempDir()}, Env{Events: events})
 	require.NoError(t, err)
+	t.Logf("three replicas ready in %s", time.Since(start).Round(time.Millisecond))
 	defer tg.Stop(context.Background())
 	c := tg.(*clusterTarget)
 	require.Equal(t, 3, c.Nodes())

@@ -31,6 +31,7 @@ func TestReplicas(t *testing.T) {
 		{"external", "controlPlane:\n  mode: external\n  url: https://cp:1\n  natsURL: tls://cp:2\n  replicas: 3\n", kill, "controlPlane.replicas: 3 replicas need controlPlane.mode process"},
 		{"node fault on one replica", "controlPlane:\n  mode: process\n", kill, "steps[1].faults[0].kind: cp-node-kill acts on one replica of a replicated control plane: set controlPlane.replicas"},
 		{"no such node", three, "      - kind: cp-node-pause\n        params: {node: \"3\"}\n", "steps[1].faults[0].params.node: replica 3 does not exist: the control plane has 3 (0 to 2)"},
+		{"fleet links", three, "      - kind: net-partition\n        delay: 5s\n", "steps[1].faults[0].params.path: the fleet's links to a control plane of 3 replicas are not proxied"},
 		{"bad node", three, "      - kind: cp-node-kill\n        params: {node: first}\n", "test.yaml:28: steps[1].faults[0].params.node: \"first\" is not a non-negative integer"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -79,6 +79,8 @@ func validateCP(s *Scenario, d *strictyaml.Decoder) {
 		d.ErrorAt("controlPlane.replicas", "must be 1 or an odd number from 3 to 9 (a majority must survive a loss), got %d", c.Replicas)
 	case c.Replicas > 1 && c.Mode != CPProcess:
 		d.ErrorAt("controlPlane.replicas", "%d replicas need controlPlane.mode %s (the harness runs each as a process), not %s", c.Replicas, CPProcess, c.Mode)
+	case c.Replicas > 1 && s.Fleet.Driver != "inproc":
+		d.ErrorAt("controlPlane.replicas", "%d replicas need fleet.driver inproc (the %s driver reaches the bus through one proxy per unit), got %s", c.Replicas, s.Fleet.Driver, s.Fleet.Driver)
 	}
 	switch c.Mode {
 	case CPInProcess, CPProcess:
@@ -391,6 +393,8 @@ func validateFault(s *Scenario, st *Step, p string, f *FaultSpec, d *strictyaml.
 			field = p + ".params.backend"
 		}
 		switch {
+		case path == faults.PathFleet && s.ControlPlane.Replicas > 1:
+			d.ErrorAt(field, "the fleet's links to a control plane of %d replicas are not proxied (a link is one proxy to one bus server); use cp-node-* faults", s.ControlPlane.Replicas)
 		case path == faults.PathAPI && !s.hasLoad():
 			d.ErrorAt(field, "no step drives load: nothing goes through the api path")
 		case faults.IsBackendPath(path) && s.ControlPlane.Mode == CPExternal:
