@@ -79,7 +79,7 @@ func TestParseErrors(t *testing.T) {
 		{"unknown top-level field", "kind: Scenario\n", "kind: Scenario\nfleets: {}\n",
 			nil, `test.yaml:3: fleets: unknown field; did you mean "fleet"? (known: apiVersion, kind, metadata, params, seed, fleet, controlPlane, steps, measurements, slos)`},
 		{"unknown nested field", "  mode: inprocess\n", "  mode: inprocess\n  replica: 3\n",
-			nil, "test.yaml:15: controlPlane.replica: unknown field (known: mode, url, natsURL, token, tokenFile, target, binary, heartbeatInterval, tsdb, search, inventory, backendProcesses, replicas)"},
+			nil, "test.yaml:15: controlPlane.replica: unknown field; did you mean \"replicas\"? (known: mode, url, natsURL, token, tokenFile, target, binary, heartbeatInterval, tsdb, search, inventory, backendProcesses, replicas)"},
 		{"wrong apiVersion", "apiVersion: dsnscale/v1", "apiVersion: dsnscale/v2",
 			nil, `test.yaml:1: apiVersion: must be "dsnscale/v1", got "dsnscale/v2"`},
 		{"unknown step field", "    duration: 20s\n", "    duration: 20s\n    repeat: 3\n",
