@@ -2,7 +2,6 @@ package controlplane
 
 import (
 	"context"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dsnscale/dsnscale/controlplane/model"
@@ -176,17 +176,10 @@ func routeTLS(ca *pki.CA, hosts []string) (func(*server.Options) error, error) {
 	tc := srv.Clone()
 	tc.GetClientCertificate = cli.GetClientCertificate
 	tc.RootCAs = ca.Pool()
-	// One configuration serves both ends of a route. The CA's check is for client
-	// certificates; a node that dials has the peer's server certificate checked by crypto/tls
-	// (RootCAs, server name, server-auth usage), and a server certificate presented by a
-	// dialing node fails crypto/tls's own client-auth check before this one runs.
-	tc.VerifyPeerCertificate = func(raw [][]byte, chains [][]*x509.Certificate) error {
-		if len(chains) > 0 && len(chains[0]) > 0 && slices.Contains(chains[0][0].ExtKeyUsage, x509.ExtKeyUsageServerAuth) &&
-			!slices.Contains(chains[0][0].ExtKeyUsage, x509.ExtKeyUsageClientAuth) {
-			return nil
-		}
-		return ca.VerifyPeerCertificate(raw, chains)
-	}
+	// One configuration accepts and dials routes: the chain checks against the CA (ClientCAs
+	// for the dialler's client certificate, RootCAs for the server's) are the standard ones; the
+	// CA's own check of DSN client certificates would refuse a server certificate when dialling.
+	tc.VerifyPeerCertificate = nil
 	return func(o *server.Options) error {
 		o.Cluster.TLSConfig = tc
 		o.Cluster.TLSTimeout = 2
@@ -233,55 +226,94 @@ func (s *Server) routeRemotes() []string {
 }
 
 // replicated creates every bucket, object store and stream with at least n replicas, whatever
-// the component that creates it asks for: the control plane's stores need not each be told.
+// the component that creates it asks for: the control plane's stores need not each be told. It
+// also retries a creation or update that went unanswered: while a new cluster's routes settle,
+// and when replicas create the same bucket at once, a request can be dropped, and the stores
+// would otherwise wait out the whole request timeout and fail. Creating or updating with the
+// same configuration again is harmless.
 type replicated struct {
 	jetstream.JetStream
 	n int
 }
 
+// Attempts of a creation or update through replicated: each gets createAttempt, all together
+// createBudget unless the caller's context ends first.
+const (
+	createAttempt = 5 * time.Second
+	createBudget  = time.Minute
+)
+
+func retryCreate[T any](ctx context.Context, f func(context.Context) (T, error)) (T, error) {
+	ctx, cancel := context.WithTimeout(ctx, createBudget)
+	defer cancel()
+	for {
+		actx, acancel := context.WithTimeout(ctx, createAttempt)
+		v, err := f(actx)
+		acancel()
+		if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) {
+			return v, err
+		}
+	}
+}
+
 func (r replicated) CreateKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
 	cfg.Replicas = max(cfg.Replicas, r.n)
-	return r.JetStream.CreateKeyValue(ctx, cfg)
+	return retryCreate(ctx, func(ctx context.Context) (jetstream.KeyValue, error) { return r.JetStream.CreateKeyValue(ctx, cfg) })
 }
 
 func (r replicated) CreateOrUpdateKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
 	cfg.Replicas = max(cfg.Replicas, r.n)
-	return r.JetStream.CreateOrUpdateKeyValue(ctx, cfg)
+	return retryCreate(ctx, func(ctx context.Context) (jetstream.KeyValue, error) {
+		return r.JetStream.CreateOrUpdateKeyValue(ctx, cfg)
+	})
 }
 
 func (r replicated) UpdateKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
 	cfg.Replicas = max(cfg.Replicas, r.n)
-	return r.JetStream.UpdateKeyValue(ctx, cfg)
+	return retryCreate(ctx, func(ctx context.Context) (jetstream.KeyValue, error) { return r.JetStream.UpdateKeyValue(ctx, cfg) })
 }
 
 func (r replicated) CreateObjectStore(ctx context.Context, cfg jetstream.ObjectStoreConfig) (jetstream.ObjectStore, error) {
 	cfg.Replicas = max(cfg.Replicas, r.n)
-	return r.JetStream.CreateObjectStore(ctx, cfg)
+	return retryCreate(ctx, func(ctx context.Context) (jetstream.ObjectStore, error) {
+		return r.JetStream.CreateObjectStore(ctx, cfg)
+	})
 }
 
 func (r replicated) CreateOrUpdateObjectStore(ctx context.Context, cfg jetstream.ObjectStoreConfig) (jetstream.ObjectStore, error) {
 	cfg.Replicas = max(cfg.Replicas, r.n)
-	return r.JetStream.CreateOrUpdateObjectStore(ctx, cfg)
+	return retryCreate(ctx, func(ctx context.Context) (jetstream.ObjectStore, error) {
+		return r.JetStream.CreateOrUpdateObjectStore(ctx, cfg)
+	})
 }
 
 func (r replicated) UpdateObjectStore(ctx context.Context, cfg jetstream.ObjectStoreConfig) (jetstream.ObjectStore, error) {
 	cfg.Replicas = max(cfg.Replicas, r.n)
-	return r.JetStream.UpdateObjectStore(ctx, cfg)
+	return retryCreate(ctx, func(ctx context.Context) (jetstream.ObjectStore, error) {
+		return r.JetStream.UpdateObjectStore(ctx, cfg)
+	})
 }
 
 func (r replicated) CreateStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
 	cfg.Replicas = max(cfg.Replicas, r.n)
-	return r.JetStream.CreateStream(ctx, cfg)
+	return retryCreate(ctx, func(ctx context.Context) (jetstream.Stream, error) { return r.JetStream.CreateStream(ctx, cfg) })
 }
 
 func (r replicated) CreateOrUpdateStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
 	cfg.Replicas = max(cfg.Replicas, r.n)
-	return r.JetStream.CreateOrUpdateStream(ctx, cfg)
+	return retryCreate(ctx, func(ctx context.Context) (jetstream.Stream, error) {
+		return r.JetStream.CreateOrUpdateStream(ctx, cfg)
+	})
 }
 
 func (r replicated) UpdateStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
 	cfg.Replicas = max(cfg.Replicas, r.n)
-	return r.JetStream.UpdateStream(ctx, cfg)
+	return retryCreate(ctx, func(ctx context.Context) (jetstream.Stream, error) { return r.JetStream.UpdateStream(ctx, cfg) })
+}
+
+// Stream binds to a stream, retrying an unanswered request like the creations.
+func (r replicated) Stream(ctx context.Context, name string) (jetstream.Stream, error) {
+	return retryCreate(ctx, func(ctx context.Context) (jetstream.Stream, error) { return r.JetStream.Stream(ctx, name) })
 }
 
 // OwnershipReporter is implemented by a distributor that spreads DSN groups or partitions over

@@ -1,10 +1,17 @@
 package controlplane
 
 import (
+	"context"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/dsnscale/dsnscale/internal/natsserver"
 )
 
 func TestClusterConfigValidate(t *testing.T) {
@@ -32,7 +39,11 @@ func TestClusterConfigValidate(t *testing.T) {
 		{"no node name", func() Config { c := node("127.0.0.1:7102", "127.0.0.1:7103"); c.Cluster.NodeName = ""; return c }(), "node name"},
 		{"bad cluster name", func() Config { c := node("127.0.0.1:7102", "127.0.0.1:7103"); c.Cluster.Name = "a b"; return c }(), "cluster name"},
 		{"with nats-url", func() Config { c := node("127.0.0.1:7102", "127.0.0.1:7103"); c.NATSURL = "nats://x:1"; return c }(), "exclusive"},
-		{"random listen port", func() Config { c := node("127.0.0.1:7102", "127.0.0.1:7103"); c.Cluster.Listen = "127.0.0.1:0"; return c }(), "fixed port"},
+		{"random listen port", func() Config {
+			c := node("127.0.0.1:7102", "127.0.0.1:7103")
+			c.Cluster.Listen = "127.0.0.1:0"
+			return c
+		}(), "fixed port"},
 		{"no admin password file", func() Config { c := node("127.0.0.1:7102", "127.0.0.1:7103"); c.AdminPasswordFile = ""; return c }(), "admin password file"},
 		{"peers without cluster", Config{DataDir: "d", Cluster: ClusterConfig{Peers: []string{"127.0.0.1:7102"}}}, "need a cluster name"},
 		{"replicas without cluster", Config{DataDir: "d", Replicas: 3}, "need a cluster"},
@@ -49,4 +60,40 @@ func TestClusterConfigValidate(t *testing.T) {
 	require.NoError(t, insecure.Validate(), "an insecure cluster has no users")
 	external := Config{DataDir: "d", NATSURL: "nats://a:4222,nats://b:4222", Replicas: 3}
 	require.NoError(t, external.Validate())
+}
+
+// TestExternalClusterURLs runs the control plane on an external three-node NATS cluster given
+// as a list of URLs with Replicas 3: it connects, and its buckets and streams have 3 replicas.
+func TestExternalClusterURLs(t *testing.T) {
+	servers, err := natsserver.StartCluster(t.TempDir(), "ext", 3)
+	require.NoError(t, err)
+	defer func() {
+		for _, s := range servers {
+			s.Stop()
+		}
+	}()
+	urls := []string{servers[0].URL(), servers[1].URL(), servers[2].URL()}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := Start(ctx, Config{DataDir: t.TempDir(), NATSURL: strings.Join(urls, ","), Replicas: 3, Insecure: true})
+	require.NoError(t, err)
+	defer s.Stop()
+	require.NoError(t, s.WaitReady(ctx))
+
+	st := s.ClusterStatus()
+	assert.Equal(t, "external", st.Mode)
+	assert.Equal(t, 3, st.Replicas)
+	assert.Equal(t, "ext", st.Node.ClusterName)
+	assert.Contains(t, []string{"n0", "n1", "n2"}, st.Node.ServerName)
+
+	nc, err := nats.Connect(urls[1])
+	require.NoError(t, err)
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	for _, name := range []string{"KV_intent", "KV_dsn-registry"} {
+		stream, err := js.Stream(ctx, name)
+		require.NoError(t, err, name)
+		assert.Equal(t, 3, stream.CachedInfo().Config.Replicas, name)
+	}
 }

@@ -67,15 +67,7 @@ func StartCluster(ctx context.Context, o Options, n int) ([]*Process, error) {
 		ro.DataDir, ro.Listen, ro.NATSListen = "", "", ""
 		ro.Args = append(append(ClusterArgs(routes, i), shared...), o.Args...)
 		wg.Go(func() {
-			// Replicas that start together create the same buckets and streams at once; on a
-			// loaded machine one may time out doing so and exit. Started again, it finds them
-			// made by the others.
-			for attempt := 1; ; attempt++ {
-				procs[i], errs[i] = Start(ctx, ro)
-				if errs[i] == nil || attempt == startAttempts || ctx.Err() != nil {
-					break
-				}
-			}
+			procs[i], errs[i] = Start(ctx, ro)
 			if procs[i] != nil {
 				procs[i].nodeName, procs[i].clusterAddr = NodeName(i), routes[i]
 			}
@@ -92,9 +84,6 @@ func StartCluster(ctx context.Context, o Options, n int) ([]*Process, error) {
 	}
 	return procs, nil
 }
-
-// startAttempts is how many times StartCluster starts a replica that exits while starting.
-const startAttempts = 3
 
 // NodeName is the node name StartCluster gives replica i.
 func NodeName(i int) string { return fmt.Sprintf("cp%d", i) }
@@ -130,4 +119,3 @@ func (p *Process) NodeName() string { return p.nodeName }
 // ClusterAddr is the host:port the replica's NATS server takes routes on ("" when not started
 // by StartCluster).
 func (p *Process) ClusterAddr() string { return p.clusterAddr }
-

@@ -29,8 +29,9 @@ func tenantKey(name string) model.Key { return model.Key{Kind: model.KindTenant,
 
 // TestClusterOfThreeReplicas starts three replicas with StartCluster and checks that they form
 // one cluster, that a write through one is read back through the others, that a replica of
-// another cluster or another CA is refused at start, and that SIGKILL of a replica during a
-// stream of writes loses no acknowledged write while the survivors keep answering.
+// another cluster or another CA is refused at start, that SIGKILL of a replica during a stream
+// of writes loses no acknowledged write while the survivors keep answering, and that the last
+// replica standing is no longer ready.
 func TestClusterOfThreeReplicas(t *testing.T) {
 	bin := testbin.Path(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
@@ -182,6 +183,16 @@ func TestClusterOfThreeReplicas(t *testing.T) {
 			}
 			return false
 		}, 30*time.Second, 100*time.Millisecond, "no surviving meta leader reported %s as not current", NodeName(victim))
+
+		// With a second replica gone the last one has no quorum: it still answers, but not ready.
+		procs[survivor].Kill()
+		var notReady error
+		require.Eventually(t, func() bool {
+			notReady = procs[0].API().Ready(ctx)
+			return notReady != nil
+		}, 60*time.Second, 100*time.Millisecond, "the last replica stayed ready without a quorum")
+		assert.Contains(t, notReady.Error(), "no JetStream meta leader")
+		require.NoError(t, procs[0].API().Healthy(ctx))
 	})
 }
 

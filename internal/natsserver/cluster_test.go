@@ -38,8 +38,15 @@ func TestClusterKeepsR3BucketThroughANodeLoss(t *testing.T) {
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "b", Replicas: 3})
-	require.NoError(t, err)
+	// A request can still be dropped while the routes between the new nodes settle: each
+	// attempt gets a few seconds (creating the same bucket again is harmless).
+	var kv jetstream.KeyValue
+	require.Eventually(t, func() bool {
+		actx, acancel := context.WithTimeout(ctx, 5*time.Second)
+		defer acancel()
+		kv, err = js.CreateKeyValue(actx, jetstream.KeyValueConfig{Bucket: "b", Replicas: 3})
+		return err == nil
+	}, 25*time.Second, 10*time.Millisecond, "create an R3 bucket: %v", err)
 	_, err = kv.Put(ctx, "k", []byte("1"))
 	require.NoError(t, err)
 	st, err := js.Stream(ctx, "KV_b")
