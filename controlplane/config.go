@@ -53,6 +53,10 @@ type Config struct {
 	// OfflineAfter, StragglerDeadline and SyncTimeout are the distributor's timings (see
 	// distrib.Config; 0 means its defaults: 3 heartbeat intervals, 30 s, 2 straggler deadlines).
 	OfflineAfter, StragglerDeadline, SyncTimeout time.Duration
+	// Replica, when set, names this control plane among replicas that share one bus and one
+	// set of buckets, and splits the DSNs between them: each serves the partitions it leases
+	// (distrib.Config.Replica). Empty serves every DSN, as a single control plane.
+	Replica string
 	// Logger receives the control plane's logs (default: discard).
 	Logger *slog.Logger
 

@@ -207,6 +207,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		SyncTimeout:        cfg.SyncTimeout,
 		Observer:           s.ingest,
 		Replicas:           replicas,
+		Replica:            cfg.Replica,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("controlplane: distribution: %w", err)
@@ -344,6 +345,15 @@ func (s *Server) APIURL() string {
 		return "http://" + s.listener.Addr().String()
 	}
 	return "https://" + s.listener.Addr().String()
+}
+
+// Ownership reports which replica serves which partition of the DSNs; ok is false when the
+// control plane is not one of several replicas (Config.Replica empty) or has not started.
+func (s *Server) Ownership() (r distrib.OwnershipReport, ok bool) {
+	if s.distrib == nil {
+		return distrib.OwnershipReport{}, false
+	}
+	return s.distrib.Ownership()
 }
 
 // DistributedRevision is the store revision the distributor has processed: what a Hello is

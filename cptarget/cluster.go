@@ -118,8 +118,6 @@ func processArgs(cfg Config) []string {
 	return args
 }
 
-
-
 func (n *clusterNode) process() *cpproc.Process {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -371,4 +369,3 @@ func (c *clusterTarget) Token(ctx context.Context) (string, error) { return c.ap
 
 // FleetSecurity is the fleet's gateway credentials.
 func (c *clusterTarget) FleetSecurity() *bus.Security { return copySecurity(c.sec) }
-

@@ -76,8 +76,15 @@ func (d *Distributor) endSession(subject string) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	m := d.dsns[id]
-	if m == nil || m.session == "" {
+	if m := d.dsns[id]; m != nil {
+		d.endSessionLocked(m)
+	}
+}
+
+// endSessionLocked ends m's session: nothing more is pushed to it. d.mu must be held for
+// writing.
+func (d *Distributor) endSessionLocked(m *dsn) {
+	if m.session == "" {
 		return
 	}
 	m.session = ""

@@ -40,6 +40,7 @@ const ackRing = 16
 type dsn struct {
 	id          string
 	pushSubject string
+	part        int    // the DSN's partition with ownership on
 	tenant      string // the admitted tenant; empty for a DSN with no admission record
 	labels      map[string]string
 	spec        model.DSNSpec
@@ -91,6 +92,7 @@ type ackAt struct {
 type group struct {
 	id      string
 	tenant  string
+	born    uint64 // the distributed revision when the group was created: its log starts there
 	view    *groupView
 	members map[*dsn]struct{}
 	log     deltaLog
@@ -162,6 +164,9 @@ func New(cfg Config) (*Distributor, error) {
 		events:   newEventQueue(),
 		hellos:   make(chan *nats.Msg, cfg.HelloQueue),
 	}
+	if cfg.Replica != "" {
+		d.own = newOwnership(cfg.Partitions)
+	}
 	return d, nil
 }
 
@@ -203,7 +208,7 @@ func (d *Distributor) Run(ctx context.Context) error {
 	if err := d.open(ctx); err != nil {
 		return err
 	}
-	if d.cfg.Replica != "" {
+	if d.own != nil {
 		if err := d.openOwnership(ctx); err != nil {
 			return err
 		}
@@ -250,13 +255,19 @@ func (d *Distributor) Run(ctx context.Context) error {
 	spawn(d.snapshotLoop)
 	spawn(d.reg.run)
 	if d.own != nil {
-		// The registry was just read: the first partitions are served at once.
-		if err := d.ownTick(ctx, false); err != nil {
+		if err := d.ownTick(ctx); err != nil {
 			cancel()
 			wg.Wait()
 			return err
 		}
+		// The registry was just read: the first partitions are served at once.
+		for p := range d.own.held {
+			if d.own.held[p].Load() != 0 {
+				d.own.adopted[p].Store(true)
+			}
+		}
 		spawn(d.ownLoop)
+		spawn(d.adoptLoop)
 	}
 	for i := 0; i < d.cfg.HelloWorkers; i++ {
 		spawn(d.helloWorker)
@@ -303,7 +314,7 @@ func (d *Distributor) open(ctx context.Context) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, r := range recs {
-		m := &dsn{id: r.ID, pushSubject: wire.PushSubject(r.ID), tenant: r.Tenant, labels: r.Labels, spec: r.Spec,
+		m := &dsn{id: r.ID, pushSubject: wire.PushSubject(r.ID), part: d.partition(r.ID), tenant: r.Tenant, labels: r.Labels, spec: r.Spec,
 			admittedAt: r.AdmittedAt, registered: true, offline: true}
 		d.dsns[r.ID] = m
 		d.join(m, d.groupFor(r.Tenant, r.Labels))
@@ -430,7 +441,7 @@ func (d *Distributor) groupFor(tenant string, labels map[string]string) *group {
 	if g := d.groups[id]; g != nil {
 		return g
 	}
-	g := &group{id: id, tenant: tenant, view: newGroupView(tenant, labels, d.ix), members: map[*dsn]struct{}{}}
+	g := &group{id: id, tenant: tenant, born: d.rev, view: newGroupView(tenant, labels, d.ix), members: map[*dsn]struct{}{}}
 	d.groups[id] = g
 	return g
 }
@@ -467,6 +478,13 @@ func (d *Distributor) dropEmptyGroups() {
 // push queues an encoded push for m. d.mu must be held, so that pushes leave in the order
 // they were decided.
 func (d *Distributor) push(m *dsn, p *outMsg) {
+	if d.own != nil && !d.servesPart(m.part) {
+		// The lease lapsed and has not been renewed yet: another replica may hold the
+		// partition by now. The session ends, so that the DSN is brought current by a Hello
+		// rather than by pushes it would miss.
+		d.endSessionLocked(m)
+		return
+	}
 	d.out.add(outMsg{subject: m.pushSubject, data: p.data, typ: p.typ})
 }
 

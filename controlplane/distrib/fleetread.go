@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"time"
@@ -62,6 +63,7 @@ type fleetChunk struct {
 	Conv       *convPart       `json:"conv,omitempty"`
 	Latencies  []float64       `json:"latencies,omitempty"`
 	Unknown    bool            `json:"unknown,omitempty"`
+	Truncated  bool            `json:"truncated,omitempty"` // a list cut at its limit
 	Error      string          `json:"error,omitempty"`
 	More       bool            `json:"more,omitempty"`
 }
@@ -125,11 +127,7 @@ func (d *Distributor) answerFleet(msg *nats.Msg) {
 			c.Items = []*model.Object{o}
 		}
 	case fleetList:
-		n := 0
-		if req.Limit > 0 {
-			n = req.Limit + 1
-		}
-		c.Items = d.listLocal(req.Selector, n, req.After, in)
+		c.Items, c.Truncated = d.listLocal(req.Selector, req.Limit, req.After, in)
 	case fleetConvergence:
 		part, lat, err := d.convergenceLocal(req.Revision, in)
 		if err != nil {
@@ -266,6 +264,7 @@ func (d *Distributor) gather(ctx context.Context, to []string, req fleetRequest)
 			acc.Items = append(acc.Items, c.Items...)
 			acc.Latencies = append(acc.Latencies, c.Latencies...)
 			acc.Unknown = acc.Unknown || c.Unknown
+			acc.Truncated = acc.Truncated || c.Truncated
 			if c.Conv != nil {
 				acc.Conv = c.Conv
 			}
@@ -285,6 +284,9 @@ func (d *Distributor) liveReplicas() []string {
 	o := d.own
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if o.l == nil {
+		return nil
+	}
 	var out []string
 	for _, r := range o.l.live {
 		if r != d.cfg.Replica {
@@ -307,7 +309,7 @@ func (d *Distributor) scatter(ctx context.Context, req fleetRequest, local fleet
 	// This replica's answer first, then the others in name order: a partition claimed twice
 	// (it changed hands while the request was out) is taken from one answer only.
 	names := []string{d.cfg.Replica}
-	for _, r := range slices.Sorted(mapKeys(got)) {
+	for _, r := range slices.Sorted(maps.Keys(got)) {
 		if r != d.cfg.Replica {
 			names = append(names, r)
 		}
@@ -328,16 +330,6 @@ func (d *Distributor) scatter(ctx context.Context, req fleetRequest, local fleet
 		uncovered[p] = r == ""
 	}
 	return got, claim, uncovered, nil
-}
-
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // DSN returns the DSN object with its live status, or an error wrapping api.ErrUnknownDSN.
@@ -370,19 +362,28 @@ func (d *Distributor) DSNs(ctx context.Context, selector map[string]string, limi
 		return nil, "", fmt.Errorf("limit: %d must not be negative", limit)
 	}
 	if d.own == nil {
-		return d.page(d.listLocal(selector, pageSize(limit), continueAfter, nil), limit)
+		items, more := d.listLocal(selector, limit, continueAfter, nil)
+		return page(items, limit, more)
 	}
 	req := fleetRequest{Op: fleetList, Selector: selector, Limit: limit, After: continueAfter}
 	served := d.servedPartitions()
-	local := fleetChunk{Replica: d.cfg.Replica, Partitions: trues(served),
-		Items: d.listLocal(selector, pageSize(limit), continueAfter, func(id string) bool { return served[Partition(id, d.own.parts)] })}
+	local := fleetChunk{Replica: d.cfg.Replica, Partitions: trues(served)}
+	local.Items, local.Truncated = d.listLocal(selector, limit, continueAfter, func(id string) bool { return served[Partition(id, d.own.parts)] })
 	got, claim, uncovered, err := d.scatter(ctx, req, local)
 	if err != nil {
 		return nil, "", err
 	}
+	// Each answer holds the first limit DSNs of its partitions, so the first limit of their
+	// union are the first limit of the fleet; there are more when the union holds more, or
+	// when an answer was cut short.
 	var items []*model.Object
+	more := false
 	seen := map[string]bool{}
 	for r, a := range got {
+		if a.Error != "" {
+			continue
+		}
+		more = more || a.Truncated
 		for _, o := range a.Items {
 			if claim[Partition(o.Metadata.Name, d.own.parts)] == r && !seen[o.Metadata.Name] {
 				seen[o.Metadata.Name] = true
@@ -390,34 +391,31 @@ func (d *Distributor) DSNs(ctx context.Context, selector map[string]string, limi
 			}
 		}
 	}
-	for _, o := range d.listLocal(selector, pageSize(limit), continueAfter, func(id string) bool { return uncovered[Partition(id, d.own.parts)] }) {
+	rest, restMore := d.listLocal(selector, limit, continueAfter, func(id string) bool { return uncovered[Partition(id, d.own.parts)] })
+	more = more || restMore
+	for _, o := range rest {
 		if !seen[o.Metadata.Name] {
 			items = append(items, o)
 		}
 	}
 	sort.Slice(items, func(i, j int) bool { return items[i].Metadata.Name < items[j].Metadata.Name })
-	return d.page(items, limit)
-}
-
-// pageSize is how many items a list must gather to tell whether a page of limit is the last.
-func pageSize(limit int) int {
-	if limit == 0 {
-		return 0
-	}
-	return limit + 1
-}
-
-func (d *Distributor) page(items []*model.Object, limit int) ([]*model.Object, string, error) {
 	if limit > 0 && len(items) > limit {
-		items = items[:limit]
-		return items, items[limit-1].Metadata.Name, nil
+		items, more = items[:limit], true
+	}
+	return page(items, limit, more)
+}
+
+// page returns a page of a list and the id to continue after, when more follow.
+func page(items []*model.Object, limit int, more bool) ([]*model.Object, string, error) {
+	if limit > 0 && more && len(items) > 0 {
+		return items, items[len(items)-1].Metadata.Name, nil
 	}
 	return items, "", nil
 }
 
 // listLocal renders the DSNs of this replica's memory that match selector, come after after
-// and pass in (nil: all), in id order, at most n (0: all).
-func (d *Distributor) listLocal(selector map[string]string, n int, after string, in func(string) bool) []*model.Object {
+// and pass in (nil: all), in id order: at most n (0: all), and whether more matched.
+func (d *Distributor) listLocal(selector map[string]string, n int, after string, in func(string) bool) ([]*model.Object, bool) {
 	sel := model.Selector{MatchLabels: selector}
 	d.mu.RLock()
 	defer d.mu.RUnlock()
@@ -428,7 +426,8 @@ func (d *Distributor) listLocal(selector map[string]string, n int, after string,
 		}
 	}
 	sort.Strings(ids)
-	if n > 0 && len(ids) > n {
+	more := n > 0 && len(ids) > n
+	if more {
 		ids = ids[:n]
 	}
 	now := d.clock.Now()
@@ -436,7 +435,7 @@ func (d *Distributor) listLocal(selector map[string]string, n int, after string,
 	for i, id := range ids {
 		out[i] = d.object(d.dsns[id], now)
 	}
-	return out
+	return out, more
 }
 
 // Convergence reports how many known DSNs have applied rev (0: the distributed revision), names
@@ -473,7 +472,7 @@ func (d *Distributor) Convergence(ctx context.Context, rev uint64) (model.Conver
 	var parts []convPart
 	var lats []float64
 	claimed := make([]bool, d.own.parts)
-	names := append([]string{d.cfg.Replica}, slices.DeleteFunc(slices.Sorted(mapKeys(got)), func(r string) bool { return r == d.cfg.Replica })...)
+	names := append([]string{d.cfg.Replica}, slices.DeleteFunc(slices.Sorted(maps.Keys(got)), func(r string) bool { return r == d.cfg.Replica })...)
 	for _, r := range names {
 		a := got[r]
 		if a.Error != "" || a.Conv == nil || slices.ContainsFunc(a.Partitions, func(p int) bool { return p < 0 || p >= len(claimed) || claimed[p] }) {

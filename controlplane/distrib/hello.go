@@ -121,7 +121,11 @@ func (d *Distributor) admit(ctx context.Context, h *wire.Hello) (wire.Admission,
 		// them before taking the lock, and use them only if nothing moved meanwhile.
 		d.mu.RLock()
 		cur := d.rev
-		needChanges := d.loaded && a > 0 && a < cur && !d.bnds.covers(a) && a >= d.cfg.Store.CompactedRevision()
+		late := false // the DSN's group began after a: its history does not reach back to a
+		if m := d.dsns[h.DSN]; m != nil && m.group != nil {
+			late = a < m.group.born
+		}
+		needChanges := d.loaded && a > 0 && a < cur && (!d.bnds.covers(a) || late) && a >= d.cfg.Store.CompactedRevision()
 		d.mu.RUnlock()
 		var (
 			evs   []store.Event
@@ -176,7 +180,7 @@ func (d *Distributor) admit(ctx context.Context, h *wire.Hello) (wire.Admission,
 		case known && a < cur:
 			var cs []wire.Change
 			ok := false
-			if d.bnds.covers(a) {
+			if d.historyCovers(g, a) {
 				cs, ok = g.log.since(a), true
 			} else if evErr == nil {
 				cs, ok = filterChanges(evs, g.view, d.ix, cur)
@@ -214,7 +218,7 @@ func (d *Distributor) admit(ctx context.Context, h *wire.Hello) (wire.Admission,
 			}
 		}
 		if m == nil {
-			m = &dsn{id: h.DSN, pushSubject: wire.PushSubject(h.DSN), admittedAt: now}
+			m = &dsn{id: h.DSN, pushSubject: wire.PushSubject(h.DSN), part: d.partition(h.DSN), admittedAt: now}
 			d.dsns[h.DSN] = m
 			d.m.known.Set(float64(len(d.dsns)))
 		}

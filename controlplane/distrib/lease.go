@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -90,6 +91,8 @@ type seenAt struct {
 	at       time.Time
 }
 
+// heldLease is a lease this replica wrote last. Its belief may have lapsed (a renewal came
+// late): renewing it on the revision written brings it back, since nobody else wrote since.
 type heldLease struct {
 	revision uint64
 	until    time.Time // the end of this replica's belief
@@ -133,11 +136,6 @@ func (l *leaser) tick(ctx context.Context) error {
 	for k := range l.seen {
 		if _, ok := ents[k]; !ok {
 			delete(l.seen, k)
-		}
-	}
-	for p, h := range l.owned {
-		if !start.Before(h.until) {
-			delete(l.owned, p)
 		}
 	}
 
@@ -185,12 +183,15 @@ func (l *leaser) tick(ctx context.Context) error {
 	mine, _ := json.Marshal(leaseValue{Owner: l.name})
 	until := start.Add(l.lease)
 	// Renew.
-	for _, p := range slices.Sorted(maps.Keys(l.owned)) {
-		rev, err := l.store.update(ctx, partitionKey(p), mine, l.owned[p].revision)
+	renew := slices.Sorted(maps.Keys(l.owned))
+	revs, errs := l.writeAll(renew, func(p int) (uint64, error) {
+		return l.store.update(ctx, partitionKey(p), mine, l.owned[p].revision)
+	})
+	for i, p := range renew {
 		switch {
-		case err == nil:
-			l.owned[p] = heldLease{revision: rev, until: until}
-		case errors.Is(err, errLeaseConflict):
+		case errs[i] == nil:
+			l.owned[p] = heldLease{revision: revs[i], until: until}
+		case errors.Is(errs[i], errLeaseConflict):
 			delete(l.owned, p) // someone else wrote it: it is not ours
 		}
 		// Any other error keeps the belief until it ends: the write may not have happened.
@@ -212,33 +213,56 @@ func (l *leaser) tick(ctx context.Context) error {
 				cands = append(cands, p)
 			}
 		}
+		var take []int
 		for _, p := range l.byPreference(cands) {
-			if need == 0 || ctx.Err() != nil {
+			if len(take) == need {
 				break
 			}
 			k := partitionKey(p)
 			e, exists := ents[k]
-			var rev uint64
-			var err error
-			switch {
-			case !exists:
-				rev, err = l.store.create(ctx, k, mine)
-			case ownerOf(e.value) == l.name:
-				// Written by this replica before it restarted or lost track of a renewal: the
-				// revision seen is the last write, so nobody else holds it.
-				rev, err = l.store.update(ctx, k, mine, e.revision)
-			case start.Sub(l.seen[k].at) >= l.lease:
-				rev, err = l.store.update(ctx, k, mine, e.revision)
-			default:
-				continue
+			// Free; or written by this replica before it restarted or lost track of a
+			// renewal (the revision seen is the last write, so nobody else holds it); or
+			// expired.
+			if !exists || ownerOf(e.value) == l.name || start.Sub(l.seen[k].at) >= l.lease {
+				take = append(take, p)
 			}
-			if err == nil {
-				l.owned[p] = heldLease{revision: rev, until: until}
-				need--
+		}
+		revs, errs := l.writeAll(take, func(p int) (uint64, error) {
+			k := partitionKey(p)
+			if e, exists := ents[k]; exists {
+				return l.store.update(ctx, k, mine, e.revision)
+			}
+			return l.store.create(ctx, k, mine)
+		})
+		for i, p := range take {
+			if errs[i] == nil {
+				l.owned[p] = heldLease{revision: revs[i], until: until}
 			}
 		}
 	}
 	return err
+}
+
+// maxLeaseWrites bounds the lease writes in flight at once: renewing one by one would take
+// a round trip per partition.
+const maxLeaseWrites = 16
+
+// writeAll runs write for every partition of ps, up to maxLeaseWrites at once, and returns
+// the revisions and errors in the order of ps.
+func (l *leaser) writeAll(ps []int, write func(p int) (uint64, error)) ([]uint64, []error) {
+	revs, errs := make([]uint64, len(ps)), make([]error, len(ps))
+	sem := make(chan struct{}, maxLeaseWrites)
+	var wg sync.WaitGroup
+	for i, p := range ps {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			revs[i], errs[i] = write(p)
+		}()
+	}
+	wg.Wait()
+	return revs, errs
 }
 
 // release gives up every lease and the heartbeat, so that other replicas take over at once.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 // memLeases is an in-memory lease bucket with compare-and-set writes. Each replica reads it
 // through a view that may lag behind: a bucket watch delivers writes late.
 type memLeases struct {
+	mu   sync.Mutex // writes of one tick run concurrently
 	rev  uint64
 	kv   map[string]leaseEntry
 	past []map[string]leaseEntry // every state the bucket went through, oldest first
@@ -46,21 +48,29 @@ type view struct {
 }
 
 func (v *view) entries() map[string]leaseEntry {
+	v.s.mu.Lock()
+	defer v.s.mu.Unlock()
 	i := max(0, len(v.s.past)-1-v.lag)
 	return maps.Clone(v.s.past[i])
 }
 
 func (v *view) create(_ context.Context, key string, value []byte) (uint64, error) {
+	v.s.mu.Lock()
+	defer v.s.mu.Unlock()
 	_, exists := v.s.kv[key]
 	return v.s.write(key, value, !exists)
 }
 
 func (v *view) update(_ context.Context, key string, value []byte, last uint64) (uint64, error) {
+	v.s.mu.Lock()
+	defer v.s.mu.Unlock()
 	e, exists := v.s.kv[key]
 	return v.s.write(key, value, exists && e.revision == last)
 }
 
 func (v *view) remove(_ context.Context, key string, last uint64) error {
+	v.s.mu.Lock()
+	defer v.s.mu.Unlock()
 	e, exists := v.s.kv[key]
 	_, err := v.s.write(key, nil, exists && e.revision == last)
 	return err

@@ -230,7 +230,7 @@ func (d *Distributor) catchUp(m *dsn) {
 // deltaFrom is the push that brings a member of g from revision from to the distributed one,
 // if history covers from and the push fits in a message.
 func (d *Distributor) deltaFrom(g *group, from uint64) (*outMsg, bool) {
-	if !d.bnds.covers(from) {
+	if !d.historyCovers(g, from) {
 		return nil, false
 	}
 	if c := g.cache; c != nil && c.from == from {
@@ -275,6 +275,13 @@ func (d *Distributor) usableSnapshot(g *group) (*wire.SnapshotRef, *outMsg, bool
 		return nil, nil, false
 	}
 	return s, p, true
+}
+
+// historyCovers reports whether g's delta log holds every change of its view after rev: rev
+// is a batch boundary history still has, and g existed then (a group created later, by a new
+// label set or by a replica taking over a partition, logs only the batches after it).
+func (d *Distributor) historyCovers(g *group, rev uint64) bool {
+	return rev >= g.born && d.bnds.covers(rev)
 }
 
 // catchUpCache keeps a group's last catch-up push: after a restart storm, many members catch

@@ -37,6 +37,12 @@ func TestConfigValidate(t *testing.T) {
 		{"coalescing off", func(c *distrib.Config) { c.CoalesceWindow = distrib.NoCoalescing }, ""},
 		{"coalesce window too long", func(c *distrib.Config) { c.CoalesceWindow = 2 * distrib.MaxCoalesceWindow }, "CoalesceWindow: 200ms"},
 		{"negative coalesce window", func(c *distrib.Config) { c.CoalesceWindow = -time.Second }, "CoalesceWindow: -1s"},
+		{"replica", func(c *distrib.Config) { c.Replica, c.Partitions, c.Lease = "cp-1", 16, time.Second }, ""},
+		{"bad replica name", func(c *distrib.Config) { c.Replica = "cp.1" }, `Replica: "cp.1"`},
+		{"too many partitions", func(c *distrib.Config) { c.Partitions = distrib.MaxPartitions + 1 }, "Partitions: 4097"},
+		{"lease too short", func(c *distrib.Config) { c.Lease = time.Millisecond }, "Lease: 1ms"},
+		{"bad owners bucket", func(c *distrib.Config) { c.OwnersBucket = "a b" }, "OwnersBucket"},
+		{"negative fleet timeout", func(c *distrib.Config) { c.FleetTimeout = -time.Second }, "FleetTimeout"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -340,4 +346,26 @@ func TestAckErrorShowsInStatus(t *testing.T) {
 	ack(wire.Ack{DSN: "d-err", SessionID: adm.SessionID, Revision: adm.Revision})
 	require.Eventually(t, func() bool { return c.status("d-err").AppliedRevision == adm.Revision }, 10*time.Second, 10*time.Millisecond)
 	require.Empty(t, c.status("d-err").LastError, "a successful apply clears the error")
+}
+
+// TestGroupHistoryStartsWithTheGroup checks that a group created after a DSN's applied
+// revision does not claim to know what changed before it: a registered DSN that says Hello at
+// revision 0 again (its first admission's answer was lost) is sent the group's config, not an
+// empty delta. A replica that takes over a partition creates its groups late in the same way.
+func TestGroupHistoryStartsWithTheGroup(t *testing.T) {
+	c := startCP(t, nil)
+	rev := c.commit(create(networkObj("", "a", "10.0.0.0/24")), create(policyObj("", "p", map[string]string{"role": "web"}, "a", "a")))
+	c.caughtUp(t, rev)
+	d := c.rawDSN(t, "late-1")
+	defer d.close()
+	first := d.hello(0)
+	require.Equal(t, wire.Admitted, first.Status)
+	require.NotNil(t, first.Snapshot, "a new DSN in a new group gets the snapshot")
+	again := d.hello(0)
+	require.Equal(t, wire.Admitted, again.Status)
+	if again.Delta != nil {
+		require.NotEmpty(t, again.Delta.Changes, "a delta from 0 that brings nothing")
+	} else {
+		require.NotNil(t, again.Snapshot)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -29,14 +30,24 @@ import (
 // ownership is a Distributor's share of the partitions.
 type ownership struct {
 	parts int
+
+	mu    sync.Mutex // guards store and l (set when Run starts) and l's state
 	store *kvLeases
+	l     *leaser
 
-	mu sync.Mutex // guards l
-	l  *leaser
+	// held[p] is the Unix time in nanoseconds until which this replica holds partition p (0:
+	// not at all); adopted[p] says the registry was read for p since it was gained, and gen[p]
+	// counts the gains. The replica serves p while it holds and has adopted it. Handlers read
+	// them without the distributor's lock.
+	held    []atomic.Int64
+	adopted []atomic.Bool
+	gen     []atomic.Uint64
+	adopt   chan struct{} // signals partitions gained and not adopted yet
+}
 
-	// serving[p] is the Unix time in nanoseconds until which this replica serves partition p
-	// (0: not at all). Handlers read it without the distributor's lock.
-	serving []atomic.Int64
+func newOwnership(parts int) *ownership {
+	return &ownership{parts: parts, held: make([]atomic.Int64, parts), adopted: make([]atomic.Bool, parts),
+		gen: make([]atomic.Uint64, parts), adopt: make(chan struct{}, 1)}
 }
 
 // OwnershipReport says which replica serves which partition of the DSNs.
@@ -50,6 +61,9 @@ type OwnershipReport struct {
 	Live []string `json:"live"`
 	// Held is how many partitions each live replica holds.
 	Held map[string]int `json:"held"`
+	// Serving is how many partitions this replica serves: those it holds, less those whose
+	// registry it is still reading after gaining them.
+	Serving int `json:"serving"`
 }
 
 // Ownership reports which replica holds each partition, as this replica last read the owners
@@ -60,12 +74,20 @@ func (d *Distributor) Ownership() (r OwnershipReport, ok bool) {
 		return OwnershipReport{}, false
 	}
 	now := d.clock.Now()
-	ents := o.store.entries()
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if o.l == nil {
+		return OwnershipReport{}, false // not started
+	}
+	ents := o.store.entries()
 	r = OwnershipReport{Replica: d.cfg.Replica, Partitions: make([]string, o.parts), Live: slices.Clone(o.l.live), Held: map[string]int{}}
 	for _, name := range r.Live {
 		r.Held[name] = 0
+	}
+	for _, served := range d.servedPartitions() {
+		if served {
+			r.Serving++
+		}
 	}
 	for p := range r.Partitions {
 		if owner := o.ownerLocked(ents, p, now); owner != "" {
@@ -96,20 +118,34 @@ func (o *ownership) ownerLocked(ents map[string]leaseEntry, p int, now time.Time
 // ownerOfDSN is the replica holding id's partition, or empty when none does.
 func (d *Distributor) ownerOfDSN(id string) string {
 	o := d.own
-	ents := o.store.entries()
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return o.ownerLocked(ents, Partition(id, o.parts), d.clock.Now())
+	if o.l == nil {
+		return ""
+	}
+	return o.ownerLocked(o.store.entries(), Partition(id, o.parts), d.clock.Now())
 }
 
 // mine reports whether this replica serves the DSN of id: always without ownership.
 func (d *Distributor) mine(id string) bool {
-	o := d.own
-	if o == nil {
+	if d.own == nil {
 		return true
 	}
-	u := o.serving[Partition(id, o.parts)].Load()
-	return u != 0 && d.clock.Now().UnixNano() < u
+	return d.servesPart(Partition(id, d.own.parts))
+}
+
+// servesPart reports whether this replica serves partition p now. d.own must be set.
+func (d *Distributor) servesPart(p int) bool {
+	o := d.own
+	return o.adopted[p].Load() && d.clock.Now().UnixNano() < o.held[p].Load()
+}
+
+// partition is the partition of DSN id with ownership on, 0 without.
+func (d *Distributor) partition(id string) int {
+	if d.own == nil {
+		return 0
+	}
+	return Partition(id, d.own.parts)
 }
 
 // servedPartitions returns the set of partitions this replica serves now.
@@ -118,8 +154,7 @@ func (d *Distributor) servedPartitions() []bool {
 	out := make([]bool, o.parts)
 	now := d.clock.Now().UnixNano()
 	for p := range out {
-		u := o.serving[p].Load()
-		out[p] = u != 0 && now < u
+		out[p] = o.adopted[p].Load() && now < o.held[p].Load()
 	}
 	return out
 }
@@ -150,8 +185,9 @@ func (d *Distributor) openOwnership(ctx context.Context) error {
 	if err := s.load(ctx); err != nil {
 		return err
 	}
-	d.own = &ownership{parts: d.cfg.Partitions, store: s, serving: make([]atomic.Int64, d.cfg.Partitions),
-		l: newLeaser(d.cfg.Replica, d.cfg.Partitions, d.cfg.Lease, d.clock, s)}
+	d.own.mu.Lock()
+	d.own.store, d.own.l = s, newLeaser(d.cfg.Replica, d.cfg.Partitions, d.cfg.Lease, d.clock, s)
+	d.own.mu.Unlock()
 	return nil
 }
 
@@ -163,7 +199,7 @@ func (d *Distributor) ownLoop(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			d.applyHeld(ctx, nil)
+			d.applyHeld(nil)
 			rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			d.own.mu.Lock()
 			d.own.l.release(rctx)
@@ -171,18 +207,20 @@ func (d *Distributor) ownLoop(ctx context.Context) error {
 			cancel()
 			return nil
 		case <-t.C():
-			if err := d.ownTick(ctx, true); err != nil {
+			if err := d.ownTick(ctx); err != nil {
 				return err
 			}
 		}
 	}
 }
 
-// ownTick runs one round of the leases and serves what this replica now holds. reload re-reads
-// the registry for the partitions gained. Only a disagreement on the partition count is fatal.
-func (d *Distributor) ownTick(ctx context.Context, reload bool) error {
+// ownTick runs one round of the leases and applies what this replica now holds. Only a
+// disagreement on the partition count is fatal.
+func (d *Distributor) ownTick(ctx context.Context) error {
 	o := d.own
-	tctx, cancel := context.WithTimeout(ctx, d.cfg.Lease/3)
+	// Writes that outlast the lease still count: a renewal known to have landed is renewed
+	// again on its revision, where an abandoned one would look like a lost lease.
+	tctx, cancel := context.WithTimeout(ctx, d.cfg.Lease)
 	o.mu.Lock()
 	err := o.l.tick(tctx)
 	held := o.l.held(d.clock.Now())
@@ -194,51 +232,84 @@ func (d *Distributor) ownTick(ctx context.Context, reload bool) error {
 	if err != nil && ctx.Err() == nil {
 		d.log.Warn("partition leases", "err", err)
 	}
-	if !reload {
-		for p, until := range held {
-			o.serving[p].Store(until.UnixNano())
-		}
-		d.m.ownedPartitions.Set(float64(len(held)))
-		return nil
-	}
-	d.applyHeld(ctx, held)
+	d.applyHeld(held)
 	return nil
 }
 
-// applyHeld makes the partitions served those of held (partition -> end of the lease): it
-// stops serving the others at once and, for those gained, reads the registry before serving
-// them.
-func (d *Distributor) applyHeld(ctx context.Context, held map[int]time.Time) {
+// applyHeld records the partitions held (partition -> end of the lease): it stops serving the
+// others at once, and hands those gained to adoptLoop, which serves them once it has read the
+// registry.
+func (d *Distributor) applyHeld(held map[int]time.Time) {
 	o := d.own
 	lost := map[int]bool{}
-	var gained []int
-	for p := range o.serving {
+	gained := 0
+	for p := range o.held {
 		until, ok := held[p]
-		switch cur := o.serving[p].Load(); {
+		switch cur := o.held[p].Load(); {
 		case !ok && cur != 0:
-			o.serving[p].Store(0)
+			o.adopted[p].Store(false)
+			o.held[p].Store(0)
 			lost[p] = true
 		case ok && cur == 0:
-			gained = append(gained, p)
+			o.gen[p].Add(1)
+			o.held[p].Store(until.UnixNano())
+			gained++
 		case ok:
-			o.serving[p].Store(until.UnixNano())
+			o.held[p].Store(until.UnixNano())
 		}
 	}
 	if len(lost) > 0 {
 		d.dropPartitions(lost)
 		d.log.Info("partitions lost", "partitions", len(lost))
 	}
-	if len(gained) > 0 {
-		if err := d.adoptPartitions(ctx, gained); err != nil {
-			d.log.Warn("partitions not taken over: reading the registry", "err", err)
-			return // taken on the next round
-		}
-		for _, p := range gained {
-			o.serving[p].Store(held[p].UnixNano())
-		}
-		d.log.Info("partitions gained", "partitions", len(gained))
+	if gained > 0 {
+		notify(o.adopt)
 	}
 	d.m.ownedPartitions.Set(float64(len(held)))
+}
+
+// adoptLoop reads the registry for the partitions gained and then serves them. It runs apart
+// from the lease loop, so that reading a large registry never delays a renewal.
+func (d *Distributor) adoptLoop(ctx context.Context) error {
+	o := d.own
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-o.adopt:
+		}
+		gens := map[int]uint64{}
+		for p := range o.held {
+			if o.held[p].Load() != 0 && !o.adopted[p].Load() {
+				gens[p] = o.gen[p].Load()
+			}
+		}
+		if len(gens) == 0 {
+			continue
+		}
+		if err := d.adoptPartitions(ctx, slices.Sorted(maps.Keys(gens))); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			d.log.Warn("partitions not taken over: reading the registry", "err", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-d.clock.After(d.cfg.Lease / 3):
+			}
+			notify(o.adopt)
+			continue
+		}
+		n := 0
+		for p, g := range gens {
+			// A partition lost (and perhaps gained again) meanwhile waits for the next read.
+			if o.gen[p].Load() == g && o.held[p].Load() != 0 {
+				o.adopted[p].Store(true)
+				n++
+			}
+		}
+		d.log.Info("partitions gained", "partitions", n)
+	}
 }
 
 // dropPartitions ends the sessions of the DSNs of the partitions lost: nothing more is pushed
@@ -247,13 +318,9 @@ func (d *Distributor) dropPartitions(lost map[int]bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, m := range d.dsns {
-		if m.session == "" || !lost[Partition(m.id, d.own.parts)] {
-			continue
+		if lost[m.part] {
+			d.endSessionLocked(m)
 		}
-		m.session = ""
-		m.waitRev, m.waitSince = 0, time.Time{}
-		m.awaitSnapshot, m.replacing = false, false
-		d.releaseSlot(m)
 	}
 }
 
@@ -279,7 +346,7 @@ func (d *Distributor) adoptPartitions(ctx context.Context, gained []int) error {
 		present[r.ID] = true
 		m := d.dsns[r.ID]
 		if m == nil {
-			m = &dsn{id: r.ID, pushSubject: wire.PushSubject(r.ID), offline: true}
+			m = &dsn{id: r.ID, pushSubject: wire.PushSubject(r.ID), part: d.partition(r.ID), offline: true}
 			d.dsns[r.ID] = m
 		} else if m.session != "" {
 			continue

@@ -3,6 +3,8 @@ package distrib_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -12,15 +14,17 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dsnscale/dsnscale/controlplane/agent"
+	"github.com/dsnscale/dsnscale/controlplane/api"
 	"github.com/dsnscale/dsnscale/controlplane/distrib"
 	"github.com/dsnscale/dsnscale/controlplane/model"
+	"github.com/dsnscale/dsnscale/controlplane/wire"
 )
 
-// Ownership timings for tests: short, so that takeovers happen within a second or two.
-const (
-	testLease      = 600 * time.Millisecond
-	testPartitions = 64
-)
+// Ownership timings for tests: short, so that takeovers happen within a second or two. The
+// race detector slows lease writes down several times over, so leases are longer under it.
+var testLease = map[bool]time.Duration{false: 1500 * time.Millisecond, true: 4 * time.Second}[raceEnabled]
+
+const testPartitions = 64
 
 // replica is one control-plane replica of a test fleet: its own connection, intent store and
 // distributor, on the bus of a shared cp.
@@ -32,6 +36,13 @@ type replica struct {
 	cancel context.CancelFunc
 	done   chan error
 }
+
+type tlog struct {
+	t    *testing.T
+	name string
+}
+
+func (w tlog) Write(b []byte) (int, error) { w.t.Log(w.name + ": " + string(b)); return len(b), nil }
 
 // busOnly starts an embedded NATS and the intent store, with no distributor.
 func busOnly(t *testing.T) *cp {
@@ -57,6 +68,7 @@ func (c *cp) startReplica(name string) *replica {
 		Replica:           name,
 		Partitions:        testPartitions,
 		Lease:             testLease,
+		Logger:            slog.New(slog.NewTextHandler(tlog{t, name}, &slog.HandlerOptions{Level: slog.LevelInfo})),
 	})
 	require.NoError(t, err)
 	rctx, rcancel := context.WithCancel(context.Background())
@@ -100,7 +112,7 @@ func settled(t *testing.T, rs ...*replica) distrib.OwnershipReport {
 		var first *distrib.OwnershipReport
 		for _, r := range rs {
 			rep, ok := r.d.Ownership()
-			if !ok || len(rep.Live) != len(rs) {
+			if !ok || len(rep.Live) != len(rs) || rep.Serving != rep.Held[r.name] {
 				return false
 			}
 			total := 0
@@ -122,7 +134,7 @@ func settled(t *testing.T, rs ...*replica) distrib.OwnershipReport {
 		}
 		last = *first
 		return true
-	}, 10*time.Second, 20*time.Millisecond, "partitions spread over %d replicas", len(rs))
+	}, max(10*time.Second, 6*testLease), 20*time.Millisecond, "partitions spread over %d replicas", len(rs))
 	return last
 }
 
@@ -149,6 +161,28 @@ func agentHellos(as []*agent.Agent) float64 {
 		n += a.Stats().Hellos
 	}
 	return float64(n)
+}
+
+// dumpOnFailure logs, if the test fails, what the agents and the replicas say.
+func dumpOnFailure(t *testing.T, rs []*replica, as *[]*agent.Agent) {
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		for _, r := range rs {
+			if rep, ok := r.d.Ownership(); ok {
+				t.Logf("replica %s: live %v held %v", r.name, rep.Live, rep.Held)
+			}
+		}
+		for _, a := range *as {
+			t.Logf("agent %s: state %s applied %d stats %+v", a.ID(), a.State(), a.Applied(), a.Stats())
+			for _, r := range rs {
+				if o, err := r.d.DSN(context.Background(), a.ID()); err == nil {
+					t.Logf("  as replica %s reports it: %s", r.name, o.Status)
+				}
+			}
+		}
+	})
 }
 
 // noDuplicates checks that no agent got a push of a revision it already had.
@@ -186,17 +220,24 @@ func TestOwnershipSpreadsDSNs(t *testing.T) {
 
 	pol := policyObj("", "p", map[string]string{"role": "web"}, "a", "b")
 	rev := c.commit(create(networkObj("", "a", "10.0.0.0/24")), create(networkObj("", "b", "10.0.1.0/24")), create(pol))
-	as := c.pool(2, fleetAgents("own", 30)...)
+	var as []*agent.Agent
+	dumpOnFailure(t, rs, &as)
+	as = c.pool(2, fleetAgents("own", 30)...)
 	keys := []model.Key{pol.Key(), {Kind: model.KindNetwork, Name: "a"}, {Kind: model.KindNetwork, Name: "b"}}
 	converged(t, as, rev, c.want(keys...))
 
-	// Every Hello an agent sent was decided once, by one replica.
-	require.Eventually(t, func() bool { return hellosHandled(t, rs...) == agentHellos(as) }, 10*time.Second, 10*time.Millisecond)
+	// Every Hello an agent sent was decided once, by one replica: the replicas decided no more
+	// Hellos than the agents sent, and at least every one that was answered in time. (Under
+	// load one may time out and be decided all the same.)
+	require.Eventually(t, func() bool {
+		var answered int64
+		for _, a := range as {
+			answered += a.Stats().Hellos - a.Stats().Failures
+		}
+		return hellosHandled(t, rs...) >= float64(answered)
+	}, 10*time.Second, 10*time.Millisecond)
 	require.Never(t, func() bool { return hellosHandled(t, rs...) > agentHellos(as) }, 3*testLease/2, 20*time.Millisecond,
 		"a Hello was decided by more than one replica")
-	for _, a := range as {
-		require.EqualValues(t, 1, a.Stats().Admissions, "agent %s", a.ID())
-	}
 
 	pol2 := policyObj("", "p", map[string]string{"role": "web"}, "b", "a")
 	pol2.Metadata.ResourceVersion = c.get(pol.Key()).Metadata.ResourceVersion
@@ -274,7 +315,9 @@ func TestOwnershipTakeover(t *testing.T) {
 
 			pol := policyObj("", "p", map[string]string{"role": "web"}, "a", "a")
 			rev := c.commit(create(networkObj("", "a", "10.0.0.0/24")), create(pol))
-			as := c.pool(2, fleetAgents("tk", 30)...)
+			var as []*agent.Agent
+			dumpOnFailure(t, rs, &as)
+			as = c.pool(2, fleetAgents("tk", 30)...)
 			keys := []model.Key{pol.Key(), {Kind: model.KindNetwork, Name: "a"}}
 			converged(t, as, rev, c.want(keys...))
 			acked(t, rs[1], rev, len(as))
@@ -291,14 +334,21 @@ func TestOwnershipTakeover(t *testing.T) {
 			case "crash":
 				rs[0].crash(t)
 				rs = rs[1:]
+				// A change while nobody serves the crashed replica's DSNs: they are behind
+				// when they are taken over.
+				net := networkObj("", "a", "10.0.9.0/24")
+				net.Metadata.ResourceVersion = c.get(net.Key()).Metadata.ResourceVersion
+				rev = c.commit(update(net))
 			case "join":
 				rs = append(rs, c.startReplica("c"))
 			}
 			after := settled(t, rs...)
-			if took := time.Since(start); mode == "crash" {
-				// Within a lease period after the survivors last saw the leases move, plus the
-				// ticks that notice it.
-				require.Less(t, took, 3*testLease, "takeover after a crash took %v", took)
+			took := time.Since(start)
+			t.Logf("%s: partitions settled on the replicas after %v", mode, took)
+			if mode == "crash" {
+				// A lease period after the survivors last saw the leases move (at most a third
+				// of a lease before the crash), plus the ticks that notice it.
+				require.Less(t, took, 2*testLease, "takeover after a crash took %v", took)
 			}
 			var moved []*agent.Agent
 			for _, a := range as {
@@ -309,14 +359,20 @@ func TestOwnershipTakeover(t *testing.T) {
 			}
 			require.NotEmpty(t, moved, "some DSNs changed replicas")
 
-			// The moved DSNs are admitted again by their new replica, with a version check.
+			// The moved DSNs are admitted again by their new replica: with a version check, or
+			// after the crash with the delta they missed, never with a snapshot.
 			for _, a := range moved {
 				require.Eventuallyf(t, func() bool { return a.Stats().Admissions > before[a.ID()].Admissions }, 10*time.Second,
 					10*time.Millisecond, "agent %s admitted by its new replica", a.ID())
 				st := a.Stats()
 				require.Equal(t, before[a.ID()].Snapshots, st.Snapshots, "agent %s: taken over with a snapshot", a.ID())
-				require.Greater(t, st.UpToDate, before[a.ID()].UpToDate, "agent %s: taken over without a version check", a.ID())
+				if mode == "crash" {
+					require.Greater(t, st.Deltas, before[a.ID()].Deltas, "agent %s: taken over without the delta it missed", a.ID())
+				} else {
+					require.Greater(t, st.UpToDate, before[a.ID()].UpToDate, "agent %s: taken over without a version check", a.ID())
+				}
 			}
+			converged(t, as, rev, c.want(keys...))
 
 			pol2 := policyObj("", "p", map[string]string{"role": "web"}, "a", "a")
 			_ = pol2.EncodeSpec(model.PolicySpec{Selector: model.Selector{MatchLabels: map[string]string{"role": "web"}},
@@ -332,4 +388,86 @@ func TestOwnershipTakeover(t *testing.T) {
 			noDuplicates(t, as)
 		})
 	}
+}
+
+// TestOwnershipFleetReads registers more DSNs than one answer message holds on three replicas
+// and checks that every replica lists, pages, counts, reads, relabels and decommissions them
+// as one fleet.
+func TestOwnershipFleetReads(t *testing.T) {
+	c := busOnly(t)
+	rs := []*replica{c.startReplica("a"), c.startReplica("b"), c.startReplica("c")}
+	settled(t, rs...)
+	nc, err := nats.Connect(c.url())
+	require.NoError(t, err)
+	defer nc.Close()
+	const n = 1000 // over 256 (chunkItems) per replica
+	for i := range n {
+		id := fmt.Sprintf("fr-%04d", i)
+		b, _ := json.Marshal(&wire.Hello{Protocol: wire.Version, DSN: id, Labels: web})
+		msg, err := nc.Request(wire.HelloSubject(id), b, 10*time.Second)
+		require.NoError(t, err)
+		var adm wire.Admission
+		require.NoError(t, json.Unmarshal(msg.Data, &adm))
+		require.Equal(t, wire.Admitted, adm.Status, "DSN %s: %s", id, adm.Reason)
+	}
+	ctx := context.Background()
+	for _, r := range rs {
+		items, next, err := r.d.DSNs(ctx, nil, 0, "")
+		require.NoError(t, err)
+		require.Empty(t, next)
+		require.Equal(t, n, len(items), "replica %s lists the fleet", r.name)
+		for i, o := range items {
+			require.Equal(t, fmt.Sprintf("fr-%04d", i), o.Metadata.Name)
+		}
+		var paged int
+		after := ""
+		for {
+			page, next, err := r.d.DSNs(ctx, map[string]string{"role": "web"}, 300, after)
+			require.NoError(t, err)
+			paged += len(page)
+			if next == "" {
+				break
+			}
+			require.Equal(t, page[len(page)-1].Metadata.Name, next)
+			after = next
+		}
+		require.Equal(t, n, paged, "replica %s pages through the fleet", r.name)
+		none, _, err := r.d.DSNs(ctx, map[string]string{"role": "db"}, 0, "")
+		require.NoError(t, err)
+		require.Empty(t, none)
+		conv, err := r.d.Convergence(ctx, 0)
+		require.NoError(t, err)
+		require.Equal(t, n, conv.Total, "replica %s counts the fleet", r.name)
+	}
+
+	// Writes through a replica that does not serve the DSN reach the one that does.
+	rep, _ := rs[0].d.Ownership()
+	var id string
+	var via *replica
+	for i := range n {
+		cand := fmt.Sprintf("fr-%04d", i)
+		if owner := rep.Partitions[distrib.Partition(cand, testPartitions)]; owner != "a" {
+			id, via = cand, rs[0]
+			break
+		}
+	}
+	require.NotNil(t, via)
+	o, err := via.d.SetLabels(ctx, id, map[string]string{"role": "db"})
+	require.NoError(t, err)
+	require.Equal(t, "db", o.Metadata.Labels["role"])
+	for _, r := range rs {
+		items, _, err := r.d.DSNs(ctx, map[string]string{"role": "db"}, 0, "")
+		require.NoError(t, err)
+		require.Len(t, items, 1, "replica %s sees the relabelling", r.name)
+		require.Equal(t, id, items[0].Metadata.Name)
+	}
+	require.NoError(t, via.d.Decommission(ctx, id))
+	for _, r := range rs {
+		_, err := r.d.DSN(ctx, id)
+		require.ErrorIs(t, err, api.ErrUnknownDSN, "replica %s", r.name)
+		items, _, err := r.d.DSNs(ctx, nil, 0, "")
+		require.NoError(t, err)
+		require.Equal(t, n-1, len(items), "replica %s", r.name)
+	}
+	require.ErrorIs(t, via.d.Decommission(ctx, id), api.ErrUnknownDSN)
 }

@@ -34,6 +34,16 @@ func (d *Distributor) requestSnapshot(g *group) <-chan struct{} {
 	return done
 }
 
+// snapshotObject names g's snapshot object. Replicas serving members of one group each write
+// their own, at their own distributed revision: a shared one could be overwritten by another
+// replica's at a revision the reference does not name.
+func (d *Distributor) snapshotObject(g *group) string {
+	if d.own == nil {
+		return wire.SnapshotObject(g.id)
+	}
+	return wire.SnapshotObject(g.id) + "." + d.cfg.Replica
+}
+
 // snapshotLoop runs the snapshot writers.
 func (d *Distributor) snapshotLoop(ctx context.Context) error {
 	var wg sync.WaitGroup
@@ -84,7 +94,7 @@ func (d *Distributor) writeSnapshot(ctx context.Context, g *group) {
 	if err == nil {
 		var obs jetstream.ObjectStore
 		if obs, err = d.snapshotStore(ctx, g.tenant); err == nil {
-			_, err = obs.PutBytes(ctx, wire.SnapshotObject(g.id), data)
+			_, err = obs.PutBytes(ctx, d.snapshotObject(g), data)
 		}
 	}
 	sum := sha256.Sum256(data)
@@ -103,7 +113,7 @@ func (d *Distributor) writeSnapshot(ctx context.Context, g *group) {
 	d.m.snapshotWrites.WithLabelValues("ok").Inc()
 	d.m.snapshotBytes.Add(float64(len(data)))
 	if g.snap == nil || g.snap.Revision <= rev {
-		g.snap = &wire.SnapshotRef{Bucket: wire.SnapshotBucketFor(g.tenant), Object: wire.SnapshotObject(g.id),
+		g.snap = &wire.SnapshotRef{Bucket: wire.SnapshotBucketFor(g.tenant), Object: d.snapshotObject(g),
 			Revision: rev, Size: len(data), SHA256: hex.EncodeToString(sum[:])}
 	}
 	for m := range g.members {
