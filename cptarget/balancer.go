@@ -14,8 +14,9 @@ import (
 // puts one before its API: each connection goes to the next replica in turn; one that refuses
 // it or cannot be reached is skipped for the next. TLS passes through, so the replicas'
 // certificates must name the balancer's address (127.0.0.1). A health check marks replicas
-// that do not answer it (a frozen one still accepts connections) so new connections avoid
-// them while any other is healthy.
+// that do not answer it (a frozen one still accepts connections): new connections avoid them
+// while any other is healthy, and the connections open to one are closed when it is marked
+// down, so that clients that keep connections alive find a healthy replica on their next.
 type balancer struct {
 	ln       net.Listener
 	backends []string
@@ -23,8 +24,9 @@ type balancer struct {
 	next     atomic.Uint64
 	down     []atomic.Bool
 
-	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
+	mu    sync.Mutex
+	conns map[net.Conn]int // to the backend's index, or -1 for a client's
+
 	closed bool
 	done   chan struct{}
 	wg     sync.WaitGroup
@@ -44,7 +46,7 @@ func newBalancer(backends []string, check func(ctx context.Context, addr string)
 		return nil, err
 	}
 	b := &balancer{ln: ln, backends: backends, check: check, down: make([]atomic.Bool, len(backends)),
-		conns: map[net.Conn]struct{}{}, done: make(chan struct{})}
+		conns: map[net.Conn]int{}, done: make(chan struct{})}
 	b.wg.Add(1)
 	go b.serve()
 	if check != nil {
@@ -66,21 +68,22 @@ func (b *balancer) serve() {
 		if err != nil {
 			return
 		}
-		if !b.track(c, true) {
+		if !b.track(c, -1, true) {
 			_ = c.Close()
 			return
 		}
 		b.wg.Add(1)
 		go func() {
 			defer b.wg.Done()
-			defer b.track(c, false)
+			defer b.track(c, -1, false)
 			b.handle(c)
 		}()
 	}
 }
 
-// track adds or removes a connection; it refuses to add one once the balancer is closed.
-func (b *balancer) track(c net.Conn, add bool) bool {
+// track adds or removes a connection (to backend, or -1 for a client's); it refuses to add one
+// once the balancer is closed.
+func (b *balancer) track(c net.Conn, backend int, add bool) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if !add {
@@ -90,7 +93,7 @@ func (b *balancer) track(c net.Conn, add bool) bool {
 	if b.closed {
 		return false
 	}
-	b.conns[c] = struct{}{}
+	b.conns[c] = backend
 	return true
 }
 
@@ -118,11 +121,11 @@ func (b *balancer) handle(c net.Conn) {
 		if err != nil {
 			continue
 		}
-		if !b.track(up, true) {
+		if !b.track(up, i, true) {
 			_ = up.Close()
 			return
 		}
-		defer b.track(up, false)
+		defer b.track(up, i, false)
 		pipe(c, up)
 		return
 	}
@@ -160,11 +163,25 @@ func (b *balancer) watch(i int) {
 		ctx, cancel := context.WithTimeout(context.Background(), balancerCheckEvery*2)
 		err := b.check(ctx, b.backends[i])
 		cancel()
-		b.down[i].Store(err != nil)
+		if was := b.down[i].Swap(err != nil); err != nil && !was {
+			b.shutSessions(i)
+		}
 		select {
 		case <-b.done:
 			return
 		case <-t.C:
+		}
+	}
+}
+
+// shutSessions closes the connections open to backend i, which was just marked down; their
+// clients' ends close with them.
+func (b *balancer) shutSessions(i int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for c, to := range b.conns {
+		if to == i {
+			_ = c.Close()
 		}
 	}
 }

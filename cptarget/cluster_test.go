@@ -92,6 +92,7 @@ func TestClusterTargetSurvivesALostReplica(t *testing.T) {
 	_, err = nodeAPI(t, c, 0).c.Get(frozen, model.Key{Kind: model.KindTenant, Name: "direct-2"})
 	cancelFrozen()
 	require.Error(t, err, "a frozen replica answers nothing")
+	require.Eventually(t, func() bool { return c.lb.down[0].Load() }, 10*time.Second, 50*time.Millisecond, "the balancer's health check marks the frozen replica down")
 	writesFlow("with replica 0 frozen")
 	_, err = nodeAPI(t, c, 1).Create(ctx, tenant(t, "direct-1"))
 	require.NoError(t, err, "a survivor serves writes while another is frozen")
