@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"fmt"
 	"os"
 	"testing"
 
@@ -23,7 +24,11 @@ func TestLibraryCPFailover(t *testing.T) {
 	require.NoError(t, err)
 	run := runScenario(t, "cp-failover.yaml", string(src), map[string]string{"dsns": "30", "writes": "40", "node": "1"}, Options{Binary: bin})
 	for _, v := range run.SLOs {
-		t.Logf("SLO %s: observed %v pass %v", v.Name, v.Observed, v.Pass)
+		obs := "missing"
+		if v.Observed != nil {
+			obs = fmt.Sprint(*v.Observed)
+		}
+		t.Logf("SLO %s: observed %s pass %v", v.Name, obs, v.Pass)
 	}
 	assert.Equal(t, reports.ResultPass, run.Result, "%s %v", run.Error, run.Steps)
 	var kills int
