@@ -67,6 +67,9 @@ func (ackedWrites) Description() string {
 
 func (ackedWrites) Figures() []Figure { return []Figure{figAcked, figAckedLost} }
 
+// FindsAnomalies: a lost acknowledged write is shown whatever the scenario measured.
+func (ackedWrites) FindsAnomalies() {}
+
 // A read is retried for a while: the API may be failing over when it is asked.
 const (
 	readBackTries = 100
@@ -100,7 +103,7 @@ func (ackedWrites) Measure(ctx context.Context, in *Input) (Result, error) {
 		}
 	}
 	sort.Strings(lost)
-	res := Result{Values: []Value{value(figAcked, float64(len(writes))), value(figAckedLost, float64(len(lost)))}}
+	res := Result{Values: []Value{value(figAcked, float64(len(writes))), value(figAckedLost, float64(len(lost)))}, Details: lost}
 	if len(lost) > 0 {
 		res.Anomalies = append(res.Anomalies, Anomaly{Kind: AnomalyLost,
 			Summary: fmt.Sprintf("%s of %s acknowledged by the API not found at the end", countOf(len(lost), "write", "writes"), count(float64(len(writes)))),
