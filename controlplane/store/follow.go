@@ -77,11 +77,16 @@ func (s *KV) Follow(ctx context.Context) error {
 			if seen.Load() <= s.Revision() {
 				continue
 			}
-			if err := s.readOthers(ctx); err != nil {
-				if errors.Is(err, ErrClosed) || ctx.Err() != nil {
-					return
-				}
+			err := s.readOthers(ctx)
+			switch {
+			case errors.Is(err, ErrClosed) || ctx.Err() != nil:
+				return
+			case err != nil:
 				s.log.Warn("reading other writers' changes", "err", err)
+				retry.Reset(followRetry)
+			case seen.Load() > s.Revision():
+				// The stream as read was behind what the consumer delivered (a replica that
+				// had not applied it yet answered): read again shortly.
 				retry.Reset(followRetry)
 			}
 		}

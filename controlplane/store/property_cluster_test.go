@@ -64,11 +64,21 @@ func TestStorePropertiesR3(t *testing.T) {
 			if err != nil {
 				t.Fatalf("jetstream: %v", err)
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
-			st, err := Open(ctx, replicas3{js}, Config{Bucket: bucket})
-			if err != nil {
-				t.Fatalf("open store: %v", err)
+			// A new cluster may drop a request or answer "no responders" while its routes and
+			// the new bucket's replicas settle: each attempt gets a few seconds.
+			var st *KV
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				st, err = Open(ctx, replicas3{js}, Config{Bucket: bucket})
+				cancel()
+				if err == nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("open store: %v", err)
+				}
+				time.Sleep(50 * time.Millisecond)
 			}
 			t.Cleanup(func() { _ = st.Close() })
 			if err := st.Follow(context.Background()); err != nil {
