@@ -94,11 +94,11 @@ func (ackedWrites) Measure(ctx context.Context, in *Input) (Result, error) {
 	}
 	var lost []string
 	for _, w := range writes {
-		status, err := readBack(ctx, in, w.Path)
+		found, err := readBackFound(ctx, in, w.Path)
 		if err != nil {
 			return Result{}, err
 		}
-		if status == http.StatusNotFound {
+		if !found {
 			lost = append(lost, w.Path)
 		}
 	}
@@ -110,6 +110,28 @@ func (ackedWrites) Measure(ctx context.Context, in *Input) (Result, error) {
 			Count:   float64(len(lost)), Of: float64(len(writes)), Examples: limit(lost, maxAnomalyExamples)})
 	}
 	return res, nil
+}
+
+// notFoundTries is how many answers of 404 in a row make a write lost: the reads go through a
+// load balancer to any replica, and one whose view of the store lags would answer 404 for a
+// while.
+const notFoundTries = 5
+
+// readBackFound reads path back; it is not found when notFoundTries reads, readBackPause apart,
+// all answer 404.
+func readBackFound(ctx context.Context, in *Input, path string) (bool, error) {
+	for try := 1; ; try++ {
+		status, err := readBack(ctx, in, path)
+		if err != nil || status == http.StatusOK {
+			return status == http.StatusOK, err
+		}
+		if try == notFoundTries || in.Wait == nil {
+			return false, nil
+		}
+		if err := in.Wait(ctx, readBackPause); err != nil {
+			return false, err
+		}
+	}
 }
 
 // readBack GETs path until the API answers 200 or 404, retrying errors and other statuses

@@ -46,7 +46,8 @@ func TestAckedWrites(t *testing.T) {
 	acked.Add(AckedWrite{Path: "/before", At: at(-1)}) // outside the window: not checked
 	acked.Fail()
 	// /b is read while the API fails over: refused, then 503, then found.
-	api := &pathAPI{answers: map[string][]int{"/a": {200}, "/b": {0, 503, 200}}}
+	// /a is read first from a replica whose view lags: 404 twice, then found.
+	api := &pathAPI{answers: map[string][]int{"/a": {404, 404, 200}, "/b": {0, 503, 200}}}
 	res = measureOne(t, "acked-writes", &Input{Window: win, Acked: acked, API: api, Wait: noWait})
 	v = values(t, res)
 	assert.Equal(t, 3.0, v["acked_writes"].Value)
