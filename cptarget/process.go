@@ -11,7 +11,6 @@ import (
 
 	"github.com/dsnscale/dsnscale/controlplane/cpproc"
 	"github.com/dsnscale/dsnscale/faults"
-	"github.com/dsnscale/dsnscale/internal/procstat"
 	"github.com/dsnscale/dsnscale/scenarios/measure"
 	"github.com/dsnscale/dsnscale/simdsn/bus"
 )
@@ -41,16 +40,7 @@ func startProcess(ctx context.Context, cfg Config, env Env) (*processTarget, err
 		return nil, errors.New("no dsnscale binary to run the control plane with (set controlPlane.binary)")
 	}
 	opts := cpproc.Options{Binary: cfg.Binary, Dir: cfg.Dir, DataDir: filepath.Join(cfg.Dir, "cp"),
-		UserAgent: "dsnscale-harness", StartTimeout: readyTimeout,
-		Args: []string{"--token-ttl", harnessTokenTTL.String()}}
-	if hb := cfg.HeartbeatInterval; hb > 0 {
-		opts.Args = append(opts.Args, "--heartbeat-interval", hb.String())
-	}
-	for _, b := range []struct{ flag, url string }{{"--tsdb", cfg.TSDB}, {"--search", cfg.Search}, {"--inventory", cfg.Inventory}} {
-		if b.url != "" {
-			opts.Args = append(opts.Args, b.flag, b.url)
-		}
-	}
+		UserAgent: "dsnscale-harness", StartTimeout: readyTimeout, Args: processArgs(cfg)}
 	c := &processTarget{env: env, opts: opts}
 	if err := c.Start(ctx); err != nil {
 		return nil, err
@@ -180,25 +170,7 @@ func (c *processTarget) Pause(ctx context.Context, on bool) error {
 	if p == nil {
 		return errors.New("control plane is not running")
 	}
-	if !on {
-		return syscall.Kill(p.PID(), syscall.SIGCONT)
-	}
-	if err := syscall.Kill(p.PID(), syscall.SIGSTOP); err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, stopGrace)
-	defer cancel()
-	for {
-		stopped, err := procstat.Stopped(p.PID())
-		if err != nil || stopped {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("control plane (pid %d) not stopped after SIGSTOP: %w", p.PID(), ctx.Err())
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
+	return pauseProcess(ctx, p.PID(), on)
 }
 
 func (c *processTarget) Running() bool {

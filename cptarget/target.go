@@ -88,6 +88,9 @@ type Config struct {
 	Binary string
 	// HeartbeatInterval is what the reference control plane tells DSNs (0: its default).
 	HeartbeatInterval time.Duration
+	// Replicas, above 1, runs a Process target as that many replicas of one cluster behind a
+	// load balancer (see clusterTarget).
+	Replicas int
 	// TSDB, Search and Inventory are the reference control plane's backend URLs; empty keeps
 	// the embedded ones under its data directory.
 	TSDB, Search, Inventory string
@@ -125,6 +128,13 @@ func Open(ctx context.Context, cfg Config, env Env) (Target, error) {
 	// not be nil.
 	switch cfg.Mode {
 	case Process:
+		if cfg.Replicas > 1 {
+			t, err := startCluster(ctx, cfg, env)
+			if err != nil {
+				return nil, err
+			}
+			return t, nil
+		}
 		t, err := startProcess(ctx, cfg, env)
 		if err != nil {
 			return nil, err

@@ -23,6 +23,9 @@ func (r *Registry) WriteKinds(w io.Writer) error {
 		if po, ok := k.(ProcessOnly); ok && po.NeedsProcess() {
 			b.WriteString("  needs: controlPlane.mode process\n")
 		}
+		if _, ok := k.(NodeKind); ok {
+			b.WriteString("  needs: controlPlane.replicas 3 or more\n")
+		}
 		if d, ok := k.(DriverOnly); ok {
 			fmt.Fprintf(&b, "  needs: fleet.driver %s\n", strings.Join(d.Drivers(), " or "))
 		}

@@ -163,6 +163,9 @@ func describeCP(c ControlPlaneSpec) string {
 		if bin == "" {
 			bin = "this dsnscale binary"
 		}
+		if c.Replicas > 1 {
+			return fmt.Sprintf("reference control plane as %d replicas of one cluster, each a child process (%s cp serve --cluster) with its own data in the run directory, behind a load balancer in the harness; DSNs get every replica's bus", c.Replicas, bin)
+		}
 		return fmt.Sprintf("reference control plane in a child process (%s cp serve), embedded NATS, data in the run directory", bin)
 	case CPExternal:
 		if c.Target != nil {

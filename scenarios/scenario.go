@@ -182,6 +182,10 @@ type ControlPlaneSpec struct {
 	// control plane and stops after it, by backend (tsdb, search, inventory): backend-kill and
 	// backend-pause act on them.
 	BackendProcesses map[string]BackendProcess `yaml:"backendProcesses"`
+	// Replicas is how many replicas of the reference control plane the harness runs as one
+	// cluster (process mode only): 1 (the default) or an odd number of at least 3. The API is
+	// reached through a load balancer in front of them; DSNs get every replica's bus address.
+	Replicas int `yaml:"replicas"`
 }
 
 // BackendProcess is a backend the harness runs: a command, and the URL the control plane

@@ -86,6 +86,14 @@ func validateCP(s *Scenario, d *strictyaml.Decoder) {
 	if c.Mode == "" {
 		c.Mode = CPInProcess
 	}
+	switch {
+	case c.Replicas < 0 || c.Replicas == 2 || (c.Replicas > 1 && c.Replicas%2 == 0) || c.Replicas > 9:
+		d.ErrorAt("controlPlane.replicas", "must be 1 or an odd number from 3 to 9 (a majority must survive a loss), got %d", c.Replicas)
+	case c.Replicas > 1 && c.Mode != CPProcess:
+		d.ErrorAt("controlPlane.replicas", "%d replicas need controlPlane.mode %s (the harness runs each as a process), not %s", c.Replicas, CPProcess, c.Mode)
+	case c.Replicas > 1 && s.Fleet.Driver != "inproc":
+		d.ErrorAt("controlPlane.replicas", "%d replicas need fleet.driver inproc (the %s driver reaches the bus through one proxy per unit), got %s", c.Replicas, s.Fleet.Driver, s.Fleet.Driver)
+	}
 	switch c.Mode {
 	case CPInProcess, CPProcess:
 		for _, f := range []struct{ name, v string }{{"url", c.URL}, {"natsURL", c.NATSURL}, {"token", c.Token}, {"tokenFile", c.TokenFile}} {
@@ -375,6 +383,9 @@ func validateFault(s *Scenario, st *Step, p string, f *FaultSpec, d *strictyaml.
 	if do, ok := k.(faults.DriverOnly); ok && !contains(do.Drivers(), s.Fleet.Driver) {
 		d.ErrorAt(p+".kind", "%s needs fleet.driver %s (the fleet runs on %s)", f.Kind, strings.Join(do.Drivers(), " or "), s.Fleet.Driver)
 	}
+	if _, ok := k.(faults.NodeKind); ok {
+		validateNodeFault(s, p, f, d)
+	}
 	if k.Scope() == faults.ScopeBackend {
 		b := f.Params["backend"]
 		if b == "" {
@@ -394,6 +405,8 @@ func validateFault(s *Scenario, st *Step, p string, f *FaultSpec, d *strictyaml.
 			field = p + ".params.backend"
 		}
 		switch {
+		case path == faults.PathFleet && s.ControlPlane.Replicas > 1:
+			d.ErrorAt(field, "the fleet's links to a control plane of %d replicas are not proxied (a link is one proxy to one bus server); use cp-node-* faults", s.ControlPlane.Replicas)
 		case path == faults.PathAPI && !s.hasLoad():
 			d.ErrorAt(field, "no step drives load: nothing goes through the api path")
 		case faults.IsBackendPath(path) && s.ControlPlane.Mode == CPExternal:
@@ -604,4 +617,19 @@ func (c ControlPlaneSpec) backendURLField(path string) string {
 		return c.Inventory
 	}
 	return ""
+}
+
+// validateNodeFault checks a fault on one replica of the control plane: there must be several,
+// and the node it names must be one of them.
+func validateNodeFault(s *Scenario, p string, f *FaultSpec, d *strictyaml.Decoder) {
+	n := max(s.ControlPlane.Replicas, 1)
+	if n == 1 {
+		d.ErrorAt(p+".kind", "%s acts on one replica of a replicated control plane: set controlPlane.replicas (3 or more; mode %s)", f.Kind, CPProcess)
+		return
+	}
+	if v, ok := f.Params["node"]; ok {
+		if i, err := strconv.Atoi(v); err == nil && i >= n {
+			d.ErrorAt(p+".params.node", "replica %d does not exist: the control plane has %d (0 to %d)", i, n, n-1)
+		}
+	}
 }

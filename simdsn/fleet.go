@@ -93,7 +93,7 @@ func (c Config) Validate() error {
 	var errs []error
 	if c.NATSURL == "" {
 		errs = append(errs, errors.New("NATSURL: required (the control plane's NATS URL)"))
-	} else if _, err := driver.HostPort(c.NATSURL); err != nil {
+	} else if _, err := driver.HostPorts(c.NATSURL); err != nil {
 		errs = append(errs, fmt.Errorf("NATSURL: %w", err))
 	}
 	if c.Count < 0 {

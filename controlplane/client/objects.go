@@ -357,3 +357,6 @@ func (r *jsonRaw) UnmarshalJSON(b []byte) error {
 	*r = append((*r)[:0], b...)
 	return nil
 }
+
+// ObjectPath is the API path of the object at key, for callers that GET it themselves.
+func ObjectPath(key model.Key) (string, error) { return itemPath(key) }

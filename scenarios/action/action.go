@@ -39,9 +39,11 @@ type API interface {
 type Env struct {
 	API       API
 	Revisions *measure.Revisions
-	Clock     faults.Clock
-	Logger    *slog.Logger
-	Seed      int64
+	// Acked is the ledger of writes the API acknowledged (acked-writes).
+	Acked  *measure.AckedWrites
+	Clock  faults.Clock
+	Logger *slog.Logger
+	Seed   int64
 	// Labels are the label sets of the fleet's DSN groups, for actions that target them.
 	Labels []map[string]string
 }

@@ -160,6 +160,8 @@ type Input struct {
 	// Counters are the control plane's counters of what it dropped, refused or rolled up.
 	Counters *Counters
 	API      API
+	// Acked are the writes the API acknowledged (the acked-writes action).
+	Acked *AckedWrites
 	// Wait waits d (on the engine's clock) or until ctx ends; nil means measurements do not
 	// wait for anything.
 	Wait func(ctx context.Context, d time.Duration) error

@@ -154,6 +154,7 @@ type engine struct {
 	start time.Time
 
 	revisions *measure.Revisions
+	acked     *measure.AckedWrites
 	requests  *measure.Requests
 	resources *measure.Resources
 	cpEvents  *measure.CPEvents
@@ -197,6 +198,7 @@ func Run(ctx context.Context, s *scenarios.Scenario, opts Options) (*Outcome, er
 	e := &engine{
 		s: s, opts: opts, clock: opts.Clock,
 		revisions: &measure.Revisions{},
+		acked:     &measure.AckedWrites{},
 		requests:  &measure.Requests{},
 		resources: &measure.Resources{},
 		cpEvents:  &measure.CPEvents{},
@@ -387,7 +389,7 @@ func (e *engine) targetConfig() cptarget.Config {
 	c := e.s.ControlPlane
 	cfg := cptarget.Config{
 		Mode: c.Mode, Dir: e.dir, Binary: c.Binary, HeartbeatInterval: c.HeartbeatInterval,
-		TSDB: c.TSDB, Search: c.Search, Inventory: c.Inventory,
+		TSDB: c.TSDB, Search: c.Search, Inventory: c.Inventory, Replicas: c.Replicas,
 		URL: c.URL, NATSURL: c.NATSURL, Token: c.Token, TokenFile: c.TokenFile,
 	}
 	if c.Target != nil {

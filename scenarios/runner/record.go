@@ -66,7 +66,7 @@ func (e *engine) buildRecord(ctx context.Context, runErr error) *reports.Run {
 	e.scrapeCounters(mctx)
 	base := measure.Input{
 		DSNs: dsns, Labels: e.fleetLabelsByID(), Timeline: timeline, Revisions: e.revisions, Injections: e.recorder.Injections(),
-		Requests: e.requests, Resources: e.resources, CP: e.cpEvents, Counters: e.counters, API: e.apiOrNil(),
+		Requests: e.requests, Resources: e.resources, CP: e.cpEvents, Counters: e.counters, API: e.apiOrNil(), Acked: e.acked,
 		Wait: func(ctx context.Context, d time.Duration) error { return sleepCtx(ctx, e.clock, d) },
 	}
 	if e.fleet != nil {

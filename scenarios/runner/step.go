@@ -97,7 +97,7 @@ func (e *engine) runStep(ctx context.Context, i int) error {
 		return e.faultErrors(ctx, st, sched)
 	}
 
-	env := action.Env{API: e.cp.API(), Revisions: e.revisions, Clock: e.clock, Logger: e.log,
+	env := action.Env{API: e.cp.API(), Revisions: e.revisions, Acked: e.acked, Clock: e.clock, Logger: e.log,
 		Seed: e.s.Seed + int64(i), Labels: e.fleetLabels()}
 	for j, a := range st.Actions {
 		act, _ := action.Lookup(a.Kind)

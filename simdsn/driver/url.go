@@ -26,3 +26,21 @@ func HostPort(u string) (string, error) {
 	}
 	return host, nil
 }
+
+// HostPorts extracts host:port from each URL of a comma-separated list of NATS URLs (the
+// servers of a cluster, as nats.Connect takes them).
+func HostPorts(list string) ([]string, error) {
+	var out []string
+	for _, u := range strings.Split(list, ",") {
+		u = strings.TrimSpace(u)
+		if u == "" {
+			return nil, fmt.Errorf("driver: NATS URL list %q has an empty entry", list)
+		}
+		hp, err := HostPort(u)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, hp)
+	}
+	return out, nil
+}

@@ -146,10 +146,14 @@ func Launch(ctx context.Context, p *driver.Plan, records io.Writer, runner Runne
 			_ = d.Close(context.WithoutCancel(ctx))
 		}
 	}()
-	target, err := driver.HostPort(p.Bus.URL)
+	targets, err := driver.HostPorts(p.Bus.URL)
 	if err != nil {
 		return nil, err
 	}
+	if len(targets) > 1 {
+		return nil, fmt.Errorf("%w: a bus of %d servers (%s): each unit reaches the bus through one proxy", driver.ErrUnsupported, len(targets), p.Bus.URL)
+	}
+	target := targets[0]
 	if err := d.listen(opts); err != nil {
 		return nil, err
 	}

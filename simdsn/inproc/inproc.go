@@ -40,10 +40,14 @@ func (Driver) Launch(ctx context.Context, p *driver.Plan, records io.Writer) (dr
 	bc := p.Bus
 	d := &deployment{units: map[string]driver.Unit{}, proxies: map[string]*netproxy.Proxy{}, faults: map[string]string{}}
 	if p.UnitProxies {
-		target, err := driver.HostPort(bc.URL)
+		targets, err := driver.HostPorts(bc.URL)
 		if err != nil {
 			return nil, err
 		}
+		if len(targets) > 1 {
+			return nil, fmt.Errorf("%w: unit proxies before a bus of %d servers (%s): a unit's link is one proxy", driver.ErrUnsupported, len(targets), bc.URL)
+		}
+		target := targets[0]
 		bc.PoolURLs = map[string]string{}
 		for _, u := range p.Units {
 			px, err := netproxy.Start(target, p.Logger)
