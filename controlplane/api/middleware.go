@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -56,7 +57,7 @@ func (s *server) instrument(route string, class routeClass, h http.HandlerFunc) 
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				s.log.Error("api handler panicked", "route", route, "panic", p)
+				s.log.Error("api handler panicked", "route", route, "panic", p, "stack", string(debug.Stack()))
 				if rec.status == 0 {
 					s.writeError(rec, r, errorf(http.StatusInternalServerError, reasonInternal, "", "internal error"))
 				}

@@ -86,6 +86,13 @@ func (s *KV) commit(ctx context.Context, ops []Op, check CheckFunc, dryRun bool,
 	if s.closed {
 		return nil, 0, ErrClosed
 	}
+	if s.following.Load() {
+		// Other writers share the bucket: read what they committed before this commit started,
+		// so that its checks (a referenced tenant exists, say) see every earlier write.
+		if _, err := s.catchUp(ctx, ""); err != nil {
+			return nil, 0, fmt.Errorf("commit: reading other writers' commits: %w", err)
+		}
+	}
 	plan, err := s.plan(ops)
 	if err != nil {
 		return nil, 0, err
@@ -147,7 +154,13 @@ func (s *KV) commit(ctx context.Context, ops []Op, check CheckFunc, dryRun bool,
 		if _, err := s.catchUp(ctx, ""); err != nil {
 			return nil, 0, fmt.Errorf("commit %s: committed at revision %d, but reading the stream failed: %w", planKeys(plan), last, err)
 		}
-		return s.results(plan), last, nil
+		res := s.results(plan)
+		for i, o := range res {
+			if o == nil {
+				return nil, 0, fmt.Errorf("commit %s: committed at revision %d, but %s was not there when the stream was read back", planKeys(plan), last, plan[i].key)
+			}
+		}
+		return res, last, nil
 	}
 	a := s.newApplier()
 	for i, p := range plan {
@@ -320,6 +333,17 @@ func (s *KV) publish(ctx context.Context, batch string, msgs []*nats.Msg) (last 
 		}
 		rctx, cancel := s.requestContext(ctx)
 		resp, err := nc.RequestMsgWithContext(rctx, m)
+		// "No responders" means nobody took the message: the stream had no leader for a moment
+		// (one is being elected after a replica left). A message of its own can go again; the
+		// end of a batch is not sent again, since what became of the batch's other messages is
+		// not known.
+		for wait := 50 * time.Millisecond; single && errors.Is(err, nats.ErrNoResponders) && rctx.Err() == nil; wait *= 2 {
+			select {
+			case <-rctx.Done():
+			case <-time.After(wait):
+				resp, err = nc.RequestMsgWithContext(rctx, m)
+			}
+		}
 		cancel()
 		if err != nil {
 			return 0, isLast, fmt.Errorf("publish: %w", err)

@@ -30,6 +30,7 @@ func (s *KV) Follow(ctx context.Context) error {
 	s.mu.Lock()
 	from := s.applied + 1
 	s.mu.Unlock()
+	s.following.Store(true)
 	cons, err := s.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:   from,

@@ -133,9 +133,11 @@ type KV struct {
 	horizon  Revision // Compact dropped history at or below; persisted
 	watchers map[*watcher]struct{}
 
-	isClosed atomic.Bool
-	closing  chan struct{}
-	wg       sync.WaitGroup
+	// following is set once Follow runs: other writers share the bucket.
+	following atomic.Bool
+	isClosed  atomic.Bool
+	closing   chan struct{}
+	wg        sync.WaitGroup
 }
 
 var _ Store = (*KV)(nil)

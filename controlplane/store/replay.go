@@ -3,9 +3,11 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -176,6 +178,9 @@ func (s *KV) catchUp(ctx context.Context, batch string) (Revision, error) {
 		return 0, fmt.Errorf("stream info: %w", err)
 	}
 	end := info.State.LastSeq
+	if batch == "" && end <= s.applied {
+		return 0, nil // nothing new
+	}
 	var found, last Revision
 	a := s.newApplier()
 	err = s.read(ctx, s.applied+1, func(m jetstream.Msg, seq Revision) {
@@ -209,8 +214,22 @@ func (s *KV) read(ctx context.Context, from Revision, fn func(jetstream.Msg, Rev
 		AckPolicy:         jetstream.AckNonePolicy,
 		InactiveThreshold: s.cfg.RequestTimeout * 6,
 		MemoryStorage:     true,
+		// One replica, on the stream's leader: a read consumer lives for one read, and a
+		// replicated one would first have to elect a leader of its own.
+		Replicas: 1,
 	}
 	cons, err := s.stream.CreateConsumer(ctx, cfg)
+	// A replicated stream whose leader is being elected (a replica just started or went away)
+	// has nobody answering for a moment: ask again, a little later, within the request timeout.
+	for wait, waited := 50*time.Millisecond, time.Duration(0); errors.Is(err, nats.ErrNoResponders) && waited < s.cfg.RequestTimeout; wait *= 2 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		waited += wait
+		cons, err = s.stream.CreateConsumer(ctx, cfg)
+	}
 	if err != nil {
 		return fmt.Errorf("read from revision %d: %w", from, err)
 	}
@@ -228,21 +247,35 @@ func (s *KV) read(ctx context.Context, from Revision, fn func(jetstream.Msg, Rev
 			return err
 		}
 		n := int(min(pending, 1000))
-		batch, err := cons.FetchNoWait(n)
-		if err != nil {
-			return fmt.Errorf("read from revision %d: %w", from, err)
-		}
 		got := 0
-		for m := range batch.Messages() {
-			meta, err := m.Metadata()
-			if err != nil {
-				return fmt.Errorf("read from revision %d: %w", from, err)
+		var err error
+		// Nobody may answer for a moment while the stream's leader changes hands: fetch again a
+		// little later, within the request timeout.
+		for wait := 50 * time.Millisecond; ; wait *= 2 {
+			var batch jetstream.MessageBatch
+			batch, err = cons.FetchNoWait(n)
+			if err == nil {
+				for m := range batch.Messages() {
+					meta, merr := m.Metadata()
+					if merr != nil {
+						return fmt.Errorf("read from revision %d: %w", from, merr)
+					}
+					got++
+					fn(m, meta.Sequence.Stream)
+					pending = meta.NumPending
+				}
+				err = batch.Error()
 			}
-			got++
-			fn(m, meta.Sequence.Stream)
-			pending = meta.NumPending
+			if got > 0 || !errors.Is(err, nats.ErrNoResponders) || wait >= s.cfg.RequestTimeout {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(wait):
+			}
 		}
-		if err := batch.Error(); err != nil {
+		if err != nil {
 			return fmt.Errorf("read from revision %d: %w", from, err)
 		}
 		if got == 0 {
