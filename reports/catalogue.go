@@ -92,7 +92,7 @@ func init() {
 	perf(LowerIsBetter, "cp_refused_items")
 	// What a backend fault cost: drops and failed writes are data lost; retries and the API's
 	// errors while a backend is gone are how well the control plane rides it out.
-	must("backend_dropped_writes")
+	must("backend_dropped_writes", "acked_writes_lost")
 	perf(LowerIsBetter, "backend_retried_writes", "backend_api_errors")
 	info("cp_rolled_up_items", "watch_overtaken")
 	// Benchmark figures (make bench): the time to admit 10,000 DSNs each with its own identity
@@ -102,7 +102,7 @@ func init() {
 	// lost or repeated; rolled-up events are kept in aggregate by design.
 	must("cp_events_lost_storm_10k", "cp_watch_duplicates_storm_10k")
 	perf(LowerIsBetter, "cp_seed_convergence_p99_ms_10k", "cp_rss_bytes_per_dsn_scenario")
-	info("cp_events_rolled_up_storm_10k")
+	info("cp_events_rolled_up_storm_10k", "acked_writes")
 	// Counts of what the run did; the telemetry counts follow how much the fleet sent.
 	info("api_requests", "api_generator_limited", "convergence_changes", "cp_kills", "dsns_served_without_config",
 		"storm_restarted_dsns", "telemetry_batches_sent", "telemetry_samples_sent", "telemetry_batches_found",
