@@ -55,11 +55,17 @@ func TestClusterKeepsR3BucketThroughANodeLoss(t *testing.T) {
 
 	servers[2].Stop()
 	servers = servers[:2]
+	// The survivors elect a new leader if the stopped node led the stream; on a loaded machine
+	// that takes a while.
+	wctx, wcancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer wcancel()
 	require.Eventually(t, func() bool {
-		_, err := kv.Put(ctx, "k", []byte("2"))
+		actx, acancel := context.WithTimeout(wctx, 3*time.Second)
+		defer acancel()
+		_, err := kv.Put(actx, "k", []byte("2"))
 		return err == nil
-	}, 20*time.Second, 50*time.Millisecond, "two of three nodes keep the bucket writable")
-	e, err := kv.Get(ctx, "k")
+	}, 50*time.Second, 50*time.Millisecond, "two of three nodes keep the bucket writable")
+	e, err := kv.Get(wctx, "k")
 	require.NoError(t, err)
 	require.Equal(t, "2", string(e.Value()))
 }
