@@ -57,7 +57,7 @@ func TestBadInput(t *testing.T) {
 		{"unknown field", []string{"--cp", url, "--map", writeMap(t, "heartbeat: 10s", "heartbeats: 10s")}, `map.yaml:9: heartbeats: unknown field; did you mean "heartbeat"?`},
 		{"unreachable", []string{"--cp", "nats://127.0.0.1:1", "--cp-timeout", "300ms"}, "control plane unreachable: cannot connect to its bus at nats://127.0.0.1:1"},
 		{"stray argument", []string{"--cp", url, "extra"}, `unexpected argument "extra"`},
-		{"child args", []string{"child", "--unit", "x"}, "--harness, --unit, --token and --cache are required"},
+		{"child args", []string{"child", "--unit", "x"}, "--harness, --token and --cache are required"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
