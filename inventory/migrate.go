@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -71,6 +72,16 @@ func loadMigrations(fsys fs.FS, dir string) ([]Migration, error) {
 // write lock an immediate transaction takes), so each migration runs once.
 func migrate(ctx context.Context, db *sql.DB, d dialect, ms []Migration, now time.Time) (applied []int, err error) {
 	tx, err := db.BeginTx(ctx, nil)
+	// SQLite answers "busy" at once, without waiting out busy_timeout, to a connection that
+	// begins while another is still switching a new database to WAL: wait a little and ask again.
+	for wait := 20 * time.Millisecond; err != nil && d.name == dialectSQLite && strings.Contains(err.Error(), "SQLITE_BUSY") && wait < 5*time.Second; wait *= 2 {
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w: starting migration: %w", ErrBackend, ctx.Err())
+		case <-time.After(wait):
+		}
+		tx, err = db.BeginTx(ctx, nil)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: starting migration: %w", ErrBackend, err)
 	}
