@@ -190,13 +190,8 @@ func (c *clusterTarget) KillNode(ctx context.Context, i int) error {
 	}
 	n.killing = true
 	n.mu.Unlock()
-	if err := syscall.Kill(p.PID(), syscall.SIGKILL); err != nil {
+	if err := killAndWait(ctx, p); err != nil {
 		return err
-	}
-	select {
-	case <-p.Done():
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 	n.mu.Lock()
 	if n.p == p {

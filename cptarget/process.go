@@ -138,17 +138,25 @@ func (c *processTarget) Kill(ctx context.Context) error {
 	}
 	c.killing = true
 	c.mu.Unlock()
+	if err := killAndWait(ctx, p); err != nil {
+		return err
+	}
+	c.down(p)
+	c.env.Events.Add(measure.CPEvent{At: c.env.Clock.Now(), Kind: measure.CPKilled, Detail: "SIGKILL"})
+	return nil
+}
+
+// killAndWait sends p SIGKILL and waits for it to be gone.
+func killAndWait(ctx context.Context, p *cpproc.Process) error {
 	if err := syscall.Kill(p.PID(), syscall.SIGKILL); err != nil {
 		return err
 	}
 	select {
 	case <-p.Done():
+		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	c.down(p)
-	c.env.Events.Add(measure.CPEvent{At: c.env.Clock.Now(), Kind: measure.CPKilled, Detail: "SIGKILL"})
-	return nil
 }
 
 // down marks p, which has ended, as no longer running.

@@ -122,17 +122,7 @@ func TestDeploymentLinksUnits(t *testing.T) {
 	m := trafficmap.Default()
 	ps, err := m.Place(16, "h")
 	require.NoError(t, err)
-	var units []driver.Unit
-	idx := map[string]int{}
-	for _, p := range ps {
-		i, ok := idx[p.Rack]
-		if !ok {
-			i = len(units)
-			idx[p.Rack] = i
-			units = append(units, driver.Unit{Name: p.Rack, Site: p.Site, Rack: p.Rack})
-		}
-		units[i].DSNs = append(units[i].DSNs, engine.DSNSpec{ID: p.ID, Group: p.Group, Unit: p.Rack, Labels: p.Labels})
-	}
+	units, idx := unitsOf(ps)
 	col := record.NewCollector(nil)
 	r := newGoRunner(t)
 	ctx := context.Background()

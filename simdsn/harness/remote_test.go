@@ -53,6 +53,18 @@ func launchSmall(t *testing.T, n int) (*Deployment, *goRunner, *record.Collector
 	m := trafficmap.Default()
 	ps, err := m.Place(n, "r")
 	require.NoError(t, err)
+	units, _ := unitsOf(ps)
+	col := record.NewCollector(nil)
+	r := newGoRunner(t)
+	d, err := Launch(context.Background(), &driver.Plan{Map: m, Stages: stage.Default(), Units: units, Bus: bus.Config{URL: srv.URL()}, Seed: 1},
+		col.Writer(), r, Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = d.Close(context.Background()) })
+	return d, r, col, units
+}
+
+// unitsOf groups placed DSNs into units, one per rack, and says which unit each rack is.
+func unitsOf(ps []trafficmap.Placement) ([]driver.Unit, map[string]int) {
 	var units []driver.Unit
 	idx := map[string]int{}
 	for _, p := range ps {
@@ -64,13 +76,7 @@ func launchSmall(t *testing.T, n int) (*Deployment, *goRunner, *record.Collector
 		}
 		units[i].DSNs = append(units[i].DSNs, engine.DSNSpec{ID: p.ID, Group: p.Group, Unit: p.Rack, Labels: p.Labels})
 	}
-	col := record.NewCollector(nil)
-	r := newGoRunner(t)
-	d, err := Launch(context.Background(), &driver.Plan{Map: m, Stages: stage.Default(), Units: units, Bus: bus.Config{URL: srv.URL()}, Seed: 1},
-		col.Writer(), r, Options{})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = d.Close(context.Background()) })
-	return d, r, col, units
+	return units, idx
 }
 
 // A unit that loses the harness keeps its DSNs running, dials again and is caught up: faults
