@@ -250,70 +250,106 @@ func retryCreate[T any](ctx context.Context, f func(context.Context) (T, error))
 		actx, acancel := context.WithTimeout(ctx, createAttempt)
 		v, err := f(actx)
 		acancel()
-		if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) {
+		if err == nil || ctx.Err() != nil || !unanswered(err) {
 			return v, err
+		}
+		// No responders comes back at once: pause a moment rather than spin.
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }
 
+// unanswered tells whether a JetStream request went unanswered for a moment: it timed out, or
+// nobody listened because a leader was being elected.
+func unanswered(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders)
+}
+
+// led runs a creation or bind through retryCreate, then waits until the stream behind it has a
+// leader. A new replicated stream elects its leader after the creation is acknowledged, and
+// until then a read of it (a KV get, a consumer) finds nobody to answer.
+func led[T any](ctx context.Context, r replicated, stream string, f func(context.Context) (T, error)) (T, error) {
+	v, err := retryCreate(ctx, f)
+	if err != nil {
+		return v, err
+	}
+	_, err = retryCreate(ctx, func(ctx context.Context) (struct{}, error) {
+		st, err := r.JetStream.Stream(ctx, stream)
+		if err != nil {
+			return struct{}{}, err
+		}
+		if ci := st.CachedInfo().Cluster; ci != nil && ci.Leader == "" {
+			return struct{}{}, fmt.Errorf("no leader yet: %w", nats.ErrNoResponders)
+		}
+		return struct{}{}, nil
+	})
+	if err != nil {
+		return v, fmt.Errorf("stream %s: waiting for its leader: %w", stream, err)
+	}
+	return v, nil
+}
+
 func (r replicated) CreateKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
 	cfg.Replicas = max(cfg.Replicas, r.n)
-	return retryCreate(ctx, func(ctx context.Context) (jetstream.KeyValue, error) { return r.JetStream.CreateKeyValue(ctx, cfg) })
+	return led(ctx, r, "KV_"+cfg.Bucket, func(ctx context.Context) (jetstream.KeyValue, error) { return r.JetStream.CreateKeyValue(ctx, cfg) })
 }
 
 func (r replicated) CreateOrUpdateKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
 	cfg.Replicas = max(cfg.Replicas, r.n)
-	return retryCreate(ctx, func(ctx context.Context) (jetstream.KeyValue, error) {
+	return led(ctx, r, "KV_"+cfg.Bucket, func(ctx context.Context) (jetstream.KeyValue, error) {
 		return r.JetStream.CreateOrUpdateKeyValue(ctx, cfg)
 	})
 }
 
 func (r replicated) UpdateKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
 	cfg.Replicas = max(cfg.Replicas, r.n)
-	return retryCreate(ctx, func(ctx context.Context) (jetstream.KeyValue, error) { return r.JetStream.UpdateKeyValue(ctx, cfg) })
+	return led(ctx, r, "KV_"+cfg.Bucket, func(ctx context.Context) (jetstream.KeyValue, error) { return r.JetStream.UpdateKeyValue(ctx, cfg) })
 }
 
 func (r replicated) CreateObjectStore(ctx context.Context, cfg jetstream.ObjectStoreConfig) (jetstream.ObjectStore, error) {
 	cfg.Replicas = max(cfg.Replicas, r.n)
-	return retryCreate(ctx, func(ctx context.Context) (jetstream.ObjectStore, error) {
+	return led(ctx, r, "OBJ_"+cfg.Bucket, func(ctx context.Context) (jetstream.ObjectStore, error) {
 		return r.JetStream.CreateObjectStore(ctx, cfg)
 	})
 }
 
 func (r replicated) CreateOrUpdateObjectStore(ctx context.Context, cfg jetstream.ObjectStoreConfig) (jetstream.ObjectStore, error) {
 	cfg.Replicas = max(cfg.Replicas, r.n)
-	return retryCreate(ctx, func(ctx context.Context) (jetstream.ObjectStore, error) {
+	return led(ctx, r, "OBJ_"+cfg.Bucket, func(ctx context.Context) (jetstream.ObjectStore, error) {
 		return r.JetStream.CreateOrUpdateObjectStore(ctx, cfg)
 	})
 }
 
 func (r replicated) UpdateObjectStore(ctx context.Context, cfg jetstream.ObjectStoreConfig) (jetstream.ObjectStore, error) {
 	cfg.Replicas = max(cfg.Replicas, r.n)
-	return retryCreate(ctx, func(ctx context.Context) (jetstream.ObjectStore, error) {
+	return led(ctx, r, "OBJ_"+cfg.Bucket, func(ctx context.Context) (jetstream.ObjectStore, error) {
 		return r.JetStream.UpdateObjectStore(ctx, cfg)
 	})
 }
 
 func (r replicated) CreateStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
 	cfg.Replicas = max(cfg.Replicas, r.n)
-	return retryCreate(ctx, func(ctx context.Context) (jetstream.Stream, error) { return r.JetStream.CreateStream(ctx, cfg) })
+	return led(ctx, r, cfg.Name, func(ctx context.Context) (jetstream.Stream, error) { return r.JetStream.CreateStream(ctx, cfg) })
 }
 
 func (r replicated) CreateOrUpdateStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
 	cfg.Replicas = max(cfg.Replicas, r.n)
-	return retryCreate(ctx, func(ctx context.Context) (jetstream.Stream, error) {
+	return led(ctx, r, cfg.Name, func(ctx context.Context) (jetstream.Stream, error) {
 		return r.JetStream.CreateOrUpdateStream(ctx, cfg)
 	})
 }
 
 func (r replicated) UpdateStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
 	cfg.Replicas = max(cfg.Replicas, r.n)
-	return retryCreate(ctx, func(ctx context.Context) (jetstream.Stream, error) { return r.JetStream.UpdateStream(ctx, cfg) })
+	return led(ctx, r, cfg.Name, func(ctx context.Context) (jetstream.Stream, error) { return r.JetStream.UpdateStream(ctx, cfg) })
 }
 
-// Stream binds to a stream, retrying an unanswered request like the creations.
+// Stream binds to a stream, retrying an unanswered request like the creations, and waits for
+// its leader.
 func (r replicated) Stream(ctx context.Context, name string) (jetstream.Stream, error) {
-	return retryCreate(ctx, func(ctx context.Context) (jetstream.Stream, error) { return r.JetStream.Stream(ctx, name) })
+	return led(ctx, r, name, func(ctx context.Context) (jetstream.Stream, error) { return r.JetStream.Stream(ctx, name) })
 }
 
 // OwnershipReporter is implemented by a distributor that spreads DSN groups or partitions over
