@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -31,17 +32,9 @@ func (s *KV) Follow(ctx context.Context) error {
 	from := s.applied + 1
 	s.mu.Unlock()
 	s.following.Store(true)
-	cons, err := s.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:   from,
-		HeadersOnly:   true,
-	})
-	if err != nil {
-		return fmt.Errorf("store: follow bucket %s: %w", s.cfg.Bucket, err)
-	}
 	var seen atomic.Uint64
 	kick := make(chan struct{}, 1)
-	cc, err := cons.Consume(func(m jetstream.Msg) {
+	cc, err := s.consumeHeaders(ctx, from, func(m jetstream.Msg) {
 		meta, err := m.Metadata()
 		if err != nil {
 			return
@@ -93,6 +86,41 @@ func (s *KV) Follow(ctx context.Context) error {
 		}
 	}()
 	return nil
+}
+
+// followAttempts is how many times Follow asks for its consumer when the request goes
+// unanswered: a replica that starts while its cluster elects the stream's leader may find nobody
+// to answer for a while.
+const followAttempts = 3
+
+// consumeHeaders starts an ordered, headers-only consumer of the stream from sequence from.
+func (s *KV) consumeHeaders(ctx context.Context, from Revision, fn jetstream.MessageHandler) (jetstream.ConsumeContext, error) {
+	var err error
+	for range followAttempts {
+		rctx, cancel := s.requestContext(ctx)
+		var cons jetstream.Consumer
+		cons, err = s.stream.OrderedConsumer(rctx, jetstream.OrderedConsumerConfig{
+			DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+			OptStartSeq:   from,
+			HeadersOnly:   true,
+		})
+		cancel()
+		if err == nil {
+			var cc jetstream.ConsumeContext
+			if cc, err = cons.Consume(fn); err == nil {
+				return cc, nil
+			}
+		}
+		if ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, nats.ErrNoResponders) {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(followRetry):
+		}
+	}
+	return nil, err
 }
 
 // readOthers reads the stream past the applied revision.

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -366,4 +368,31 @@ func FuzzDecodeContinue(f *testing.F) {
 		}
 		require.Equal(t, token, encodeContinue(key))
 	})
+}
+
+// TestLastPresentSeesPastDeletedTail checks the leader probe that catchUp uses to tell a read
+// that ended early (a lagging replica answered) from a stream whose last messages are gone.
+func TestLastPresentSeesPastDeletedTail(t *testing.T) {
+	e := newEnv(t, Config{})
+	s := e.st
+	for i := range 4 {
+		mustCommit(t, s, create(network("a", "n"+strconv.Itoa(i), i+1)))
+	}
+	ctx := ctxT(t)
+	got, err := s.lastPresent(ctx, 0, 4)
+	require.NoError(t, err)
+	assert.Equal(t, Revision(4), got, "the last message is there")
+
+	// The bucket's stream denies deletes; a purge of a key's subject removes its messages.
+	for _, name := range []string{"n2", "n3"} {
+		skey, err := kvKey(network("a", name, 0).Key())
+		require.NoError(t, err)
+		require.NoError(t, s.stream.Purge(ctx, jetstream.WithPurgeSubject(s.prefix+skey)))
+	}
+	got, err = s.lastPresent(ctx, 1, 4)
+	require.NoError(t, err)
+	assert.Equal(t, Revision(2), got, "the probe steps back over a deleted tail")
+	got, err = s.lastPresent(ctx, 2, 4)
+	require.NoError(t, err)
+	assert.Equal(t, Revision(2), got, "nothing after 2 is left: the answer is after itself")
 }

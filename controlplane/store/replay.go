@@ -181,9 +181,10 @@ func (s *KV) catchUp(ctx context.Context, batch string) (Revision, error) {
 	if batch == "" && end <= s.applied {
 		return 0, nil // nothing new
 	}
-	var found, last Revision
+	var found Revision
+	last := s.applied
 	a := s.newApplier()
-	err = s.read(ctx, s.applied+1, func(m jetstream.Msg, seq Revision) {
+	apply := func(m jetstream.Msg, seq Revision) {
 		last = seq
 		st, ok := s.decode(m.Subject(), m.Headers(), m.Data(), seq)
 		if !ok {
@@ -193,7 +194,25 @@ func (s *KV) catchUp(ctx context.Context, batch string) (Revision, error) {
 			found = seq
 		}
 		a.step(st)
-	})
+	}
+	err = s.read(ctx, s.applied+1, apply)
+	// The read's consumer lives on one replica of the stream, and a replica that has just become
+	// the leader may not have applied every message yet: what it delivered can end before end.
+	// Unless the messages after the last one read are gone (compacted tombstones), read again
+	// until they are: claiming revision end without them would hide commits.
+	for wait := 20 * time.Millisecond; err == nil && last < end; wait = min(2*wait, time.Second) {
+		var present Revision
+		if present, err = s.lastPresent(ctx, last, end); err != nil || present <= last {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			err = ctx.Err()
+			continue
+		case <-time.After(wait):
+		}
+		err = s.read(ctx, last+1, apply)
+	}
 	if err == nil {
 		// The stream's last messages may be gone (compacted tombstones); the revision stays.
 		last = max(last, end)
@@ -203,6 +222,69 @@ func (s *KV) catchUp(ctx context.Context, batch string) (Revision, error) {
 	}
 	a.finish(last)
 	return found, err
+}
+
+// maxTailProbe bounds how many sequences lastPresent probes back from the stream's end.
+const maxTailProbe = 1000
+
+// lastPresent is the last sequence in (after, end] whose message the stream still holds, asked
+// of the stream's leader, or after when there is none. It probes back from end one sequence at
+// a time, since only a tail of deleted messages makes it probe more than once; past maxTailProbe
+// it gives up and answers after.
+func (s *KV) lastPresent(ctx context.Context, after, end Revision) (Revision, error) {
+	for seq := end; seq > after && end-seq < maxTailProbe; seq-- {
+		found, err := s.leaderHas(ctx, seq)
+		if err != nil {
+			return 0, fmt.Errorf("is message %d there: %w", seq, err)
+		}
+		if found {
+			return seq, nil
+		}
+	}
+	return after, nil
+}
+
+// leaderHas asks the stream's leader whether it holds the message at seq. It uses the stream's
+// message-get API and not the direct get that Stream.GetMsg uses for a KV bucket's stream:
+// every replica answers a direct get, including the lagging one this is asked to see past.
+func (s *KV) leaderHas(ctx context.Context, seq Revision) (bool, error) {
+	prefix := s.js.Options().APIPrefix
+	switch {
+	case s.js.Options().Domain != "":
+		prefix = "$JS." + s.js.Options().Domain + ".API."
+	case prefix == "":
+		prefix = jetstream.DefaultAPIPrefix
+	}
+	if !strings.HasSuffix(prefix, ".") {
+		prefix += "."
+	}
+	req, err := json.Marshal(struct {
+		Seq uint64 `json:"seq"`
+	}{seq})
+	if err != nil {
+		return false, err
+	}
+	msg, err := s.js.Conn().RequestWithContext(ctx, prefix+"STREAM.MSG.GET.KV_"+s.cfg.Bucket, req)
+	if err != nil {
+		return false, err
+	}
+	var resp struct {
+		Error *struct {
+			Code        int    `json:"code"`
+			ErrCode     int    `json:"err_code"`
+			Description string `json:"description"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(msg.Data, &resp); err != nil {
+		return false, fmt.Errorf("message get answer: %w", err)
+	}
+	switch {
+	case resp.Error == nil:
+		return true, nil
+	case resp.Error.ErrCode == int(jetstream.JSErrCodeMessageNotFound):
+		return false, nil
+	}
+	return false, fmt.Errorf("message get: %s (%d)", resp.Error.Description, resp.Error.ErrCode)
 }
 
 // read calls fn with each message of the stream from sequence from on, in order, until the
