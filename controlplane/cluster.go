@@ -48,7 +48,14 @@ type ClusterConfig struct {
 	// JoinTimeout bounds the wait for the JetStream meta leader at start (default
 	// DefaultJoinTimeout): a replica started alone waits this long for enough of the others.
 	JoinTimeout time.Duration
+	// DrainDelay is how long a replica that is asked to stop answers /readyz with 503 before it
+	// stops taking requests (default DefaultDrainDelay), so that a load balancer's health check
+	// moves new requests to the others first; set it above the balancer's check interval.
+	DrainDelay time.Duration
 }
+
+// DefaultDrainDelay is ClusterConfig.DrainDelay's default.
+const DefaultDrainDelay = 2 * time.Second
 
 // Enabled reports whether cluster mode is on.
 func (c ClusterConfig) Enabled() bool { return c.Name != "" }
@@ -78,6 +85,8 @@ func (c ClusterConfig) validate(cfg Config) error {
 		return fmt.Errorf("%w: cluster and nats-url are exclusive: an external NATS forms its own cluster", ErrConfig)
 	case c.JoinTimeout < 0:
 		return fmt.Errorf("%w: join timeout %s is negative", ErrConfig, c.JoinTimeout)
+	case c.DrainDelay < 0:
+		return fmt.Errorf("%w: drain delay %s is negative", ErrConfig, c.DrainDelay)
 	case !cfg.Insecure && cfg.AdminPasswordFile == "":
 		return fmt.Errorf("%w: cluster mode needs an admin password file (--admin-password-file), the same for every replica: the first to start creates the admin user with it", ErrConfig)
 	}

@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -59,6 +60,8 @@ type Server struct {
 	wg     sync.WaitGroup
 	errMu  sync.Mutex
 	runErr error
+	// draining is set while a replica that is stopping turns the load balancer away.
+	draining atomic.Bool
 }
 
 // Start brings the control plane up and returns once it listens. It is ready (GET /readyz
@@ -306,6 +309,8 @@ func (s *Server) Ready() error {
 	runErr := s.runErr
 	s.errMu.Unlock()
 	switch {
+	case s.draining.Load():
+		return fmt.Errorf("%w: stopping; other replicas take the requests", ErrNotReady)
 	case runErr != nil:
 		return fmt.Errorf("%w: %w", ErrNotReady, runErr)
 	case s.nc == nil || !s.nc.IsConnected():
@@ -440,6 +445,17 @@ func (s *Server) AdminPasswordFile() string {
 
 // Stop shuts down in order: API, distribution, store, bus. It is safe to call more than once.
 func (s *Server) Stop() {
+	if s.http != nil && s.cfg.Cluster.Enabled() {
+		// A replica leaving its cluster first turns away the load balancer's health check, so
+		// that new requests go to the others while it still serves what it has.
+		s.draining.Store(true)
+		delay := s.cfg.Cluster.DrainDelay
+		if delay == 0 {
+			delay = DefaultDrainDelay
+		}
+		s.cfg.Logger.Info("draining: /readyz answers 503 before the API stops", "for", delay)
+		time.Sleep(delay)
+	}
 	if s.http != nil {
 		if s.cancel != nil {
 			s.cancel() // ends watches and distribution
@@ -479,7 +495,9 @@ func (s *Server) Stop() {
 		s.nc = nil
 	}
 	if s.nats != nil {
-		s.nats.Stop()
+		// A replica hands its JetStream leaderships over as it leaves, so that the others do
+		// not wait out an election timeout to write again.
+		s.nats.Handover()
 		s.nats = nil
 	}
 }

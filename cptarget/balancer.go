@@ -14,13 +14,15 @@ import (
 // puts one before its API: each connection goes to the next replica in turn; one that refuses
 // it or cannot be reached is skipped for the next. TLS passes through, so the replicas'
 // certificates must name the balancer's address (127.0.0.1). A health check marks replicas
-// that do not answer it (a frozen one still accepts connections): new connections avoid them
-// while any other is healthy, and the connections open to one are closed when it is marked
-// down, so that clients that keep connections alive find a healthy replica on their next.
+// that fail it: new connections avoid them while any other is healthy. The connections open to
+// a replica that stops answering (a frozen one still accepts connections) are closed, so that
+// clients that keep connections alive find a healthy replica on their next; those open to one
+// that answers "not ready" (draining before it stops) are left to it: it finishes their
+// requests and closes them itself.
 type balancer struct {
 	ln       net.Listener
 	backends []string
-	check    func(ctx context.Context, addr string) error
+	check    func(ctx context.Context, addr string) error // ErrDraining: it answers, not ready
 	next     atomic.Uint64
 	down     []atomic.Bool
 
@@ -31,6 +33,10 @@ type balancer struct {
 	done   chan struct{}
 	wg     sync.WaitGroup
 }
+
+// errDraining is what a health check returns for a replica that answers but is not ready:
+// it gets no new connections, and keeps those it has.
+var errDraining = errors.New("answers, not ready")
 
 // balancerDialTimeout bounds one dial of a replica before the next is tried.
 const balancerDialTimeout = time.Second
@@ -163,7 +169,7 @@ func (b *balancer) watch(i int) {
 		ctx, cancel := context.WithTimeout(context.Background(), balancerCheckEvery*2)
 		err := b.check(ctx, b.backends[i])
 		cancel()
-		if was := b.down[i].Swap(err != nil); err != nil && !was {
+		if was := b.down[i].Swap(err != nil); err != nil && !was && !errors.Is(err, errDraining) {
 			b.shutSessions(i)
 		}
 		select {

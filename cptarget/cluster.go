@@ -86,7 +86,11 @@ func startCluster(ctx context.Context, cfg Config, env Env) (_ *clusterTarget, e
 		return nil, err
 	}
 	c.lb, err = newBalancer(apiAddrs, func(ctx context.Context, addr string) error {
-		return client.New("https://"+addr, hc).Ready(ctx)
+		err := client.New("https://"+addr, hc).Ready(ctx)
+		if ae := (*client.APIError)(nil); errors.As(err, &ae) {
+			return fmt.Errorf("%w: %w", errDraining, err)
+		}
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -178,6 +182,19 @@ func (c *clusterTarget) watch(n *clusterNode, p *cpproc.Process) {
 
 // KillNode sends replica i SIGKILL and waits for it to be gone.
 func (c *clusterTarget) KillNode(ctx context.Context, i int) error {
+	return c.takeDown(ctx, i, "SIGKILL", killAndWait)
+}
+
+// StopNode sends replica i SIGTERM and waits for it to be gone: it drains its API, hands its
+// JetStream leaderships over and exits, or is killed after stopGrace.
+func (c *clusterTarget) StopNode(ctx context.Context, i int) error {
+	return c.takeDown(ctx, i, "SIGTERM", func(ctx context.Context, p *cpproc.Process) error {
+		return p.Shutdown(ctx, stopGrace)
+	})
+}
+
+// takeDown ends replica i's process with end, as a fault (not a crash), and records it.
+func (c *clusterTarget) takeDown(ctx context.Context, i int, how string, end func(context.Context, *cpproc.Process) error) error {
 	n, err := c.node(i)
 	if err != nil {
 		return err
@@ -190,15 +207,15 @@ func (c *clusterTarget) KillNode(ctx context.Context, i int) error {
 	}
 	n.killing = true
 	n.mu.Unlock()
-	if err := killAndWait(ctx, p); err != nil {
-		return err
+	if err := end(ctx, p); err != nil {
+		return fmt.Errorf("replica %d: %w", i, err)
 	}
 	n.mu.Lock()
 	if n.p == p {
 		n.p = nil
 	}
 	n.mu.Unlock()
-	c.env.Events.Add(measure.CPEvent{At: c.env.Clock.Now(), Kind: measure.CPKilled, Detail: fmt.Sprintf("replica %d, SIGKILL", i)})
+	c.env.Events.Add(measure.CPEvent{At: c.env.Clock.Now(), Kind: measure.CPKilled, Detail: fmt.Sprintf("replica %d, %s", i, how)})
 	return nil
 }
 

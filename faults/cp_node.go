@@ -6,13 +6,16 @@ import (
 )
 
 // ControlPlaneNodes is implemented by a control plane the harness runs as several replicas: the
-// node faults (cp-node-kill, cp-node-pause) act on one of them, by index, while the others keep
+// node faults (cp-node-kill, cp-node-stop, cp-node-pause) act on one of them, by index, while the others keep
 // serving.
 type ControlPlaneNodes interface {
 	// Nodes is how many replicas there are.
 	Nodes() int
 	// KillNode stops replica i abruptly (SIGKILL) and waits for it to be gone.
 	KillNode(ctx context.Context, i int) error
+	// StopNode stops replica i as an operator does (SIGTERM, so that it drains and hands its
+	// work over) and waits for it to be gone.
+	StopNode(ctx context.Context, i int) error
 	// StartNode starts replica i again on its own data and waits until it serves.
 	StartNode(ctx context.Context, i int) error
 	// NodeRunning reports whether replica i is running.

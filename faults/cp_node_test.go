@@ -37,6 +37,12 @@ func (r *replicas) KillNode(_ context.Context, i int) error {
 	return nil
 }
 
+func (r *replicas) StopNode(_ context.Context, i int) error {
+	r.calls = append(r.calls, fmt.Sprintf("stop %d", i))
+	r.running[i] = false
+	return nil
+}
+
 func (r *replicas) StartNode(_ context.Context, i int) error {
 	r.calls = append(r.calls, fmt.Sprintf("start %d", i))
 	r.running[i] = true
@@ -59,6 +65,11 @@ func TestNodeFaults(t *testing.T) {
 	require.NoError(t, kill.Recover(ctx))
 	require.NoError(t, kill.Recover(ctx), "a second recovery starts nothing")
 
+	stop, err := Default.New(Spec{Kind: "cp-node-stop", Params: map[string]string{"node": "1"}}, env)
+	require.NoError(t, err)
+	require.NoError(t, stop.Inject(ctx))
+	require.NoError(t, stop.Recover(ctx))
+
 	pause, err := Default.New(Spec{Kind: "cp-node-pause"}, env)
 	require.NoError(t, err)
 	require.NoError(t, pause.Recover(ctx), "nothing to thaw before an injection")
@@ -66,7 +77,7 @@ func TestNodeFaults(t *testing.T) {
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
 	require.NoError(t, pause.Recover(cctx), "a frozen replica is thawed even when the step's context ended")
-	assert.Equal(t, []string{"kill 2", "start 2", "pause 0 true", "pause 0 false"}, cp.calls)
+	assert.Equal(t, []string{"kill 2", "start 2", "stop 1", "start 1", "pause 0 true", "pause 0 false"}, cp.calls)
 
 	_, err = Default.New(Spec{Kind: "cp-node-kill", Params: map[string]string{"node": "3"}}, env)
 	require.ErrorIs(t, err, ErrInvalidSpec)

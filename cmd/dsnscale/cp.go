@@ -51,6 +51,7 @@ func runCP(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.Cluster.Listen, "cluster-listen", "", "host:port the other replicas' NATS servers connect to (with --cluster)")
 	fs.Var(&peers, "peers", "comma-separated --cluster-listen addresses of the other replicas (with --cluster; at least 2)")
 	fs.DurationVar(&cfg.Cluster.JoinTimeout, "join-timeout", 0, "how long a replica waits at start for the cluster's JetStream meta leader (default 1m)")
+	fs.DurationVar(&cfg.Cluster.DrainDelay, "drain-delay", 0, "how long a replica asked to stop (SIGTERM) answers /readyz with 503 before it stops taking requests, for a load balancer's health check to notice (with --cluster; default 2s)")
 	fs.IntVar(&cfg.Replicas, "replicas", 0, "replicas of the control plane's buckets and streams (default 1, or 3 with --cluster); with --nats-url, the external cluster's replication")
 	fs.StringVar(&cfg.CADir, "ca-dir", "", "the CA's directory (default DATA/ca); replicas of a cluster share one CA: give them the same directory or copies of it")
 	fs.StringVar(&cfg.TSDBURL, "tsdb", "", "TSDB for DSN telemetry: victoriametrics://HOST:PORT, influxdb://HOST:PORT?org=&bucket=&token= (default: embedded under DATA)")

@@ -182,7 +182,32 @@ func clusterOptions(opts *server.Options, cl Cluster) error {
 	}
 	// Explicit routes are retried until they connect: nodes may come up in any order.
 	opts.Routes = server.RoutesFromStr(strings.Join(cl.Routes, ","))
+	// A node leaving on purpose (Handover) closes its clients over a few seconds, not the
+	// default two minutes: they reconnect to the other nodes without a storm.
+	opts.LameDuckDuration = lameDuckDuration
+	opts.LameDuckGracePeriod = lameDuckGrace
 	return nil
+}
+
+// How a node leaving its cluster on purpose closes its client connections: it waits
+// lameDuckGrace, then spreads the closes over the rest of lameDuckDuration.
+const (
+	lameDuckDuration = 3 * time.Second
+	lameDuckGrace    = time.Second
+)
+
+// Handover stops a cluster node the way a node leaves on purpose: it hands the leadership of
+// every JetStream stream, consumer and the meta group it leads to other nodes (a new leader is
+// chosen at once, instead of after the election timeout a lost leader costs), closes its
+// clients over a few seconds so that they reconnect elsewhere, and shuts down. Outside a
+// cluster it is Stop.
+func (s *Server) Handover() {
+	if s.ClusterName() == "" {
+		s.Stop()
+		return
+	}
+	s.LameDuckShutdown()
+	s.WaitForShutdown()
 }
 
 // URL is the URL clients connect to: nats://host:port, or tls://host:port when the server
