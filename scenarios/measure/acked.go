@@ -14,6 +14,7 @@ func init() { mustRegister(ackedWrites{}) }
 var (
 	figAcked     = Figure{"acked_writes", UnitCount, "writes the API acknowledged (2xx) in the window, by the acked-writes action"}
 	figAckedLost = Figure{"acked_writes_lost", UnitCount, "acknowledged writes the API no longer has at the end of the run (read back through any replica that answers)"}
+	figFailWrite = Figure{"failover_write_seconds", UnitSeconds, "from the first control-plane kill in the window to the first write acknowledged after it (a replicated control plane's write outage)"}
 )
 
 // AckedWrite is a write the API acknowledged: the object's API path and when the answer came.
@@ -65,7 +66,7 @@ func (ackedWrites) Description() string {
 	return "writes the API acknowledged (acked-writes action), read back at the end: none may be lost"
 }
 
-func (ackedWrites) Figures() []Figure { return []Figure{figAcked, figAckedLost} }
+func (ackedWrites) Figures() []Figure { return []Figure{figAcked, figAckedLost, figFailWrite} }
 
 // FindsAnomalies: a lost acknowledged write is shown whatever the scenario measured.
 func (ackedWrites) FindsAnomalies() {}
@@ -86,11 +87,12 @@ func (ackedWrites) Measure(ctx context.Context, in *Input) (Result, error) {
 	}
 	if len(writes) == 0 {
 		why := "no write was acknowledged in the window (the step runs no acked-writes action)"
-		return Result{Values: []Value{missing(figAcked, "%s", why), missing(figAckedLost, "%s", why)}}, nil
+		return Result{Values: []Value{missing(figAcked, "%s", why), missing(figAckedLost, "%s", why), missing(figFailWrite, "%s", why)}}, nil
 	}
+	failover := failoverWrite(in, writes)
 	if in.API == nil {
 		why := "no API to read the writes back from"
-		return Result{Values: []Value{value(figAcked, float64(len(writes))), missing(figAckedLost, "%s", why)}}, nil
+		return Result{Values: []Value{value(figAcked, float64(len(writes))), missing(figAckedLost, "%s", why), failover}}, nil
 	}
 	var lost []string
 	for _, w := range writes {
@@ -103,13 +105,40 @@ func (ackedWrites) Measure(ctx context.Context, in *Input) (Result, error) {
 		}
 	}
 	sort.Strings(lost)
-	res := Result{Values: []Value{value(figAcked, float64(len(writes))), value(figAckedLost, float64(len(lost)))}, Details: lost}
+	res := Result{Values: []Value{value(figAcked, float64(len(writes))), value(figAckedLost, float64(len(lost))), failover}, Details: lost}
 	if len(lost) > 0 {
 		res.Anomalies = append(res.Anomalies, Anomaly{Kind: AnomalyLost,
 			Summary: fmt.Sprintf("%s of %s acknowledged by the API not found at the end", countOf(len(lost), "write", "writes"), count(float64(len(writes)))),
 			Count:   float64(len(lost)), Of: float64(len(writes)), Examples: limit(lost, maxAnomalyExamples)})
 	}
 	return res, nil
+}
+
+// failoverWrite is the time from the first kill of the control plane (or one of its replicas)
+// in the window to the first of writes acknowledged after it: missing when nothing was killed,
+// or no write was acknowledged after the kill.
+func failoverWrite(in *Input, writes []AckedWrite) Value {
+	var kill time.Time
+	if in.CP != nil {
+		for _, e := range in.CP.Events() {
+			if e.Kind == CPKilled && !e.At.Before(in.Start) && !e.At.After(in.End) && (kill.IsZero() || e.At.Before(kill)) {
+				kill = e.At
+			}
+		}
+	}
+	if kill.IsZero() {
+		return missing(figFailWrite, "nothing was killed in the window")
+	}
+	var first time.Time
+	for _, w := range writes {
+		if w.At.After(kill) && (first.IsZero() || w.At.Before(first)) {
+			first = w.At
+		}
+	}
+	if first.IsZero() {
+		return missing(figFailWrite, "no write was acknowledged after the kill at %s", kill.UTC().Format(time.RFC3339Nano))
+	}
+	return value(figFailWrite, first.Sub(kill).Seconds())
 }
 
 // notFoundTries is how many answers of 404 in a row make a write lost: the reads go through a

@@ -55,6 +55,18 @@ func TestAckedWrites(t *testing.T) {
 	require.Len(t, res.Anomalies, 1)
 	assert.Equal(t, AnomalyLost, res.Anomalies[0].Kind)
 	assert.Equal(t, []string{"/gone"}, res.Anomalies[0].Examples)
+	assert.NotEmpty(t, v["failover_write_seconds"].Missing, "nothing was killed")
+
+	// A replica killed at 1.5 s: the first write acknowledged after it came at 2 s. A kill
+	// before the window does not count.
+	cp := &CPEvents{}
+	cp.Add(CPEvent{At: at(-5), Kind: CPKilled})
+	cp.Add(CPEvent{At: at(1).Add(500 * time.Millisecond), Kind: CPKilled})
+	cp.Add(CPEvent{At: at(2).Add(500 * time.Millisecond), Kind: CPKilled})
+	api = &pathAPI{answers: map[string][]int{"/a": {200}, "/b": {200}, "/gone": {200}}}
+	res = measureOne(t, "acked-writes", &Input{Window: win, Acked: acked, API: api, Wait: noWait, CP: cp})
+	v = values(t, res)
+	assert.InDelta(t, 0.5, v["failover_write_seconds"].Value, 1e-9, "from the first kill in the window to the next acknowledged write")
 
 	// An API that never answers fails the measurement rather than counting a loss.
 	m, _ := Default.Lookup("acked-writes")
