@@ -286,6 +286,10 @@ func led[T any](ctx context.Context, r replicated, stream string, f func(context
 	}
 	_, err = retryCreate(ctx, func(ctx context.Context) (struct{}, error) {
 		st, err := r.JetStream.Stream(ctx, stream)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			// Just created: the server asked may not have applied the assignment yet.
+			return struct{}{}, fmt.Errorf("not assigned here yet: %w", nats.ErrNoResponders)
+		}
 		if err != nil {
 			return struct{}{}, err
 		}

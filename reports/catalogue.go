@@ -82,9 +82,10 @@ func init() {
 		"convergence_p50_seconds", "convergence_p90_seconds", "convergence_p99_seconds", "convergence_full_seconds",
 		"cp_unavailable_seconds",
 		"cp_cpu_seconds", "cp_peak_rss_bytes", "fleet_cpu_seconds", "fleet_peak_rss_bytes", "harness_cpu_seconds", "harness_peak_rss_bytes",
-		"storm_recovery_seconds", "storm_recovery_p50_seconds", "storm_recovery_p99_seconds")
+		"storm_recovery_seconds", "storm_recovery_p50_seconds", "storm_recovery_p99_seconds",
+		"failover_write_seconds", "failover_reown_seconds")
 	perf(HigherIsBetter, "static_stability_availability", "dataplane_availability")
-	must("cp_crashes", "lost_dsns", "dsns_lost_config", "convergence_incomplete_changes", "storm_unrecovered_dsns",
+	must("cp_crashes", "lost_dsns", "dsns_lost_config", "convergence_incomplete_changes", "storm_unrecovered_dsns", "failover_unreowned_dsns",
 		"watch_gaps", "watch_duplicates", "watch_regressions", "watch_violation_dsns",
 		// Data the control plane dropped is data lost; refusals (429, admission sheds) are by
 		// design under load and judged as performance.
@@ -103,9 +104,12 @@ func init() {
 	must("cp_events_lost_storm_10k", "cp_watch_duplicates_storm_10k")
 	perf(LowerIsBetter, "cp_seed_convergence_p99_ms_10k", "cp_rss_bytes_per_dsn_scenario")
 	info("cp_events_rolled_up_storm_10k", "acked_writes")
+	// The failover scenario at 10,000 DSNs (cpbench): a replica killed -> first acknowledged
+	// write through a survivor, and -> every DSN it served back with a survivor.
+	perf(LowerIsBetter, "cp_failover_api_s", "cp_failover_reown_s")
 	// Counts of what the run did; the telemetry counts follow how much the fleet sent.
 	info("api_requests", "api_generator_limited", "convergence_changes", "cp_kills", "dsns_served_without_config",
-		"storm_restarted_dsns", "telemetry_batches_sent", "telemetry_samples_sent", "telemetry_batches_found",
+		"storm_restarted_dsns", "failover_reowned_dsns", "telemetry_batches_sent", "telemetry_samples_sent", "telemetry_batches_found",
 		"telemetry_events_sent", "telemetry_events_found", "telemetry_events_rolled_up")
 }
 

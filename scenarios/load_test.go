@@ -137,7 +137,7 @@ func TestParseErrors(t *testing.T) {
 		{"fraction over 100%", "fraction: 50%", "fraction: 150%",
 			nil, `test.yaml:28: steps[1].faults[0].target.fraction: "150%" is not between 0% and 100%`},
 		{"unknown measurement", "[storm-recovery, api-latency]", "[storm-recovery, api-latencies]",
-			nil, `test.yaml:30: steps[1].measurements[1]: unknown measurement "api-latencies"; did you mean "api-latency"? (known: acked-writes, api-latency, availability, backend-impact, convergence, cp-drops, cp-health, lost-dsns, no-config, resources, storm-recovery, telemetry, watch-correctness)`},
+			nil, `test.yaml:30: steps[1].measurements[1]: unknown measurement "api-latencies"; did you mean "api-latency"? (known: acked-writes, api-latency, availability, backend-impact, convergence, cp-drops, cp-health, failover-reown, lost-dsns, no-config, resources, storm-recovery, telemetry, watch-correctness)`},
 		{"unknown action", "kind: seed-intent", "kind: seed",
 			nil, `test.yaml:20: steps[0].actions[0].kind: unknown action "seed" (known: acked-writes, change-intent, seed-intent)`},
 		{"unknown condition", "until: converged", "until: settled",

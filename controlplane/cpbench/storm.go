@@ -44,12 +44,23 @@ func init() {
 // (`dsnscale run storm-restart --set dsns=10000`), and derives its figures from the run's
 // record (stormFigures).
 func runStormScenario(ctx context.Context, env benchfig.Env) (map[string]float64, error) {
-	dir := filepath.Join(env.WorkDir, "run")
-	cmd := exec.CommandContext(ctx, env.Binary, "run", stormScenario, "--set", "dsns="+strconv.Itoa(stormDSNs), "--out", dir)
+	run, err := runLibraryScenario(ctx, env, "cp_storm_scenario", stormScenario, stormDSNs)
+	if err != nil {
+		return nil, err
+	}
+	return stormFigures(run, stormDSNs)
+}
+
+// runLibraryScenario runs the library scenario name with dsns DSNs once, as a user runs it
+// (`dsnscale run NAME --set dsns=N`), and loads its record. bench names the benchmark in the
+// progress lines.
+func runLibraryScenario(ctx context.Context, env benchfig.Env, bench, name string, dsns int) (*reports.Run, error) {
+	dir := filepath.Join(env.WorkDir, "run-"+name)
+	cmd := exec.CommandContext(ctx, env.Binary, "run", name, "--set", "dsns="+strconv.Itoa(dsns), "--out", dir)
 	// The run's progress and outcome (stdout) and its errors (stderr), to say why it broke.
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	env.Logf("cp_storm_scenario: running %s with %d DSNs (several minutes)", stormScenario, stormDSNs)
+	env.Logf("%s: running %s with %d DSNs (several minutes)", bench, name, dsns)
 	err := cmd.Run()
 	// A run whose SLOs failed (exit 1) still measured: its figures are as good. One that broke
 	// (exit 3) did not finish measuring.
@@ -59,14 +70,14 @@ func runStormScenario(ctx context.Context, env benchfig.Env) (map[string]float64
 		if run, lerr := reports.Load(dir); lerr == nil && run.Error != "" {
 			why = run.Error + "\n" + why
 		}
-		return nil, fmt.Errorf("dsnscale run %s: %w: %s", stormScenario, err, why)
+		return nil, fmt.Errorf("dsnscale run %s: %w: %s", name, err, why)
 	}
 	run, err := reports.Load(dir)
 	if err != nil {
 		return nil, err
 	}
-	env.Logf("cp_storm_scenario: run %s: %s", run.ID, run.Result)
-	return stormFigures(run, stormDSNs)
+	env.Logf("%s: run %s: %s", bench, run.ID, run.Result)
+	return run, nil
 }
 
 // stormFigures derives the storm figures from a run of the storm scenario with dsns DSNs:
@@ -107,8 +118,17 @@ func stormFigures(run *reports.Run, dsns int) (map[string]float64, error) {
 // runValue is the value named value of the run-wide measurement (not a step's) named
 // measurement.
 func runValue(run *reports.Run, measurement, value string) (float64, error) {
+	return stepValue(run, "", measurement, value)
+}
+
+// stepValue is the value named value of the measurement named measurement taken in step (""
+// for the run-wide one).
+func stepValue(run *reports.Run, step, measurement, value string) (float64, error) {
+	if step != "" {
+		measurement = step + "/" + measurement
+	}
 	for _, m := range run.Measurements {
-		if m.Name != measurement || m.Step != "" {
+		if m.Name != measurement || m.Step != step {
 			continue
 		}
 		for _, v := range m.Values {
@@ -122,7 +142,7 @@ func runValue(run *reports.Run, measurement, value string) (float64, error) {
 		}
 		return 0, fmt.Errorf("the %s measurement has no value %s", measurement, value)
 	}
-	return 0, fmt.Errorf("the run has no run-wide %s measurement", measurement)
+	return 0, fmt.Errorf("the run has no %s measurement", measurement)
 }
 
 // burstP99 is the p99 (nearest rank) over the burst step's intent changes of each change's time

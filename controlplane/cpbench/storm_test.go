@@ -50,5 +50,5 @@ func TestStormFiguresMissingAreErrors(t *testing.T) {
 	r.Measurements = r.Measurements[:3] // no resources
 	_, err = stormFigures(r, 10_000)
 	require.ErrorContains(t, err, "cp_events_rolled_up_storm_10k: telemetry.telemetry_events_rolled_up is missing: the control plane publishes no counter")
-	require.ErrorContains(t, err, "cp_rss_bytes_per_dsn_scenario: the run has no run-wide resources measurement")
+	require.ErrorContains(t, err, "cp_rss_bytes_per_dsn_scenario: the run has no resources measurement")
 }

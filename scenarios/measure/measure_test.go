@@ -335,3 +335,46 @@ func TestNoConfigIgnoresSameInstantEvents(t *testing.T) {
 	v = values(t, measureOne(t, "no-config", in))
 	assert.Equal(t, 1.0, v["dsns_lost_config"].Value)
 }
+
+func TestFailoverReown(t *testing.T) {
+	ids := []string{"a", "b", "c"}
+	tl := NewTimeline(ids)
+	revs := &Revisions{}
+	revs.Add(Mark{Revision: 3, At: at(0), Source: SourceWrite})
+	for _, id := range ids {
+		serve(tl, id, 1, 3)
+	}
+	// A replica is killed at 10. a (a survivor's) keeps its session. b and c were the dead
+	// replica's: they leave their sessions at 10.2 and keep forwarding. Revision 4 comes at 11.
+	// b is taken over at 12 and applies 4 at 14; c is taken over at 13 with 4 applied at 12.5.
+	revs.Add(Mark{Revision: 4, At: at(11), Source: SourcePoll})
+	tl.Applied("a", at(11.1), 4)
+	for _, id := range []string{"b", "c"} {
+		tl.State(id, at(10.2), "admitting", true, false)
+	}
+	tl.State("b", at(12), "serving", true, true)
+	tl.Applied("b", at(14), 4)
+	tl.Applied("c", at(12.5), 4)
+	tl.State("c", at(13), "serving", true, true)
+	inj := []faults.Injection{{Seq: 1, Kind: "cp-node-kill", Start: at(10), End: at(10.1)}}
+	in := &Input{Window: Window{Step: "failover", Start: at(5), End: at(20), Horizon: at(30)}, DSNs: ids, Timeline: tl, Revisions: revs, Injections: inj}
+	v := values(t, measureOne(t, "failover-reown", in))
+	assert.InDelta(t, 4.0, v["failover_reown_seconds"].Value, 1e-9, "b is the last, current at 14")
+	assert.Equal(t, 2.0, v["failover_reowned_dsns"].Value, "a kept its session")
+	assert.Equal(t, 0.0, v["failover_unreowned_dsns"].Value)
+
+	// Observation cut at 13.5: b never came back current; the figure is missing, not 3.
+	in.Horizon = at(13.5)
+	res := measureOne(t, "failover-reown", in)
+	v = values(t, res)
+	assert.Contains(t, v["failover_reown_seconds"].Missing, "1 DSN never back in session at the current revision (b)")
+	assert.Equal(t, 1.0, v["failover_unreowned_dsns"].Value)
+	require.Len(t, res.Anomalies, 1)
+
+	// A graceful stop counts the same; no replica down in the window: missing.
+	in.Horizon = at(30)
+	in.Injections[0].Kind = "cp-node-stop"
+	assert.InDelta(t, 4.0, values(t, measureOne(t, "failover-reown", in))["failover_reown_seconds"].Value, 1e-9)
+	in.Window = Window{Start: at(20), End: at(30)}
+	assert.Contains(t, values(t, measureOne(t, "failover-reown", in))["failover_reown_seconds"].Missing, "no replica was taken down")
+}

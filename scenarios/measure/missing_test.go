@@ -211,7 +211,7 @@ func TestEveryAnomalyFinderIsRegistered(t *testing.T) {
 	for _, m := range Default.AnomalyFinders() {
 		names = append(names, m.Name())
 	}
-	assert.Equal(t, []string{"acked-writes", "api-latency", "convergence", "cp-drops", "lost-dsns", "no-config", "storm-recovery", "telemetry", "watch-correctness"}, names)
+	assert.Equal(t, []string{"acked-writes", "api-latency", "convergence", "cp-drops", "failover-reown", "lost-dsns", "no-config", "storm-recovery", "telemetry", "watch-correctness"}, names)
 }
 
 func TestRolledUpEventsAreAccountedForNotLost(t *testing.T) {
