@@ -103,6 +103,12 @@ func (d *Distributor) handleHello(ctx context.Context, msg *nats.Msg) {
 	}
 }
 
+// sharedStore is implemented by a store that other writers share (the replicas of a replicated
+// control plane): CatchUp reads what they committed, now.
+type sharedStore interface {
+	CatchUp(ctx context.Context) error
+}
+
 // admit decides a Hello. It returns the answer and the outcome to count.
 func (d *Distributor) admit(ctx context.Context, h *wire.Hello) (wire.Admission, string) {
 	ident, admitted, reason, err := d.identify(ctx, h)
@@ -115,6 +121,16 @@ func (d *Distributor) admit(ctx context.Context, h *wire.Hello) (wire.Admission,
 		return wire.Admission{Status: wire.Rejected, Reason: reason}, "rejected"
 	}
 	a := h.AppliedRevision
+	// A DSN ahead of this replica's view, in a replicated control plane, was most likely
+	// brought there by another replica (it served the DSN before a failover): read the others'
+	// commits before deciding, rather than take its revision for a foreign one and send it
+	// back to an older snapshot. The check below then asks the DSN to retry until the
+	// distributor has seen them too.
+	if cu, ok := d.cfg.Store.(sharedStore); ok && a > d.cfg.Store.Revision() {
+		if err := cu.CatchUp(ctx); err != nil {
+			d.log.Debug("reading other replicas' commits for a hello", "dsn", h.DSN, "err", err)
+		}
+	}
 
 	for attempt := 0; attempt < 3; attempt++ {
 		// Changes since a revision history does not cover may come from the store; read

@@ -123,6 +123,15 @@ func (s *KV) consumeHeaders(ctx context.Context, from Revision, fn jetstream.Mes
 	return nil, err
 }
 
+// CatchUp reads what other writers committed past this store's revision, now, when the store
+// follows them (Follow); otherwise it has nothing to read and returns at once.
+func (s *KV) CatchUp(ctx context.Context) error {
+	if !s.following.Load() {
+		return nil
+	}
+	return s.readOthers(ctx)
+}
+
 // readOthers reads the stream past the applied revision.
 func (s *KV) readOthers(ctx context.Context) error {
 	s.mu.Lock()
