@@ -12,17 +12,18 @@ import (
 	"github.com/dsnscale/dsnscale/reports"
 )
 
-// The library's cp-failover scenario at a small size: three replicas, one killed while writes
-// are under way; no acknowledged write is lost and every SLO holds.
-func TestLibraryCPFailover(t *testing.T) {
+// runReplicatedLibrary runs the library scenario file (three control-plane replicas, so the
+// built binary) with params, logs its SLOs and checks that it passed.
+func runReplicatedLibrary(t *testing.T, file string, params map[string]string) *reports.Run {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("builds dsnscale and runs three control-plane replicas under a small fleet")
 	}
-	src, err := os.ReadFile("../library/cp-failover.yaml")
+	src, err := os.ReadFile("../library/" + file)
 	require.NoError(t, err)
 	bin, err := testbin.Build()
 	require.NoError(t, err)
-	run := runScenario(t, "cp-failover.yaml", string(src), map[string]string{"dsns": "30", "writes": "40", "node": "1"}, Options{Binary: bin})
+	run := runScenario(t, file, string(src), params, Options{Binary: bin})
 	for _, v := range run.SLOs {
 		obs := "missing"
 		if v.Observed != nil {
@@ -31,14 +32,27 @@ func TestLibraryCPFailover(t *testing.T) {
 		t.Logf("SLO %s: observed %s pass %v", v.Name, obs, v.Pass)
 	}
 	assert.Equal(t, reports.ResultPass, run.Result, "%s %v", run.Error, run.Steps)
-	var kills int
+	return run
+}
+
+// faultsOf counts the run's faults of kind and checks that none failed.
+func faultsOf(t *testing.T, run *reports.Run, kind string) int {
+	t.Helper()
+	n := 0
 	for _, f := range run.Faults {
-		if f.Kind == "cp-node-kill" {
-			kills++
+		if f.Kind == kind {
+			n++
 			assert.Empty(t, f.Error)
 		}
 	}
-	assert.Equal(t, 1, kills)
+	return n
+}
+
+// The library's cp-failover scenario at a small size: three replicas, one killed while writes
+// are under way; no acknowledged write is lost and every SLO holds.
+func TestLibraryCPFailover(t *testing.T) {
+	run := runReplicatedLibrary(t, "cp-failover.yaml", map[string]string{"dsns": "30", "writes": "40", "node": "1"})
+	assert.Equal(t, 1, faultsOf(t, run, "cp-node-kill"))
 	found := false
 	for _, m := range run.Measurements {
 		for _, v := range m.Values {
