@@ -60,6 +60,8 @@ type Server struct {
 	wg     sync.WaitGroup
 	errMu  sync.Mutex
 	runErr error
+	// endStreams ends the API's watches, first thing when the API stops.
+	endStreams context.CancelFunc
 	// draining is set while a replica that is stopping turns the load balancer away.
 	draining atomic.Bool
 }
@@ -83,6 +85,10 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	// What runs in the background lives until Stop, whatever ctx does after Start returns.
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
+	// Watches end apart from, and before, the other requests: Stop ends them, then lets the
+	// rest finish.
+	streams, endStreams := context.WithCancel(context.Background())
+	s.endStreams = endStreams
 
 	if !cfg.Insecure {
 		if s.ca, err = openCA(cfg); err != nil {
@@ -232,6 +238,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		MaxInFlight:  cfg.MaxInFlight,
 		Ready:        s.Ready,
+		Streams:      streams,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("controlplane: API: %w", err)
@@ -269,11 +276,10 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("controlplane: listen %s: %w", cfg.Listen, err)
 	}
-	// Watches stream until their request context ends: BaseContext ties them to the server's
-	// life so that Stop does not wait for every watcher to leave.
+	// Requests are not tied to runCtx: a request under way when Stop comes finishes (within
+	// the shutdown's bound) rather than fail because distribution stopped first.
 	s.http = &http.Server{
-		BaseContext: func(net.Listener) context.Context { return runCtx },
-		Handler:     handler,
+		Handler: s.closeWhileDraining(handler),
 		// TLS handshakes that fail (a client that does not trust the CA, say) are the
 		// client's business: log them at debug, not on stderr.
 		ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
@@ -443,6 +449,19 @@ func (s *Server) AdminPasswordFile() string {
 	return s.sec.adminFile
 }
 
+// closeWhileDraining asks clients to close the connection after each answer while the replica
+// drains: a client told so opens its next connection through the load balancer to another
+// replica, instead of keeping one that the replica will close when it stops (a request sent on
+// it just then would fail).
+func (s *Server) closeWhileDraining(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.draining.Load() {
+			w.Header().Set("Connection", "close")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // Stop shuts down in order: API, distribution, store, bus. It is safe to call more than once.
 func (s *Server) Stop() {
 	if s.http != nil && s.cfg.Cluster.Enabled() {
@@ -457,15 +476,16 @@ func (s *Server) Stop() {
 		time.Sleep(delay)
 	}
 	if s.http != nil {
-		if s.cancel != nil {
-			s.cancel() // ends watches and distribution
-		}
+		s.endStreams()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		if err := s.http.Shutdown(ctx); err != nil {
 			_ = s.http.Close()
 		}
 		cancel()
 		s.http = nil
+	}
+	if s.endStreams != nil {
+		s.endStreams()
 	}
 	if s.cancel != nil {
 		s.cancel()

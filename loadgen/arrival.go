@@ -222,7 +222,7 @@ func runIteration(ctx context.Context, w Workload, clock Clock, rc *recorder, vu
 	}
 	r := Result{
 		Op: out.Op, N: j.n, VU: vu, Intended: j.due, Start: start, End: end,
-		Status: out.Status, Class: class, Err: out.Err, BytesIn: out.BytesIn, BytesOut: out.BytesOut,
+		Status: out.Status, Class: class, Err: out.Err, Detail: out.Detail, BytesIn: out.BytesIn, BytesOut: out.BytesOut,
 		Interrupt: class != ClassOK && ctx.Err() != nil,
 	}
 	rc.record(&r)

@@ -45,6 +45,8 @@ type Outcome struct {
 	// Err is why the operation failed without a status (timeout, connection), or a failure the
 	// status does not show (an unreadable body); nil otherwise.
 	Err error
+	// Detail is what a failed answer said (its error message), for reports; "" otherwise.
+	Detail string
 	// Class overrides the error class derived from Status and Err when set.
 	Class ErrorClass
 	// BytesIn and BytesOut count body bytes received and sent.
@@ -62,6 +64,7 @@ type Result struct {
 	Status    int
 	Class     ErrorClass // ClassOK for success
 	Err       error
+	Detail    string // what a failed answer said
 	BytesIn   int64
 	BytesOut  int64
 	Interrupt bool // cut short by the end of the run; not counted as an error

@@ -307,7 +307,7 @@ func TestErrorsCountedByClassAndOp(t *testing.T) {
 			case 0:
 				return Outcome{Op: "get", Status: 200}
 			case 1:
-				return Outcome{Op: "get", Status: 404}
+				return Outcome{Op: "get", Status: 404, Detail: "no such network"}
 			case 2:
 				return Outcome{Op: "put", Status: 503}
 			case 3:
@@ -325,6 +325,17 @@ func TestErrorsCountedByClassAndOp(t *testing.T) {
 		assert.Equal(t, map[ErrorClass]int64{Class5xx: 20, ClassTimeout: 20}, s.Ops["put"].ErrorsByClass)
 		assert.Equal(t, int64(80), s.Latency.Count, "operations never sent have no latency")
 		assert.InDelta(t, 0.8, s.ErrorRate(), 1e-9)
+
+		// The first few failures of each class are kept (no-object ones are not failures of
+		// the target), with what the answer said.
+		perClass := map[ErrorClass]int{}
+		for _, e := range s.ErrorSamples {
+			perClass[e.Class]++
+		}
+		assert.Equal(t, map[ErrorClass]int{Class4xx: samplesPerClass, Class5xx: samplesPerClass, ClassTimeout: samplesPerClass}, perClass)
+		assert.Equal(t, "get: 404 (no such network)", s.ErrorSamples[0].String())
+		assert.Equal(t, "put: 503", s.ErrorSamples[1].String())
+		assert.Equal(t, "put: context deadline exceeded", s.ErrorSamples[2].String())
 	})
 }
 

@@ -50,6 +50,8 @@ type recorder struct {
 	lateStarts  int64
 	maxLate     time.Duration
 	lastEnd     time.Time
+	samples     []ErrorSample
+	sampled     map[ErrorClass]int
 }
 
 type opStats struct {
@@ -68,8 +70,13 @@ func newRecorder(sink Sink, lateThreshold time.Duration) *recorder {
 		service:       newHist(),
 		classes:       map[ErrorClass]int64{},
 		statuses:      map[int]int64{},
+		sampled:       map[ErrorClass]int{},
 	}
 }
+
+// samplesPerClass is how many failed iterations of each error class a summary keeps, so that
+// a report can say what went wrong without keeping every failure of a bad run.
+const samplesPerClass = 5
 
 // record files one finished iteration and forwards it to the sink.
 func (rc *recorder) record(r *Result) {
@@ -104,6 +111,10 @@ func (rc *recorder) record(r *Result) {
 		op.errors++
 		rc.classes[r.Class]++
 		op.classes[r.Class]++
+		if r.Class != ClassNoObject && rc.sampled[r.Class] < samplesPerClass {
+			rc.sampled[r.Class]++
+			rc.samples = append(rc.samples, newErrorSample(r))
+		}
 	}
 	// An operation that was never sent has no latency worth the name.
 	if r.Class != ClassNoObject {
@@ -132,6 +143,7 @@ func (rc *recorder) finish(s *Summary, start time.Time) {
 	s.Interrupted = rc.interrupted
 	s.Errors = rc.errors
 	s.ErrorsByClass = copyMap(rc.classes)
+	s.ErrorSamples = append([]ErrorSample(nil), rc.samples...)
 	s.Statuses = copyMap(rc.statuses)
 	s.LateStarts = rc.lateStarts
 	s.MaxLateness = rc.maxLate

@@ -31,6 +31,9 @@ type Summary struct {
 	// Errors counts completed iterations that failed, by class in ErrorsByClass.
 	Errors        int64                `json:"errors"`
 	ErrorsByClass map[ErrorClass]int64 `json:"errorsByClass"`
+	// ErrorSamples are the first failed iterations of each class (up to samplesPerClass each,
+	// no-object left out), in the order they finished: what a report shows of what went wrong.
+	ErrorSamples []ErrorSample `json:"errorSamples,omitempty"`
 	// Statuses counts responses by HTTP status.
 	Statuses map[int]int64 `json:"statuses"`
 	// Throughput is successful iterations per second of Elapsed.
@@ -57,6 +60,44 @@ type Summary struct {
 	// why. Latencies and rates of such a run describe the generator as much as the target.
 	GeneratorLimited bool     `json:"generatorLimited"`
 	LimitReasons     []string `json:"limitReasons,omitempty"`
+}
+
+// ErrorSample is one failed iteration.
+type ErrorSample struct {
+	Op     string     `json:"op"`
+	Class  ErrorClass `json:"class"`
+	Status int        `json:"status,omitempty"`
+	Error  string     `json:"error,omitempty"`
+	Detail string     `json:"detail,omitempty"`
+	End    time.Time  `json:"end"`
+}
+
+func newErrorSample(r *Result) ErrorSample {
+	e := ErrorSample{Op: r.Op, Class: r.Class, Status: r.Status, Detail: r.Detail, End: r.End}
+	if r.Err != nil {
+		e.Error = r.Err.Error()
+	}
+	return e
+}
+
+// String renders a sample for a report: "create/Network: 400 (…)" or "get/Policy: EOF".
+func (e ErrorSample) String() string {
+	var b strings.Builder
+	b.WriteString(e.Op)
+	b.WriteString(":")
+	if e.Status != 0 {
+		fmt.Fprintf(&b, " %d", e.Status)
+	}
+	if e.Error != "" {
+		b.WriteString(" " + e.Error)
+	}
+	if e.Detail != "" {
+		b.WriteString(" (" + e.Detail + ")")
+	}
+	if e.Status == 0 && e.Error == "" {
+		b.WriteString(" " + string(e.Class))
+	}
+	return b.String()
 }
 
 // OpSummary is one operation's share of a run.

@@ -121,7 +121,9 @@ func (r *Run) builtinFigures() []Figure {
 		add("api.requests.mean", "API throughput (mean)", mean(vals), UnitPerSecond, HigherIsBetter)
 	}
 	if len(r.API.Errors.Points) > 0 {
-		add("api.errors.total", "API errors (total)", integrate(r.API.Errors.Points), "", LowerIsBetter)
+		// A count, summed from a per-second series whose samples are not exactly a second
+		// apart: whole requests, not 1.001 of them.
+		add("api.errors.total", "API errors (total)", math.Round(integrate(r.API.Errors.Points)), "", LowerIsBetter)
 	}
 	comps := append([]Component(nil), r.Components...)
 	sort.SliceStable(comps, func(i, j int) bool { return componentRank(comps[i].Name) < componentRank(comps[j].Name) })

@@ -9,6 +9,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -60,6 +61,10 @@ type Config struct {
 	// proxies and clients can tell a quiet stream from a dead one. 0 means
 	// DefaultHeartbeatInterval.
 	HeartbeatInterval time.Duration
+	// Streams ends the running watches when it ends: a server that stops ends them first, so
+	// that its shutdown need not wait for them while the other requests finish. Optional: nil
+	// leaves watches to their requests' contexts.
+	Streams context.Context
 }
 
 // Validate checks the configuration.
@@ -92,8 +97,8 @@ type server struct {
 	allowed  map[string][]string // path pattern -> methods, for 405 answers
 }
 
-// New builds the API handler. Watches stream until the client goes or the request's context
-// ends: to end them on shutdown, give the http.Server a BaseContext that is cancelled then.
+// New builds the API handler. Watches stream until the client goes, the request's context ends
+// or Config.Streams ends.
 func New(cfg Config) (http.Handler, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/dsnscale/dsnscale/controlplane/model"
+	"github.com/dsnscale/dsnscale/controlplane/store"
 )
 
 // noFleet answers the routes that need a Fleet when the API has none.
@@ -168,7 +169,12 @@ func (s *server) getConvergence(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if cur := s.store.Revision(); q.Get("revision") == "" {
+	cur, err := store.Reach(r.Context(), s.store, rev)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if q.Get("revision") == "" {
 		rev = cur
 	} else if rev > cur {
 		s.writeError(w, r, errorf(http.StatusBadRequest, reasonBadRequest, "revision",

@@ -30,6 +30,7 @@ type testEnv struct {
 	url   string
 	srv   *httptest.Server
 	store *store.KV
+	js    jetstream.JetStream // the store's, to open another writer of its bucket
 	fleet *fakeFleet
 	reg   *prometheus.Registry
 }
@@ -50,7 +51,7 @@ func newTestEnv(t *testing.T, mods ...func(*Config)) *testEnv {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close() })
 
-	e := &testEnv{t: t, store: st, fleet: newFakeFleet(), reg: prometheus.NewRegistry()}
+	e := &testEnv{t: t, store: st, js: js, fleet: newFakeFleet(), reg: prometheus.NewRegistry()}
 	cfg := Config{Store: st, Fleet: e.fleet, Registry: e.reg, HeartbeatInterval: time.Hour}
 	for _, m := range mods {
 		m(&cfg)

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -68,9 +69,14 @@ func (s *server) watchParams(r *http.Request) (watchParams, error) {
 		}
 		p.from = n
 	}
-	// A revision the store has not reached is refused rather than waited for: a client with
-	// one holds a revision from another store (or a typo), and would wait forever.
-	if cur := s.store.Revision(); p.from > cur {
+	// A revision the store has not reached, once it has read what other replicas committed, is
+	// refused rather than waited for: a client with one holds a revision from another store (or
+	// a typo), and would wait forever.
+	cur, err := store.Reach(r.Context(), s.store, p.from)
+	if err != nil {
+		return p, err
+	}
+	if p.from > cur {
 		field := "fromRevision"
 		if r.Header.Get("Last-Event-ID") != "" {
 			field = "Last-Event-ID"
@@ -124,6 +130,12 @@ func (s *server) watch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
+	if s.cfg.Streams != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		defer context.AfterFunc(s.cfg.Streams, cancel)()
+	}
 	watcher, err := s.store.Watch(ctx, p.from)
 	if err != nil {
 		if errors.Is(err, store.ErrCompacted) {

@@ -103,12 +103,6 @@ func (d *Distributor) handleHello(ctx context.Context, msg *nats.Msg) {
 	}
 }
 
-// sharedStore is implemented by a store that other writers share (the replicas of a replicated
-// control plane): CatchUp reads what they committed, now.
-type sharedStore interface {
-	CatchUp(ctx context.Context) error
-}
-
 // admit decides a Hello. It returns the answer and the outcome to count.
 func (d *Distributor) admit(ctx context.Context, h *wire.Hello) (wire.Admission, string) {
 	ident, admitted, reason, err := d.identify(ctx, h)
@@ -126,10 +120,8 @@ func (d *Distributor) admit(ctx context.Context, h *wire.Hello) (wire.Admission,
 	// commits before deciding, rather than take its revision for a foreign one and send it
 	// back to an older snapshot. The check below then asks the DSN to retry until the
 	// distributor has seen them too.
-	if cu, ok := d.cfg.Store.(sharedStore); ok && a > d.cfg.Store.Revision() {
-		if err := cu.CatchUp(ctx); err != nil {
-			d.log.Debug("reading other replicas' commits for a hello", "dsn", h.DSN, "err", err)
-		}
+	if _, err := store.Reach(ctx, d.cfg.Store, a); err != nil {
+		d.log.Debug("hello from a DSN ahead of this replica", "dsn", h.DSN, "err", err)
 	}
 
 	for attempt := 0; attempt < 3; attempt++ {

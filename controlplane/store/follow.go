@@ -132,6 +132,27 @@ func (s *KV) CatchUp(ctx context.Context) error {
 	return s.readOthers(ctx)
 }
 
+// Shared is implemented by a store that other writers share (the replicas of a replicated
+// control plane): CatchUp reads what they committed, now.
+type Shared interface {
+	CatchUp(ctx context.Context) error
+}
+
+// Reach returns s's revision after, if rev is past it and s is shared, reading the other
+// writers' commits: a client holding rev most likely had it from another replica, and a
+// replica that only lags must not answer that the revision does not exist.
+func Reach(ctx context.Context, s Store, rev Revision) (Revision, error) {
+	cur := s.Revision()
+	sh, ok := s.(Shared)
+	if !ok || rev <= cur {
+		return cur, nil
+	}
+	if err := sh.CatchUp(ctx); err != nil {
+		return s.Revision(), fmt.Errorf("reading other replicas' commits up to revision %d: %w", rev, err)
+	}
+	return s.Revision(), nil
+}
+
 // readOthers reads the stream past the applied revision.
 func (s *KV) readOthers(ctx context.Context) error {
 	s.mu.Lock()

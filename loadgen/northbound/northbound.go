@@ -291,10 +291,32 @@ type response struct {
 	in     int64
 	out    int64
 	err    error
+	detail string // a failed answer's message
 }
 
 func (r response) outcome() loadgen.Outcome {
-	return loadgen.Outcome{Status: r.status, Err: r.err, BytesIn: r.in, BytesOut: r.out}
+	return loadgen.Outcome{Status: r.status, Err: r.err, Detail: r.detail, BytesIn: r.in, BytesOut: r.out}
+}
+
+// maxDetail bounds what is kept of a failed answer's message.
+const maxDetail = 300
+
+// failureDetail reads a failed answer's body and returns its message (the API's error body
+// has one), or the start of the body; it returns the bytes read.
+func failureDetail(body io.Reader) (string, int64) {
+	b, _ := io.ReadAll(io.LimitReader(body, 16<<10))
+	n, _ := io.Copy(io.Discard, body)
+	var e struct {
+		Message string `json:"message"`
+	}
+	msg := strings.TrimSpace(string(b))
+	if json.Unmarshal(b, &e) == nil && e.Message != "" {
+		msg = e.Message
+	}
+	if len(msg) > maxDetail {
+		msg = msg[:maxDetail] + "…"
+	}
+	return msg, int64(len(b)) + n
 }
 
 func (r response) ok() bool { return r.err == nil && r.status >= 200 && r.status < 300 }
@@ -325,10 +347,13 @@ func (w *Workload) send(ctx context.Context, method, path string, body []byte, k
 	}
 	defer resp.Body.Close()
 	r := response{status: resp.StatusCode, out: int64(len(body))}
-	if keep && resp.StatusCode < 300 {
+	switch {
+	case keep && resp.StatusCode < 300:
 		r.body, r.err = io.ReadAll(resp.Body)
 		r.in = int64(len(r.body))
-	} else {
+	case resp.StatusCode >= 400:
+		r.detail, r.in = failureDetail(resp.Body)
+	default:
 		r.in, r.err = io.Copy(io.Discard, resp.Body)
 	}
 	return r

@@ -222,6 +222,9 @@ func (w *Workload) watch(ctx context.Context) loadgen.Outcome {
 	defer resp.Body.Close()
 	out := loadgen.Outcome{Status: resp.StatusCode}
 	if resp.StatusCode != http.StatusOK {
+		if resp.StatusCode >= 400 {
+			out.Detail, out.BytesIn = failureDetail(resp.Body)
+		}
 		return out
 	}
 	sc := bufio.NewScanner(resp.Body)

@@ -120,6 +120,15 @@ func (apiLatency) Measure(_ context.Context, in *Input) (Result, error) {
 				a.Examples = append(a.Examples, "step "+step+": "+strings.Join(classes, ", "))
 			}
 		}
+		// Then what the first failures were, so that the reader can tell a refusal from a
+		// broken connection without the logs.
+		for _, step := range sortedKeys(sums) {
+			for _, e := range sums[step].ErrorSamples {
+				if len(a.Examples) < maxAnomalyExamples {
+					a.Examples = append(a.Examples, fmt.Sprintf("step %s, %s: %s", step, e.End.UTC().Format("15:04:05.000"), e))
+				}
+			}
+		}
 		res.Anomalies = append(res.Anomalies, a)
 	}
 	return res, nil

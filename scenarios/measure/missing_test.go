@@ -74,7 +74,8 @@ func TestAPILatencyGeneratorLimitedAcrossSteps(t *testing.T) {
 	rq.AddSummary("baseline", loadgen.Summary{Started: 100, Planned: 100})
 	rq.AddSummary("storm", loadgen.Summary{Started: 500, Planned: 500, LateStarts: 32, GeneratorLimited: true,
 		LimitReasons:  []string{"32 of 500 iterations (6.4%) started more than 10ms late"},
-		ErrorsByClass: map[loadgen.ErrorClass]int64{loadgen.Class5xx: 1}})
+		ErrorsByClass: map[loadgen.ErrorClass]int64{loadgen.Class5xx: 1},
+		ErrorSamples:  []loadgen.ErrorSample{{Op: "update/Policy", Class: loadgen.Class5xx, Status: 503, Detail: "no leader", End: at(13)}}})
 	in := &Input{Window: Window{Start: at(10), End: at(60)}, Requests: rq}
 
 	res := measureOne(t, "api-latency", in)
@@ -89,7 +90,8 @@ func TestAPILatencyGeneratorLimitedAcrossSteps(t *testing.T) {
 	require.Contains(t, kinds, AnomalyFailed)
 	assert.Equal(t, 1.0, kinds[AnomalyFailed].Count)
 	assert.Equal(t, 2.0, kinds[AnomalyFailed].Of)
-	assert.Equal(t, []string{"step storm: 1 5xx"}, kinds[AnomalyFailed].Examples)
+	assert.Equal(t, []string{"step storm: 1 5xx", "step storm, " + at(13).UTC().Format("15:04:05.000") + ": update/Policy: 503 (no leader)"},
+		kinds[AnomalyFailed].Examples, "the counts by class, then what the first failures were")
 
 	in.Step = "baseline"
 	v = values(t, measureOne(t, "api-latency", in))
