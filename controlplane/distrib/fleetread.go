@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -221,21 +222,27 @@ func (d *Distributor) gather(ctx context.Context, to []string, req fleetRequest)
 		return nil, err
 	}
 	nc := d.cfg.Conn
-	inbox := nc.NewRespInbox()
+	// Each replica answers to an inbox of its own, so that the bus's "no responders" for a
+	// replica that is gone (its lease not yet lapsed) says which one, and the read does not
+	// wait out FleetTimeout for it.
+	inbox := nc.NewInbox()
 	ch := make(chan *nats.Msg, 1024)
-	sub, err := nc.ChanSubscribe(inbox, ch)
+	sub, err := nc.ChanSubscribe(inbox+".*", ch)
 	if err != nil {
 		return nil, fmt.Errorf("distrib: fleet read: %w", err)
 	}
 	defer func() { _ = sub.Unsubscribe() }()
 	_ = sub.SetPendingLimits(-1, -1)
 	want := map[string]bool{}
-	for _, r := range to {
-		if err := nc.PublishRequest(FleetSubject(r), inbox, data); err != nil {
+	replyOf := map[string]string{} // reply subject -> replica
+	for i, r := range to {
+		reply := inbox + "." + strconv.Itoa(i)
+		if err := nc.PublishRequest(FleetSubject(r), reply, data); err != nil {
 			d.log.Debug("fleet read not sent", "replica", r, "err", err)
 			continue
 		}
 		want[r] = true
+		replyOf[reply] = r
 	}
 	partial := map[string]*fleetChunk{}
 	done := map[string]fleetChunk{}
@@ -248,6 +255,13 @@ func (d *Distributor) gather(ctx context.Context, to []string, req fleetRequest)
 		case <-timeout.C:
 			return done, nil
 		case m := <-ch:
+			if noResponders(m) {
+				if r, ok := replyOf[m.Subject]; ok && want[r] {
+					d.log.Debug("fleet read: replica not subscribed", "replica", r)
+					delete(want, r)
+				}
+				continue
+			}
 			var c fleetChunk
 			if json.Unmarshal(m.Data, &c) != nil || !want[c.Replica] {
 				continue
@@ -277,6 +291,12 @@ func (d *Distributor) gather(ctx context.Context, to []string, req fleetRequest)
 		}
 	}
 	return done, nil
+}
+
+// noResponders reports whether m is the bus's answer that nobody subscribes to the subject a
+// request went to (status 503, no payload).
+func noResponders(m *nats.Msg) bool {
+	return len(m.Data) == 0 && m.Header.Get("Status") == "503"
 }
 
 // liveReplicas are the live replicas other than this one.

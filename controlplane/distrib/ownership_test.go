@@ -3,6 +3,7 @@ package distrib_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/dsnscale/dsnscale/controlplane/agent"
@@ -61,7 +63,7 @@ func (c *cp) startReplica(name string) *replica {
 	require.NoError(t, err)
 	// The intent store has one writer; the replicas share it here, as they share its bucket.
 	r := &replica{name: name, nc: nc, reg: prometheus.NewRegistry(), done: make(chan error, 1)}
-	r.d, err = distrib.New(distrib.Config{
+	cfg := distrib.Config{
 		Conn: nc, JS: js, Store: c.st, Registerer: r.reg,
 		HeartbeatInterval: 100 * time.Millisecond,
 		RetryAfter:        50 * time.Millisecond,
@@ -69,7 +71,11 @@ func (c *cp) startReplica(name string) *replica {
 		Partitions:        testPartitions,
 		Lease:             testLease,
 		Logger:            slog.New(slog.NewTextHandler(tlog{t, name}, &slog.HandlerOptions{Level: slog.LevelInfo})),
-	})
+	}
+	if c.mod != nil {
+		c.mod(&cfg)
+	}
+	r.d, err = distrib.New(cfg)
 	require.NoError(t, err)
 	rctx, rcancel := context.WithCancel(context.Background())
 	r.cancel = rcancel
@@ -470,4 +476,57 @@ func TestOwnershipFleetReads(t *testing.T) {
 		require.Equal(t, n-1, len(items), "replica %s", r.name)
 	}
 	require.ErrorIs(t, via.d.Decommission(ctx, id), api.ErrUnknownDSN)
+}
+
+// TestFleetReadDoesNotWaitForAGoneReplica checks that a fleet-wide read through a survivor does
+// not wait out FleetTimeout for a replica that is gone but whose leases have not lapsed yet:
+// the bus says nobody answers there. FleetTimeout and the lease are long here, so that a read
+// that waited for the gone replica would outlast the read's own deadline.
+func TestFleetReadDoesNotWaitForAGoneReplica(t *testing.T) {
+	c := busOnly(t)
+	c.mod = func(cfg *distrib.Config) {
+		cfg.FleetTimeout = time.Minute
+		cfg.Lease = 5 * time.Second
+	}
+	rs := []*replica{c.startReplica("a"), c.startReplica("b"), c.startReplica("c")}
+	settled(t, rs...)
+	nc, err := nats.Connect(c.url())
+	require.NoError(t, err)
+	defer nc.Close()
+	const n = 60
+	for i := range n {
+		id := fmt.Sprintf("gone-%03d", i)
+		b, _ := json.Marshal(&wire.Hello{Protocol: wire.Version, DSN: id, Labels: web})
+		msg, err := nc.Request(wire.HelloSubject(id), b, 10*time.Second)
+		require.NoError(t, err)
+		var adm wire.Admission
+		require.NoError(t, json.Unmarshal(msg.Data, &adm))
+		require.Equal(t, wire.Admitted, adm.Status, "DSN %s: %s", id, adm.Reason)
+	}
+	before, _ := rs[0].d.Ownership()
+	survivors := 0 // DSNs of the partitions a and b serve
+	for i := range n {
+		if before.Partitions[distrib.Partition(fmt.Sprintf("gone-%03d", i), testPartitions)] != "c" {
+			survivors++
+		}
+	}
+	rs[2].crash(t)
+	// Once the bus has dropped the gone replica's subscriptions, it says so to a request.
+	require.Eventually(t, func() bool {
+		_, err := nc.Request(distrib.FleetSubject("c"), []byte("{}"), time.Second)
+		return errors.Is(err, nats.ErrNoResponders)
+	}, 10*time.Second, 10*time.Millisecond)
+	rep, _ := rs[0].d.Ownership()
+	require.Contains(t, rep.Live, "c", "the gone replica is still live by its leases")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	items, _, err := rs[0].d.DSNs(ctx, nil, 0, "")
+	require.NoError(t, err, "the list must not wait for the gone replica")
+	// The gone replica's DSNs come from the registry as last read (FleetSubject), so only the
+	// survivors' are sure to be there.
+	assert.GreaterOrEqual(t, len(items), survivors)
+	conv, err := rs[1].d.Convergence(ctx, 0)
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, conv.Total, survivors)
 }
