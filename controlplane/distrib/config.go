@@ -86,6 +86,10 @@ type Config struct {
 	// HelloQueue bounds the Hellos waiting for a worker (default 16384); excess ones are
 	// answered at once with a retry-after hint.
 	HelloQueue int
+	// HelloMaxWait is how long a Hello may wait for a worker before it is dropped unanswered
+	// (default DefaultHelloMaxWait): its DSN has stopped waiting for that answer and will say
+	// Hello again, so answering it would only delay the Hellos behind it.
+	HelloMaxWait time.Duration
 	// CoalesceWindow: store changes that arrive within this long of the first one waiting are
 	// distributed together, as one delta per group, so that a burst of writes costs each DSN
 	// one push rather than one per write (default DefaultCoalesceWindow, at most
@@ -127,9 +131,12 @@ type Config struct {
 
 // Ownership defaults (see Config.Replica).
 const (
-	DefaultPartitions   = 64
-	MaxPartitions       = 4096
-	DefaultLease        = 6 * time.Second
+	DefaultPartitions = 64
+	MaxPartitions     = 4096
+	DefaultLease      = 6 * time.Second
+	// DefaultHelloMaxWait is below the 5 s agents wait for an answer (docs/PROTOCOL.md), so
+	// that what is answered still reaches a DSN that waits.
+	DefaultHelloMaxWait = 4 * time.Second
 	DefaultOwnersBucket = "dsn-owners"
 )
 
@@ -158,6 +165,9 @@ func (c Config) Validate() error {
 		if d.v < 0 {
 			bad("%s: %v must not be negative", d.name, d.v)
 		}
+	}
+	if c.HelloMaxWait < 0 {
+		bad("HelloMaxWait: %v must not be negative", c.HelloMaxWait)
 	}
 	if c.HeartbeatInterval > 0 && c.HeartbeatInterval < time.Millisecond {
 		bad("HeartbeatInterval: %v is below 1ms", c.HeartbeatInterval)
@@ -261,6 +271,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.HelloWorkers == 0 {
 		c.HelloWorkers = 8
+	}
+	if c.HelloMaxWait == 0 {
+		c.HelloMaxWait = DefaultHelloMaxWait
 	}
 	if c.HelloQueue == 0 {
 		c.HelloQueue = 16384

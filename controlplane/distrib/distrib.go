@@ -131,7 +131,9 @@ type Distributor struct {
 	obs     map[string]jetstream.ObjectStore // by tenant
 	out     *outbox
 	events  *eventQueue
-	hellos  chan *nats.Msg
+	hellos  chan queuedHello
+	helloMu sync.Mutex
+	latest  map[string]uint64 // per DSN subject, the number of its newest queued Hello
 	reg     *registryWriter
 	own     *ownership // nil without ownership: this replica serves every DSN
 }
@@ -162,7 +164,8 @@ func New(cfg Config) (*Distributor, error) {
 		snapReqs: make(chan *group, 4096),
 		out:      newOutbox(),
 		events:   newEventQueue(),
-		hellos:   make(chan *nats.Msg, cfg.HelloQueue),
+		hellos:   make(chan queuedHello, cfg.HelloQueue),
+		latest:   map[string]uint64{},
 	}
 	if cfg.Replica != "" {
 		d.own = newOwnership(cfg.Partitions)

@@ -31,8 +31,12 @@ const snapshotWait = 10 * time.Second
 // must not block: when the pool is saturated it answers at once with a retry-after hint.
 func (d *Distributor) enqueueHello(msg *nats.Msg) {
 	d.endSession(msg.Subject)
+	d.helloMu.Lock()
+	defer d.helloMu.Unlock()
+	q := queuedHello{msg: msg, at: d.clock.Now(), seq: d.latest[msg.Subject] + 1}
 	select {
-	case d.hellos <- msg:
+	case d.hellos <- q:
+		d.latest[msg.Subject] = q.seq
 		d.m.queueDepth.WithLabelValues("hello").Set(float64(len(d.hellos)))
 	default:
 		d.m.hellos.WithLabelValues("shed").Inc()
@@ -40,14 +44,46 @@ func (d *Distributor) enqueueHello(msg *nats.Msg) {
 	}
 }
 
+// queuedHello is a Hello waiting for a worker: when it arrived, and how many Hellos of its DSN
+// had been queued with it.
+type queuedHello struct {
+	msg *nats.Msg
+	at  time.Time
+	seq uint64
+}
+
+// stale reports why a queued Hello is not worth answering, or "": a newer Hello of the same DSN
+// is queued behind it (outcome "superseded"), or it waited longer than its DSN waits for an
+// answer (outcome "expired"). Under a burst, answering such Hellos is what keeps every answer
+// late: each DSN gives up first and asks again, and the queue fills with abandoned requests.
+func (d *Distributor) stale(q queuedHello) string {
+	d.helloMu.Lock()
+	defer d.helloMu.Unlock()
+	newest := d.latest[q.msg.Subject]
+	if q.seq == newest {
+		delete(d.latest, q.msg.Subject) // nothing older can still be queued: the queue is FIFO
+	}
+	switch {
+	case q.seq < newest:
+		return "superseded"
+	case d.clock.Now().Sub(q.at) > d.cfg.HelloMaxWait:
+		return "expired"
+	}
+	return ""
+}
+
 func (d *Distributor) helloWorker(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case msg := <-d.hellos:
+		case q := <-d.hellos:
 			d.m.queueDepth.WithLabelValues("hello").Set(float64(len(d.hellos)))
-			d.handleHello(ctx, msg)
+			if why := d.stale(q); why != "" {
+				d.m.hellos.WithLabelValues(why).Inc()
+				continue
+			}
+			d.handleHello(ctx, q.msg)
 		}
 	}
 }
