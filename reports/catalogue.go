@@ -106,7 +106,8 @@ func init() {
 	info("cp_events_rolled_up_storm_10k", "acked_writes")
 	// The failover scenario at 10,000 DSNs (cpbench): a replica killed -> first acknowledged
 	// write through a survivor, and -> every DSN it served back with a survivor.
-	perf(LowerIsBetter, "cp_failover_api_s", "cp_failover_reown_s")
+	perf(LowerIsBetter, "cp_failover_api_s", "cp_failover_reown_s",
+		"cp_replicas_1_propagation_p99_ms", "cp_replicas_3_propagation_p99_ms", "cp_replicas_3_vs_1_propagation_ratio")
 	// Counts of what the run did; the telemetry counts follow how much the fleet sent.
 	info("api_requests", "api_generator_limited", "convergence_changes", "cp_kills", "dsns_served_without_config",
 		"storm_restarted_dsns", "failover_reowned_dsns", "telemetry_batches_sent", "telemetry_samples_sent", "telemetry_batches_found",

@@ -52,15 +52,19 @@ func runStormScenario(ctx context.Context, env benchfig.Env) (map[string]float64
 }
 
 // runLibraryScenario runs the library scenario name with dsns DSNs once, as a user runs it
-// (`dsnscale run NAME --set dsns=N`), and loads its record. bench names the benchmark in the
-// progress lines.
-func runLibraryScenario(ctx context.Context, env benchfig.Env, bench, name string, dsns int) (*reports.Run, error) {
-	dir := filepath.Join(env.WorkDir, "run-"+name)
-	cmd := exec.CommandContext(ctx, env.Binary, "run", name, "--set", "dsns="+strconv.Itoa(dsns), "--out", dir)
+// (`dsnscale run NAME --set dsns=N [--set K=V ...]`), and loads its record. bench names the
+// benchmark in the progress lines; set are further parameters (K=V).
+func runLibraryScenario(ctx context.Context, env benchfig.Env, bench, name string, dsns int, set ...string) (*reports.Run, error) {
+	dir := filepath.Join(env.WorkDir, strings.Join(append([]string{"run", name}, set...), "-"))
+	args := []string{"run", name, "--set", "dsns=" + strconv.Itoa(dsns), "--out", dir}
+	for _, kv := range set {
+		args = append(args, "--set", kv)
+	}
+	cmd := exec.CommandContext(ctx, env.Binary, args...)
 	// The run's progress and outcome (stdout) and its errors (stderr), to say why it broke.
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	env.Logf("%s: running %s with %d DSNs (several minutes)", bench, name, dsns)
+	env.Logf("%s: running %s with %d DSNs %v (several minutes)", bench, name, dsns, set)
 	err := cmd.Run()
 	// A run whose SLOs failed (exit 1) still measured: its figures are as good. One that broke
 	// (exit 3) did not finish measuring.
