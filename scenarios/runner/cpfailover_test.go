@@ -31,6 +31,10 @@ func runReplicatedLibrary(t *testing.T, file string, params map[string]string) *
 		}
 		t.Logf("SLO %s: observed %s pass %v", v.Name, obs, v.Pass)
 	}
+	// What went wrong, with its first instances: the run directory goes with the test.
+	for _, a := range run.Anomalies {
+		t.Logf("anomaly %s (%s): %s %v", a.Kind, a.Source, a.Summary, a.Examples)
+	}
 	assert.Equal(t, reports.ResultPass, run.Result, "%s %v", run.Error, run.Steps)
 	return run
 }
