@@ -125,6 +125,21 @@ func (s *KV) commit(ctx context.Context, ops []Op, check CheckFunc, dryRun bool,
 	}
 	batch := newBatchID()
 	last, sentCommit, err := s.publish(ctx, batch, msgs)
+	// Nobody took a message of the batch: its stream had no leader for a moment (a replica is
+	// handing its leaderships over, or one is being elected). The commit did not happen, so
+	// the batch goes again, under a new id, while the request's time lasts; what the old
+	// leader staged of it is never committed.
+	for wait := 50 * time.Millisecond; err != nil && !sentCommit && errors.Is(err, nats.ErrNoResponders) && wait <= maxNoLeaderWait; wait *= 2 {
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+			batch = newBatchID()
+			last, sentCommit, err = s.publish(ctx, batch, msgs)
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
 	if err != nil {
 		var se *serverError
 		switch {
@@ -346,7 +361,8 @@ func (s *KV) publish(ctx context.Context, batch string, msgs []*nats.Msg) (last 
 		}
 		cancel()
 		if err != nil {
-			return 0, isLast, fmt.Errorf("publish: %w", err)
+			// With no responders nobody took the message, so a commit was not sent.
+			return 0, isLast && !errors.Is(err, nats.ErrNoResponders), fmt.Errorf("publish: %w", err)
 		}
 		if !isLast && len(resp.Data) == 0 {
 			continue // staged
@@ -371,6 +387,11 @@ func (s *KV) publish(ctx context.Context, batch string, msgs []*nats.Msg) (last 
 	}
 	return 0, false, errors.New("publish: empty batch")
 }
+
+// maxNoLeaderWait bounds the back-off between tries of a batch that found its stream without a
+// leader: about 3 s in all, the time a stream of a replica that is stopping takes to change
+// leader.
+const maxNoLeaderWait = 1600 * time.Millisecond
 
 func newBatchID() string {
 	var b [16]byte
