@@ -47,8 +47,14 @@ func TestClusterKeepsR3BucketThroughANodeLoss(t *testing.T) {
 		kv, err = js.CreateKeyValue(actx, jetstream.KeyValueConfig{Bucket: "b", Replicas: 3})
 		return err == nil
 	}, 25*time.Second, 10*time.Millisecond, "create an R3 bucket: %v", err)
-	_, err = kv.Put(ctx, "k", []byte("1"))
-	require.NoError(t, err)
+	// A just-created R3 stream may not have its leader yet: "no response from stream" until
+	// the nodes have elected one.
+	require.Eventually(t, func() bool {
+		actx, acancel := context.WithTimeout(ctx, 3*time.Second)
+		defer acancel()
+		_, err = kv.Put(actx, "k", []byte("1"))
+		return err == nil
+	}, 25*time.Second, 50*time.Millisecond, "first write to the new bucket: %v", err)
 	st, err := js.Stream(ctx, "KV_b")
 	require.NoError(t, err)
 	require.Len(t, st.CachedInfo().Cluster.Replicas, 2, "two followers besides the leader")
