@@ -259,7 +259,7 @@ func retryCreate[T any](ctx context.Context, f func(context.Context) (T, error))
 		actx, acancel := context.WithTimeout(ctx, createAttempt)
 		v, err := f(actx)
 		acancel()
-		if err == nil || ctx.Err() != nil || !unanswered(err) {
+		if err == nil || ctx.Err() != nil || !unanswered(err) && !peersJoining(err) {
 			return v, err
 		}
 		// No responders comes back at once: pause a moment rather than spin.
@@ -274,6 +274,17 @@ func retryCreate[T any](ctx context.Context, f func(context.Context) (T, error))
 // nobody listened because a leader was being elected.
 func unanswered(err error) bool {
 	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders)
+}
+
+// errCodeNoPeers is JetStream's "no suitable peers for placement".
+const errCodeNoPeers jetstream.ErrorCode = 10005
+
+// peersJoining tells whether a creation found too few JetStream peers to place its replicas:
+// in a cluster that is starting, the meta leader is elected before every node has joined, and
+// an R3 creation asked just then succeeds a moment later.
+func peersJoining(err error) bool {
+	var je jetstream.JetStreamError
+	return errors.As(err, &je) && je.APIError() != nil && je.APIError().ErrorCode == errCodeNoPeers
 }
 
 // led runs a creation or bind through retryCreate, then waits until the stream behind it has a
