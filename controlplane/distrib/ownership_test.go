@@ -407,15 +407,7 @@ func TestOwnershipFleetReads(t *testing.T) {
 	require.NoError(t, err)
 	defer nc.Close()
 	const n = 1000 // over 256 (chunkItems) per replica
-	for i := range n {
-		id := fmt.Sprintf("fr-%04d", i)
-		b, _ := json.Marshal(&wire.Hello{Protocol: wire.Version, DSN: id, Labels: web})
-		msg, err := nc.Request(wire.HelloSubject(id), b, 10*time.Second)
-		require.NoError(t, err)
-		var adm wire.Admission
-		require.NoError(t, json.Unmarshal(msg.Data, &adm))
-		require.Equal(t, wire.Admitted, adm.Status, "DSN %s: %s", id, adm.Reason)
-	}
+	admitAll(t, nc, "fr-%04d", n)
 	ctx := context.Background()
 	for _, r := range rs {
 		items, next, err := r.d.DSNs(ctx, nil, 0, "")
@@ -494,15 +486,7 @@ func TestFleetReadDoesNotWaitForAGoneReplica(t *testing.T) {
 	require.NoError(t, err)
 	defer nc.Close()
 	const n = 60
-	for i := range n {
-		id := fmt.Sprintf("gone-%03d", i)
-		b, _ := json.Marshal(&wire.Hello{Protocol: wire.Version, DSN: id, Labels: web})
-		msg, err := nc.Request(wire.HelloSubject(id), b, 10*time.Second)
-		require.NoError(t, err)
-		var adm wire.Admission
-		require.NoError(t, json.Unmarshal(msg.Data, &adm))
-		require.Equal(t, wire.Admitted, adm.Status, "DSN %s: %s", id, adm.Reason)
-	}
+	admitAll(t, nc, "gone-%03d", n)
 	before, _ := rs[0].d.Ownership()
 	survivors := 0 // DSNs of the partitions a and b serve
 	for i := range n {
@@ -529,4 +513,18 @@ func TestFleetReadDoesNotWaitForAGoneReplica(t *testing.T) {
 	conv, err := rs[1].d.Convergence(ctx, 0)
 	require.NoError(t, err)
 	assert.GreaterOrEqual(t, conv.Total, survivors)
+}
+
+// admitAll says Hello for n DSNs named by format (with their index) and checks each is admitted.
+func admitAll(t *testing.T, nc *nats.Conn, format string, n int) {
+	t.Helper()
+	for i := range n {
+		id := fmt.Sprintf(format, i)
+		b, _ := json.Marshal(&wire.Hello{Protocol: wire.Version, DSN: id, Labels: web})
+		msg, err := nc.Request(wire.HelloSubject(id), b, 10*time.Second)
+		require.NoError(t, err)
+		var adm wire.Admission
+		require.NoError(t, json.Unmarshal(msg.Data, &adm))
+		require.Equal(t, wire.Admitted, adm.Status, "DSN %s: %s", id, adm.Reason)
+	}
 }
