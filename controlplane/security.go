@@ -115,7 +115,17 @@ func openSecurity(ctx, runCtx context.Context, cfg Config, ca *pki.CA, js jetstr
 	if sec.adminFile == "" {
 		sec.adminFile = filepath.Join(cfg.DataDir, authn.AdminPasswordFile)
 	}
-	created, err := authn.EnsureAdmin(ctx, sec.users, authn.AdminConfig{DataDir: cfg.DataDir, PasswordFile: cfg.AdminPasswordFile, Cost: cfg.BcryptCost})
+	ensure := func(ctx context.Context) (bool, error) {
+		return authn.EnsureAdmin(ctx, sec.users, authn.AdminConfig{DataDir: cfg.DataDir, PasswordFile: cfg.AdminPasswordFile, Cost: cfg.BcryptCost})
+	}
+	var created bool
+	if cfg.replicas() > 1 {
+		// In a cluster that is still forming, the users bucket's leader may move just after it
+		// was elected, and a read finds nobody to answer for a moment.
+		created, err = retryCreate(ctx, ensure)
+	} else {
+		created, err = ensure(ctx)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("controlplane: admin user: %w", err)
 	}
@@ -388,11 +398,14 @@ func (f decommissioning) SetLabels(ctx context.Context, id string, labels map[st
 	return rl.SetLabels(ctx, id, labels)
 }
 
-// admittedIdentities gives the distributor the tenant and labels admission recorded.
-type admittedIdentities struct{ ids *admission.Identities }
+// admittedIdentities gives the distributor the tenant and labels admission recorded, from a
+// watched view of the bucket.
+type admittedIdentities struct{ view *admission.IdentityView }
 
-func (a admittedIdentities) Admitted(ctx context.Context, dsn string) (distrib.Identity, bool, error) {
-	rec, ok, err := a.ids.Get(ctx, dsn)
+func (a admittedIdentities) Mark() uint64 { return a.view.Mark() }
+
+func (a admittedIdentities) Admitted(ctx context.Context, dsn string, mark uint64) (distrib.Identity, bool, error) {
+	rec, ok, err := a.view.Get(ctx, dsn, mark)
 	if err != nil || !ok {
 		return distrib.Identity{}, false, err
 	}

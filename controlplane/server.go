@@ -46,7 +46,9 @@ var ErrNotReady = errors.New("control plane not ready")
 type Server struct {
 	cfg      Config
 	nats     *natsserver.Server // nil with an external NATS
-	nc       *nats.Conn
+	nc       *nats.Conn         // JetStream and the rest
+	fleetNC  *nats.Conn         // Hellos, acks, heartbeats and pushes
+	ingestNC *nats.Conn         // telemetry and events
 	store    store.Store
 	distrib  *distrib.Distributor
 	ingest   *ingest.Ingest
@@ -133,14 +135,31 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s.nc, err = nats.Connect(s.natsURL, append([]nats.Option{
-		nats.Name("dsnscale-cp"),
-		nats.MaxReconnects(-1),
-		nats.ReconnectWait(250 * time.Millisecond),
-		nats.ReconnectBufSize(64 << 20),
-	}, busOpts...)...)
-	if err != nil {
-		return nil, fmt.Errorf("controlplane: connect to NATS at %s: %w", s.natsURL, err)
+	connect := func(name string) (*nats.Conn, error) {
+		nc, err := nats.Connect(s.natsURL, append([]nats.Option{
+			nats.Name(name),
+			nats.MaxReconnects(-1),
+			nats.ReconnectWait(250 * time.Millisecond),
+			nats.ReconnectBufSize(64 << 20),
+		}, busOpts...)...)
+		if err != nil {
+			return nil, fmt.Errorf("controlplane: connect to NATS at %s: %w", s.natsURL, err)
+		}
+		return nc, nil
+	}
+	if s.nc, err = connect("dsnscale-cp"); err != nil {
+		return nil, err
+	}
+	// Telemetry and events come in on a connection of their own. On the one that carries
+	// Hellos, acks and JetStream replies they would queue ahead of them: under a fleet-wide
+	// burst of telemetry, admission and distribution would wait behind it.
+	if s.ingestNC, err = connect("dsnscale-cp-ingest"); err != nil {
+		return nil, err
+	}
+	// For the same reason the fleet's Hellos, acks, heartbeats and pushes have one too: a
+	// write's JetStream acknowledgement must not wait behind the acks of a fleet-wide push.
+	if s.fleetNC, err = connect("dsnscale-cp-fleet"); err != nil {
+		return nil, err
 	}
 	var js jetstream.JetStream
 	js, err = jetstream.New(s.nc, jetstream.WithDefaultTimeout(30*time.Second))
@@ -171,7 +190,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 
 	// Telemetry, events and inventory go to their backends through bounded queues: a slow or
 	// dead backend drops and counts, it never holds up distribution.
-	s.ingest, err = ingest.Start(ctx, ingest.Config{Conn: s.nc, DataDir: cfg.DataDir, TSDBURL: cfg.TSDBURL,
+	s.ingest, err = ingest.Start(ctx, ingest.Config{Conn: s.ingestNC, DataDir: cfg.DataDir, TSDBURL: cfg.TSDBURL,
 		SearchURL: cfg.SearchURL, InventoryURL: cfg.InventoryURL, Registerer: reg, Logger: cfg.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("controlplane: %w", err)
@@ -199,11 +218,15 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		if ids, err = admission.OpenIdentities(ctx, js, ""); err != nil {
 			return nil, fmt.Errorf("controlplane: identities: %w", err)
 		}
-		identities = admittedIdentities{ids}
+		view, err := ids.Watch(runCtx, cfg.Logger)
+		if err != nil {
+			return nil, fmt.Errorf("controlplane: identities: %w", err)
+		}
+		identities = admittedIdentities{view}
 	}
 	s.distrib, err = distrib.New(distrib.Config{
 		Identities:         identities,
-		Conn:               s.nc,
+		Conn:               s.fleetNC,
 		JS:                 js,
 		Store:              kv,
 		Registerer:         reg,
@@ -509,10 +532,12 @@ func (s *Server) Stop() {
 		_ = s.store.Close()
 		s.store = nil
 	}
-	if s.nc != nil {
-		_ = s.nc.Drain()
-		s.nc.Close()
-		s.nc = nil
+	for _, nc := range []**nats.Conn{&s.fleetNC, &s.ingestNC, &s.nc} {
+		if *nc != nil {
+			_ = (*nc).Drain()
+			(*nc).Close()
+			*nc = nil
+		}
 	}
 	if s.nats != nil {
 		// A replica hands its JetStream leaderships over as it leaves, so that the others do

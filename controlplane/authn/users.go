@@ -162,7 +162,7 @@ func (s *KVUsers) get(ctx context.Context, name string) (User, uint64, error) {
 		return User{}, 0, fmt.Errorf("%w: user %q", ErrNotFound, name)
 	}
 	if err != nil {
-		return User{}, 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return User{}, 0, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	var u User
 	if err := json.Unmarshal(e.Value(), &u); err != nil {
@@ -186,7 +186,7 @@ func (s *KVUsers) Create(ctx context.Context, u User) error {
 		if errors.Is(err, jetstream.ErrKeyExists) {
 			return fmt.Errorf("%w: user %q", ErrExists, u.Name)
 		}
-		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return nil
 }
@@ -209,7 +209,7 @@ func (s *KVUsers) Update(ctx context.Context, u User) error {
 		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 			return fmt.Errorf("%w: user %q changed meanwhile; read it again", ErrExists, u.Name)
 		}
-		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return nil
 }
@@ -220,7 +220,7 @@ func (s *KVUsers) Delete(ctx context.Context, name string) error {
 		return err
 	}
 	if err := s.kv.Purge(ctx, userKey(name)); err != nil {
-		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return nil
 }
@@ -229,7 +229,7 @@ func (s *KVUsers) Delete(ctx context.Context, name string) error {
 func (s *KVUsers) List(ctx context.Context) ([]User, error) {
 	lister, err := s.kv.ListKeys(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	var out []User
 	for key := range lister.Keys() {
@@ -238,7 +238,7 @@ func (s *KVUsers) List(ctx context.Context) ([]User, error) {
 			continue // deleted since listed
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
 		var u User
 		if err := json.Unmarshal(e.Value(), &u); err != nil {

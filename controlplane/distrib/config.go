@@ -34,8 +34,13 @@ type Identity struct {
 // Identities gives the admitted identity of a DSN, or false when the DSN has none (it was
 // never admitted through a bootstrap token: security is off, or a fleet gateway speaks for
 // it). It is defined here so that distribution does not depend on the admission store.
+//
+// Mark is taken when a Hello arrives and Admitted is asked with it when a worker takes the
+// Hello up: the answer must reflect every admission recorded before the mark (one made on
+// another replica included), and may come from a cache that is kept that fresh.
 type Identities interface {
-	Admitted(ctx context.Context, dsn string) (Identity, bool, error)
+	Mark() uint64
+	Admitted(ctx context.Context, dsn string, mark uint64) (Identity, bool, error)
 }
 
 type Config struct {

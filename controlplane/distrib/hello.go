@@ -34,6 +34,9 @@ func (d *Distributor) enqueueHello(msg *nats.Msg) {
 	d.helloMu.Lock()
 	defer d.helloMu.Unlock()
 	q := queuedHello{msg: msg, at: d.clock.Now(), seq: d.latest[msg.Subject] + 1}
+	if d.cfg.Identities != nil {
+		q.mark = d.cfg.Identities.Mark()
+	}
 	select {
 	case d.hellos <- q:
 		d.latest[msg.Subject] = q.seq
@@ -44,12 +47,13 @@ func (d *Distributor) enqueueHello(msg *nats.Msg) {
 	}
 }
 
-// queuedHello is a Hello waiting for a worker: when it arrived, and how many Hellos of its DSN
-// had been queued with it.
+// queuedHello is a Hello waiting for a worker: when it arrived, how many Hellos of its DSN
+// had been queued with it, and the identities' mark at its arrival.
 type queuedHello struct {
-	msg *nats.Msg
-	at  time.Time
-	seq uint64
+	msg  *nats.Msg
+	at   time.Time
+	seq  uint64
+	mark uint64
 }
 
 // stale reports why a queued Hello is not worth answering, or "": a newer Hello of the same DSN
@@ -83,7 +87,7 @@ func (d *Distributor) helloWorker(ctx context.Context) error {
 				d.m.hellos.WithLabelValues(why).Inc()
 				continue
 			}
-			d.handleHello(ctx, q.msg)
+			d.handleHello(ctx, q)
 		}
 	}
 }
@@ -109,7 +113,8 @@ func (d *Distributor) reply(msg *nats.Msg, adm wire.Admission) {
 	}
 }
 
-func (d *Distributor) handleHello(ctx context.Context, msg *nats.Msg) {
+func (d *Distributor) handleHello(ctx context.Context, q queuedHello) {
+	msg := q.msg
 	if msg.Reply == "" {
 		d.m.hellos.WithLabelValues("invalid").Inc()
 		d.log.Debug("hello without a reply subject", "subject", msg.Subject)
@@ -131,7 +136,7 @@ func (d *Distributor) handleHello(ctx context.Context, msg *nats.Msg) {
 			Reason: fmt.Sprintf("dsn: %q is not the id of the subject %s", h.DSN, msg.Subject)})
 		return
 	}
-	adm, outcome := d.admit(ctx, &h)
+	adm, outcome := d.admit(ctx, &h, q.mark)
 	d.m.hellos.WithLabelValues(outcome).Inc()
 	d.reply(msg, adm)
 	if d.cfg.Observer != nil {
@@ -140,8 +145,8 @@ func (d *Distributor) handleHello(ctx context.Context, msg *nats.Msg) {
 }
 
 // admit decides a Hello. It returns the answer and the outcome to count.
-func (d *Distributor) admit(ctx context.Context, h *wire.Hello) (wire.Admission, string) {
-	ident, admitted, reason, err := d.identify(ctx, h)
+func (d *Distributor) admit(ctx context.Context, h *wire.Hello, mark uint64) (wire.Admission, string) {
+	ident, admitted, reason, err := d.identify(ctx, h, mark)
 	switch {
 	case err != nil:
 		d.log.Warn("admitted identity not read", "dsn", h.DSN, "err", err)
@@ -322,9 +327,9 @@ func (d *Distributor) admit(ctx context.Context, h *wire.Hello) (wire.Admission,
 // admission record they are the recorded ones (admitted is true); a Hello may repeat any of the
 // recorded labels or name none, but a label that is not recorded, or has another value, gets
 // a rejection reason. For a DSN without one the Hello's labels are taken as they are.
-func (d *Distributor) identify(ctx context.Context, h *wire.Hello) (id Identity, admitted bool, reason string, err error) {
+func (d *Distributor) identify(ctx context.Context, h *wire.Hello, mark uint64) (id Identity, admitted bool, reason string, err error) {
 	if d.cfg.Identities != nil {
-		id, admitted, err = d.cfg.Identities.Admitted(ctx, h.DSN)
+		id, admitted, err = d.cfg.Identities.Admitted(ctx, h.DSN, mark)
 		if err != nil {
 			return Identity{}, false, "", err
 		}

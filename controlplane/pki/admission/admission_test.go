@@ -42,6 +42,7 @@ type env struct {
 	ca     *pki.CA
 	adm    *Admitter
 	ids    *Identities
+	url    string // the bus's
 }
 
 func newEnv(t testing.TB) *env {
@@ -64,7 +65,7 @@ func newEnv(t testing.TB) *env {
 	ids, err := OpenIdentities(context.Background(), js, "")
 	require.NoError(t, err)
 	adm.RecordIdentities(ids)
-	return &env{clk: clk, tokens: tokens, ca: ca, adm: adm, ids: ids}
+	return &env{clk: clk, tokens: tokens, ca: ca, adm: adm, ids: ids, url: s.URL()}
 }
 
 func (e *env) create(t testing.TB, spec Spec) (string, Token) {
