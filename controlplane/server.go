@@ -46,8 +46,7 @@ var ErrNotReady = errors.New("control plane not ready")
 type Server struct {
 	cfg      Config
 	nats     *natsserver.Server // nil with an external NATS
-	nc       *nats.Conn         // JetStream and the rest
-	fleetNC  *nats.Conn         // Hellos, acks, heartbeats and pushes
+	nc       *nats.Conn         // the fleet's traffic, JetStream and the rest
 	ingestNC *nats.Conn         // telemetry and events
 	store    store.Store
 	distrib  *distrib.Distributor
@@ -156,11 +155,6 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if s.ingestNC, err = connect("dsnscale-cp-ingest"); err != nil {
 		return nil, err
 	}
-	// For the same reason the fleet's Hellos, acks, heartbeats and pushes have one too: a
-	// write's JetStream acknowledgement must not wait behind the acks of a fleet-wide push.
-	if s.fleetNC, err = connect("dsnscale-cp-fleet"); err != nil {
-		return nil, err
-	}
 	var js jetstream.JetStream
 	js, err = jetstream.New(s.nc, jetstream.WithDefaultTimeout(30*time.Second))
 	if err != nil {
@@ -226,7 +220,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	s.distrib, err = distrib.New(distrib.Config{
 		Identities:         identities,
-		Conn:               s.fleetNC,
+		Conn:               s.nc,
 		JS:                 js,
 		Store:              kv,
 		Registerer:         reg,
@@ -532,7 +526,7 @@ func (s *Server) Stop() {
 		_ = s.store.Close()
 		s.store = nil
 	}
-	for _, nc := range []**nats.Conn{&s.fleetNC, &s.ingestNC, &s.nc} {
+	for _, nc := range []**nats.Conn{&s.ingestNC, &s.nc} {
 		if *nc != nil {
 			_ = (*nc).Drain()
 			(*nc).Close()
