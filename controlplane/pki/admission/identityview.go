@@ -190,11 +190,18 @@ func (v *IdentityView) catchUp(ctx context.Context) bool {
 	}
 }
 
-// Mark returns the mark of a read that must see every record written before now.
+// Mark returns the mark of a read that must see every record written before now. It asks for
+// a fence at once, so that the fence runs while the read waits its turn: a Hello taken up by a
+// worker then usually finds its fence done.
 func (v *IdentityView) Mark() uint64 {
 	v.mu.Lock()
-	defer v.mu.Unlock()
-	return v.started
+	mark := v.started
+	v.mu.Unlock()
+	select {
+	case v.want <- struct{}{}:
+	default: // a fence is asked for already; it begins after this mark
+	}
+	return mark
 }
 
 // Get returns dsn's record as Identities.Get would have returned it when mark was taken (or
