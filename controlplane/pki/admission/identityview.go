@@ -60,23 +60,21 @@ func (s *Identities) Watch(ctx context.Context, log *slog.Logger) (*IdentityView
 	}
 	v := &IdentityView{ids: s, log: log, fenceWait: DefaultFenceWait, recs: map[string]viewEntry{},
 		changed: make(chan struct{}), want: make(chan struct{}, 1)}
-	for {
-		select {
-		case <-ctx.Done():
-			_ = w.Stop()
-			return nil, ctx.Err()
-		case e, ok := <-w.Updates():
-			if !ok {
-				return nil, fmt.Errorf("%w: the identity watch ended before it caught up", ErrUnavailable)
-			}
-			if e == nil { // every record the bucket held has been delivered
-				go v.follow(ctx, w)
-				go v.fence(ctx)
-				return v, nil
-			}
-			v.apply(e)
-		}
+	caughtUp := make(chan struct{})
+	go v.follow(ctx, w, caughtUp)
+	select {
+	case <-caughtUp:
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
+	v.mu.Lock()
+	ended := v.ended
+	v.mu.Unlock()
+	if ended != nil {
+		return nil, fmt.Errorf("%w: the identity watch ended before it caught up", ErrUnavailable)
+	}
+	go v.fence(ctx)
+	return v, nil
 }
 
 // apply records one delivered entry.
@@ -103,23 +101,33 @@ func (v *IdentityView) broadcastLocked() {
 	v.changed = make(chan struct{})
 }
 
-// follow applies the watch's updates until ctx ends.
-func (v *IdentityView) follow(ctx context.Context, w jetstream.KeyWatcher) {
+// follow applies the watch's updates until ctx ends. It closes caughtUp once every record the
+// bucket held when the watch began has been applied, or when the watch ends before that.
+func (v *IdentityView) follow(ctx context.Context, w jetstream.KeyWatcher, caughtUp chan struct{}) {
 	defer func() { _ = w.Stop() }()
+	defer func() {
+		select {
+		case <-caughtUp:
+		default:
+			close(caughtUp)
+		}
+	}()
 	for {
 		select {
 		case <-ctx.Done():
 			v.end(ctx.Err())
 			return
 		case e, ok := <-w.Updates():
-			if !ok {
+			switch {
+			case !ok:
 				v.end(errors.New("the identity watch ended"))
 				if ctx.Err() == nil {
 					v.log.Warn("identity watch ended: Hellos read the bucket directly")
 				}
 				return
-			}
-			if e != nil {
+			case e == nil: // the end of the records the bucket held
+				close(caughtUp)
+			default:
 				v.apply(e)
 			}
 		}
