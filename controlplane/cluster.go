@@ -270,6 +270,16 @@ func retryCreate[T any](ctx context.Context, f func(context.Context) (T, error))
 	}
 }
 
+// retryIfReplicated runs f through retryCreate in a cluster, once otherwise. In a cluster that
+// is still forming, a bucket's leader may move just after it was elected, and a read or a
+// watch of it finds nobody to answer for a moment.
+func retryIfReplicated[T any](ctx context.Context, replicas int, f func(context.Context) (T, error)) (T, error) {
+	if replicas > 1 {
+		return retryCreate(ctx, f)
+	}
+	return f(ctx)
+}
+
 // unanswered tells whether a JetStream request went unanswered for a moment: it timed out, or
 // nobody listened because a leader was being elected.
 func unanswered(err error) bool {

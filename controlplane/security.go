@@ -118,14 +118,7 @@ func openSecurity(ctx, runCtx context.Context, cfg Config, ca *pki.CA, js jetstr
 	ensure := func(ctx context.Context) (bool, error) {
 		return authn.EnsureAdmin(ctx, sec.users, authn.AdminConfig{DataDir: cfg.DataDir, PasswordFile: cfg.AdminPasswordFile, Cost: cfg.BcryptCost})
 	}
-	var created bool
-	if cfg.replicas() > 1 {
-		// In a cluster that is still forming, the users bucket's leader may move just after it
-		// was elected, and a read finds nobody to answer for a moment.
-		created, err = retryCreate(ctx, ensure)
-	} else {
-		created, err = ensure(ctx)
-	}
+	created, err := retryIfReplicated(ctx, cfg.replicas(), ensure)
 	if err != nil {
 		return nil, fmt.Errorf("controlplane: admin user: %w", err)
 	}

@@ -212,7 +212,10 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		if ids, err = admission.OpenIdentities(ctx, js, ""); err != nil {
 			return nil, fmt.Errorf("controlplane: identities: %w", err)
 		}
-		view, err := ids.Watch(runCtx, cfg.Logger)
+		// The watch lives as long as the server: attempts are not bounded by retryCreate's.
+		view, err := retryIfReplicated(ctx, replicas, func(context.Context) (*admission.IdentityView, error) {
+			return ids.Watch(runCtx, cfg.Logger)
+		})
 		if err != nil {
 			return nil, fmt.Errorf("controlplane: identities: %w", err)
 		}

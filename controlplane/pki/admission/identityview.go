@@ -56,7 +56,7 @@ func (s *Identities) Watch(ctx context.Context, log *slog.Logger) (*IdentityView
 	}
 	w, err := s.kv.WatchAll(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("%w: watching identities: %v", ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: watching identities: %w", ErrUnavailable, err)
 	}
 	v := &IdentityView{ids: s, log: log, fenceWait: DefaultFenceWait, recs: map[string]viewEntry{},
 		changed: make(chan struct{}), want: make(chan struct{}, 1)}
